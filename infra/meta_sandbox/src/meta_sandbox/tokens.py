@@ -1,0 +1,36 @@
+"""``debug_token`` answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meta_sandbox.state import SandboxState
+
+_DEFAULT_SCOPES: dict[str, list[str]] = {
+    "whatsapp": ["whatsapp_business_messaging", "whatsapp_business_management"],
+    "facebook": ["pages_messaging", "pages_manage_metadata", "pages_show_list"],
+    "instagram": ["instagram_basic", "instagram_manage_messages"],
+}
+
+
+def debug_token_data(state: SandboxState, input_token: str) -> dict[str, Any]:
+    """The ``data`` object Meta returns for a token: validity, expiry (0 = never), scopes."""
+    account = state.account_by_token(input_token)
+    if account is None:
+        return {
+            "is_valid": False,
+            "error": {"code": 190, "subcode": 467, "message": "Invalid OAuth access token."},
+            "scopes": [],
+        }
+    data: dict[str, Any] = {
+        "app_id": state.config.app_id,
+        "type": "SYSTEM_USER" if account.channel == "whatsapp" else "PAGE",
+        "application": "Resevit sandbox",
+        "expires_at": account.token_expires_at or 0,
+        "is_valid": not account.expired,
+        "scopes": account.scopes or _DEFAULT_SCOPES[account.channel],
+        "profile_id": account.account_id,
+    }
+    if account.expired:
+        data["error"] = {"code": 190, "subcode": 463, "message": "Error validating access token: expired"}
+    return data

@@ -1,0 +1,145 @@
+"""``omni account connect|list|enable|disable``: a tenant's connected social accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import typer
+
+account_app = typer.Typer(no_args_is_help=True, help="Connected social accounts of a tenant.")
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def tenant_scope(slug: str) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """(catalog, registry, tenant) for one tenant slug, closed afterwards."""
+    from omni_common.db.catalog import Catalog, catalog_engine
+    from omni_common.db.registry import TenantEngineRegistry
+    from omni_common.settings import Settings
+
+    settings = Settings()
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    try:
+        tenant = await catalog.get_tenant_by_slug(slug)
+        if tenant is None:
+            raise typer.BadParameter(f"no tenant {slug!r}", param_hint="SLUG")
+        yield catalog, registry, tenant
+    finally:
+        await registry.close()
+        await engine.dispose()
+
+
+def _run(coro: Callable[[], Awaitable[T]]) -> T:
+    from omni_common.errors import OmniError
+
+    try:
+        return asyncio.run(coro())  # type: ignore[arg-type]
+    except OmniError as exc:
+        typer.secho(str(exc), err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from exc
+
+
+@account_app.command("connect")
+def connect(
+    slug: str = typer.Argument(...),
+    channel: str = typer.Argument(..., help="whatsapp | facebook | instagram"),
+    phone_number_id: str = typer.Option(None, "--phone-number-id"),
+    waba_id: str = typer.Option(None, "--waba-id"),
+    page_id: str = typer.Option(None, "--page-id"),
+    account_id: str = typer.Option(None, "--account-id"),
+    token: str = typer.Option(..., "--token", help="Access token (stored encrypted, never shown)."),
+    name: str = typer.Option(None, "--name", help="Display name (else read from the Graph API later)."),
+) -> None:
+    """Connect an account (again: replaces its token); refused if another tenant has it."""
+    from omni_common.crypto import KeyRing
+    from omni_common.settings import Settings
+    from omni_common.tenancy.accounts import connect_account
+
+    ids = {"whatsapp": phone_number_id, "facebook": page_id, "instagram": account_id}
+    if channel not in ids:
+        raise typer.BadParameter("channel must be whatsapp, facebook or instagram", param_hint="CHANNEL")
+    external_id = ids[channel]
+    if not external_id:
+        flag = {"whatsapp": "--phone-number-id", "facebook": "--page-id", "instagram": "--account-id"}[
+            channel
+        ]
+        raise typer.BadParameter(f"{channel} needs {flag}")
+    keyring = KeyRing.from_strings(Settings().encryption_key_list())
+
+    async def go() -> dict[str, object]:
+        async with tenant_scope(slug) as (catalog, registry, tenant), registry.begin(tenant.id) as session:
+            view = await connect_account(
+                session,
+                catalog=catalog,
+                keyring=keyring,
+                tenant_id=tenant.id,
+                channel=channel,
+                external_account_id=external_id,
+                token=token,
+                waba_id=waba_id,
+                display_name=name,
+            )
+            return view.to_dict()
+
+    view = _run(go)
+    typer.echo(f"connected {channel} account {external_id} to {slug} (status {view['status']})")
+
+
+@account_app.command("list")
+def list_(slug: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """The tenant's accounts (tokens are never shown)."""
+    from omni_common.tenancy.accounts import list_accounts
+
+    async def go() -> list[dict[str, object]]:
+        async with tenant_scope(slug) as (_catalog, registry, tenant), registry.session(tenant.id) as session:
+            return [a.to_dict() for a in await list_accounts(session)]
+
+    rows = _run(go)
+    if as_json:
+        typer.echo(json.dumps({"tenant": slug, "accounts": rows}))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['channel']:<10} {row['external_account_id']:<20} {row['status']:<13} "
+            f"{row['display_name'] or '-'}  token …{row['token_last4'] or '????'}"
+        )
+
+
+def _toggle(slug: str, channel: str, external_id: str, enabled: bool) -> None:
+    from omni_common.tenancy.accounts import set_account_enabled
+
+    async def go() -> None:
+        async with tenant_scope(slug) as (catalog, registry, tenant), registry.begin(tenant.id) as session:
+            await set_account_enabled(
+                session,
+                catalog=catalog,
+                tenant_id=tenant.id,
+                channel=channel,
+                external_account_id=external_id,
+                enabled=enabled,
+            )
+
+    _run(go)
+    typer.echo(f"{channel} account {external_id} {'enabled' if enabled else 'disabled'}")
+
+
+@account_app.command("disable")
+def disable(slug: str, channel: str, account_id: str) -> None:
+    """Stop ingesting and sending for an account (its webhooks are dead-lettered as channel_disabled)."""
+    _toggle(slug, channel, account_id, False)
+
+
+@account_app.command("enable")
+def enable(slug: str, channel: str, account_id: str) -> None:
+    """Resume an account."""
+    _toggle(slug, channel, account_id, True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(account_app, name="account")

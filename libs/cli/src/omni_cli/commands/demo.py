@@ -1,0 +1,176 @@
+"""``omni demo seed``: a demo restaurant with accounts on all three channels and a few conversations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import typer
+
+demo_app = typer.Typer(no_args_is_help=True, help="Demo data for a local run.")
+
+SLUG = "demo-bistro"
+OWNER = ("owner@demo.test", "demo-password")
+MANAGER = ("manager@demo.test", "demo-password")
+# Account ids and tokens the Meta sandbox also knows in demo mode.
+ACCOUNTS: list[dict[str, str]] = [
+    {
+        "channel": "whatsapp",
+        "id": "100000000000001",
+        "waba": "200000000000001",
+        "token": "demo-wa-token-0001",
+        "name": "Demo Bistro (WhatsApp)",
+    },
+    {
+        "channel": "facebook",
+        "id": "300000000000001",
+        "waba": "",
+        "token": "demo-fb-token-0001",
+        "name": "Demo Bistro",
+    },
+    {
+        "channel": "instagram",
+        "id": "400000000000001",
+        "waba": "",
+        "token": "demo-ig-token-0001",
+        "name": "@demobistro",
+    },
+]
+
+
+def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
+    from omni_common.channels import samples
+
+    wa, fb, ig = ACCOUNTS
+    return [
+        (
+            "whatsapp",
+            samples.whatsapp_text(
+                phone_number_id=wa["id"],
+                waba_id=wa["waba"],
+                wa_id="4915112345678",
+                name="Lena Vogel",
+                text="Hallo! Habt ihr heute Abend einen Tisch für 4 frei?",
+                message_id="wamid.demo-0001",
+                timestamp=now - 3600,
+            ),
+        ),
+        (
+            "whatsapp",
+            samples.whatsapp_text(
+                phone_number_id=wa["id"],
+                waba_id=wa["waba"],
+                wa_id="447700900123",
+                name="Sam Carter",
+                text="Are you open tonight?",
+                message_id="wamid.demo-0002",
+                timestamp=now - 600,
+            ),
+        ),
+        (
+            "facebook",
+            samples.messaging_text(
+                "facebook",
+                account_id=fb["id"],
+                user_id="6100000000000001",
+                text="Do you have vegan dishes?",
+                mid="m_demo-0001",
+                timestamp_ms=(now - 1800) * 1000,
+            ),
+        ),
+        (
+            "instagram",
+            samples.messaging_text(
+                "instagram",
+                account_id=ig["id"],
+                user_id="1780000000000001",
+                text="Loved the tiramisu last night 😍",
+                mid="aWdfZAG1demo0001",
+                timestamp_ms=(now - 900) * 1000,
+            ),
+        ),
+    ]
+
+
+async def seed() -> None:
+    from normalizer.handler import handle_routed_event
+    from omni_common.channels.inbound import split_delivery
+    from omni_common.contracts import RoutedEvent
+    from omni_common.crypto import KeyRing
+    from omni_common.db.catalog import Catalog, catalog_engine
+    from omni_common.db.registry import TenantEngineRegistry
+    from omni_common.errors import TenantError
+    from omni_common.settings import Settings
+    from omni_common.tenancy.accounts import connect_account
+    from omni_common.tenancy.provisioning import create_tenant
+    from omni_common.tenancy.users import UserExists, add_user
+
+    settings = Settings()
+    keyring = KeyRing.from_strings(settings.encryption_key_list())
+    try:
+        await create_tenant(
+            settings.database_url,
+            SLUG,
+            display_name="Demo Bistro",
+            owner_email=OWNER[0],
+            owner_password=OWNER[1],
+        )
+    except TenantError as exc:
+        if "already" not in str(exc):
+            raise
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=2)
+    try:
+        tenant = await catalog.get_tenant_by_slug(SLUG)
+        assert tenant is not None
+        async with registry.begin(tenant.id) as session:
+            with contextlib.suppress(UserExists):  # re-runs keep the existing manager
+                await add_user(session, MANAGER[0], MANAGER[1], "manager", display_name="Demo Manager")
+        for acc in ACCOUNTS:
+            async with registry.begin(tenant.id) as session:
+                await connect_account(
+                    session,
+                    catalog=catalog,
+                    keyring=keyring,
+                    tenant_id=tenant.id,
+                    channel=acc["channel"],
+                    external_account_id=acc["id"],
+                    token=acc["token"],
+                    waba_id=acc["waba"] or None,
+                    display_name=acc["name"],
+                )
+        now = int(time.time())
+        for channel, delivery in _deliveries(now):
+            for item in split_delivery(channel, orjson.dumps(delivery)).items:  # type: ignore[arg-type]
+                event = RoutedEvent(
+                    event_id=f"demo:{channel}:{item.index}",
+                    delivery_id="demo",
+                    tenant_id=tenant.id,
+                    channel=channel,
+                    account_id=item.account_id,  # type: ignore[arg-type]
+                    received_at=datetime.now(UTC),
+                    payload=item.payload,
+                )
+                await handle_routed_event(event, begin=registry.begin)
+    finally:
+        await registry.close()
+        await engine.dispose()
+
+
+@demo_app.command("seed")
+def seed_command() -> None:
+    """Create (or complete) the demo tenant, its users, accounts and conversations; re-runnable."""
+    from omni_common.logging import configure_logging
+
+    configure_logging(service="cli", json=None, level="WARNING")
+    asyncio.run(seed())
+    typer.echo(f"demo tenant {SLUG!r} ready: log in as {OWNER[0]} / {OWNER[1]} (or {MANAGER[0]})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(demo_app, name="demo")

@@ -1,0 +1,1 @@
+"""Shared library of Resevit Inbox: contracts, broker plumbing, tenancy, crypto, channel adapters."""

@@ -1,0 +1,47 @@
+"""Broker plumbing: topology, confirmed publishing, consumers with retries and dead letters."""
+
+from __future__ import annotations
+
+from omni_common.broker.connection import connect, install_signal_handlers
+from omni_common.broker.consumer import ConsumerRunner, Delivery, Handler
+from omni_common.broker.dlq import DeadLetterInfo, ReplayReport, list_dead_letters, replay, show
+from omni_common.broker.outcomes import BrokerError, DeadLetter, PublishError, Retry
+from omni_common.broker.publisher import Publisher
+from omni_common.broker.topology import (
+    AI_REQUESTS,
+    OUTBOUND_COMMANDS,
+    RAW_WEBHOOKS,
+    ROUTED_EVENTS,
+    Topology,
+    TopologyError,
+    build_topology,
+    declare_topology,
+    routing_key,
+)
+
+__all__ = [
+    "AI_REQUESTS",
+    "OUTBOUND_COMMANDS",
+    "RAW_WEBHOOKS",
+    "ROUTED_EVENTS",
+    "BrokerError",
+    "ConsumerRunner",
+    "DeadLetter",
+    "DeadLetterInfo",
+    "Delivery",
+    "Handler",
+    "PublishError",
+    "Publisher",
+    "ReplayReport",
+    "Retry",
+    "Topology",
+    "TopologyError",
+    "build_topology",
+    "connect",
+    "declare_topology",
+    "install_signal_handlers",
+    "list_dead_letters",
+    "replay",
+    "routing_key",
+    "show",
+]

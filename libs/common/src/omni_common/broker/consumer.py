@@ -1,0 +1,218 @@
+"""Run a handler over a stage queue: manual ack, delayed retries, dead-lettering, graceful stop.
+
+The handler sees a ``Delivery`` (never an aio-pika message). It returns once its effect is committed,
+then the message is acked. ``Retry`` (or any unexpected exception) republishes a copy into the next
+delay queue; when retries are spent, or on ``DeadLetter``, the copy goes to the stage's ``.dlq``. The
+copy is confirmed before the original is acked, so a failure in between duplicates, never loses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+
+from omni_common.broker import headers as h
+from omni_common.broker.outcomes import DeadLetter, PublishError, Retry
+from omni_common.broker.publisher import Publisher
+from omni_common.broker.topology import StageQueues, Topology
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as a handler sees it."""
+
+    body: bytes
+    message_id: str
+    correlation_id: str | None
+    routing_key: str
+    headers: dict[str, Any] = field(hash=False)
+    attempt: int  # 1 on the first try; counts our delayed retries
+    redelivered: bool
+    delivery_count: int = 0  # quorum redeliveries after crashes (x-delivery-count)
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+def to_delivery(message: AbstractIncomingMessage) -> Delivery:
+    """Build the handler's view of an incoming message."""
+    hdrs = dict(message.headers or {})
+    return Delivery(
+        body=message.body,
+        message_id=message.message_id or "",
+        correlation_id=message.correlation_id,
+        routing_key=h.text(hdrs.get(h.ROUTING_KEY)) or message.routing_key or "",
+        headers=hdrs,
+        attempt=max(1, h.as_int(hdrs.get(h.ATTEMPT), 1)),
+        redelivered=bool(message.redelivered),
+        delivery_count=h.as_int(hdrs.get(h.DELIVERY_COUNT), 0),
+    )
+
+
+class ConsumerRunner:
+    """Consume one stage queue with a handler until ``stop``."""
+
+    def __init__(
+        self,
+        connection: AbstractConnection,
+        *,
+        queue: str,
+        handler: Handler,
+        topology: Topology,
+        prefetch: int,
+        publisher: Publisher | None = None,
+        name: str,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        self._connection = connection
+        self._stage: StageQueues = topology.stage(queue)
+        self._handler = handler
+        self._prefetch = prefetch
+        self._publisher = publisher
+        self._own_publisher = publisher is None
+        self._name = name
+        self._stop_timeout = stop_timeout
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def queue(self) -> str:
+        """The consumed queue's name."""
+        return self._stage.queue
+
+    @property
+    def in_flight(self) -> int:
+        """Messages being handled right now."""
+        return self._in_flight
+
+    async def start(self) -> None:
+        """Open the channel and start consuming."""
+        if self._publisher is None:
+            self._publisher = Publisher(self._connection)
+        await self._publisher.start()
+        self._channel = await self._connection.channel()
+        # aiormq runs each delivery's callback in its own task, so up to `prefetch` handlers run
+        # concurrently; prefetch is the concurrency bound.
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        self._queue = await self._channel.get_queue(self._stage.queue, ensure=True)
+        self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
+        log.info("consumer_started", queue=self._stage.queue, consumer=self._name, prefetch=self._prefetch)
+
+    async def stop(self) -> None:
+        """Stop taking deliveries, let in-flight handlers finish and ack, then close the channel."""
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(Exception):  # channel may already be gone; unacked ones are requeued
+                await self._queue.cancel(self._consumer_tag)
+            self._consumer_tag = None
+        try:
+            await asyncio.wait_for(self._idle.wait(), self._stop_timeout)
+        except TimeoutError:
+            log.warning("consumer_stop_timeout", queue=self._stage.queue, in_flight=self._in_flight)
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+        self._channel = None
+        if self._own_publisher and self._publisher is not None:
+            await self._publisher.close()
+            self._publisher = None
+        log.info("consumer_stopped", queue=self._stage.queue, consumer=self._name)
+
+    async def run_until_stopped(self, stop: asyncio.Event) -> None:
+        """Start, wait for ``stop`` to be set, then stop gracefully."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            delivery = to_delivery(message)
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=delivery.correlation_id,
+                message_id=delivery.message_id,
+                queue=self._stage.queue,
+            ):
+                await self._process(message, delivery)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _process(self, message: AbstractIncomingMessage, delivery: Delivery) -> None:
+        try:
+            await self._handler(delivery)
+        except DeadLetter as exc:
+            log.warning("handler_dead_letter", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
+            await self._settle(message, self._dead_letter(delivery, exc.reason, exc.detail))
+        except Retry as exc:
+            log.warning("handler_retry", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
+            await self._settle(message, self._retry(delivery, exc.reason, exc.detail))
+        except Exception as exc:
+            log.exception("handler_failed", attempt=delivery.attempt)
+            reason = f"error:{type(exc).__name__}"
+            await self._settle(message, self._retry(delivery, reason, str(exc)))
+        else:
+            await message.ack()
+
+    async def _settle(self, message: AbstractIncomingMessage, copy: Awaitable[None]) -> None:
+        """Ack once the copy is confirmed; if it could not be published, requeue the original."""
+        try:
+            await copy
+        except PublishError:
+            log.exception("failure_copy_not_published")
+            # Requeue rather than drop; the quorum delivery limit still bounds a loop.
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def _retry(self, delivery: Delivery, reason: str, detail: str) -> None:
+        delays = self._stage.retry_queues
+        if delivery.attempt > len(delays):
+            await self._dead_letter(delivery, reason, detail)
+            return
+        hdrs = h.republishable(delivery.headers)
+        hdrs[h.ATTEMPT] = delivery.attempt + 1
+        hdrs[h.LAST_ERROR] = reason
+        hdrs[h.ROUTING_KEY] = delivery.routing_key
+        assert self._publisher is not None
+        await self._publisher.publish_to_queue(
+            delays[delivery.attempt - 1],
+            delivery.body,
+            message_id=delivery.message_id,
+            correlation_id=delivery.correlation_id,
+            headers=hdrs,
+        )
+
+    async def _dead_letter(self, delivery: Delivery, reason: str, detail: str) -> None:
+        hdrs = h.dead_letter_headers(
+            delivery.headers,
+            reason=reason,
+            detail=detail,
+            source_queue=self._stage.queue,
+            routing_key=delivery.routing_key,
+        )
+        log.error("message_dead_lettered", reason=reason, dlq=self._stage.dlq, attempt=delivery.attempt)
+        assert self._publisher is not None
+        await self._publisher.publish_to_queue(
+            self._stage.dlq,
+            delivery.body,
+            message_id=delivery.message_id,
+            correlation_id=delivery.correlation_id,
+            headers=hdrs,
+        )

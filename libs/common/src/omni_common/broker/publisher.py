@@ -1,0 +1,119 @@
+"""Confirmed, persistent, mandatory publishing: ``publish`` returns only once the broker holds the message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, DeliveryMode
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
+from aio_pika.exceptions import PublishError as ReturnedError
+
+from omni_common.broker.outcomes import PublishError
+from omni_common.broker.topology import EVENTS_EXCHANGE
+
+log = structlog.get_logger(__name__)
+
+
+class Publisher:
+    """Publishes on one confirm channel; many concurrent ``publish`` calls pipeline their confirms."""
+
+    def __init__(
+        self, connection: AbstractConnection, *, exchange: str = EVENTS_EXCHANGE, timeout: float = 5.0
+    ) -> None:
+        self._connection = connection
+        self._exchange_name = exchange
+        self._timeout = timeout
+        self._channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Open the confirm channel."""
+        await self._ensure_channel()
+
+    async def _ensure_channel(self) -> AbstractChannel:
+        channel = self._channel
+        if channel is not None and not channel.is_closed:
+            return channel
+        async with self._lock:  # one reopen even when many publishers notice at once
+            if self._channel is None or self._channel.is_closed:
+                self._exchanges.clear()
+                self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            return self._channel
+
+    async def _exchange(self, name: str) -> AbstractExchange:
+        channel = await self._ensure_channel()
+        if name == "":
+            return channel.default_exchange
+        ex = self._exchanges.get(name)
+        if ex is None:
+            # No declare: the topology is declared once elsewhere, and a missing exchange is an error.
+            ex = self._exchanges[name] = await channel.get_exchange(name, ensure=False)
+        return ex
+
+    async def publish(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+        exchange: str | None = None,
+        mandatory: bool = True,
+    ) -> None:
+        """Publish and wait for the broker's confirm; raise ``PublishError`` if it is not confirmed.
+
+        ``mandatory=False`` is for fan-out notifications, where no bound queue (no live inbox) is normal.
+        """
+        name = self._exchange_name if exchange is None else exchange
+        connected = getattr(self._connection, "connected", None)  # robust connections have this event
+        if self._connection.is_closed or (isinstance(connected, asyncio.Event) and not connected.is_set()):
+            # Fail fast while the robust connection reconnects: callers (ingress) answer 503 now.
+            raise PublishError("broker connection is down")
+        message = aio_pika.Message(
+            body,
+            message_id=message_id,
+            correlation_id=correlation_id,
+            headers=dict(headers or {}),
+            content_type="application/json",
+            delivery_mode=DeliveryMode.PERSISTENT,
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                ex = await self._exchange(name)
+                await ex.publish(message, routing_key=routing_key, mandatory=mandatory)
+        except ReturnedError as exc:
+            raise PublishError(f"unroutable: exchange={name!r} routing_key={routing_key!r}") from exc
+        except DeliveryError as exc:
+            raise PublishError(
+                f"not confirmed (nack): exchange={name!r} routing_key={routing_key!r}"
+            ) from exc
+        except TimeoutError as exc:
+            raise PublishError(f"no confirm within {self._timeout}s") from exc
+        except CONNECTION_EXCEPTIONS as exc:
+            raise PublishError(f"broker unavailable: {exc!r}") from exc
+
+    async def publish_to_queue(
+        self,
+        queue: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Publish straight to ``queue`` through the default exchange (retry and dead-letter copies)."""
+        await self.publish(
+            queue, body, message_id=message_id, correlation_id=correlation_id, headers=headers, exchange=""
+        )
+
+    async def close(self) -> None:
+        """Close the channel (the connection belongs to the caller)."""
+        channel, self._channel = self._channel, None
+        if channel is not None and not channel.is_closed:
+            await channel.close()

@@ -1,0 +1,232 @@
+"""The broker topology as values: exchanges, stage queues, their retry and dead-letter queues.
+
+Every stage queue ``Q`` is a durable quorum queue bound to ``omni.events``; failures go to
+``Q.retry.<i>`` (TTL queues that dead-letter back into ``Q``) and finally to ``Q.dlq``. Crash loops
+are caught by the quorum ``x-delivery-limit``, which dead-letters through ``omni.dlx`` into ``Q.dlq``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractChannel, ExchangeType
+from aio_pika.exceptions import ChannelPreconditionFailed
+
+from omni_common.errors import OmniError
+
+log = structlog.get_logger(__name__)
+
+EVENTS_EXCHANGE = "omni.events"
+DLX_EXCHANGE = "omni.dlx"
+NOTIFICATIONS_EXCHANGE = "omni.notifications"
+
+RAW_WEBHOOKS = "ingress.raw"
+ROUTED_EVENTS = "normalizer.events"
+OUTBOUND_COMMANDS = "outbound.commands"
+AI_REQUESTS = "ai.requests"
+ENRICH_MESSAGES = "normalizer.enrich"
+
+# Stage -> routing-key prefix; the binding pattern is "<prefix>.*" and the last word is the channel.
+ROUTING_PREFIXES: dict[str, str] = {
+    RAW_WEBHOOKS: "webhook.raw",
+    ROUTED_EVENTS: "event.routed",
+    OUTBOUND_COMMANDS: "reply.send",
+    AI_REQUESTS: "ai.suggest",
+    ENRICH_MESSAGES: "message.enrich",
+}
+STAGES: tuple[str, ...] = tuple(ROUTING_PREFIXES)
+
+
+class TopologyError(OmniError):
+    """The broker holds an exchange or queue that conflicts with the topology being declared."""
+
+
+def routing_key(stage: str, channel: str) -> str:
+    """Return the routing key that reaches ``stage`` for a channel, e.g. ``webhook.raw.whatsapp``."""
+    return f"{ROUTING_PREFIXES[stage]}.{channel}"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """An exchange to declare."""
+
+    name: str
+    type: ExchangeType
+    durable: bool = True
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A durable queue to declare, with its ``x-`` arguments."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A queue bound to an exchange with a routing key (or pattern)."""
+
+    exchange: str
+    queue: str
+    routing_key: str
+
+
+@dataclass(frozen=True)
+class StageQueues:
+    """The names belonging to one stage: its work queue, retry queues and dead-letter queue."""
+
+    stage: str
+    queue: str
+    pattern: str
+    dlq: str
+    retry_queues: tuple[str, ...]
+    retry_delays_ms: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Everything ``declare_topology`` creates; built by ``build_topology``."""
+
+    prefix: str
+    events_exchange: str
+    dlx_exchange: str
+    notifications_exchange: str
+    delivery_limit: int
+    exchanges: tuple[Exchange, ...]
+    queues: tuple[Queue, ...]
+    bindings: tuple[Binding, ...]
+    stages: tuple[StageQueues, ...]
+
+    def stage(self, name: str) -> StageQueues:
+        """Return the stage given its stage name (``ingress.raw``) or its (prefixed) queue name."""
+        for s in self.stages:
+            if name in (s.stage, s.queue):
+                return s
+        raise KeyError(f"no stage or stage queue named {name!r}")
+
+    def queue_name(self, stage: str) -> str:
+        """Return the work queue name of a stage (with the prefix applied)."""
+        return self.stage(stage).queue
+
+    @property
+    def dlq_names(self) -> tuple[str, ...]:
+        """Every dead-letter queue of the topology."""
+        return tuple(s.dlq for s in self.stages)
+
+    def stage_of_dlq(self, dlq: str) -> StageQueues:
+        """Return the stage whose dead-letter queue is ``dlq``."""
+        for s in self.stages:
+            if dlq == s.dlq:
+                return s
+        raise KeyError(f"no dead-letter queue named {dlq!r}")
+
+
+def _quorum(**extra: Any) -> dict[str, Any]:
+    return {"x-queue-type": "quorum", **extra}
+
+
+def build_topology(
+    *,
+    retry_delays_ms: list[int],
+    delivery_limit: int,
+    prefix: str = "",
+    only_stages: Sequence[str] | None = None,
+) -> Topology:
+    """Build the topology from settings values.
+
+    ``prefix`` namespaces every name and ``only_stages`` keeps only some stages: tests use both to get
+    queues of their own without making the broker carry a full topology per test.
+    """
+    if delivery_limit < 1:
+        raise ValueError("delivery_limit must be >= 1")
+    if any(d <= 0 for d in retry_delays_ms):
+        raise ValueError("retry delays must be positive")
+    events, dlx, notifications = (prefix + n for n in (EVENTS_EXCHANGE, DLX_EXCHANGE, NOTIFICATIONS_EXCHANGE))
+    exchanges = (
+        Exchange(events, ExchangeType.TOPIC),
+        Exchange(dlx, ExchangeType.DIRECT),
+        Exchange(notifications, ExchangeType.FANOUT),
+    )
+    queues: list[Queue] = []
+    bindings: list[Binding] = []
+    stages: list[StageQueues] = []
+    for stage, rk_prefix in ROUTING_PREFIXES.items():
+        if only_stages is not None and stage not in only_stages:
+            continue
+        name = prefix + stage
+        dlq = f"{name}.dlq"
+        pattern = f"{rk_prefix}.*"
+        retry_names = tuple(f"{name}.retry.{i}" for i in range(len(retry_delays_ms)))
+        # At-least-once dead-lettering needs reject-publish overflow; it makes the broker republish
+        # dead letters with confirms instead of dropping them when the target is unavailable.
+        queues.append(
+            Queue(
+                name,
+                _quorum(
+                    **{
+                        "x-dead-letter-exchange": dlx,
+                        "x-dead-letter-routing-key": name,
+                        "x-dead-letter-strategy": "at-least-once",
+                        "x-overflow": "reject-publish",
+                        "x-delivery-limit": delivery_limit,
+                    }
+                ),
+            )
+        )
+        queues.append(Queue(dlq, _quorum()))
+        for retry_name, delay in zip(retry_names, retry_delays_ms, strict=True):
+            # Expired messages go back to the work queue through the default exchange.
+            queues.append(
+                Queue(
+                    retry_name,
+                    _quorum(
+                        **{
+                            "x-message-ttl": delay,
+                            "x-dead-letter-exchange": "",
+                            "x-dead-letter-routing-key": name,
+                            "x-dead-letter-strategy": "at-least-once",
+                            "x-overflow": "reject-publish",
+                        }
+                    ),
+                )
+            )
+        bindings.append(Binding(events, name, pattern))
+        bindings.append(Binding(dlx, dlq, name))
+        stages.append(StageQueues(stage, name, pattern, dlq, retry_names, tuple(retry_delays_ms)))
+    return Topology(
+        prefix=prefix,
+        events_exchange=events,
+        dlx_exchange=dlx,
+        notifications_exchange=notifications,
+        delivery_limit=delivery_limit,
+        exchanges=exchanges,
+        queues=tuple(queues),
+        bindings=tuple(bindings),
+        stages=tuple(stages),
+    )
+
+
+async def declare_topology(channel: AbstractChannel, topology: Topology) -> None:
+    """Declare every exchange, queue and binding; re-running with the same values changes nothing."""
+    kind, name = "exchange", ""
+    try:
+        for ex in topology.exchanges:
+            kind, name = "exchange", ex.name
+            await channel.declare_exchange(ex.name, ex.type, durable=ex.durable)
+        for q in topology.queues:
+            kind, name = "queue", q.name
+            await channel.declare_queue(q.name, durable=True, arguments=q.arguments)
+        for b in topology.bindings:
+            kind, name = "binding of queue", b.queue
+            queue = await channel.get_queue(b.queue, ensure=False)
+            await queue.bind(b.exchange, routing_key=b.routing_key)
+    except ChannelPreconditionFailed as exc:
+        raise TopologyError(
+            f"{kind} {name!r} already exists with different arguments ({exc}); run against a fresh "
+            f"vhost or delete {name!r} first (its messages would be lost, so drain it before)"
+        ) from exc
+    log.info("topology_declared", prefix=topology.prefix, queues=len(topology.queues))

@@ -1,0 +1,1 @@
+"""Platform channel code: parsing what Meta sends us (``inbound``)."""

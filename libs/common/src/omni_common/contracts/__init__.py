@@ -1,0 +1,21 @@
+"""Message contracts between services, versioned; the one place publisher and consumer agree on.
+
+Each contract is a frozen pydantic model with ``extra="forbid"`` and a ``type``/``version`` pair, so
+a message of the wrong kind or version fails validation loudly instead of being half-understood.
+"""
+
+from omni_common.contracts.base import Channel, Contract, decode, encode
+from omni_common.contracts.commands import EnrichMessage, SendReply
+from omni_common.contracts.events import NotificationEvent, RawWebhook, RoutedEvent
+
+__all__ = [
+    "Channel",
+    "Contract",
+    "EnrichMessage",
+    "NotificationEvent",
+    "RawWebhook",
+    "RoutedEvent",
+    "SendReply",
+    "decode",
+    "encode",
+]

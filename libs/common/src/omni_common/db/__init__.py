@@ -1,0 +1,1 @@
+"""Database layer: catalog and tenant models, migrations, and the per-tenant engine registry."""

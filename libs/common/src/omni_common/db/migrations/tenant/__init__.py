@@ -1,0 +1,1 @@
+"""Alembic migrations (package so installs ship them)."""

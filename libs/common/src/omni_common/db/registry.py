@@ -1,0 +1,182 @@
+"""Per-tenant engine registry: one small-pooled AsyncEngine per tenant DB, LRU-bounded, leased.
+
+The connection budget of a process is ``max_engines * (pool_size + max_overflow)`` (plus the
+catalog's pool): engines are only evicted when nobody leases them, and a task needing a new engine
+while every slot is leased waits instead of opening more connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from omni_common.db.catalog import Catalog, TenantRecord
+from omni_common.dburl import async_url
+from omni_common.errors import NoTenantContext, TenantNotActive, TenantNotFound
+
+log = structlog.get_logger(__name__)
+
+
+def tenant_url(server_url: str | URL, tenant: TenantRecord) -> URL:
+    """Async URL of a tenant's database: its own ``db_url`` or the catalog's server."""
+    return async_url(tenant.db_url or server_url, database=tenant.db_name)
+
+
+def application_name(prefix: str, tenant_id: uuid.UUID) -> str:
+    """``application_name`` naming the tenant in pg_stat_activity (PostgreSQL keeps 63 bytes)."""
+    return f"{prefix}:{tenant_id.hex[:12]}"[:63]
+
+
+@dataclass
+class _Entry:
+    engine: AsyncEngine
+    leases: int = 0
+
+
+@dataclass
+class _Cached:
+    tenant: TenantRecord
+    expires: float
+
+
+@dataclass
+class TenantEngineRegistry:
+    """Hands out sessions bound to one tenant's database; there is no default tenant."""
+
+    catalog: Catalog
+    server_url: str | URL
+    max_engines: int = 24
+    pool_size: int = 1
+    max_overflow: int = 2
+    application_name_prefix: str = "omni"
+    tenant_cache_seconds: float = 5.0
+    _engines: OrderedDict[uuid.UUID, _Entry] = field(default_factory=OrderedDict, init=False)
+    _disposing: int = field(default=0, init=False)
+    _cond: asyncio.Condition = field(default_factory=asyncio.Condition, init=False)
+    _tenants: dict[uuid.UUID, _Cached] = field(default_factory=dict, init=False)
+    _closed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.max_engines < 1:
+            raise ValueError("max_engines must be at least 1")
+
+    @property
+    def connection_budget(self) -> int:
+        """Most connections this registry can hold open at once."""
+        return self.max_engines * (self.pool_size + self.max_overflow)
+
+    async def tenant(self, tenant_id: uuid.UUID | None) -> TenantRecord:
+        """The active tenant ``tenant_id`` (briefly cached), or TenantNotFound/NotActive/NoTenantContext."""
+        if tenant_id is None:
+            raise NoTenantContext("no tenant given: tenant data needs a resolved tenant")
+        now = time.monotonic()
+        cached = self._tenants.get(tenant_id)
+        if cached is None or cached.expires < now:
+            record = await self.catalog.get_tenant(tenant_id)
+            if record is None:
+                self._tenants.pop(tenant_id, None)
+                raise TenantNotFound(f"no tenant {tenant_id}")
+            cached = _Cached(record, now + self.tenant_cache_seconds)
+            self._tenants[tenant_id] = cached
+        if cached.tenant.status != "active":
+            raise TenantNotActive(f"tenant {cached.tenant.slug} is {cached.tenant.status}")
+        return cached.tenant
+
+    def forget(self, tenant_id: uuid.UUID) -> None:
+        """Drop the cached catalog row (e.g. after a status change made by this process)."""
+        self._tenants.pop(tenant_id, None)
+
+    def _new_engine(self, tenant: TenantRecord) -> AsyncEngine:
+        return create_async_engine(
+            tenant_url(self.server_url, tenant),
+            pool_size=self.pool_size,
+            max_overflow=self.max_overflow,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"application_name": application_name(self.application_name_prefix, tenant.id)},
+        )
+
+    async def _acquire(self, tenant: TenantRecord) -> AsyncEngine:
+        async with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the tenant engine registry is closed")
+                entry = self._engines.get(tenant.id)
+                if entry is not None:
+                    entry.leases += 1
+                    self._engines.move_to_end(tenant.id)
+                    break
+                if len(self._engines) + self._disposing < self.max_engines:
+                    # Created while holding the condition's lock (engine creation does no I/O), so
+                    # two tasks can never create the same tenant's engine twice.
+                    entry = _Entry(self._new_engine(tenant), leases=1)
+                    self._engines[tenant.id] = entry
+                    log.debug("tenant_engine_created", tenant_id=str(tenant.id), engines=len(self._engines))
+                    break
+                idle = next((k for k, e in self._engines.items() if e.leases == 0), None)
+                if idle is None:
+                    await self._cond.wait()  # every engine is leased: wait for a release
+                    continue
+                # Evict the least recently used idle engine; its slot stays counted until disposed,
+                # so its closing connections and the next engine's never exceed the budget together.
+                victim = self._engines.pop(idle).engine
+                self._disposing += 1
+                self._cond.release()
+                try:
+                    await victim.dispose()
+                finally:
+                    await self._cond.acquire()
+                    self._disposing -= 1
+                    self._cond.notify_all()
+        return entry.engine
+
+    async def _release(self, tenant_id: uuid.UUID) -> None:
+        async with self._cond:
+            entry = self._engines.get(tenant_id)
+            if entry is not None:
+                entry.leases -= 1
+            self._cond.notify_all()
+
+    @asynccontextmanager
+    async def session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
+        """An AsyncSession on ``tenant_id``'s database (commit yourself, or use :meth:`begin`)."""
+        tenant = await self.tenant(tenant_id)
+        engine = await self._acquire(tenant)
+        try:
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                yield session
+        finally:
+            await self._release(tenant.id)
+
+    @asynccontextmanager
+    async def begin(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
+        """A session inside a transaction: committed on success, rolled back on error."""
+        async with self.session(tenant_id) as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        """Dispose every engine (waits for nobody: call after the work is done)."""
+        async with self._cond:
+            self._closed = True
+            engines = [e.engine for e in self._engines.values()]
+            self._engines.clear()
+            self._cond.notify_all()
+        for engine in engines:
+            await engine.dispose()
+
+    def stats(self) -> dict[str, int]:
+        """Engines cached and leased now (for metrics and tests)."""
+        return {
+            "engines": len(self._engines),
+            "leased": sum(1 for e in self._engines.values() if e.leases),
+            "disposing": self._disposing,
+        }

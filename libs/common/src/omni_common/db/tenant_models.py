@@ -1,0 +1,263 @@
+"""Tenant database schema: everything of one restaurant (users, accounts, conversations, messages)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from omni_common.db.catalog_models import CHANNELS, NAMING, in_list
+
+ROLES = ("business_owner", "manager", "staff", "investor", "customer", "super_admin")
+INBOX_ROLES = ("business_owner", "manager")
+ACCOUNT_STATUSES = ("active", "disabled", "needs_reauth")
+DIRECTIONS = ("inbound", "outbound")
+MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "read", "failed", "unknown", "received")
+MESSAGE_KINDS = (
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "reaction",
+    "interactive",
+    "button",
+    "quick_reply",
+    "postback",
+    "story_mention",
+    "story_reply",
+    "deleted",
+    "unsupported",
+)
+
+
+class TenantBase(DeclarativeBase):
+    """Declarative base of every tenant database."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        UUID(as_uuid=True), primary_key=True, default=uuid.uuid4, server_default=text("gen_random_uuid()")
+    )
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
+    )
+
+
+def _ts() -> Mapped[datetime | None]:
+    return mapped_column(DateTime(timezone=True))
+
+
+class User(TenantBase):
+    """A person who signs in to this tenant's inbox (or is refused by role)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(in_list("role", ROLES), name="role"),
+        # Emails are stored lowercased, so the plain UNIQUE is case-insensitive.
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(Text, nullable=False)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    last_login_at: Mapped[datetime | None] = _ts()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class SocialAccount(TenantBase):
+    """A connected WhatsApp number, Facebook page or Instagram account, with encrypted credentials."""
+
+    __tablename__ = "social_accounts"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_account_id"),
+        CheckConstraint(in_list("platform", CHANNELS), name="platform"),
+        CheckConstraint(in_list("status", ACCOUNT_STATUSES), name="status"),
+        CheckConstraint("char_length(credentials_hint) <= 4", name="hint_len"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    platform: Mapped[str] = mapped_column(Text, nullable=False)
+    external_account_id: Mapped[str] = mapped_column(Text, nullable=False)
+    waba_id: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    # Ciphertext of omni_common.crypto, bound to (tenant_id, id, "credentials").
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    credentials_hint: Mapped[str | None] = mapped_column(String(4))
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'active'"))
+    last_error_code: Mapped[str | None] = mapped_column(Text)
+    last_error_message: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = _ts()
+    token_expires_at: Mapped[datetime | None] = _ts()
+    last_webhook_at: Mapped[datetime | None] = _ts()
+    last_send_at: Mapped[datetime | None] = _ts()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Contact(TenantBase):
+    """A customer as seen through one connected account (wa_id, PSID or IGSID)."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("social_account_id", "external_id"),
+        CheckConstraint(in_list("channel", CHANNELS), name="channel"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    social_account_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("social_accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    channel: Mapped[str] = mapped_column(Text, nullable=False)
+    external_id: Mapped[str] = mapped_column(Text, nullable=False)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    handle: Mapped[str | None] = mapped_column(Text)
+    profile_fetched_at: Mapped[datetime | None] = _ts()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Chat(TenantBase):
+    """One conversation: one contact through one connected account."""
+
+    __tablename__ = "chats"
+    __table_args__ = (
+        UniqueConstraint("social_account_id", "contact_id"),
+        CheckConstraint(in_list("channel", CHANNELS), name="channel"),
+        Index("ix_chats_last_message_at", text("last_message_at DESC NULLS LAST")),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    social_account_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("social_accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    channel: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'open'"))
+    last_message_at: Mapped[datetime | None] = _ts()
+    last_inbound_at: Mapped[datetime | None] = _ts()
+    last_message_preview: Mapped[str | None] = mapped_column(Text)
+    unread_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class ChatMessage(TenantBase):
+    """One message of a chat, inbound or outbound, of any kind; raw payload kept verbatim."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        # Meta redelivers webhooks: this makes a duplicate delivery a no-op instead of a second row.
+        UniqueConstraint("channel", "external_message_id"),
+        CheckConstraint(in_list("channel", CHANNELS), name="channel"),
+        CheckConstraint(in_list("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(f"status IS NULL OR {in_list('status', MESSAGE_STATUSES)}", name="status"),
+        Index("ix_chat_messages_chat_id_platform_timestamp", "chat_id", "platform_timestamp"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    chat_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("chats.id", ondelete="CASCADE"), nullable=False
+    )
+    channel: Mapped[str] = mapped_column(Text, nullable=False)
+    external_message_id: Mapped[str | None] = mapped_column(Text)
+    direction: Mapped[str] = mapped_column(Text, nullable=False)
+    sender_name: Mapped[str | None] = mapped_column(Text)
+    sender_handle: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)  # open set (MESSAGE_KINDS + future ones)
+    text: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    raw_payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    status: Mapped[str | None] = mapped_column(Text)
+    status_at: Mapped[datetime | None] = _ts()
+    error_code: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    platform_timestamp: Mapped[datetime | None] = _ts()
+    reply_to_message_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("chat_messages.id", ondelete="SET NULL")
+    )
+    reply_to_external_id: Mapped[str | None] = mapped_column(Text)
+    reaction_emoji: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None] = _ts()
+    edited_at: Mapped[datetime | None] = _ts()
+    sent_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    send_attempted_at: Mapped[datetime | None] = _ts()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Notification(TenantBase):
+    """Something owners must see (e.g. an expired token), with how to fix it in ``data``."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    severity: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'info'"))
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    body: Mapped[str | None] = mapped_column(Text)
+    social_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("social_accounts.id", ondelete="CASCADE")
+    )
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+    read_at: Mapped[datetime | None] = _ts()
+    resolved_at: Mapped[datetime | None] = _ts()
+
+
+class Outbox(TenantBase):
+    """Transactional outbox: rows written with the message, published to the broker afterwards."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("chat_messages.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    published_at: Mapped[datetime | None] = _ts()

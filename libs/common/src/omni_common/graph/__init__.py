@@ -1,0 +1,32 @@
+"""Meta Graph API client: payload building, calls, error classification, usage headers."""
+
+from omni_common.graph.client import AccountInfo, GraphClient, MediaInfo, SendResult, TokenInfo
+from omni_common.graph.errors import (
+    ErrorClass,
+    GraphError,
+    PayloadError,
+    TextTooLong,
+    classify,
+    plain_reason,
+)
+from omni_common.graph.payloads import THREADED_REPLIES, build_send_payload, normalize_wa_recipient
+from omni_common.graph.usage import Usage, parse_usage
+
+__all__ = [
+    "THREADED_REPLIES",
+    "AccountInfo",
+    "ErrorClass",
+    "GraphClient",
+    "GraphError",
+    "MediaInfo",
+    "PayloadError",
+    "SendResult",
+    "TextTooLong",
+    "TokenInfo",
+    "Usage",
+    "build_send_payload",
+    "classify",
+    "normalize_wa_recipient",
+    "parse_usage",
+    "plain_reason",
+]

@@ -1,0 +1,263 @@
+"""Async Graph API client: sends replies and makes the few reads the inbox needs.
+
+The token always travels in ``Authorization: Bearer``, never in the URL (URLs end up in access logs),
+with one exception: ``debug_token`` takes the token under inspection as the ``input_token`` query
+parameter because Meta offers no other way; the caller's own credentials still go in the header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import structlog
+
+from omni_common.contracts.base import Channel
+from omni_common.graph.errors import ErrorClass, GraphError, parse_error_body
+from omni_common.graph.payloads import build_send_payload
+from omni_common.graph.usage import Usage, parse_usage
+
+log = structlog.get_logger(__name__)
+
+_ACCOUNT_FIELDS: dict[str, str] = {
+    "whatsapp": "display_phone_number,verified_name",
+    "facebook": "name",
+    "instagram": "username,name",
+}
+_PROFILE_FIELDS: dict[str, str] = {"facebook": "name,first_name,last_name", "instagram": "name,username"}
+
+# The request never left this machine (or was refused before any byte): a retry cannot duplicate.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Meta accepted the message (not yet delivered): its id, the raw answer, the usage headers."""
+
+    external_message_id: str
+    raw: dict[str, Any]
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """Display name of a connected account (WA verified name, Page name, IG username)."""
+
+    display_name: str
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """Where to download a media object (the URL is valid for about 5 minutes)."""
+
+    url: str
+    mime_type: str | None
+    sha256: str | None
+    file_size: int | None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """Result of ``debug_token``; ``expires_at`` is None when the token never expires."""
+
+    is_valid: bool
+    expires_at: datetime | None
+    scopes: tuple[str, ...] = ()
+
+
+class GraphClient:
+    """Thin async client over Meta's Graph API; every failure surfaces as a classified ``GraphError``."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+
+    async def send_message(
+        self,
+        channel: Channel,
+        account_id: str,
+        token: str,
+        *,
+        to: str,
+        text: str,
+        reply_to_external_id: str | None = None,
+    ) -> SendResult:
+        """Send a text reply; raises ``PayloadError`` before calling, ``GraphError`` after."""
+        suffix, body = build_send_payload(
+            channel, to=to, text=text, reply_to_external_id=reply_to_external_id
+        )
+        data, usage = await self._call("POST", f"{_seg(account_id)}/{suffix}", token, json=body)
+        message_id = _message_id(channel, data)
+        if not message_id:
+            # A 2xx without an id: Meta may well have sent it, so never treat it as a plain failure.
+            raise GraphError(
+                "send answered without a message id",
+                raw=data,
+                usage=usage,
+                error_class=ErrorClass.AMBIGUOUS,
+                request_sent=None,
+            )
+        log.info("graph.sent", channel=channel, account_id=account_id, external_message_id=message_id)
+        return SendResult(external_message_id=message_id, raw=data, usage=usage)
+
+    async def get_account(self, channel: Channel, account_id: str, token: str) -> AccountInfo:
+        """Cheap read that proves the token works and gives the account's display name."""
+        data, _ = await self._call(
+            "GET", _seg(account_id), token, params={"fields": _ACCOUNT_FIELDS[channel]}
+        )
+        if channel == "whatsapp":
+            name = data.get("verified_name") or data.get("display_phone_number")
+        elif channel == "instagram":
+            name = data.get("username") or data.get("name")
+        else:
+            name = data.get("name")
+        return AccountInfo(display_name=str(name or account_id), raw=data)
+
+    async def get_media(self, media_id: str, token: str) -> MediaInfo:
+        """Resolve a WhatsApp media id to its short-lived download URL."""
+        data, _ = await self._call("GET", _seg(media_id), token)
+        url = data.get("url")
+        if not isinstance(url, str) or not url:
+            raise GraphError("media answer has no url", raw=data, error_class=ErrorClass.PERMANENT)
+        size = data.get("file_size")
+        return MediaInfo(
+            url=url,
+            mime_type=data.get("mime_type"),
+            sha256=data.get("sha256"),
+            file_size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
+        )
+
+    async def download(self, url: str, token: str) -> bytes:
+        """Download media bytes from a URL given by ``get_media`` (needs the bearer token)."""
+        response = await self._send("GET", url, token)
+        if response.is_error:
+            raise _error_from_response(response)
+        return response.content
+
+    async def debug_token(self, token: str) -> TokenInfo:
+        """Inspect ``token`` (validity, expiry, scopes), authenticating with the same token."""
+        # input_token in the query is Meta's only documented form; see the module docstring.
+        data, _ = await self._call("GET", "debug_token", token, params={"input_token": token})
+        info = data.get("data") if isinstance(data.get("data"), dict) else {}
+        expires = info.get("expires_at")
+        expires_at = (
+            datetime.fromtimestamp(expires, UTC) if isinstance(expires, int) and expires > 0 else None
+        )
+        scopes = info.get("scopes") if isinstance(info.get("scopes"), list) else []
+        return TokenInfo(
+            is_valid=info.get("is_valid") is True,
+            expires_at=expires_at,
+            scopes=tuple(str(s) for s in scopes),
+        )
+
+    async def get_user_profile(self, channel: Channel, user_id: str, token: str) -> dict[str, Any]:
+        """Public profile of a Messenger PSID or Instagram IGSID (name, username when granted)."""
+        if channel not in _PROFILE_FIELDS:
+            raise ValueError(f"no profile lookup for {channel}")
+        data, _ = await self._call("GET", _seg(user_id), token, params={"fields": _PROFILE_FIELDS[channel]})
+        return data
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], Usage]:
+        response = await self._send(method, f"{self._base}/{path}", token, params=params, json=json)
+        usage = parse_usage(response.headers)
+        if response.is_error:
+            raise _error_from_response(response, usage)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise GraphError(
+                "Graph answered with a body that is not a JSON object",
+                http_status=response.status_code,
+                usage=usage,
+                # For a POST the action may have happened; a GET can simply be repeated.
+                error_class=ErrorClass.AMBIGUOUS if method == "POST" else ErrorClass.TRANSIENT,
+                request_sent=True,
+            )
+        return data, usage
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            return await self._http.request(method, url, params=params, json=json, headers=headers)
+        except _NOT_SENT as exc:
+            raise GraphError(
+                f"could not reach Graph API: {type(exc).__name__}",
+                type=type(exc).__name__,
+                error_class=ErrorClass.TRANSIENT,
+                request_sent=False,
+            ) from exc
+        except httpx.TransportError as exc:
+            # Read timeout, reset, peer closed mid-answer: Meta may have acted on a POST.
+            # Meta has no idempotency key, so the sender must reconcile (echo / status webhook).
+            raise GraphError(
+                f"no complete answer from Graph API: {type(exc).__name__}",
+                type=type(exc).__name__,
+                error_class=ErrorClass.AMBIGUOUS if method == "POST" else ErrorClass.TRANSIENT,
+                request_sent=None,
+            ) from exc
+
+
+def _error_from_response(response: httpx.Response, usage: Usage | None = None) -> GraphError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    fields = parse_error_body(body)
+    error = GraphError(
+        fields.get("message") or f"HTTP {response.status_code}",
+        code=fields.get("code"),
+        subcode=fields.get("subcode"),
+        type=fields.get("type"),
+        fbtrace_id=fields.get("fbtrace_id"),
+        http_status=response.status_code,
+        is_transient=fields.get("is_transient"),
+        details=fields.get("details"),
+        raw=body if isinstance(body, dict) else {},
+        usage=usage if usage is not None else parse_usage(response.headers),
+    )
+    log.warning(
+        "graph.error",
+        error_class=error.error_class.value,
+        code=error.code,
+        subcode=error.subcode,
+        http_status=error.http_status,
+        fbtrace_id=error.fbtrace_id,
+    )
+    return error
+
+
+def _message_id(channel: str, data: dict[str, Any]) -> str | None:
+    if channel == "whatsapp":
+        messages = data.get("messages")
+        first = messages[0] if isinstance(messages, list) and messages else None
+        mid = first.get("id") if isinstance(first, dict) else None
+    else:
+        mid = data.get("message_id")
+    return mid if isinstance(mid, str) and mid else None
+
+
+def _seg(value: str) -> str:
+    """One path segment: ids come from tenants' data, so they must not smuggle in a path."""
+    return quote(value, safe="")

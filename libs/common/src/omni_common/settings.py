@@ -1,0 +1,72 @@
+"""Configuration, read from the environment (``OMNI_*``) and an optional ``.env`` file.
+
+Only the composition roots (each service's ``main.py`` and the CLI) build a :class:`Settings`;
+library code receives the values it needs as arguments. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CHANNELS = ("whatsapp", "facebook", "instagram")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.strip("[] ").split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of every service; defaults suit a developer's machine."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNI_", env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/omni"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    encryption_keys: SecretStr = SecretStr("")
+    meta_app_secrets: SecretStr = SecretStr("")
+    meta_verify_token: SecretStr = SecretStr("")
+    graph_api_url: str = "https://graph.facebook.com/v21.0"
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str | None = None
+    ingress_port: int = 8080
+    inbox_port: int = 8000
+    host: str = "127.0.0.1"
+
+    # Tenancy: at most ``tenant_engine_cache`` engines per process, each with at most
+    # ``tenant_pool_size + tenant_pool_overflow`` connections.
+    tenant_engine_cache: int = Field(default=24, ge=1)
+    tenant_pool_size: int = Field(default=1, ge=1)
+    tenant_pool_overflow: int = Field(default=2, ge=0)
+
+    # Broker: growing delays (ms) of the delayed-retry queues; one attempt per entry.
+    # NoDecode: read as "1000,5000" (split below), not as JSON.
+    retry_delays_ms: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1_000, 5_000, 30_000, 120_000, 600_000]
+    )
+    delivery_limit: int = Field(default=10, ge=1)
+    prefetch: int = Field(default=200, ge=1)
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+    log_level: str = "INFO"
+    # Downloaded media: a path / file:// URL (local disk) or s3://bucket/prefix?endpoint=URL.
+    media_storage: str = "var/media"
+
+    @field_validator("retry_delays_ms", mode="before")
+    @classmethod
+    def _parse_delays(cls, value: object) -> object:
+        return [int(v) for v in _split_csv(value)] if isinstance(value, str) else value
+
+    def encryption_key_list(self) -> list[str]:
+        """The key ring, newest first."""
+        return _split_csv(self.encryption_keys.get_secret_value())  # type: ignore[return-value]
+
+    def app_secret_list(self) -> list[bytes]:
+        """App secrets accepted for ``X-Hub-Signature-256`` (several during a rotation)."""
+        return [s.encode() for s in _split_csv(self.meta_app_secrets.get_secret_value())]  # type: ignore[union-attr]

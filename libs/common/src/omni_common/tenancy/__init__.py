@@ -1,0 +1,1 @@
+"""Tenancy operations: provisioning, migrations across tenant DBs, users and key rotation."""

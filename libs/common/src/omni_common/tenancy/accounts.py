@@ -1,0 +1,189 @@
+"""Connected social accounts: the tenant's own row (credentials encrypted) in step with the catalog.
+
+Order of a connect: claim the account id in the catalog first (the UNIQUE constraint refuses an id
+another tenant holds), then write the tenant's row. A failure between the two leaves a claim that a
+re-run completes; it never leaves a tenant row that routing does not know.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omni_common.crypto import KeyRing, binding
+from omni_common.db.catalog import Catalog
+from omni_common.db.tenant_models import SocialAccount
+from omni_common.errors import OmniError
+
+log = structlog.get_logger(__name__)
+
+CREDENTIALS_FIELD = "credentials"
+
+
+class AccountNotFound(OmniError):
+    """The tenant has no such connected account."""
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What may be shown of an account: never the token, at most its last four characters."""
+
+    id: uuid.UUID
+    channel: str
+    external_account_id: str
+    waba_id: str | None
+    display_name: str | None
+    status: str
+    is_active: bool
+    credentials_hint: str | None
+    last_error_code: str | None
+    last_error_message: str | None
+    last_error_at: datetime | None
+    last_webhook_at: datetime | None
+    last_send_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "channel": self.channel,
+            "external_account_id": self.external_account_id,
+            "waba_id": self.waba_id,
+            "display_name": self.display_name,
+            "status": self.status,
+            "is_active": self.is_active,
+            "token_set": self.credentials_hint is not None,
+            "token_last4": self.credentials_hint,
+            "last_error_code": self.last_error_code,
+            "last_error_message": self.last_error_message,
+            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
+            "last_webhook_at": self.last_webhook_at.isoformat() if self.last_webhook_at else None,
+            "last_send_at": self.last_send_at.isoformat() if self.last_send_at else None,
+        }
+
+
+def _view(row: SocialAccount) -> AccountView:
+    return AccountView(
+        row.id,
+        row.platform,
+        row.external_account_id,
+        row.waba_id,
+        row.display_name,
+        row.status,
+        row.is_active,
+        row.credentials_hint,
+        row.last_error_code,
+        row.last_error_message,
+        row.last_error_at,
+        row.last_webhook_at,
+        row.last_send_at,
+    )
+
+
+async def connect_account(
+    session: AsyncSession,
+    *,
+    catalog: Catalog,
+    keyring: KeyRing,
+    tenant_id: uuid.UUID,
+    channel: str,
+    external_account_id: str,
+    token: str,
+    waba_id: str | None = None,
+    display_name: str | None = None,
+) -> AccountView:
+    """Connect (or re-connect, replacing the token) an account; AccountConflict if another tenant has it.
+
+    ``session`` is a transaction on the tenant's database; the caller commits.
+    """
+    await catalog.map_account(channel, external_account_id, tenant_id)
+    existing = (
+        await session.execute(
+            select(SocialAccount.id).where(
+                SocialAccount.platform == channel, SocialAccount.external_account_id == external_account_id
+            )
+        )
+    ).scalar_one_or_none()
+    account_id = existing or uuid.uuid4()
+    ciphertext = keyring.encrypt(token, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
+    values = {
+        "tenant_id": tenant_id,
+        "platform": channel,
+        "external_account_id": external_account_id,
+        "waba_id": waba_id,
+        "display_name": display_name,
+        "credentials_encrypted": ciphertext,
+        "credentials_hint": token[-4:] if len(token) >= 8 else None,
+        "status": "active",
+        "is_active": True,
+        "last_error_code": None,
+        "last_error_message": None,
+        "last_error_at": None,
+    }
+    stmt = insert(SocialAccount).values(id=account_id, **values)
+    row = (
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[SocialAccount.platform, SocialAccount.external_account_id],
+                set_={k: v for k, v in values.items() if v is not None or k.startswith("last_error")}
+                | {"credentials_encrypted": ciphertext},
+            ).returning(SocialAccount)
+        )
+    ).scalar_one()
+    await catalog.set_account_enabled(channel, external_account_id, tenant_id, True)
+    log.info("account_connected", channel=channel, tenant_id=str(tenant_id), account_id=external_account_id)
+    return _view(row)
+
+
+async def list_accounts(session: AsyncSession) -> list[AccountView]:
+    rows = (
+        await session.execute(
+            select(SocialAccount).order_by(SocialAccount.platform, SocialAccount.created_at)
+        )
+    ).scalars()
+    return [_view(r) for r in rows]
+
+
+async def set_account_enabled(
+    session: AsyncSession,
+    *,
+    catalog: Catalog,
+    tenant_id: uuid.UUID,
+    channel: str,
+    external_account_id: str,
+    enabled: bool,
+) -> AccountView:
+    """Enable or disable an account: its tenant row and its routing change together."""
+    row = (
+        await session.execute(
+            update(SocialAccount)
+            .where(
+                SocialAccount.platform == channel, SocialAccount.external_account_id == external_account_id
+            )
+            .values(is_active=enabled, status="active" if enabled else "disabled")
+            .returning(SocialAccount)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise AccountNotFound(f"no {channel} account {external_account_id} in this tenant")
+    await catalog.set_account_enabled(channel, external_account_id, tenant_id, enabled)
+    return _view(row)
+
+
+async def read_token(
+    session: AsyncSession, *, keyring: KeyRing, tenant_id: uuid.UUID, account_id: uuid.UUID
+) -> str:
+    """Decrypt an account's token (DecryptionError if the ciphertext does not belong to it)."""
+    ciphertext = (
+        await session.execute(
+            select(SocialAccount.credentials_encrypted).where(SocialAccount.id == account_id)
+        )
+    ).scalar_one_or_none()
+    if ciphertext is None:
+        raise AccountNotFound(f"account {account_id} has no credentials")
+    return keyring.decrypt(ciphertext, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))

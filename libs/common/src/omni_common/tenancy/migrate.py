@@ -1,0 +1,140 @@
+"""``omni migrate``: catalog to head, then every tenant database, one failure never stopping the rest."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from omni_common.db import alembic_runner
+from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
+from omni_common.db.registry import tenant_url
+from omni_common.dburl import database_name
+from omni_common.tenancy.provisioning import (
+    TEMPLATE_LOCK_KEY,
+    admin_connect,
+    create_database,
+    database_exists,
+    existing_databases,
+    refresh_template,
+    template_db_name,
+)
+
+log = structlog.get_logger(__name__)
+
+MIGRATABLE = ("active", "failed", "provisioning")
+Progress = Callable[[int, int, TenantRecord, str | None], None]
+
+
+@dataclass
+class MigrateReport:
+    """Outcome of one ``omni migrate`` run."""
+
+    catalog_revision: str
+    head: str
+    migrated: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line, secret-free error text for the catalog (the driver's message, not the URL)."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"{type(inner).__name__}: {inner}".strip().replace("\n", " ")[:2000]
+
+
+async def ensure_catalog_database(database_url: str | URL) -> bool:
+    """Create the catalog database if missing (connecting to the server's ``postgres`` DB)."""
+    conn = await admin_connect(database_url, "postgres")
+    try:
+        return await create_database(conn, database_name(database_url))
+    finally:
+        await conn.close()
+
+
+async def _candidates(database_url: str | URL, tenants: list[TenantRecord]) -> list[TenantRecord]:
+    """Tenants whose database should be upgraded (a provisioning/failed one only if its DB exists)."""
+    conn = await admin_connect(database_url, database_name(database_url))
+    try:
+        local = [t.db_name for t in tenants if t.db_url is None]
+        present = await existing_databases(conn, local)
+    finally:
+        await conn.close()
+    return [t for t in tenants if t.status == "active" or t.db_url is not None or t.db_name in present]
+
+
+async def _refresh_template_if_present(database_url: str | URL, extra: Sequence[str]) -> None:
+    conn = await admin_connect(database_url, database_name(database_url))
+    try:
+        if not await database_exists(conn, template_db_name(database_name(database_url))):
+            return  # created lazily by the first `tenant create`
+        await conn.execute("SELECT pg_advisory_lock(%s)", (TEMPLATE_LOCK_KEY,))
+        try:
+            await refresh_template(conn, database_url, extra_version_locations=extra)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (TEMPLATE_LOCK_KEY,))
+    finally:
+        await conn.close()
+
+
+async def migrate_all(
+    database_url: str | URL,
+    *,
+    concurrency: int = 4,
+    progress: Progress | None = None,
+    extra_tenant_version_locations: Sequence[str] = (),
+) -> MigrateReport:
+    """Create/upgrade the catalog, then upgrade every tenant DB; failures are recorded, not raised."""
+    extra = tuple(extra_tenant_version_locations)
+    if await ensure_catalog_database(database_url):
+        log.info("catalog_created", database=database_name(database_url))
+    catalog_revision = await alembic_runner.upgrade(database_url, "catalog")
+    head = alembic_runner.head_revision("tenant", extra)
+    report = MigrateReport(catalog_revision=catalog_revision, head=head)
+    await _refresh_template_if_present(database_url, extra)
+
+    engine = catalog_engine(database_url, pool_size=1, max_overflow=concurrency)
+    catalog = Catalog(engine)
+    try:
+        tenants = await catalog.list_tenants(MIGRATABLE)
+        todo = await _candidates(database_url, tenants)
+        report.skipped = sorted({t.slug for t in tenants} - {t.slug for t in todo})
+        semaphore = asyncio.Semaphore(max(1, concurrency))
+        done = 0
+
+        async def one(tenant: TenantRecord) -> None:
+            nonlocal done
+            error: str | None = None
+            async with semaphore:
+                try:
+                    revision = await alembic_runner.upgrade(
+                        tenant_url(database_url, tenant), "tenant", extra_version_locations=extra
+                    )
+                except Exception as exc:
+                    error = describe_error(exc)
+                    log.error(
+                        "tenant_migration_failed", tenant_id=str(tenant.id), slug=tenant.slug, error=error
+                    )
+                    await catalog.set_tenant_revision(tenant.id, None, error=error)
+                    report.failed[tenant.slug] = error
+                else:
+                    await catalog.set_tenant_revision(tenant.id, revision, error=None)
+                    report.migrated.append(tenant.slug)
+            done += 1
+            if progress is not None:
+                progress(done, len(todo), tenant, error)
+
+        await asyncio.gather(*(one(t) for t in todo))
+    finally:
+        await engine.dispose()
+    report.migrated.sort()
+    log.info("migrate_done", migrated=len(report.migrated), failed=len(report.failed), head=head)
+    return report

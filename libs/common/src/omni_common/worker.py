@@ -1,0 +1,79 @@
+"""Run queue consumers as a service: connect, declare the topology, consume until SIGTERM.
+
+Each worker's ``main.py`` builds its settings and collaborators and hands them here; this module
+owns the lifecycle (connect, consume, graceful stop) so that every worker stops the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+
+from omni_common.broker.connection import connect, install_signal_handlers
+from omni_common.broker.consumer import ConsumerRunner, Handler
+from omni_common.broker.publisher import Publisher
+from omni_common.broker.topology import Topology, declare_topology
+
+log = structlog.get_logger(__name__)
+
+Cleanup = Callable[[], Awaitable[None]]
+# Builds the handlers (queue name -> handler) once the broker is up, and an async cleanup.
+HandlerFactory = Callable[
+    [AbstractRobustConnection, Publisher], Awaitable[tuple[Mapping[str, Handler], Cleanup]]
+]
+
+
+async def run_worker(
+    *,
+    service: str,
+    rabbitmq_url: str,
+    topology: Topology,
+    prefetch: int,
+    build_handlers: HandlerFactory,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """Consume every queue of ``build_handlers`` until ``stop`` is set or SIGTERM.
+
+    With ``stop`` given (tests, embedding), the caller owns shutdown and no signal handler is installed.
+    """
+    if stop is None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+    connection = await connect(rabbitmq_url, name=service)
+    try:
+        async with connection.channel() as channel:
+            await declare_topology(channel, topology)
+        publisher = Publisher(connection)
+        await publisher.start()
+        handlers, cleanup = await build_handlers(connection, publisher)
+        runners = [
+            ConsumerRunner(
+                connection,
+                queue=queue,
+                handler=handler,
+                topology=topology,
+                prefetch=prefetch,
+                publisher=publisher,
+                name=service,
+            )
+            for queue, handler in handlers.items()
+        ]
+        try:
+            for runner in runners:
+                await runner.start()
+            log.info("worker_started", queues=list(handlers), prefetch=prefetch)
+            if started is not None:
+                started.set()
+            await stop.wait()
+        finally:
+            # Stop taking work everywhere first, then let each runner finish what it holds.
+            await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
+            await cleanup()
+            await publisher.close()
+        log.info("worker_stopped", queues=list(handlers))
+    finally:
+        await connection.close()

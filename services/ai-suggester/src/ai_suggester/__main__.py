@@ -1,0 +1,3 @@
+from ai_suggester.main import main
+
+main()

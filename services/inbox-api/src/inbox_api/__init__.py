@@ -1,0 +1,1 @@
+"""inbox-api: the web inbox and its JSON API."""

@@ -1,0 +1,3 @@
+from inbox_api.main import main
+
+main()

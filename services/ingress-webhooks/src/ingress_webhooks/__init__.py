@@ -1,0 +1,1 @@
+"""ingress-webhooks: verifies Meta's signatures and durably queues raw webhook deliveries."""

@@ -1,0 +1,3 @@
+from ingress_webhooks.main import main
+
+main()

@@ -1,0 +1,119 @@
+"""HTTP routes of the ingress: Meta's verification handshake and signed event deliveries."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import Counter
+
+from ingress_webhooks.signature import verify_signature
+from omni_common.contracts import RawWebhook
+from omni_common.http_common import add_health_routes
+
+CHANNELS = frozenset({"whatsapp", "facebook", "instagram"})
+
+log = structlog.get_logger(__name__)
+
+WEBHOOKS = Counter("omni_webhooks_total", "Webhook deliveries by channel and outcome", ["channel", "outcome"])
+
+
+class BrokerUnavailable(Exception):
+    """The raw event could not be confirmed by the broker."""
+
+
+# Publishes a raw delivery and returns only once the broker confirmed it.
+StoreRaw = Callable[[RawWebhook], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class IngressConfig:
+    """What the routes need to know; built by ``main`` from the settings."""
+
+    app_secrets: tuple[bytes, ...]
+    verify_token: str
+    max_body_bytes: int
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # chunked or lying Content-Length: stop reading at the cap
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    config: IngressConfig, store_raw: StoreRaw, ready: Callable[[], bool] = lambda: True
+) -> FastAPI:
+    """The ingress application; ``store_raw`` is the durable hand-off (a confirmed publish)."""
+    app = FastAPI(title="Resevit Inbox webhooks", docs_url=None, redoc_url=None)
+    add_health_routes(app, ready)
+
+    @app.get("/webhooks/{channel}")
+    async def verify_subscription(channel: str, request: Request) -> Response:
+        if channel not in CHANNELS:
+            return Response(status_code=404)
+        params = request.query_params
+        token = params.get("hub.verify_token", "")
+        ok = (
+            params.get("hub.mode") == "subscribe"
+            and bool(config.verify_token)
+            and hmac.compare_digest(token.encode(), config.verify_token.encode())
+        )
+        if not ok:
+            log.warning("webhook_verification_refused", channel=channel)
+            return Response(status_code=403)
+        # Echo the challenge verbatim: Meta documents it as an int but also as a random string.
+        return PlainTextResponse(params.get("hub.challenge", ""))
+
+    @app.post("/webhooks/{channel}")
+    async def receive(channel: str, request: Request) -> Response:
+        if channel not in CHANNELS:
+            return Response(status_code=404)
+        try:
+            body = await _read_capped(request, config.max_body_bytes)
+        except _TooLarge:
+            WEBHOOKS.labels(channel, "too_large").inc()
+            log.warning("webhook_refused", channel=channel, reason="too_large")
+            return Response(status_code=413)
+        header = request.headers.get("x-hub-signature-256")
+        if not verify_signature(body, header, config.app_secrets):
+            reason = "signature_missing" if not header else "signature_invalid"
+            WEBHOOKS.labels(channel, reason).inc()
+            log.warning("webhook_refused", channel=channel, reason=reason, size=len(body))
+            return Response(status_code=401)
+        event = RawWebhook(
+            delivery_id=uuid.uuid4().hex,
+            channel=channel,  # type: ignore[arg-type]  # checked against CHANNELS above
+            received_at=datetime.now(UTC),
+            signature_verified=True,
+            body=body,
+        )
+        try:
+            await store_raw(event)
+        except BrokerUnavailable:
+            WEBHOOKS.labels(channel, "broker_unavailable").inc()
+            log.error("webhook_not_stored", channel=channel, correlation_id=event.delivery_id)
+            return Response(status_code=503, headers={"Retry-After": "5"})
+        WEBHOOKS.labels(channel, "accepted").inc()
+        log.debug("webhook_accepted", channel=channel, correlation_id=event.delivery_id, size=len(body))
+        return Response(status_code=200, content="EVENT_RECEIVED", media_type="text/plain")
+
+    return app

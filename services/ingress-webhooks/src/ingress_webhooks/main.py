@@ -1,0 +1,88 @@
+"""Composition root of ingress-webhooks: the only place that reads settings and opens connections."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app
+from omni_common.broker.connection import connect
+from omni_common.broker.publisher import Publisher, PublishError
+from omni_common.broker.topology import RAW_WEBHOOKS, build_topology, declare_topology, routing_key
+from omni_common.contracts import RawWebhook, encode
+from omni_common.logging import configure_logging
+from omni_common.settings import Settings
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """Wire the ingress app to a broker connection opened in its lifespan."""
+    state: dict[str, Publisher] = {}
+    connection_holder: dict[str, object] = {}
+
+    async def store_raw(event: RawWebhook) -> None:
+        publisher = state.get("publisher")
+        if publisher is None:
+            raise BrokerUnavailable
+        try:
+            await publisher.publish(
+                routing_key(RAW_WEBHOOKS, event.channel),
+                encode(event),
+                message_id=event.delivery_id,
+                correlation_id=event.delivery_id,
+                headers={"x-omni-channel": event.channel},
+            )
+        except PublishError as exc:
+            raise BrokerUnavailable from exc
+
+    def ready() -> bool:
+        conn = connection_holder.get("connection")
+        return conn is not None and not getattr(conn, "is_closed", True)
+
+    config = IngressConfig(
+        app_secrets=tuple(settings.app_secret_list()),
+        verify_token=settings.meta_verify_token.get_secret_value(),
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app = create_app(config, store_raw, ready)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        connection = await connect(settings.rabbitmq_url, name="ingress-webhooks")
+        connection_holder["connection"] = connection
+        async with connection.channel() as channel:
+            await declare_topology(
+                channel,
+                build_topology(
+                    retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+                ),
+            )
+        publisher = Publisher(connection)
+        await publisher.start()
+        state["publisher"] = publisher
+        try:
+            yield
+        finally:
+            state.pop("publisher", None)
+            await publisher.close()
+            await connection.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def main() -> None:
+    """Run the ingress on ``OMNI_INGRESS_PORT``."""
+    settings = Settings()
+    configure_logging(service="ingress-webhooks", json=settings.log_json, level=settings.log_level)
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.ingress_port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )

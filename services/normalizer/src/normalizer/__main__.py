@@ -1,0 +1,3 @@
+from normalizer.main import main
+
+main()

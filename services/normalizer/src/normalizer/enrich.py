@@ -1,0 +1,182 @@
+"""Follow-up work on stored messages: download their media, fetch their sender's profile name.
+
+Runs from its own queue after the message is committed, so the message is visible at once and a
+slow, failing or rate-limited Graph API only delays the extra, never the message. Every step is
+idempotent: a message whose media is already stored, or a contact that already has a name, is left as is.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from normalizer.handler import TenantTransaction
+from normalizer.store import Change
+from omni_common.broker.outcomes import DeadLetter, Retry
+from omni_common.contracts import EnrichMessage
+from omni_common.crypto import KeyRing
+from omni_common.db.tenant_models import Chat, ChatMessage, Contact
+from omni_common.graph.client import GraphClient
+from omni_common.graph.errors import GraphError
+from omni_common.media.storage import MediaStorage
+from omni_common.tenancy.accounts import read_token
+
+log = structlog.get_logger(__name__)
+
+MAX_MEDIA_BYTES = 100 * 1024 * 1024  # WhatsApp's largest media (documents)
+
+
+@dataclass(frozen=True)
+class EnrichDeps:
+    begin: TenantTransaction
+    graph: GraphClient
+    storage: MediaStorage
+    keyring: KeyRing
+    # Plain download of a CDN URL (Messenger/Instagram attachments): no token goes to a CDN.
+    fetch_public: Callable[[str], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class _Target:
+    message_id: uuid.UUID
+    chat_id: uuid.UUID
+    media: dict[str, Any] | None
+    account_id: uuid.UUID
+    contact_id: uuid.UUID
+    contact_external_id: str
+    contact_name: str | None
+    profile_fetched_at: Any
+
+
+async def _load(session: AsyncSession, message_id: uuid.UUID) -> _Target | None:
+    row = (
+        await session.execute(
+            select(
+                ChatMessage.id,
+                ChatMessage.chat_id,
+                ChatMessage.media,
+                Chat.social_account_id,
+                Contact.id.label("contact_id"),
+                Contact.external_id,
+                Contact.display_name,
+                Contact.profile_fetched_at,
+            )
+            .join(Chat, Chat.id == ChatMessage.chat_id)
+            .join(Contact, Contact.id == Chat.contact_id)
+            .where(ChatMessage.id == message_id)
+        )
+    ).first()
+    return _Target(*row) if row else None
+
+
+def _retry_or_fail(exc: GraphError, what: str) -> None:
+    if exc.retryable:
+        raise Retry(f"graph_{exc.error_class}", f"{what}: {exc}") from exc
+
+
+async def handle_enrich(cmd: EnrichMessage, deps: EnrichDeps) -> Change | None:
+    """Do the fetch ``cmd`` asks for; raise Retry on temporary failures (the queue retries later)."""
+    async with deps.begin(cmd.tenant_id) as session:
+        target = await _load(session, cmd.message_id)
+        if target is None:
+            raise DeadLetter("message_not_found", f"message {cmd.message_id}")
+        token = await read_token(
+            session, keyring=deps.keyring, tenant_id=cmd.tenant_id, account_id=target.account_id
+        )
+    # The HTTP calls run outside any transaction: no database connection waits on Meta.
+    if cmd.what == "media":
+        return await _fetch_media(cmd, deps, target, token)
+    return await _fetch_profile(cmd, deps, target, token)
+
+
+async def _fetch_media(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str) -> Change | None:
+    media = target.media or {}
+    if media.get("state") != "pending":
+        return None
+    try:
+        if media.get("media_id"):
+            info = await deps.graph.get_media(str(media["media_id"]), token)
+            data = await deps.graph.download(info.url, token)
+            mime = info.mime_type or media.get("mime_type")
+        elif media.get("url"):
+            data = await deps.fetch_public(str(media["url"]))
+            mime = media.get("mime_type")
+        else:
+            return None
+    except GraphError as exc:
+        _retry_or_fail(exc, "media download")
+        return await _set_media(cmd, deps, target, {"state": "failed", "error": str(exc)[:300]})
+    except httpx.HTTPError as exc:
+        raise Retry("media_download", str(exc)) from exc
+    if len(data) > MAX_MEDIA_BYTES:
+        return await _set_media(cmd, deps, target, {"state": "failed", "error": "too large"})
+    extension = mimetypes.guess_extension(mime or "") or ".bin"
+    stored = await deps.storage.put(cmd.tenant_id, f"{target.message_id}{extension}", data, mime)
+    return await _set_media(
+        cmd,
+        deps,
+        target,
+        {
+            "state": "stored",
+            "storage_key": stored.key,
+            "size": stored.size,
+            "stored_sha256": stored.sha256,
+            "mime_type": mime,
+        },
+    )
+
+
+async def _set_media(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, patch: dict[str, Any]) -> Change:
+    async with deps.begin(cmd.tenant_id) as session:
+        await session.execute(
+            update(ChatMessage)
+            .where(ChatMessage.id == target.message_id)
+            .values(
+                media=func.coalesce(ChatMessage.media, func.jsonb_build_object()).op("||")(
+                    literal(patch, type_=JSONB)
+                )
+            )
+        )
+    log.info("media_enriched", state=patch["state"], message_id=str(target.message_id))
+    return Change("message.updated", target.chat_id, target.message_id, {"media": patch["state"]})
+
+
+async def _fetch_profile(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str) -> Change | None:
+    if target.contact_name is not None or target.profile_fetched_at is not None:
+        return None
+    name: str | None = None
+    try:
+        profile = await deps.graph.get_user_profile(cmd.channel, target.contact_external_id, token)
+        candidate = profile.get("name") or profile.get("username")
+        name = str(candidate)[:200] if candidate else None
+    except GraphError as exc:
+        _retry_or_fail(exc, "profile")
+        log.info("profile_unavailable", error_class=str(exc.error_class))
+    async with deps.begin(cmd.tenant_id) as session:
+        await session.execute(
+            update(Contact)
+            .where(Contact.id == target.contact_id, Contact.display_name.is_(None))
+            .values(display_name=name, profile_fetched_at=func.now())
+        )
+        if name:
+            await session.execute(
+                update(ChatMessage)
+                .where(
+                    ChatMessage.chat_id == target.chat_id,
+                    ChatMessage.direction == "inbound",
+                    ChatMessage.sender_name.is_(None),
+                )
+                .values(sender_name=name)
+            )
+    return (
+        Change("message.updated", target.chat_id, target.message_id, {"contact_name": name}) if name else None
+    )

@@ -1,0 +1,159 @@
+"""Composition root of the normalizer: the only place that reads settings and opens connections."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+from pydantic import ValidationError
+
+from normalizer.enrich import EnrichDeps, handle_enrich
+from normalizer.handler import handle_routed_event
+from normalizer.store import Change
+from omni_common.broker.consumer import Delivery, Handler
+from omni_common.broker.outcomes import DeadLetter, PublishError
+from omni_common.broker.publisher import Publisher
+from omni_common.broker.topology import ENRICH_MESSAGES, ROUTED_EVENTS, Topology, build_topology, routing_key
+from omni_common.contracts import EnrichMessage, NotificationEvent, RoutedEvent, decode, encode
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.graph.client import GraphClient
+from omni_common.logging import configure_logging
+from omni_common.media.storage import storage_from_url
+from omni_common.settings import Settings
+from omni_common.worker import Cleanup, HandlerFactory, run_worker
+
+SERVICE = "normalizer"
+log = structlog.get_logger(__name__)
+
+
+def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
+    """Build the consumers' handlers around a catalog, a tenant engine registry and a Graph client."""
+
+    async def build(
+        _connection: AbstractRobustConnection, publisher: Publisher
+    ) -> tuple[dict[str, Handler], Cleanup]:
+        engine = catalog_engine(settings.database_url)
+        registry = TenantEngineRegistry(
+            catalog=Catalog(engine),
+            server_url=settings.database_url,
+            max_engines=settings.tenant_engine_cache,
+            pool_size=settings.tenant_pool_size,
+            max_overflow=settings.tenant_pool_overflow,
+            application_name_prefix="omni-normalizer",
+        )
+        http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+        enrich_deps = EnrichDeps(
+            begin=registry.begin,
+            graph=GraphClient(http, settings.graph_api_url),
+            storage=storage_from_url(settings.media_storage),
+            keyring=KeyRing.from_strings(settings.encryption_key_list()),
+            fetch_public=_public_fetcher(http),
+        )
+
+        async def announce(tenant_id: object, change: Change, correlation_id: str | None, key: str) -> None:
+            note = NotificationEvent(
+                tenant_id=tenant_id,  # type: ignore[arg-type]
+                kind=change.kind,  # type: ignore[arg-type]
+                chat_id=change.chat_id,
+                message_id=change.message_id,
+                data=change.data,
+                occurred_at=datetime.now(UTC),
+            )
+            try:
+                # Committed already: a lost live notification costs a refresh, not data.
+                await publisher.publish(
+                    "",
+                    encode(note),
+                    message_id=key,
+                    correlation_id=correlation_id,
+                    exchange=topology.notifications_exchange,
+                    mandatory=False,
+                )
+            except PublishError as exc:
+                log.warning("notification_not_published", error=str(exc))
+
+        async def handle_event(delivery: Delivery) -> None:
+            try:
+                event = decode(RoutedEvent, delivery.body)
+            except ValidationError as exc:
+                raise DeadLetter("malformed_contract", str(exc)[:300]) from exc
+            structlog.contextvars.bind_contextvars(tenant_id=str(event.tenant_id), channel=event.channel)
+            changes = await handle_routed_event(event, begin=registry.begin)
+            for change in changes:
+                for what in change.enrich:
+                    assert change.message_id is not None
+                    # Confirmed before the ack; if it fails, the retried event asks again.
+                    await publisher.publish(
+                        routing_key(ENRICH_MESSAGES, event.channel),
+                        encode(
+                            EnrichMessage(
+                                tenant_id=event.tenant_id,
+                                message_id=change.message_id,
+                                channel=event.channel,
+                                account_id=event.account_id,
+                                what=what,  # type: ignore[arg-type]
+                            )
+                        ),
+                        message_id=f"{change.message_id}:{what}",
+                        correlation_id=delivery.correlation_id,
+                    )
+                if change.kind != "message.existing":
+                    key = f"{event.event_id}:{change.message_id}"
+                    await announce(event.tenant_id, change, delivery.correlation_id, key)
+
+        async def handle_enrichment(delivery: Delivery) -> None:
+            try:
+                cmd = decode(EnrichMessage, delivery.body)
+            except ValidationError as exc:
+                raise DeadLetter("malformed_contract", str(exc)[:300]) from exc
+            structlog.contextvars.bind_contextvars(tenant_id=str(cmd.tenant_id), channel=cmd.channel)
+            change = await handle_enrich(cmd, enrich_deps)
+            if change is not None:
+                await announce(
+                    cmd.tenant_id, change, delivery.correlation_id, f"{cmd.message_id}:{cmd.what}:done"
+                )
+
+        async def cleanup() -> None:
+            await http.aclose()
+            await registry.close()
+            await engine.dispose()
+
+        return {
+            topology.queue_name(ROUTED_EVENTS): handle_event,
+            topology.queue_name(ENRICH_MESSAGES): handle_enrichment,
+        }, cleanup
+
+    return build
+
+
+def _public_fetcher(http: httpx.AsyncClient):  # type: ignore[no-untyped-def]
+    async def fetch(url: str) -> bytes:
+        # CDN URLs of Messenger/Instagram attachments are signed in themselves: no token is sent.
+        response = await http.get(url, follow_redirects=True)
+        response.raise_for_status()
+        return response.content
+
+    return fetch
+
+
+def main() -> None:
+    """Consume routed events and enrichment work until SIGTERM."""
+    settings = Settings()
+    configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    topology = build_topology(
+        retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+    )
+    asyncio.run(
+        run_worker(
+            service=SERVICE,
+            rabbitmq_url=settings.rabbitmq_url,
+            topology=topology,
+            prefetch=settings.prefetch,
+            build_handlers=handler_factory(settings, topology),
+        )
+    )

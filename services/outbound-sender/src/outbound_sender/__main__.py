@@ -1,0 +1,3 @@
+from outbound_sender.main import main
+
+main()

@@ -1,0 +1,3 @@
+from tenant_router.main import main
+
+main()

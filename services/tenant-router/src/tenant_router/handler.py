@@ -1,0 +1,88 @@
+"""Route one raw delivery: split it, resolve each item's tenant, emit routed or refused items."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from omni_common.broker.outcomes import DeadLetter
+from omni_common.channels.inbound import MalformedDelivery, split_delivery
+from omni_common.contracts import RawWebhook, RoutedEvent
+from tenant_router.decisions import AccountRoute, Refused, decide
+
+log = structlog.get_logger(__name__)
+
+Resolve = Callable[[str, str], Awaitable[AccountRoute | None]]
+EmitRouted = Callable[[RoutedEvent], Awaitable[None]]
+# (raw delivery, item index, reason, detail, account id) -> dead-lettered, confirmed.
+EmitRefused = Callable[[RawWebhook, str, str, str, str | None], Awaitable[None]]
+
+
+@dataclass
+class RouteSummary:
+    routed: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+async def route_delivery(
+    raw: RawWebhook,
+    *,
+    resolve: Resolve,
+    emit_routed: EmitRouted,
+    emit_refused: EmitRefused,
+    only_items: frozenset[str] | None = None,
+) -> RouteSummary:
+    """Split ``raw`` and hand every item on; returns only when every emit is confirmed.
+
+    ``only_items`` restricts the work to some positions: a replayed dead letter of one item of a
+    batch carries the whole signed body but must not re-route its siblings.
+    """
+    if not raw.signature_verified:
+        raise DeadLetter("unverified", "raw event without a verified signature")
+    try:
+        split = split_delivery(raw.channel, raw.body)
+    except MalformedDelivery as exc:
+        raise DeadLetter("malformed", f"{exc.reason_code}: {exc.detail}") from exc
+
+    summary = RouteSummary()
+    pending: list[Awaitable[None]] = []
+
+    def refuse(index: str, reason: str, detail: str, account_id: str | None) -> None:
+        summary.refused[reason] = summary.refused.get(reason, 0) + 1
+        log.warning("event_refused", index=index, reason=reason, detail=detail, account_id=account_id)
+        pending.append(emit_refused(raw, index, reason, detail, account_id))
+
+    for rejected in split.rejects:
+        if only_items is None or rejected.index in only_items:
+            refuse(rejected.index, rejected.reason_code, rejected.detail, None)
+
+    for item in split.items:
+        if only_items is not None and item.index not in only_items:
+            continue
+        decision = decide(
+            await resolve(raw.channel, item.account_id), channel=raw.channel, account_id=item.account_id
+        )
+        if isinstance(decision, Refused):
+            refuse(item.index, decision.reason, decision.detail, item.account_id)
+            continue
+        summary.routed += 1
+        pending.append(
+            emit_routed(
+                RoutedEvent(
+                    event_id=f"{raw.delivery_id}:{item.index}",
+                    delivery_id=raw.delivery_id,
+                    tenant_id=decision.tenant_id,
+                    channel=raw.channel,
+                    account_id=item.account_id,
+                    received_at=raw.received_at,
+                    payload=item.payload,
+                )
+            )
+        )
+    # Publish concurrently (pipelined confirms); any failure fails the whole delivery, which is
+    # then retried: re-emitting an item is harmless because the normalizer is idempotent.
+    await asyncio.gather(*pending)
+    return summary

@@ -1,0 +1,91 @@
+"""Account → tenant resolution with a cache that the catalog invalidates (LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import psycopg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+R = TypeVar("R")
+Key = tuple[str, str]  # (channel, external account id)
+
+# The catalog's triggers send "<channel>:<account id>" (or "*" for a tenant change) on this channel.
+CATALOG_CHANNEL = "omni_catalog_changed"
+
+
+class CachedResolver(Generic[R]):
+    """Caches lookups (hits for ``ttl_s``, misses for ``negative_ttl_s``); bounded LRU."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str, str], Awaitable[R | None]],
+        *,
+        ttl_s: float = 60.0,
+        negative_ttl_s: float = 5.0,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._ttl = ttl_s
+        self._negative_ttl = negative_ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[Key, tuple[float, R | None]] = OrderedDict()
+
+    async def resolve(self, channel: str, account_id: str) -> R | None:
+        key = (channel, account_id)
+        hit = self._entries.get(key)
+        now = self._clock()
+        if hit is not None and hit[0] > now:
+            self._entries.move_to_end(key)
+            return hit[1]
+        value = await self._lookup(channel, account_id)
+        self._entries[key] = (now + (self._ttl if value is not None else self._negative_ttl), value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return value
+
+    def invalidate(self, key: Key | None = None) -> None:
+        """Forget one account, or everything (``None``)."""
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
+
+    def on_notification(self, payload: str) -> None:
+        """Apply a catalog change notification: ``channel:account`` or ``*``."""
+        channel, sep, account = payload.partition(":")
+        self.invalidate((channel, account) if sep and channel != "*" else None)
+
+
+async def listen_for_catalog_changes(
+    conninfo: str, on_change: Callable[[str], None], *, ready: asyncio.Event | None = None
+) -> None:
+    """Listen for catalog changes forever; after a lost connection, reconnect and drop the cache."""
+    delay = 0.5
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {CATALOG_CHANNEL}")
+                # Anything may have changed while we were not listening.
+                on_change("*")
+                if ready is not None:
+                    ready.set()
+                delay = 0.5
+                async for notice in conn.notifies():
+                    on_change(notice.payload)
+        except asyncio.CancelledError:
+            raise
+        except (psycopg.Error, OSError) as exc:
+            log.warning("catalog_listener_lost", error=str(exc), retry_in_s=delay)
+            on_change("*")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)

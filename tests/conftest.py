@@ -1,0 +1,135 @@
+"""Test harness: real PostgreSQL and RabbitMQ, each test session in its own databases and vhost.
+
+Every pytest process (each xdist worker too) gets a unique namespace ``omnitest_<id>``: the catalog
+database is named after it, tenant databases derive their names from the catalog's, and the broker
+vhost carries the same name. Everything is dropped at the end, so runs never disturb each other or
+a developer's data. testcontainers is used only when the local services are absent and a Docker
+engine is present.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from omni_common.settings import Settings
+
+APP_SECRET = "test-app-secret-0123456789abcdef"
+VERIFY_TOKEN = "test-verify-token"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Services:
+    pg_admin_url: str  # libpq URI of a maintenance database on the server
+    amqp_base: str  # amqp://user:pass@host:port
+    mgmt_url: str  # RabbitMQ management API base
+    mgmt_auth: tuple[str, str]
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    pg = os.environ.get("OMNI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    amqp = os.environ.get("OMNI_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672")
+    mgmt = os.environ.get("OMNI_TEST_RABBITMQ_MGMT_URL", "http://127.0.0.1:15672")
+    if _reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 5672):
+        yield Services(pg, amqp, mgmt, ("guest", "guest"))
+        return
+    yield from _containers()
+
+
+def _containers() -> Iterator[Services]:  # pragma: no cover - only where a Docker engine exists
+    try:
+        from testcontainers.postgres import PostgresContainer
+        from testcontainers.rabbitmq import RabbitMqContainer
+    except ImportError:
+        pytest.exit("PostgreSQL/RabbitMQ are not on 127.0.0.1 and testcontainers is not installed", 2)
+    with (
+        PostgresContainer("postgres:15", driver=None) as pgc,
+        RabbitMqContainer("rabbitmq:3.12-management").with_exposed_ports(5672, 15672) as mq,
+    ):
+        host = mq.get_container_host_ip()
+        yield Services(
+            pgc.get_connection_url(),
+            f"amqp://guest:guest@{host}:{mq.get_exposed_port(5672)}",
+            f"http://{host}:{mq.get_exposed_port(15672)}",
+            ("guest", "guest"),
+        )
+
+
+@pytest.fixture(scope="session")
+def namespace() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
+    return f"omnitest_{worker}_{secrets.token_hex(4)}"
+
+
+def drop_databases(admin_url: str, prefix: str) -> None:
+    """Drop every database whose name starts with ``prefix`` (terminating its connections)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix.replace("_", r"\_") + "%",)
+            )
+        ]
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def vhost(services: Services, namespace: str) -> Iterator[str]:
+    api = httpx.Client(base_url=services.mgmt_url, auth=services.mgmt_auth, timeout=60)
+    name = quote(namespace, safe="")
+    api.put(f"/api/vhosts/{name}").raise_for_status()
+    user = services.mgmt_auth[0]
+    api.put(
+        f"/api/permissions/{name}/{user}", json={"configure": ".*", "write": ".*", "read": ".*"}
+    ).raise_for_status()
+    yield namespace
+    api.delete(f"/api/vhosts/{name}")
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def settings(services: Services, namespace: str, vhost: str) -> Iterator[Settings]:
+    """Settings of this test session: its own catalog database and vhost, short retry delays."""
+    base = services.pg_admin_url.rsplit("/", 1)[0]
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    yield Settings(
+        _env_file=None,
+        database_url=f"{base}/{namespace}",
+        rabbitmq_url=f"{services.amqp_base}/{quote(vhost, safe='')}",
+        encryption_keys=key,
+        meta_app_secrets=APP_SECRET,
+        meta_verify_token=VERIFY_TOKEN,
+        graph_api_url="http://127.0.0.1:9/v21.0",
+        retry_delays_ms=[200, 500],
+        delivery_limit=4,
+        tenant_engine_cache=8,
+        log_json=True,
+    )
+    drop_databases(services.pg_admin_url, namespace)
+
+
+@pytest.fixture(scope="session")
+def mgmt(services: Services, vhost: str) -> Iterator[httpx.Client]:
+    """RabbitMQ management API client (for assertions on queues of this session's vhost)."""
+    with httpx.Client(base_url=services.mgmt_url, auth=services.mgmt_auth, timeout=10) as client:
+        yield client

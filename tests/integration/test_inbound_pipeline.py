@@ -1,0 +1,430 @@
+"""Signed Meta webhooks through the real ingress, router and normalizer into tenant databases."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import APP_SECRET, VERIFY_TOKEN
+from pipeline import Pipeline, body_of, running_pipeline, sign, unique_digits, wait_until
+
+from omni_common.broker.connection import connect
+from omni_common.broker.dlq import list_dead_letters, replay
+from omni_common.broker.publisher import Publisher
+from omni_common.channels.inbound import InboundMessage, Reaction, normalize, split_delivery
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.settings import Settings
+from omni_common.tenancy.accounts import connect_account, set_account_enabled
+from omni_common.tenancy.migrate import migrate_all
+from omni_common.tenancy.provisioning import create_tenant
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "meta"
+# The account ids the fixtures use belong to tenant "alpha".
+ALPHA_IDS = {"whatsapp": "106540352242922", "facebook": "108201234567890", "instagram": "17841405822304914"}
+BETA_IDS = {"whatsapp": "106540352242933", "facebook": "108209999999999", "instagram": "17907898765432109"}
+
+
+@dataclass
+class Tenants:
+    alpha_id: uuid.UUID
+    alpha_db: str
+    beta_id: uuid.UUID
+    beta_db: str
+
+
+async def _connect(
+    settings: Settings, tenant_id: uuid.UUID, channel: str, account: str, *, enabled: bool = True
+) -> None:
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    keyring = KeyRing.from_strings(settings.encryption_key_list())
+    try:
+        async with registry.begin(tenant_id) as session:
+            await connect_account(
+                session,
+                catalog=catalog,
+                keyring=keyring,
+                tenant_id=tenant_id,
+                channel=channel,
+                external_account_id=account,
+                token=f"token-{account}",
+            )
+            if not enabled:
+                await set_account_enabled(
+                    session,
+                    catalog=catalog,
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    external_account_id=account,
+                    enabled=False,
+                )
+    finally:
+        await registry.close()
+        await engine.dispose()
+
+
+async def _setup(settings: Settings) -> Tenants:
+    await migrate_all(settings.database_url)
+    alpha = await create_tenant(
+        settings.database_url,
+        "alpha",
+        display_name="Alpha",
+        owner_email="o@alpha.test",
+        owner_password="pw-alpha-1",
+    )
+    beta = await create_tenant(
+        settings.database_url,
+        "beta",
+        display_name="Beta",
+        owner_email="o@beta.test",
+        owner_password="pw-beta-1",
+    )
+    for channel in ALPHA_IDS:
+        await _connect(settings, alpha.id, channel, ALPHA_IDS[channel])
+        await _connect(settings, beta.id, channel, BETA_IDS[channel])
+    return Tenants(alpha.id, alpha.db_name, beta.id, beta.db_name)
+
+
+@pytest.fixture(scope="module")
+def tenants(settings: Settings) -> Tenants:
+    return asyncio.run(_setup(settings))
+
+
+@pytest.fixture(scope="module")
+def pipe(settings: Settings, tenants: Tenants) -> Iterator[Pipeline]:
+    with running_pipeline(settings) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def http(pipe: Pipeline) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=pipe.ingress_url, timeout=10) as client:
+        yield client
+
+
+def post(
+    http: httpx.Client, channel: str, payload: dict[str, Any] | bytes, *, secret: str = APP_SECRET
+) -> httpx.Response:
+    body = body_of(payload)
+    return http.post(
+        f"/webhooks/{channel}",
+        content=body,
+        headers={"X-Hub-Signature-256": sign(body, secret), "Content-Type": "application/json"},
+    )
+
+
+def dead_letters(settings: Settings, pipe: Pipeline, *, reason: str | None = None) -> list[Any]:
+    async def go() -> list[Any]:
+        conn = await connect(settings.rabbitmq_url, name="test-dlq")
+        try:
+            return await list_dead_letters(conn, pipe.topology, reason=reason)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def _message_fixtures() -> list[tuple[str, Path]]:
+    cases = []
+    for channel in ("whatsapp", "facebook", "instagram"):
+        for path in sorted((FIXTURES / channel).glob("*.json")):
+            if path.stem == "batch":
+                continue
+            items = split_delivery(channel, path.read_bytes()).items  # type: ignore[arg-type]
+            events = [e for item in items for e in normalize(channel, item.account_id, item.payload)]  # type: ignore[arg-type]
+            if any(isinstance(e, InboundMessage) for e in events):
+                cases.append((channel, path))
+    return cases
+
+
+@pytest.mark.parametrize(("channel", "path"), _message_fixtures(), ids=lambda v: getattr(v, "stem", v))
+def test_each_message_kind_lands_once_in_its_tenant_only(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants, channel: str, path: Path
+) -> None:
+    raw = path.read_bytes()
+    expected = [
+        e
+        for item in split_delivery(channel, raw).items  # type: ignore[arg-type]
+        for e in normalize(channel, item.account_id, item.payload)  # type: ignore[arg-type]
+        if isinstance(e, InboundMessage)
+    ]
+    assert post(http, channel, raw).status_code == 200
+    for event in expected:
+        rows = wait_until(
+            lambda e=event: pipe.messages(
+                tenants.alpha_db,
+                "channel = %s AND external_message_id = %s",
+                (channel, e.external_message_id),
+            ),
+            what=f"{channel} {event.kind} in alpha",
+        )
+        assert len(rows) == 1
+        row = rows[0]
+        assert row["kind"] == event.kind
+        assert row["direction"] == event.direction
+        assert row["text"] == event.text
+        assert row["tenant_id"] == tenants.alpha_id
+        assert row["raw_payload"] is not None
+        assert row["platform_timestamp"] == event.platform_timestamp
+        if not event.is_echo:
+            assert row["sender_handle"] == event.contact_handle
+        if event.media is not None:
+            assert row["media"]["kind"] == event.media.kind
+        assert not pipe.messages(tenants.beta_db, "external_message_id = %s", (event.external_message_id,))
+
+
+def test_batch_is_split_per_tenant_and_unknown_account_is_dead_lettered(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    unknown = unique_digits()
+    delivery = json.loads((FIXTURES / "whatsapp" / "batch.json").read_bytes())
+    extra = copy.deepcopy(delivery["entry"][0]["changes"][0])
+    extra["value"]["metadata"]["phone_number_id"] = unknown
+    extra["value"]["messages"][0]["id"] = f"wamid.unknown-{unknown}"
+    delivery["entry"][0]["changes"].append(extra)
+    ids = [c["value"]["messages"][0]["id"] for c in delivery["entry"][0]["changes"]]
+    assert post(http, "whatsapp", delivery).status_code == 200
+
+    wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (ids[0],)), what="alpha row"
+    )
+    wait_until(lambda: pipe.messages(tenants.beta_db, "external_message_id = %s", (ids[1],)), what="beta row")
+    assert not pipe.messages(tenants.alpha_db, "external_message_id = %s", (ids[1],))
+    assert not pipe.messages(tenants.beta_db, "external_message_id = %s", (ids[0],))
+    letters = wait_until(
+        lambda: [
+            d for d in dead_letters(settings, pipe, reason="unmapped_account") if unknown in str(d.to_dict())
+        ],
+        what="unmapped_account dead letter",
+    )
+    assert len(letters) == 1
+    for db in (tenants.alpha_db, tenants.beta_db):
+        assert not pipe.messages(db, "external_message_id = %s", (ids[2],))
+
+
+def test_forged_missing_signature_and_oversized_body_are_refused_and_nothing_kept(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants, mgmt: httpx.Client
+) -> None:
+    mid = f"wamid.forged-{unique_digits()}"
+    delivery = json.loads((FIXTURES / "whatsapp" / "text.json").read_bytes())
+    delivery["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = mid
+    body = body_of(delivery)
+    assert post(http, "whatsapp", body, secret="not-the-secret").status_code == 401
+    assert http.post("/webhooks/whatsapp", content=body).status_code == 401
+    tampered = body.replace(b"Hello", b"Hellp") if b"Hello" in body else body + b" "
+    assert (
+        http.post(
+            "/webhooks/whatsapp", content=tampered, headers={"X-Hub-Signature-256": sign(body, APP_SECRET)}
+        ).status_code
+        == 401
+    )
+    big = b"{" + b" " * settings.max_body_bytes + b"}"
+    assert post(http, "whatsapp", big).status_code == 413
+    # A valid delivery posted after them arrives; the refused ones never do.
+    marker = f"wamid.after-{unique_digits()}"
+    delivery["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = marker
+    assert post(http, "whatsapp", delivery).status_code == 200
+    wait_until(lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (marker,)), what="marker")
+    assert not pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,))
+    metrics = http.get("/metrics").text
+    assert 'omni_webhooks_total{channel="whatsapp",outcome="signature_invalid"}' in metrics
+
+
+def test_validly_signed_garbage_is_kept_and_dead_lettered_as_malformed(
+    settings: Settings, pipe: Pipeline, http: httpx.Client
+) -> None:
+    garbage = f"not json at all {uuid.uuid4()}".encode()
+    assert post(http, "instagram", garbage).status_code == 200
+    letters = wait_until(
+        lambda: [
+            d for d in dead_letters(settings, pipe, reason="malformed") if "not_json" in (d.detail or "")
+        ],
+        what="malformed dead letter",
+    )
+    assert letters[0].source_queue == pipe.topology.queue_name("ingress.raw")
+
+
+def test_same_delivery_five_times_some_concurrently_yields_one_message(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    mid = f"m_dup-{unique_digits()}"
+    delivery = json.loads((FIXTURES / "facebook" / "text.json").read_bytes())
+    delivery["entry"][0]["messaging"][0]["message"]["mid"] = mid
+    assert post(http, "facebook", delivery).status_code == 200
+    with ThreadPoolExecutor(3) as pool:
+        codes = list(pool.map(lambda _i: post(http, "facebook", delivery).status_code, range(3)))
+    assert codes == [200, 200, 200]
+    wait_until(lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,)), what="dup row")
+    assert post(http, "facebook", delivery).status_code == 200
+    # A later, distinct message of the same conversation proves the duplicates were all processed.
+    after = f"m_after-{unique_digits()}"
+    delivery["entry"][0]["messaging"][0]["message"]["mid"] = after
+    assert post(http, "facebook", delivery).status_code == 200
+    wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (after,)), what="after row"
+    )
+    wait_until(lambda: _queues_drained(pipe), what="queues drained")
+    assert len(pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,))) == 1
+
+
+def _queues_drained(pipe: Pipeline) -> bool:
+    async def go() -> bool:
+        conn = await connect(pipe.settings.rabbitmq_url, name="test-depth")
+        try:
+            channel = await conn.channel()
+            for stage in pipe.topology.stages[:2]:
+                queue = await channel.declare_queue(stage.queue, passive=True)
+                if queue.declaration_result.message_count:
+                    return False
+            return True
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def test_statuses_out_of_order_end_at_the_highest(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    wamid = f"wamid.out-{unique_digits()}"
+    rows = pipe.query(
+        tenants.alpha_db,
+        "SELECT c.id FROM chats c JOIN social_accounts a ON a.id = c.social_account_id "
+        "WHERE a.platform = 'whatsapp' LIMIT 1",
+    )
+    chat_id = rows[0]["id"]
+    pipe.query(
+        tenants.alpha_db,
+        "INSERT INTO chat_messages "
+        "(tenant_id, chat_id, channel, external_message_id, direction, kind, text, status) "
+        "VALUES (%s, %s, 'whatsapp', %s, 'outbound', 'text', 'see you at 8', 'sent') RETURNING id",
+        (tenants.alpha_id, chat_id, wamid),
+    )
+    template = json.loads((FIXTURES / "whatsapp" / "status_read.json").read_bytes())
+    for status in ("read", "delivered", "sent"):
+        delivery = copy.deepcopy(template)
+        item = delivery["entry"][0]["changes"][0]["value"]["statuses"][0]
+        item.update({"id": wamid, "status": status})
+        assert post(http, "whatsapp", delivery).status_code == 200
+    wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s AND status = 'read'", (wamid,)),
+        what="status read",
+    )
+    wait_until(lambda: _queues_drained(pipe), what="queues drained")
+    assert pipe.messages(tenants.alpha_db, "external_message_id = %s", (wamid,))[0]["status"] == "read"
+
+
+def test_disabled_channel_events_are_dead_lettered(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    account = unique_digits()
+    asyncio.run(_connect(settings, tenants.beta_id, "instagram", account, enabled=False))
+    mid = f"ig-disabled-{account}"
+    delivery = json.loads((FIXTURES / "instagram" / "text.json").read_bytes())
+    delivery["entry"][0]["id"] = account
+    delivery["entry"][0]["messaging"][0]["recipient"]["id"] = account
+    delivery["entry"][0]["messaging"][0]["message"]["mid"] = mid
+    assert post(http, "instagram", delivery).status_code == 200
+    wait_until(
+        lambda: [
+            d for d in dead_letters(settings, pipe, reason="channel_disabled") if account in str(d.to_dict())
+        ],
+        what="channel_disabled dead letter",
+    )
+    assert not pipe.messages(tenants.beta_db, "external_message_id = %s", (mid,))
+
+
+def test_unmapped_account_is_replayed_once_the_account_is_connected(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    account = unique_digits()
+    mid = f"m_unmapped-{account}"
+    delivery = json.loads((FIXTURES / "facebook" / "text.json").read_bytes())
+    delivery["entry"][0]["id"] = account
+    delivery["entry"][0]["messaging"][0]["recipient"]["id"] = account
+    delivery["entry"][0]["messaging"][0]["message"]["mid"] = mid
+    assert post(http, "facebook", delivery).status_code == 200
+    letters = wait_until(
+        lambda: [
+            d for d in dead_letters(settings, pipe, reason="unmapped_account") if account in str(d.to_dict())
+        ],
+        what="unmapped dead letter",
+    )
+    assert not pipe.messages(tenants.beta_db, "external_message_id = %s", (mid,))
+
+    asyncio.run(_connect(settings, tenants.beta_id, "facebook", account))
+
+    async def do_replay() -> int:
+        conn = await connect(settings.rabbitmq_url, name="test-replay")
+        try:
+            publisher = Publisher(conn)
+            await publisher.start()
+            report = await replay(conn, pipe.topology, publisher, ids=[letters[0].id])
+            await publisher.close()
+            return len(report.replayed)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(do_replay()) == 1
+    rows = wait_until(
+        lambda: pipe.messages(tenants.beta_db, "external_message_id = %s", (mid,)), what="replayed row"
+    )
+    assert len(rows) == 1
+    assert not [d for d in dead_letters(settings, pipe) if d.id == letters[0].id]
+
+
+def test_verification_handshake(http: httpx.Client) -> None:
+    ok = http.get(
+        "/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"},
+    )
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    bad = http.get(
+        "/webhooks/facebook",
+        params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "x"},
+    )
+    assert bad.status_code == 403
+    assert http.get("/webhooks/telegram").status_code == 404
+
+
+def test_reaction_attaches_to_the_message_it_reacts_to(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    raw = (FIXTURES / "whatsapp" / "reaction.json").read_bytes()
+    item = split_delivery("whatsapp", raw).items[0]
+    reaction = next(
+        e for e in normalize("whatsapp", item.account_id, item.payload) if isinstance(e, Reaction)
+    )
+    target = json.loads((FIXTURES / "whatsapp" / "text.json").read_bytes())
+    target["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = reaction.target_external_id
+    assert post(http, "whatsapp", target).status_code == 200
+    wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (reaction.target_external_id,)),
+        what="target",
+    )
+    assert post(http, "whatsapp", raw).status_code == 200
+    rows = wait_until(
+        lambda: pipe.messages(
+            tenants.alpha_db,
+            "external_message_id = %s AND reaction_emoji IS NOT NULL",
+            (reaction.target_external_id,),
+        ),
+        what="reaction on target",
+    )
+    assert rows[0]["reaction_emoji"] == reaction.emoji
+    assert datetime.now(UTC) > rows[0]["created_at"]
