@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from meta_sandbox.app import create_app
-from meta_sandbox.state import SandboxConfig
+from meta_sandbox.control import AccountIn, ContactIn
+from meta_sandbox.state import Account, Contact, SandboxConfig, SandboxState
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,6 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-secret", default=os.environ.get("META_SANDBOX_APP_SECRET"))
     parser.add_argument("--public-url", default=None, help="base of media URLs if behind a proxy")
     parser.add_argument("--status-delay", type=float, default=0.05, help="seconds between status webhooks")
+    parser.add_argument(
+        "--seed",
+        default=os.environ.get("META_SANDBOX_SEED"),
+        help='JSON {"accounts": [...], "contacts": [...]} to register at start (as /_sandbox/accounts)',
+    )
     args = parser.parse_args(argv)
     config = SandboxConfig(
         ingress_url=args.ingress_url,
@@ -30,7 +39,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     # uvicorn's access log prints query strings, and Messenger-style calls carry access_token there;
     # the sandbox logs each Graph request itself, path only.
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="info", access_log=False)
+    app = create_app(config)
+    if args.seed:
+        seed(app.state.sandbox, json.loads(Path(args.seed).read_text()))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+
+
+def seed(state: SandboxState, data: dict[str, Any]) -> None:
+    """Register accounts and contact profiles before serving (demo mode)."""
+    for item in data.get("accounts", []):
+        account = Account(**AccountIn.model_validate(item).model_dump())
+        state.accounts[(account.channel, account.account_id)] = account
+    for item in data.get("contacts", []):
+        contact = ContactIn.model_validate(item)
+        state.contacts[contact.user_id] = Contact(**contact.model_dump())
 
 
 if __name__ == "__main__":

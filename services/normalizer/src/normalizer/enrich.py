@@ -78,13 +78,22 @@ async def _load(session: AsyncSession, message_id: uuid.UUID) -> _Target | None:
     return _Target(*row) if row else None
 
 
-def _retry_or_fail(exc: GraphError, what: str) -> None:
-    if exc.retryable:
-        raise Retry(f"graph_{exc.error_class}", f"{what}: {exc}") from exc
+def _retry_unless_final(exc: Exception, what: str, *, final: bool) -> None:
+    """Temporary failures are retried later through the delay queues, except on the last attempt."""
+    retryable = exc.retryable if isinstance(exc, GraphError) else True
+    if retryable and not final:
+        reason = f"graph_{exc.error_class}" if isinstance(exc, GraphError) else "http_error"
+        raise Retry(reason, f"{what}: {exc}") from exc
 
 
-async def handle_enrich(cmd: EnrichMessage, deps: EnrichDeps) -> Change | None:
-    """Do the fetch ``cmd`` asks for; raise Retry on temporary failures (the queue retries later)."""
+async def handle_enrich(
+    cmd: EnrichMessage, deps: EnrichDeps, *, final_attempt: bool = False
+) -> Change | None:
+    """Do the fetch ``cmd`` asks for; raise Retry on temporary failures (the queue retries later).
+
+    On the ``final_attempt`` a failure is recorded on the message (media ``failed``) instead, so
+    nothing stays ``pending`` forever.
+    """
     async with deps.begin(cmd.tenant_id) as session:
         target = await _load(session, cmd.message_id)
         if target is None:
@@ -94,11 +103,13 @@ async def handle_enrich(cmd: EnrichMessage, deps: EnrichDeps) -> Change | None:
         )
     # The HTTP calls run outside any transaction: no database connection waits on Meta.
     if cmd.what == "media":
-        return await _fetch_media(cmd, deps, target, token)
-    return await _fetch_profile(cmd, deps, target, token)
+        return await _fetch_media(cmd, deps, target, token, final=final_attempt)
+    return await _fetch_profile(cmd, deps, target, token, final=final_attempt)
 
 
-async def _fetch_media(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str) -> Change | None:
+async def _fetch_media(
+    cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str, *, final: bool
+) -> Change | None:
     media = target.media or {}
     if media.get("state") != "pending":
         return None
@@ -112,11 +123,9 @@ async def _fetch_media(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, to
             mime = media.get("mime_type")
         else:
             return None
-    except GraphError as exc:
-        _retry_or_fail(exc, "media download")
+    except (GraphError, httpx.HTTPError) as exc:
+        _retry_unless_final(exc, "media download", final=final)
         return await _set_media(cmd, deps, target, {"state": "failed", "error": str(exc)[:300]})
-    except httpx.HTTPError as exc:
-        raise Retry("media_download", str(exc)) from exc
     if len(data) > MAX_MEDIA_BYTES:
         return await _set_media(cmd, deps, target, {"state": "failed", "error": "too large"})
     extension = mimetypes.guess_extension(mime or "") or ".bin"
@@ -150,7 +159,9 @@ async def _set_media(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, patc
     return Change("message.updated", target.chat_id, target.message_id, {"media": patch["state"]})
 
 
-async def _fetch_profile(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str) -> Change | None:
+async def _fetch_profile(
+    cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str, *, final: bool
+) -> Change | None:
     if target.contact_name is not None or target.profile_fetched_at is not None:
         return None
     name: str | None = None
@@ -158,9 +169,9 @@ async def _fetch_profile(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, 
         profile = await deps.graph.get_user_profile(cmd.channel, target.contact_external_id, token)
         candidate = profile.get("name") or profile.get("username")
         name = str(candidate)[:200] if candidate else None
-    except GraphError as exc:
-        _retry_or_fail(exc, "profile")
-        log.info("profile_unavailable", error_class=str(exc.error_class))
+    except (GraphError, httpx.HTTPError) as exc:
+        _retry_unless_final(exc, "profile", final=final)
+        log.info("profile_unavailable", error=str(exc)[:200])
     async with deps.begin(cmd.tenant_id) as session:
         await session.execute(
             update(Contact)

@@ -112,7 +112,8 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             except ValidationError as exc:
                 raise DeadLetter("malformed_contract", str(exc)[:300]) from exc
             structlog.contextvars.bind_contextvars(tenant_id=str(cmd.tenant_id), channel=cmd.channel)
-            change = await handle_enrich(cmd, enrich_deps)
+            final = delivery.attempt > len(topology.stage(ENRICH_MESSAGES).retry_queues)
+            change = await handle_enrich(cmd, enrich_deps, final_attempt=final)
             if change is not None:
                 await announce(
                     cmd.tenant_id, change, delivery.correlation_id, f"{cmd.message_id}:{cmd.what}:done"

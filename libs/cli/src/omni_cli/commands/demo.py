@@ -42,6 +42,35 @@ ACCOUNTS: list[dict[str, str]] = [
 ]
 
 
+def sandbox_seed() -> dict[str, Any]:
+    """What the Meta sandbox must know in demo mode: the demo accounts and customers' profiles."""
+    accounts = [
+        {
+            "channel": a["channel"],
+            "account_id": a["id"],
+            "token": a["token"],
+            "display_name": a["name"],
+            **({"waba_id": a["waba"]} if a["waba"] else {}),
+        }
+        for a in ACCOUNTS
+    ]
+    contacts = [
+        {
+            "channel": "facebook",
+            "user_id": "6100000000000001",
+            "name": "Marta Rossi",
+            "account_id": ACCOUNTS[1]["id"],
+        },
+        {
+            "channel": "instagram",
+            "user_id": "1780000000000001",
+            "name": "Jules Martin",
+            "account_id": ACCOUNTS[2]["id"],
+        },
+    ]
+    return {"accounts": accounts, "contacts": contacts}
+
+
 def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
     from omni_common.channels import samples
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from types import FrameType
 
 import typer
@@ -34,11 +37,29 @@ def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}"
     importlib.import_module(f"{package}.main").main()
 
 
-def extra_processes() -> list[tuple[str, list[str]]]:
-    """Processes besides the services that ``omni dev`` starts (the Meta sandbox in demo mode)."""
-    if os.environ.get("OMNI_DEV_SANDBOX") == "1":
-        return [("meta-sandbox", [sys.executable, "-m", "meta_sandbox"])]
-    return []
+SANDBOX_PORT = 8090
+
+
+def sandbox_process(env: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """The Meta sandbox for demo mode (``OMNI_DEV_SANDBOX=1``), seeded with the demo accounts.
+
+    The services talk to it only when ``OMNI_GRAPH_API_URL`` was not set explicitly.
+    """
+    if os.environ.get("OMNI_DEV_SANDBOX") != "1":
+        return []
+    from omni_cli.commands.demo import sandbox_seed
+    from omni_common.settings import Settings
+
+    settings = Settings()
+    seed = Path(tempfile.mkdtemp(prefix="omni-sandbox-")) / "seed.json"
+    seed.write_text(json.dumps(sandbox_seed()))
+    secrets = settings.app_secret_list()
+    env["META_SANDBOX_INGRESS_URL"] = f"http://127.0.0.1:{settings.ingress_port}"
+    env["META_SANDBOX_APP_SECRET"] = secrets[0].decode() if secrets else ""
+    env["META_SANDBOX_SEED"] = str(seed)
+    if "OMNI_GRAPH_API_URL" not in os.environ:
+        env["OMNI_GRAPH_API_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}/v21.0"
+    return [("meta-sandbox", [sys.executable, "-m", "meta_sandbox", "--port", str(SANDBOX_PORT)])]
 
 
 def dev(
@@ -50,7 +71,8 @@ def dev(
     if unknown:
         typer.echo(f"unknown service(s): {', '.join(unknown)}", err=True)
         raise typer.Exit(2)
-    commands = extra_processes() + [(n, [sys.executable, "-m", SERVICES[n]]) for n in names]
+    env = dict(os.environ)
+    commands = sandbox_process(env) + [(n, [sys.executable, "-m", SERVICES[n]]) for n in names]
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
@@ -61,7 +83,7 @@ def dev(
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     for name, argv in commands:
-        children[name] = subprocess.Popen(argv)  # noqa: S603 - our own interpreter and packages
+        children[name] = subprocess.Popen(argv, env=env)  # noqa: S603 - our own interpreter and packages
         typer.echo(f"started {name} (pid {children[name].pid})", err=True)
 
     exit_code = 0

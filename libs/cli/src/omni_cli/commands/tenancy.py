@@ -104,6 +104,7 @@ def tenant_list(as_json: bool = typer.Option(False, "--json", help="One JSON doc
                 "id": str(t.id),
                 "slug": t.slug,
                 "name": t.display_name,
+                "db_name": t.db_name,
                 "status": t.status,
                 "schema_revision": t.schema_revision,
                 "last_migration_error": t.last_migration_error,

@@ -1,0 +1,139 @@
+"""`omni dev`: every service in its own process, a signed webhook into a tenant DB, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import psutil
+import psycopg
+import pytest
+from conftest import APP_SECRET
+from pipeline import sign, unique_digits, wait_until
+from sandbox_server import free_port
+
+from omni_common.channels import samples
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.dburl import libpq_conninfo
+from omni_common.settings import Settings
+from omni_common.tenancy.accounts import connect_account
+from omni_common.tenancy.migrate import migrate_all
+from omni_common.tenancy.provisioning import create_tenant
+
+pytestmark = pytest.mark.integration
+
+
+async def _tenant(settings: Settings, account: str) -> str:
+    await migrate_all(settings.database_url)
+    tenant = await create_tenant(
+        settings.database_url,
+        "devrun",
+        display_name="Dev",
+        owner_email="o@dev.test",
+        owner_password="pw-dev-123",
+    )
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    try:
+        async with registry.begin(tenant.id) as session:
+            await connect_account(
+                session,
+                catalog=catalog,
+                keyring=KeyRing.from_strings(settings.encryption_key_list()),
+                tenant_id=tenant.id,
+                channel="whatsapp",
+                external_account_id=account,
+                token="token-devrun-0001",
+            )
+    finally:
+        await registry.close()
+        await engine.dispose()
+    return tenant.db_name
+
+
+def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp_path: Path) -> None:
+    account = unique_digits()
+    db_name = asyncio.run(_tenant(settings, account))
+    ingress_port, inbox_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "OMNI_DATABASE_URL": settings.database_url,
+        "OMNI_RABBITMQ_URL": settings.rabbitmq_url,
+        "OMNI_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
+        "OMNI_META_APP_SECRETS": APP_SECRET,
+        "OMNI_RETRY_DELAYS_MS": ",".join(map(str, settings.retry_delays_ms)),
+        "OMNI_DELIVERY_LIMIT": str(settings.delivery_limit),
+        "OMNI_INGRESS_PORT": str(ingress_port),
+        "OMNI_INBOX_PORT": str(inbox_port),
+        "OMNI_MEDIA_STORAGE": str(tmp_path / "media"),
+        "OMNI_GRAPH_API_URL": f"http://127.0.0.1:{free_port()}/v21.0",
+    }
+    omni = Path(sys.executable).with_name("omni")
+    log_path = tmp_path / "dev.log"
+    log_file = log_path.open("wb")  # a file, not a pipe: a full pipe would block the services
+    dev = subprocess.Popen(
+        [str(omni), "dev"], cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT
+    )
+    try:
+
+        def ready() -> bool:
+            try:
+                return (
+                    httpx.get(f"http://127.0.0.1:{ingress_port}/readyz", timeout=1).status_code == 200
+                    and httpx.get(f"http://127.0.0.1:{inbox_port}/healthz", timeout=1).status_code == 200
+                )
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=60, interval=0.2, what="ingress and inbox ready")
+        children = psutil.Process(dev.pid).children(recursive=True)
+        assert len(children) >= 6
+
+        mid = f"wamid.dev-{unique_digits()}"
+        body = orjson.dumps(
+            samples.whatsapp_text(
+                phone_number_id=account,
+                waba_id="waba-dev",
+                wa_id="15550001111",
+                name="Dev Customer",
+                text="hello from curl",
+                message_id=mid,
+                timestamp=int(time.time()),
+            )
+        )
+        response = httpx.post(
+            f"http://127.0.0.1:{ingress_port}/webhooks/whatsapp",
+            content=body,
+            headers={"X-Hub-Signature-256": sign(body, APP_SECRET), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200
+
+        def landed() -> bool:
+            with psycopg.connect(libpq_conninfo(settings.database_url, database=db_name)) as conn:
+                return bool(
+                    conn.execute(
+                        "SELECT 1 FROM chat_messages WHERE external_message_id = %s", (mid,)
+                    ).fetchone()
+                )
+
+        wait_until(landed, timeout=30, what="the webhook's row in the tenant database")
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        try:
+            code = dev.wait(timeout=40)
+        finally:
+            if dev.poll() is None:
+                dev.kill()
+        log_file.close()
+    assert code == 0, log_path.read_text()[-3000:]
+    assert all(not c.is_running() or c.status() == psutil.STATUS_ZOMBIE for c in children)
