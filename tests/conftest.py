@@ -123,6 +123,8 @@ def settings(services: Services, namespace: str, vhost: str) -> Iterator[Setting
         retry_delays_ms=[200, 500],
         delivery_limit=4,
         tenant_engine_cache=8,
+        # Tests never leave this machine: fixture CDN URLs (lookaside.fbsbx.com) are not fetched.
+        media_hosts=["127.0.0.1"],
         log_json=True,
     )
     drop_databases(services.pg_admin_url, namespace)

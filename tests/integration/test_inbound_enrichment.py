@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import APP_SECRET
+from fastapi import FastAPI, Request, Response
 from pipeline import Pipeline, running_pipeline, sign, unique_digits, wait_until
-from sandbox_server import sandbox
+from sandbox_server import sandbox, serve
 
 from omni_common.channels import samples
 from omni_common.crypto import KeyRing
@@ -197,3 +198,69 @@ def test_messenger_sender_name_is_fetched_from_the_graph_api(
     )
     assert rows[0]["display_name"] == "Ana Lima"
     assert pipe.messages(db, "external_message_id = %s", (mid,))[0]["sender_name"] == "Ana Lima"
+
+
+def test_messenger_attachment_is_fetched_from_an_allowed_cdn_without_a_token(
+    world: tuple[Pipeline, str, dict[str, str]],
+) -> None:
+    seen: list[dict[str, str]] = []
+    cdn = FastAPI()
+
+    @cdn.get("/cdn/{name}")
+    async def asset(name: str, request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return Response(IMAGE, media_type="image/png")
+
+    pipe, db, ids = world
+    with serve(cdn) as cdn_url:
+        mid = f"m_img-{unique_digits()}"
+        delivery = samples.messaging_delivery(
+            "facebook",
+            ids["facebook"],
+            {
+                "sender": {"id": "psid-ana"},
+                "recipient": {"id": ids["facebook"]},
+                "timestamp": 1_760_000_000_000,
+                "message": {
+                    "mid": mid,
+                    "attachments": [{"type": "image", "payload": {"url": f"{cdn_url}/cdn/a.png"}}],
+                },
+            },
+            time_ms=1_760_000_000_000,
+        )
+        _post(pipe, "facebook", delivery)
+        row = wait_until(
+            lambda: pipe.messages(db, "external_message_id = %s AND media->>'state' = 'stored'", (mid,)),
+            what="stored attachment",
+        )[0]
+    stored = Path(pipe.settings.media_storage) / str(row["tenant_id"]) / row["media"]["storage_key"]
+    assert stored.read_bytes() == IMAGE
+    assert seen
+    assert "authorization" not in seen[0]
+
+
+def test_attachment_urls_off_the_allow_list_are_never_fetched(
+    world: tuple[Pipeline, str, dict[str, str]],
+) -> None:
+    pipe, db, ids = world
+    mid = f"m_ssrf-{unique_digits()}"
+    delivery = samples.messaging_delivery(
+        "facebook",
+        ids["facebook"],
+        {
+            "sender": {"id": "psid-ana"},
+            "recipient": {"id": ids["facebook"]},
+            "timestamp": 1_760_000_000_000,
+            "message": {
+                "mid": mid,
+                "attachments": [{"type": "file", "payload": {"url": "http://169.254.169.254/x"}}],
+            },
+        },
+        time_ms=1_760_000_000_000,
+    )
+    _post(pipe, "facebook", delivery)
+    row = wait_until(
+        lambda: pipe.messages(db, "external_message_id = %s AND media->>'state' = 'linked'", (mid,)),
+        what="linked, not fetched",
+    )[0]
+    assert row["media"]["note"] == "host not allowed"

@@ -428,3 +428,150 @@ def test_reaction_attaches_to_the_message_it_reacts_to(
     )
     assert rows[0]["reaction_emoji"] == reaction.emoji
     assert datetime.now(UTC) > rows[0]["created_at"]
+
+
+def _wa_text(mid: str, text: str, *, context_id: str | None = None) -> dict[str, Any]:
+    delivery = json.loads((FIXTURES / "whatsapp" / "text.json").read_bytes())
+    message = delivery["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update({"id": mid, "text": {"body": text}})
+    if context_id:
+        message["context"] = {"from": "15550783881", "id": context_id}
+    return delivery
+
+
+def test_a_reply_links_to_the_message_it_quotes(pipe: Pipeline, http: httpx.Client, tenants: Tenants) -> None:
+    quoted, reply = f"wamid.q-{unique_digits()}", f"wamid.r-{unique_digits()}"
+    assert post(http, "whatsapp", _wa_text(quoted, "Table at 7?")).status_code == 200
+    original = wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (quoted,)), what="q"
+    )
+    assert post(http, "whatsapp", _wa_text(reply, "Or 8?", context_id=quoted)).status_code == 200
+    row = wait_until(lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (reply,)), what="r")[
+        0
+    ]
+    assert row["reply_to_message_id"] == original[0]["id"]
+    assert row["reply_to_external_id"] == quoted
+
+
+def test_an_unsent_message_is_marked_deleted_and_its_text_kept(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    mid = f"ig-unsend-{unique_digits()}"
+    original = json.loads((FIXTURES / "instagram" / "text.json").read_bytes())
+    original["entry"][0]["messaging"][0]["message"]["mid"] = mid
+    deleted = json.loads((FIXTURES / "instagram" / "deleted.json").read_bytes())
+    deleted["entry"][0]["messaging"][0]["message"]["mid"] = mid
+    assert post(http, "instagram", original).status_code == 200
+    wait_until(lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,)), what="original")
+    assert post(http, "instagram", deleted).status_code == 200
+    row = wait_until(
+        lambda: pipe.messages(
+            tenants.alpha_db, "external_message_id = %s AND deleted_at IS NOT NULL", (mid,)
+        ),
+        what="deleted mark",
+    )[0]
+    assert row["text"] == original["entry"][0]["messaging"][0]["message"]["text"]
+
+
+def test_instagram_story_mention_media_is_linked_not_stored(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    delivery = json.loads((FIXTURES / "instagram" / "story_mention.json").read_bytes())
+    mid = f"ig-story-{unique_digits()}"
+    delivery["entry"][0]["messaging"][0]["message"]["mid"] = mid
+    assert post(http, "instagram", delivery).status_code == 200
+    row = wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,)), what="story"
+    )[0]
+    assert row["kind"] == "story_mention"
+    assert row["media"]["state"] == "linked"
+    assert row["media"]["url"].startswith("https://lookaside.fbsbx.com/")
+
+
+def test_messenger_watermarks_move_outbound_messages_forward(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    psid = f"psid-{unique_digits()}"
+    first = json.loads((FIXTURES / "facebook" / "text.json").read_bytes())
+    item = first["entry"][0]["messaging"][0]
+    item["sender"]["id"] = psid
+    item["message"]["mid"] = f"m_in-{psid}"
+    assert post(http, "facebook", first).status_code == 200
+    wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (f"m_in-{psid}",)), what="in"
+    )
+    chat = pipe.query(
+        tenants.alpha_db,
+        "SELECT ch.id FROM chats ch JOIN contacts c ON c.id = ch.contact_id WHERE c.external_id = %s",
+        (psid,),
+    )[0]["id"]
+    sent_at = datetime.fromtimestamp(1_749_416_380, UTC)
+    out = f"m_out-{psid}"
+    pipe.query(
+        tenants.alpha_db,
+        "INSERT INTO chat_messages (tenant_id, chat_id, channel, external_message_id, direction, kind, text, "
+        "status, platform_timestamp) VALUES (%s, %s, 'facebook', %s, 'outbound', 'text', 'ok!', 'sent', %s) "
+        "RETURNING id",
+        (tenants.alpha_id, chat, out, sent_at),
+    )
+    for name in ("read", "delivery"):  # read arrives first: delivered must not undo it
+        delivery = json.loads((FIXTURES / "facebook" / f"{name}.json").read_bytes())
+        delivery["entry"][0]["messaging"][0]["sender"]["id"] = psid
+        delivery["entry"][0]["messaging"][0].get("delivery", {}).pop("mids", None)
+        assert post(http, "facebook", delivery).status_code == 200
+    wait_until(
+        lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s AND status = 'read'", (out,)),
+        what="read",
+    )
+    wait_until(lambda: _queues_drained(pipe), what="queues drained")
+    assert pipe.messages(tenants.alpha_db, "external_message_id = %s", (out,))[0]["status"] == "read"
+
+
+def test_an_account_needing_reauth_still_stores_inbound_messages(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    pipe.query(
+        tenants.alpha_db,
+        "UPDATE social_accounts SET status = 'needs_reauth' WHERE platform = 'whatsapp' RETURNING id",
+    )
+    try:
+        mid = f"wamid.reauth-{unique_digits()}"
+        assert post(http, "whatsapp", _wa_text(mid, "still there?")).status_code == 200
+        wait_until(lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,)), what="stored")
+    finally:
+        pipe.query(
+            tenants.alpha_db,
+            "UPDATE social_accounts SET status = 'active' WHERE platform = 'whatsapp' RETURNING id",
+        )
+
+
+def test_new_messages_are_announced_to_live_inboxes_of_their_tenant(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    from omni_common.contracts import NotificationEvent, decode
+
+    mid = f"wamid.live-{unique_digits()}"
+
+    async def listen_and_post() -> NotificationEvent:
+        conn = await connect(settings.rabbitmq_url, name="test-live")
+        try:
+            channel = await conn.channel()
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+            await queue.bind(pipe.topology.notifications_exchange)
+            response = await asyncio.to_thread(post, http, "whatsapp", _wa_text(mid, "live!"))
+            assert response.status_code == 200
+            async with asyncio.timeout(15), queue.iterator() as messages:
+                async for message in messages:
+                    await message.ack()
+                    note = decode(NotificationEvent, message.body)
+                    if note.kind == "message.created" and note.message_id is not None:
+                        rows = pipe.messages(tenants.alpha_db, "id = %s", (note.message_id,))
+                        if rows and rows[0]["external_message_id"] == mid:
+                            return note
+            raise AssertionError("no notification")
+        finally:
+            await conn.close()
+
+    note = asyncio.run(listen_and_post())
+    assert note.tenant_id == tenants.alpha_id
+    assert note.chat_id is not None

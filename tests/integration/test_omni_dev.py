@@ -77,6 +77,7 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
         "OMNI_INBOX_PORT": str(inbox_port),
         "OMNI_MEDIA_STORAGE": str(tmp_path / "media"),
         "OMNI_GRAPH_API_URL": f"http://127.0.0.1:{free_port()}/v21.0",
+        "OMNI_MEDIA_HOSTS": "127.0.0.1",
     }
     omni = Path(sys.executable).with_name("omni")
     log_path = tmp_path / "dev.log"

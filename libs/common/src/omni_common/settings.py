@@ -57,6 +57,22 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Downloaded media: a path / file:// URL (local disk) or s3://bucket/prefix?endpoint=URL.
     media_storage: str = "var/media"
+    # Attachment URLs (Messenger/Instagram) are fetched only from these host suffixes: Meta's CDNs.
+    # Anything else stays a link, so a payload can never make us request an internal address.
+    media_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "fbcdn.net",
+            "fbsbx.com",
+            "cdninstagram.com",
+            "facebook.com",
+            "instagram.com",
+        ]
+    )
+
+    @field_validator("media_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: object) -> object:
+        return _split_csv(value)
 
     @field_validator("retry_delays_ms", mode="before")
     @classmethod

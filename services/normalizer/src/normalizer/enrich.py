@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import structlog
@@ -43,6 +44,15 @@ class EnrichDeps:
     keyring: KeyRing
     # Plain download of a CDN URL (Messenger/Instagram attachments): no token goes to a CDN.
     fetch_public: Callable[[str], Awaitable[bytes]]
+    # Host suffixes attachment URLs may be fetched from (Meta's CDNs); others stay links.
+    media_hosts: tuple[str, ...] = ()
+
+
+def host_allowed(url: str, suffixes: tuple[str, ...]) -> bool:
+    """True for an http(s) URL whose host is one of ``suffixes`` or a subdomain of one."""
+    parsed = urlparse(url)
+    host = (parsed.hostname or "").lower().rstrip(".")
+    return parsed.scheme in ("http", "https") and any(host == s or host.endswith("." + s) for s in suffixes)
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,8 @@ async def _fetch_media(
             data = await deps.graph.download(info.url, token)
             mime = info.mime_type or media.get("mime_type")
         elif media.get("url"):
+            if not host_allowed(str(media["url"]), deps.media_hosts):
+                return await _set_media(cmd, deps, target, {"state": "linked", "note": "host not allowed"})
             data = await deps.fetch_public(str(media["url"]))
             mime = media.get("mime_type")
         else:

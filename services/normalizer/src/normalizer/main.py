@@ -53,6 +53,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             storage=storage_from_url(settings.media_storage),
             keyring=KeyRing.from_strings(settings.encryption_key_list()),
             fetch_public=_public_fetcher(http),
+            media_hosts=tuple(settings.media_hosts),
         )
 
         async def announce(tenant_id: object, change: Change, correlation_id: str | None, key: str) -> None:
@@ -135,7 +136,8 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
 def _public_fetcher(http: httpx.AsyncClient):  # type: ignore[no-untyped-def]
     async def fetch(url: str) -> bytes:
         # CDN URLs of Messenger/Instagram attachments are signed in themselves: no token is sent.
-        response = await http.get(url, follow_redirects=True)
+        # No redirects: a redirect could leave the allowed hosts.
+        response = await http.get(url, follow_redirects=False)
         response.raise_for_status()
         return response.content
 
