@@ -26,8 +26,14 @@ from sandbox_server import serve
 from ingress_webhooks.main import build_app
 from normalizer.main import handler_factory as normalizer_handlers
 from omni_common.broker.topology import Topology, build_topology
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
+from omni_common.tenancy.accounts import connect_account, set_account_enabled
+from omni_common.tenancy.migrate import migrate_all
+from omni_common.tenancy.provisioning import create_tenant
 from omni_common.worker import HandlerFactory, run_worker
 from tenant_router.main import handler_factory as router_handlers
 
@@ -157,3 +163,62 @@ def running_pipeline(settings: Settings) -> Iterator[Pipeline]:
 
 def unique_digits(n: int = 15) -> str:
     return str(uuid.uuid4().int)[:n]
+
+
+async def provision(
+    settings: Settings,
+    slug: str,
+    accounts: dict[str, str] | None = None,
+    *,
+    tokens: dict[str, str] | None = None,
+) -> TenantRecord:
+    """Migrate, create tenant ``slug`` and connect ``accounts`` (channel -> account id) to it."""
+    await migrate_all(settings.database_url)
+    tenant = await create_tenant(
+        settings.database_url,
+        slug,
+        display_name=slug.title(),
+        owner_email=f"owner@{slug}.test",
+        owner_password=f"pw-{slug}-123",
+    )
+    for channel, account in (accounts or {}).items():
+        await connect(settings, tenant.id, channel, account, token=(tokens or {}).get(channel))
+    return tenant
+
+
+async def connect(
+    settings: Settings,
+    tenant_id: uuid.UUID,
+    channel: str,
+    account: str,
+    *,
+    token: str | None = None,
+    enabled: bool = True,
+) -> None:
+    """Connect (and optionally disable) one account of a tenant, as `omni account connect` does."""
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    try:
+        async with registry.begin(tenant_id) as session:
+            await connect_account(
+                session,
+                catalog=catalog,
+                keyring=KeyRing.from_strings(settings.encryption_key_list()),
+                tenant_id=tenant_id,
+                channel=channel,
+                external_account_id=account,
+                token=token or f"token-{account}",
+            )
+            if not enabled:
+                await set_account_enabled(
+                    session,
+                    catalog=catalog,
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    external_account_id=account,
+                    enabled=False,
+                )
+    finally:
+        await registry.close()
+        await engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,53 +11,16 @@ import httpx
 import pytest
 from conftest import APP_SECRET
 from fastapi import FastAPI, Request, Response
-from pipeline import Pipeline, running_pipeline, sign, unique_digits, wait_until
+from pipeline import Pipeline, provision, running_pipeline, sign, unique_digits, wait_until
 from sandbox_server import sandbox, serve
 
 from omni_common.channels import samples
-from omni_common.crypto import KeyRing
-from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
 from omni_common.settings import Settings
-from omni_common.tenancy.accounts import connect_account
-from omni_common.tenancy.migrate import migrate_all
-from omni_common.tenancy.provisioning import create_tenant
 
 pytestmark = pytest.mark.integration
 
 TOKENS = {"whatsapp": "EAAsandbox-wa-token-0001", "facebook": "EAAsandbox-fb-token-0001"}
 IMAGE = b"\x89PNG\r\n\x1a\n" + b"not really a png, but bytes all the same" * 10
-
-
-async def _setup(settings: Settings, wa: str, fb: str) -> tuple[uuid.UUID, str]:
-    await migrate_all(settings.database_url)
-    tenant = await create_tenant(
-        settings.database_url,
-        "gamma",
-        display_name="Gamma",
-        owner_email="o@gamma.test",
-        owner_password="pw-gamma-1",
-    )
-    engine = catalog_engine(settings.database_url)
-    catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
-    keyring = KeyRing.from_strings(settings.encryption_key_list())
-    try:
-        for channel, account in (("whatsapp", wa), ("facebook", fb)):
-            async with registry.begin(tenant.id) as session:
-                await connect_account(
-                    session,
-                    catalog=catalog,
-                    keyring=keyring,
-                    tenant_id=tenant.id,
-                    channel=channel,
-                    external_account_id=account,
-                    token=TOKENS[channel],
-                )
-    finally:
-        await registry.close()
-        await engine.dispose()
-    return tenant.id, tenant.db_name
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +64,7 @@ def world(
                     "account_id": ids["facebook"],
                 },
             ).raise_for_status()
-        _tenant_id, db_name = asyncio.run(_setup(local, ids["whatsapp"], ids["facebook"]))
+        db_name = asyncio.run(provision(local, "gamma", ids, tokens=TOKENS)).db_name
         with running_pipeline(local) as pipe:
             yield pipe, db_name, ids
 

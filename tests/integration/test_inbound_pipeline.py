@@ -16,19 +16,14 @@ from typing import Any
 import httpx
 import pytest
 from conftest import APP_SECRET, VERIFY_TOKEN
-from pipeline import Pipeline, body_of, running_pipeline, sign, unique_digits, wait_until
+from pipeline import Pipeline, body_of, provision, running_pipeline, sign, unique_digits, wait_until
+from pipeline import connect as connect_tenant_account
 
 from omni_common.broker.connection import connect
 from omni_common.broker.dlq import list_dead_letters, replay
 from omni_common.broker.publisher import Publisher
 from omni_common.channels.inbound import InboundMessage, Reaction, normalize, split_delivery
-from omni_common.crypto import KeyRing
-from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
 from omni_common.settings import Settings
-from omni_common.tenancy.accounts import connect_account, set_account_enabled
-from omni_common.tenancy.migrate import migrate_all
-from omni_common.tenancy.provisioning import create_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -46,57 +41,9 @@ class Tenants:
     beta_db: str
 
 
-async def _connect(
-    settings: Settings, tenant_id: uuid.UUID, channel: str, account: str, *, enabled: bool = True
-) -> None:
-    engine = catalog_engine(settings.database_url)
-    catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
-    keyring = KeyRing.from_strings(settings.encryption_key_list())
-    try:
-        async with registry.begin(tenant_id) as session:
-            await connect_account(
-                session,
-                catalog=catalog,
-                keyring=keyring,
-                tenant_id=tenant_id,
-                channel=channel,
-                external_account_id=account,
-                token=f"token-{account}",
-            )
-            if not enabled:
-                await set_account_enabled(
-                    session,
-                    catalog=catalog,
-                    tenant_id=tenant_id,
-                    channel=channel,
-                    external_account_id=account,
-                    enabled=False,
-                )
-    finally:
-        await registry.close()
-        await engine.dispose()
-
-
 async def _setup(settings: Settings) -> Tenants:
-    await migrate_all(settings.database_url)
-    alpha = await create_tenant(
-        settings.database_url,
-        "alpha",
-        display_name="Alpha",
-        owner_email="o@alpha.test",
-        owner_password="pw-alpha-1",
-    )
-    beta = await create_tenant(
-        settings.database_url,
-        "beta",
-        display_name="Beta",
-        owner_email="o@beta.test",
-        owner_password="pw-beta-1",
-    )
-    for channel in ALPHA_IDS:
-        await _connect(settings, alpha.id, channel, ALPHA_IDS[channel])
-        await _connect(settings, beta.id, channel, BETA_IDS[channel])
+    alpha = await provision(settings, "alpha", ALPHA_IDS)
+    beta = await provision(settings, "beta", BETA_IDS)
     return Tenants(alpha.id, alpha.db_name, beta.id, beta.db_name)
 
 
@@ -333,7 +280,7 @@ def test_disabled_channel_events_are_dead_lettered(
     settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
 ) -> None:
     account = unique_digits()
-    asyncio.run(_connect(settings, tenants.beta_id, "instagram", account, enabled=False))
+    asyncio.run(connect_tenant_account(settings, tenants.beta_id, "instagram", account, enabled=False))
     mid = f"ig-disabled-{account}"
     delivery = json.loads((FIXTURES / "instagram" / "text.json").read_bytes())
     delivery["entry"][0]["id"] = account
@@ -367,7 +314,7 @@ def test_unmapped_account_is_replayed_once_the_account_is_connected(
     )
     assert not pipe.messages(tenants.beta_db, "external_message_id = %s", (mid,))
 
-    asyncio.run(_connect(settings, tenants.beta_id, "facebook", account))
+    asyncio.run(connect_tenant_account(settings, tenants.beta_id, "facebook", account))
 
     async def do_replay() -> int:
         conn = await connect(settings.rabbitmq_url, name="test-replay")

@@ -16,54 +16,19 @@ import psutil
 import psycopg
 import pytest
 from conftest import APP_SECRET
-from pipeline import sign, unique_digits, wait_until
+from pipeline import provision, sign, unique_digits, wait_until
 from sandbox_server import free_port
 
 from omni_common.channels import samples
-from omni_common.crypto import KeyRing
-from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
-from omni_common.tenancy.accounts import connect_account
-from omni_common.tenancy.migrate import migrate_all
-from omni_common.tenancy.provisioning import create_tenant
 
 pytestmark = pytest.mark.integration
 
 
-async def _tenant(settings: Settings, account: str) -> str:
-    await migrate_all(settings.database_url)
-    tenant = await create_tenant(
-        settings.database_url,
-        "devrun",
-        display_name="Dev",
-        owner_email="o@dev.test",
-        owner_password="pw-dev-123",
-    )
-    engine = catalog_engine(settings.database_url)
-    catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
-    try:
-        async with registry.begin(tenant.id) as session:
-            await connect_account(
-                session,
-                catalog=catalog,
-                keyring=KeyRing.from_strings(settings.encryption_key_list()),
-                tenant_id=tenant.id,
-                channel="whatsapp",
-                external_account_id=account,
-                token="token-devrun-0001",
-            )
-    finally:
-        await registry.close()
-        await engine.dispose()
-    return tenant.db_name
-
-
 def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp_path: Path) -> None:
     account = unique_digits()
-    db_name = asyncio.run(_tenant(settings, account))
+    db_name = asyncio.run(provision(settings, "devrun", {"whatsapp": account})).db_name
     ingress_port, inbox_port = free_port(), free_port()
     env = {
         **os.environ,
