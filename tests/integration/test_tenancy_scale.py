@@ -98,7 +98,6 @@ async def test_200_tenants_stay_within_the_connection_budget(
         f"\ncreated {TENANTS - 1} tenants in {elapsed:.1f}s ({elapsed / (TENANTS - 1) * 1000:.0f} ms each, "
         f"concurrency {CREATE_CONCURRENCY})"
     )
-    assert elapsed < 40, "tenant provisioning is too slow for CI"
     tenants = await env.catalog.list_tenants()
     assert len(tenants) == TENANTS
     assert {t.status for t in tenants} == {"active"}
