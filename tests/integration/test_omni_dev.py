@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
     account = unique_digits()
     db_name = asyncio.run(provision(settings, "devrun", {"whatsapp": account})).db_name
     ingress_port, inbox_port = free_port(), free_port()
+    health_base = random.randrange(20_000, 60_000, 10)
     env = {
         **os.environ,
         "OMNI_DATABASE_URL": settings.database_url,
@@ -43,6 +45,7 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
         "OMNI_MEDIA_STORAGE": str(tmp_path / "media"),
         "OMNI_GRAPH_API_URL": f"http://127.0.0.1:{free_port()}/v21.0",
         "OMNI_MEDIA_HOSTS": "127.0.0.1",
+        "OMNI_DEV_HEALTH_BASE": str(health_base),
     }
     omni = Path(sys.executable).with_name("omni")
     log_path = tmp_path / "dev.log"
@@ -93,6 +96,11 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
                 )
 
         wait_until(landed, timeout=30, what="the webhook's row in the tenant database")
+        # Workers expose health and metrics too (normalizer: base + 2).
+        normalizer = f"http://127.0.0.1:{health_base + 2}"
+        assert httpx.get(f"{normalizer}/readyz", timeout=5).status_code == 200
+        metrics = httpx.get(f"{normalizer}/metrics", timeout=5).text
+        assert 'omni_messages_handled_total{outcome="ok",queue="normalizer.events"}' in metrics
     finally:
         dev.send_signal(signal.SIGTERM)
         try:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     openai_model: str | None = None
     ingress_port: int = 8080
     inbox_port: int = 8000
+    # Workers (router, normalizer, sender, suggester) serve /healthz, /readyz, /metrics here; 0 = off.
+    health_port: int = 0
     host: str = "127.0.0.1"
 
     # Tenancy: at most ``tenant_engine_cache`` engines per process, each with at most

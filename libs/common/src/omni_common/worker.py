@@ -10,12 +10,15 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+import uvicorn
 from aio_pika.abc import AbstractRobustConnection
+from fastapi import FastAPI
 
 from omni_common.broker.connection import connect, install_signal_handlers
 from omni_common.broker.consumer import ConsumerRunner, Handler
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import Topology, declare_topology
+from omni_common.http_common import add_health_routes
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +38,8 @@ async def run_worker(
     build_handlers: HandlerFactory,
     stop: asyncio.Event | None = None,
     started: asyncio.Event | None = None,
+    health_port: int | None = None,
+    host: str = "127.0.0.1",
 ) -> None:
     """Consume every queue of ``build_handlers`` until ``stop`` is set or SIGTERM.
 
@@ -62,6 +67,8 @@ async def run_worker(
             )
             for queue, handler in handlers.items()
         ]
+        health = _health_server(connection, host, health_port) if health_port else None
+        health_task = asyncio.create_task(health.serve()) if health else None
         try:
             for runner in runners:
                 await runner.start()
@@ -74,6 +81,18 @@ async def run_worker(
             await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
             await cleanup()
             await publisher.close()
+            if health is not None and health_task is not None:
+                health.should_exit = True
+                await health_task
         log.info("worker_stopped", queues=list(handlers))
     finally:
         await connection.close()
+
+
+def _health_server(connection: AbstractRobustConnection, host: str, port: int) -> uvicorn.Server:
+    """``/healthz``, ``/readyz`` (broker connected) and ``/metrics`` for a worker without HTTP routes."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    add_health_routes(app, lambda: not connection.is_closed)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the worker owns signals
+    return server

@@ -51,6 +51,8 @@ def main() -> None:
             rabbitmq_url=settings.rabbitmq_url,
             topology=topology,
             prefetch=settings.prefetch,
+            health_port=settings.health_port or None,
+            host=settings.host,
             build_handlers=_handlers(topology),
         )
     )

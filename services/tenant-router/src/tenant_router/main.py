@@ -117,6 +117,8 @@ def main() -> None:
             rabbitmq_url=settings.rabbitmq_url,
             topology=topology,
             prefetch=settings.prefetch,
+            health_port=settings.health_port or None,
+            host=settings.host,
             build_handlers=handler_factory(settings, topology),
         )
     )

@@ -26,6 +26,8 @@ SERVICES: dict[str, str] = {
 }
 
 _STOP_GRACE_S = 15.0
+# Under `omni dev`, workers serve /healthz, /readyz and /metrics on OMNI_DEV_HEALTH_BASE + offset.
+WORKER_HEALTH_OFFSETS = {"tenant-router": 1, "normalizer": 2, "outbound-sender": 3, "ai-suggester": 4}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:
@@ -73,6 +75,8 @@ def dev(
         raise typer.Exit(2)
     env = dict(os.environ)
     commands = sandbox_process(env) + [(n, [sys.executable, "-m", SERVICES[n]]) for n in names]
+    base = int(os.environ.get("OMNI_DEV_HEALTH_BASE", "9100"))
+    health_ports = {n: base + WORKER_HEALTH_OFFSETS[n] for n in names if n in WORKER_HEALTH_OFFSETS}
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
@@ -83,7 +87,10 @@ def dev(
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     for name, argv in commands:
-        children[name] = subprocess.Popen(argv, env=env)  # noqa: S603 - our own interpreter and packages
+        child_env = env
+        if name in health_ports:
+            child_env = {**env, "OMNI_HEALTH_PORT": str(health_ports[name])}
+        children[name] = subprocess.Popen(argv, env=child_env)  # noqa: S603 - our own interpreter
         typer.echo(f"started {name} (pid {children[name].pid})", err=True)
 
     exit_code = 0

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+from prometheus_client import Counter, Histogram
 
 from omni_common.broker import headers as h
 from omni_common.broker.outcomes import DeadLetter, PublishError, Retry
@@ -23,6 +25,16 @@ from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import StageQueues, Topology
 
 log = structlog.get_logger(__name__)
+
+HANDLED = Counter(
+    "omni_messages_handled_total", "Messages handled, by queue and outcome", ["queue", "outcome"]
+)
+LATENCY = Histogram(
+    "omni_handler_seconds",
+    "Handler time per message, by queue",
+    ["queue"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 
 @dataclass(frozen=True)
@@ -154,20 +166,28 @@ class ConsumerRunner:
                 self._idle.set()
 
     async def _process(self, message: AbstractIncomingMessage, delivery: Delivery) -> None:
+        queue = self._stage.queue
+        started = time.perf_counter()
         try:
             await self._handler(delivery)
         except DeadLetter as exc:
+            HANDLED.labels(queue, "dead_letter").inc()
             log.warning("handler_dead_letter", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
             await self._settle(message, self._dead_letter(delivery, exc.reason, exc.detail))
         except Retry as exc:
+            HANDLED.labels(queue, "retry").inc()
             log.warning("handler_retry", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
             await self._settle(message, self._retry(delivery, exc.reason, exc.detail))
         except Exception as exc:
+            HANDLED.labels(queue, "error").inc()
             log.exception("handler_failed", attempt=delivery.attempt)
             reason = f"error:{type(exc).__name__}"
             await self._settle(message, self._retry(delivery, reason, str(exc)))
         else:
+            HANDLED.labels(queue, "ok").inc()
             await message.ack()
+        finally:
+            LATENCY.labels(queue).observe(time.perf_counter() - started)
 
     async def _settle(self, message: AbstractIncomingMessage, copy: Awaitable[None]) -> None:
         """Ack once the copy is confirmed; if it could not be published, requeue the original."""
