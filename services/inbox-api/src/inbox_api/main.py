@@ -2,15 +2,119 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import ipaddress
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
 import uvicorn
+from argon2 import PasswordHasher
 
 from inbox_api.app import create_app
+from inbox_api.deps import InboxDeps
+from inbox_api.events import EventHub
+from inbox_api.ratelimit import RateLimiter
+from inbox_api.sessions import TokenSigner
+from omni_common.broker.connection import connect
+from omni_common.broker.publisher import Publisher
+from omni_common.broker.topology import build_topology, declare_topology
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
 from omni_common.logging import configure_logging
+from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def session_secret(settings: Settings) -> bytes:
+    """Session-signing secret derived from the newest encryption key (same on every replica)."""
+    keys = settings.encryption_key_list()
+    if not keys:
+        # Local runs without keys still work; sessions then end when the process restarts.
+        log.warning("session_secret_ephemeral", reason="OMNI_ENCRYPTION_KEYS is not set")
+        return secrets.token_bytes(32)
+    return hashlib.sha256(b"omni inbox session secret|" + keys[0].encode()).digest()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@asynccontextmanager
+async def open_deps(
+    settings: Settings,
+    *,
+    declare: bool = True,
+    hasher: PasswordHasher | None = None,
+    heartbeat_s: float = 15.0,
+    login_limiter: RateLimiter | None = None,
+) -> AsyncIterator[InboxDeps]:
+    """Open the catalog, tenant engines and broker connection the app needs; close them after."""
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(
+        catalog=catalog,
+        server_url=settings.database_url,
+        max_engines=settings.tenant_engine_cache,
+        pool_size=settings.tenant_pool_size,
+        max_overflow=settings.tenant_pool_overflow,
+        application_name_prefix="omni-inbox",
+    )
+    topology = build_topology(
+        retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+    )
+    connection = await connect(settings.rabbitmq_url, name="inbox-api")
+    try:
+        if declare:
+            async with connection.channel() as channel:
+                await declare_topology(channel, topology)
+        publisher = Publisher(connection)
+        await publisher.start()
+        hub = EventHub(exchange=topology.notifications_exchange, publisher=publisher)
+        await hub.start(connection)
+        try:
+            yield InboxDeps(
+                catalog=catalog,
+                registry=registry,
+                keyring=KeyRing.from_strings(settings.encryption_key_list()),
+                storage=storage_from_url(settings.media_storage),
+                publisher=publisher,
+                hub=hub,
+                signer=TokenSigner(session_secret(settings)),
+                hasher=hasher or PasswordHasher(),
+                login_limiter=login_limiter or RateLimiter(),
+                ready=lambda: not connection.is_closed,
+                cookie_secure=not _is_loopback(settings.host),
+                heartbeat_s=heartbeat_s,
+            )
+        finally:
+            await hub.close()
+            await publisher.close()
+    finally:
+        await connection.close()
+        await registry.close()
+        await engine.dispose()
+
+
+async def serve(settings: Settings) -> None:
+    """Serve the inbox until SIGTERM/SIGINT."""
+    app = create_app(lambda: open_deps(settings))
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.inbox_port, log_level="warning", timeout_graceful_shutdown=5
+    )
+    await uvicorn.Server(config).serve()
 
 
 def main() -> None:
     """Serve the inbox on ``OMNI_INBOX_PORT``."""
     settings = Settings()
     configure_logging(service="inbox-api", json=settings.log_json, level=settings.log_level)
-    uvicorn.run(create_app(lambda: True), host=settings.host, port=settings.inbox_port, log_level="warning")
+    asyncio.run(serve(settings))

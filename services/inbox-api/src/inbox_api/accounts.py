@@ -1,0 +1,211 @@
+"""Connected social accounts (the CLI's operations over HTTP) and the tenant's notifications."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox_api.auth import CurrentUser, Deps, Principal
+from inbox_api.deps import InboxDeps
+from omni_common.db.tenant_models import Notification, SocialAccount
+from omni_common.errors import AccountConflict
+from omni_common.tenancy.accounts import (
+    AccountView,
+    connect_account,
+    list_accounts,
+    read_token,
+    set_account_enabled,
+)
+
+log = structlog.get_logger(__name__)
+
+STATUS_HELP = {
+    "active": "Connected: messages arrive and replies are sent.",
+    "disabled": "Disabled: incoming messages are not shown and nothing is sent.",
+    "needs_reauth": (
+        "Needs a new access token: Meta rejected the saved token (expired or revoked). "
+        "Generate a new token in Meta Business Suite and replace it here."
+    ),
+}
+
+
+class AccountIn(BaseModel):
+    channel: Literal["whatsapp", "facebook", "instagram"]
+    external_account_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_.-]+$")
+    token: str = Field(min_length=8, max_length=4096)
+    waba_id: str | None = Field(default=None, max_length=64)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class AccountPatch(BaseModel):
+    enabled: bool | None = None
+    token: str | None = Field(default=None, min_length=8, max_length=4096)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+def account_dict(view: AccountView) -> dict[str, Any]:
+    return {**view.to_dict(), "status_help": STATUS_HELP.get(view.status, "")}
+
+
+async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountView:
+    """Connect (or re-connect) an account; AccountConflict when another tenant holds it."""
+    if body.channel == "whatsapp" and not body.waba_id:
+        raise ValueError("a WhatsApp number needs its WhatsApp Business Account id")
+    async with deps.registry.begin(user.tenant_id) as session:
+        view = await connect_account(
+            session,
+            catalog=deps.catalog,
+            keyring=deps.keyring,
+            tenant_id=user.tenant_id,
+            channel=body.channel,
+            external_account_id=body.external_account_id,
+            token=body.token,
+            waba_id=body.waba_id or None,
+            display_name=body.display_name or None,
+        )
+        await _resolve_notifications(session, view.id)
+    return view
+
+
+async def _resolve_notifications(session: AsyncSession, account_id: uuid.UUID) -> None:
+    # A new token fixes the "token expired" problem: its banner goes away.
+    await session.execute(
+        update(Notification)
+        .where(Notification.social_account_id == account_id, Notification.resolved_at.is_(None))
+        .values(resolved_at=datetime.now(UTC))
+    )
+
+
+async def patch(
+    deps: InboxDeps, user: Principal, account_id: uuid.UUID, body: AccountPatch
+) -> AccountView | None:
+    """Replace the token, rename, enable or disable; None when the tenant has no such account."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        row = await session.get(SocialAccount, account_id)
+        if row is None:
+            return None
+        channel, external_id = row.platform, row.external_account_id
+        if body.token is not None or body.display_name is not None:
+            token = body.token
+            if token is None:  # rename only: keep the saved token
+                token = await read_token(
+                    session, keyring=deps.keyring, tenant_id=user.tenant_id, account_id=account_id
+                )
+            was_enabled = row.is_active
+            await connect_account(
+                session,
+                catalog=deps.catalog,
+                keyring=deps.keyring,
+                tenant_id=user.tenant_id,
+                channel=channel,
+                external_account_id=external_id,
+                token=token,
+                waba_id=row.waba_id,
+                display_name=body.display_name or row.display_name,
+            )
+            await _resolve_notifications(session, account_id)
+            if not was_enabled and body.enabled is None:  # a new token does not re-enable by itself
+                body.enabled = False
+        if body.enabled is not None:
+            session.expire_all()
+            await set_account_enabled(
+                session,
+                catalog=deps.catalog,
+                tenant_id=user.tenant_id,
+                channel=channel,
+                external_account_id=external_id,
+                enabled=body.enabled,
+            )
+        # connect/enable return views of ORM rows this session already holds: read afresh instead.
+        session.expire_all()
+        view = next(v for v in await list_accounts(session) if v.id == account_id)
+    log.info(
+        "account_changed",
+        account_id=str(account_id),
+        enabled=body.enabled,
+        token_replaced=body.token is not None,
+    )
+    return view
+
+
+async def list_notifications(session: AsyncSession, *, open_only: bool) -> list[dict[str, Any]]:
+    stmt = select(Notification).order_by(Notification.created_at.desc()).limit(100)
+    if open_only:
+        stmt = stmt.where(Notification.resolved_at.is_(None))
+    return [
+        {
+            "id": str(n.id),
+            "kind": n.kind,
+            "severity": n.severity,
+            "title": n.title,
+            "body": n.body,
+            "social_account_id": str(n.social_account_id) if n.social_account_id else None,
+            "created_at": n.created_at.isoformat(),
+            "read_at": n.read_at.isoformat() if n.read_at else None,
+            "resolved_at": n.resolved_at.isoformat() if n.resolved_at else None,
+        }
+        for n in (await session.execute(stmt)).scalars()
+    ]
+
+
+router = APIRouter(tags=["settings"])
+
+
+@router.get("/api/social-accounts")
+async def accounts(user: CurrentUser, deps: Deps) -> list[dict[str, Any]]:
+    """Connected accounts; tokens are never returned (only whether one is set, and its last 4)."""
+    async with deps.registry.session(user.tenant_id) as session:
+        return [account_dict(v) for v in await list_accounts(session)]
+
+
+@router.post("/api/social-accounts", status_code=201, responses={409: {}, 422: {}})
+async def add_account(body: AccountIn, user: CurrentUser, deps: Deps) -> dict[str, Any]:
+    """Connect an account (connecting the same account id again replaces its token)."""
+    try:
+        return account_dict(await connect(deps, user, body))
+    except AccountConflict as exc:
+        raise HTTPException(409, "this account is already connected to another restaurant") from exc
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.patch("/api/social-accounts/{account_id}", responses={404: {}, 409: {}})
+async def change_account(
+    account_id: uuid.UUID, body: AccountPatch, user: CurrentUser, deps: Deps
+) -> dict[str, Any]:
+    """Enable/disable an account, replace its token or rename it."""
+    try:
+        view = await patch(deps, user, account_id, body)
+    except AccountConflict as exc:
+        raise HTTPException(409, "this account is already connected to another restaurant") from exc
+    if view is None:
+        raise HTTPException(404, "no such account")
+    return account_dict(view)
+
+
+@router.get("/api/notifications")
+async def notifications(user: CurrentUser, deps: Deps, open_only: bool = True) -> list[dict[str, Any]]:
+    """Account problems and other notices, newest first (unresolved ones by default)."""
+    async with deps.registry.session(user.tenant_id) as session:
+        return await list_notifications(session, open_only=open_only)
+
+
+@router.post("/api/notifications/{notification_id}/read", status_code=204, responses={404: {}})
+async def read_notification(notification_id: uuid.UUID, user: CurrentUser, deps: Deps) -> None:
+    """Mark a notification read (it stays listed until its problem is resolved)."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        done = await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(read_at=datetime.now(UTC))
+            .returning(Notification.id)
+        )
+        if done.first() is None:
+            raise HTTPException(404, "no such notification")

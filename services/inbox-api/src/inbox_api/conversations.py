@@ -1,0 +1,175 @@
+"""Conversations: the list (keyset-paginated, filtered, searched) and marking one read."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox_api.auth import CurrentUser, Deps
+from omni_common.db.catalog_models import CHANNELS
+from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
+from omni_common.outbound.replies import window_open
+
+CHANNEL_LABELS = {"whatsapp": "WhatsApp", "facebook": "Facebook Messenger", "instagram": "Instagram"}
+MAX_PAGE = 200
+
+
+class BadCursor(ValueError):
+    """A pagination cursor that this server did not make."""
+
+
+def encode_cursor(last_message_at: datetime | None, chat_id: uuid.UUID) -> str:
+    raw = json.dumps([last_message_at.isoformat() if last_message_at else None, str(chat_id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime | None, uuid.UUID]:
+    try:
+        ts, cid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return (datetime.fromisoformat(ts) if ts else None), uuid.UUID(cid)
+    except (ValueError, TypeError) as exc:
+        raise BadCursor("invalid cursor") from exc
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    channel: str | None = None
+    search: str | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+def _after(cursor: str) -> Any:
+    ts, cid = decode_cursor(cursor)
+    # Order is (last_message_at DESC NULLS LAST, id DESC): rows "after" the cursor in that order.
+    if ts is None:
+        return and_(Chat.last_message_at.is_(None), Chat.id < cid)
+    return or_(
+        Chat.last_message_at < ts,
+        and_(Chat.last_message_at == ts, Chat.id < cid),
+        Chat.last_message_at.is_(None),
+    )
+
+
+def _list_query(q: ConversationQuery) -> Select[Any]:
+    stmt = (
+        select(Chat, Contact.display_name, Contact.handle, Contact.external_id, SocialAccount.display_name)
+        .join(Contact, Contact.id == Chat.contact_id)
+        .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
+    )
+    if q.channel:
+        stmt = stmt.where(Chat.channel == q.channel)
+    if q.search:
+        pattern = _like(q.search.strip())
+        text_match = exists().where(ChatMessage.chat_id == Chat.id, ChatMessage.text.ilike(pattern))
+        stmt = stmt.where(or_(Contact.display_name.ilike(pattern), Contact.handle.ilike(pattern), text_match))
+    if q.cursor:
+        stmt = stmt.where(_after(q.cursor))
+    return stmt.order_by(Chat.last_message_at.desc().nulls_last(), Chat.id.desc()).limit(q.limit + 1)
+
+
+def conversation_view(
+    chat: Chat, name: str | None, handle: str | None, ext: str, account: str | None
+) -> dict[str, Any]:
+    return {
+        "id": str(chat.id),
+        "channel": chat.channel,
+        "channel_label": CHANNEL_LABELS.get(chat.channel, chat.channel),
+        "contact_name": name or handle or ext,
+        "contact_handle": handle or ext,
+        "account_name": account,
+        "last_message_at": chat.last_message_at.isoformat() if chat.last_message_at else None,
+        "last_message_preview": chat.last_message_preview,
+        "unread_count": chat.unread_count,
+        "state": chat.state,
+        "reply_window_open": window_open(chat.last_inbound_at),
+    }
+
+
+async def list_conversations(session: AsyncSession, q: ConversationQuery) -> dict[str, Any]:
+    """A page of conversations, newest activity first, with the cursor of the next page."""
+    rows = (await session.execute(_list_query(q))).all()
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    items = [conversation_view(*row) for row in rows]
+    next_cursor = encode_cursor(rows[-1][0].last_message_at, rows[-1][0].id) if more and rows else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+async def get_conversation(session: AsyncSession, chat_id: uuid.UUID) -> dict[str, Any] | None:
+    """One conversation, or None when this tenant has no such chat."""
+    stmt = (
+        select(Chat, Contact.display_name, Contact.handle, Contact.external_id, SocialAccount.display_name)
+        .join(Contact, Contact.id == Chat.contact_id)
+        .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
+        .where(Chat.id == chat_id)
+    )
+    row = (await session.execute(stmt)).first()
+    return conversation_view(*row) if row else None
+
+
+async def mark_read(session: AsyncSession, chat_id: uuid.UUID) -> bool:
+    """Set a conversation's unread count to zero; False when there is no such chat."""
+    result = await session.execute(
+        update(Chat).where(Chat.id == chat_id).values(unread_count=0).returning(Chat.id)
+    )
+    return result.first() is not None
+
+
+async def total_unread(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.coalesce(func.sum(Chat.unread_count), 0))) or 0)
+
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+
+
+@router.get("")
+async def conversations(
+    user: CurrentUser,
+    deps: Deps,
+    channel: Annotated[str | None, Query(description="whatsapp, facebook or instagram")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="search contact or message text")] = None,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> dict[str, Any]:
+    """Conversations of every channel, newest activity first (``next_cursor`` pages on)."""
+    if channel is not None and channel not in CHANNELS:
+        raise HTTPException(422, f"unknown channel {channel!r}")
+    try:
+        async with deps.registry.session(user.tenant_id) as session:
+            return await list_conversations(
+                session, ConversationQuery(channel=channel, search=q or None, cursor=cursor, limit=limit)
+            )
+    except BadCursor as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get("/{chat_id}")
+async def conversation(chat_id: uuid.UUID, user: CurrentUser, deps: Deps) -> dict[str, Any]:
+    """One conversation of this tenant."""
+    async with deps.registry.session(user.tenant_id) as session:
+        found = await get_conversation(session, chat_id)
+    if found is None:
+        raise HTTPException(404, "no such conversation")
+    return found
+
+
+@router.post("/{chat_id}/read", status_code=204)
+async def read(chat_id: uuid.UUID, user: CurrentUser, deps: Deps) -> None:
+    """Mark a conversation read."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        if not await mark_read(session, chat_id):
+            raise HTTPException(404, "no such conversation")

@@ -1,0 +1,37 @@
+"""The collaborators of the inbox app, built by ``main`` (or a test) and passed to ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
+    from argon2 import PasswordHasher
+
+    from inbox_api.events import EventHub
+    from inbox_api.ratelimit import RateLimiter
+    from inbox_api.sessions import TokenSigner
+    from omni_common.broker.publisher import Publisher
+    from omni_common.crypto import KeyRing
+    from omni_common.db.catalog import Catalog
+    from omni_common.db.registry import TenantEngineRegistry
+    from omni_common.media.storage import MediaStorage
+
+
+@dataclass
+class InboxDeps:
+    """Everything a request handler may use; no settings object, no module-level clients."""
+
+    catalog: Catalog
+    registry: TenantEngineRegistry
+    keyring: KeyRing
+    storage: MediaStorage
+    publisher: Publisher
+    hub: EventHub
+    signer: TokenSigner
+    hasher: PasswordHasher
+    login_limiter: RateLimiter
+    ready: Callable[[], bool]
+    cookie_secure: bool = False
+    heartbeat_s: float = 15.0

@@ -1,0 +1,100 @@
+// Live inbox: server-sent events trigger htmx refreshes of the server-rendered fragments.
+(function () {
+  "use strict";
+
+  function openChatId() {
+    var el = document.getElementById("messages");
+    return el ? el.getAttribute("data-chat") : null;
+  }
+
+  function scrollToEnd() {
+    var el = document.getElementById("messages");
+    if (el) el.scrollTop = el.scrollHeight;
+  }
+
+  function refreshMessages() {
+    var chat = openChatId();
+    if (chat) {
+      htmx.ajax("GET", "/ui/conversations/" + chat + "/messages", { target: "#messages", swap: "innerHTML" });
+    }
+  }
+
+  function refreshList() {
+    var list = document.getElementById("conv-list");
+    if (!list) return;
+    var search = document.getElementById("search");
+    var channel = document.getElementById("channel");
+    var params = new URLSearchParams({
+      q: search ? search.value : "",
+      channel: channel ? channel.value : "",
+      c: openChatId() || "",
+    });
+    htmx.ajax("GET", "/ui/conversations?" + params.toString(), { target: "#conv-list", swap: "innerHTML" });
+  }
+
+  function refreshBanner() {
+    if (document.getElementById("banner")) {
+      htmx.ajax("GET", "/ui/banner", { target: "#banner", swap: "innerHTML" });
+    }
+  }
+
+  function onEvent(kind, event) {
+    var data = {};
+    try { data = JSON.parse(event.data || "{}"); } catch (e) { data = {}; }
+    if (kind === "resync") { refreshMessages(); refreshList(); refreshBanner(); return; }
+    if (kind === "notification" || kind === "account.status") { refreshBanner(); return; }
+    if (data.chat_id && data.chat_id === openChatId()) refreshMessages();
+    refreshList();
+  }
+
+  function connectEvents() {
+    if (!document.body.hasAttribute("data-live") || !window.EventSource) return;
+    // EventSource reconnects by itself and sends Last-Event-ID, so the server can replay what we missed.
+    var source = new EventSource("/api/events");
+    ["message.created", "message.updated", "message.status", "account.status", "notification", "resync"].forEach(
+      function (kind) { source.addEventListener(kind, function (e) { onEvent(kind, e); }); }
+    );
+    source.addEventListener("ready", function () { document.body.setAttribute("data-events", "ready"); });
+    source.onerror = function () { document.body.setAttribute("data-events", "reconnecting"); };
+  }
+
+  function setQuote(id, text) {
+    var input = document.getElementById("reply-to");
+    var box = document.getElementById("quoting");
+    if (!input || !box) return;
+    input.value = id || "";
+    document.getElementById("quoting-text").textContent = id ? "Replying to: " + text : "";
+    box.hidden = !id;
+    if (id) document.getElementById("reply-text").focus();
+  }
+
+  document.addEventListener("keydown", function (e) {
+    // Enter sends, Shift+Enter adds a line (and IME composition is left alone).
+    if (e.target && e.target.id === "reply-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      if (e.target.value.trim()) e.target.form.requestSubmit();
+    }
+  });
+
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest ? e.target.closest("button.reply-to") : null;
+    if (btn) { setQuote(btn.getAttribute("data-id"), btn.getAttribute("data-text")); return; }
+    if (e.target.id === "cancel-quote") setQuote(null, "");
+  });
+
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var form = e.detail.elt;
+    if (form && form.id === "reply-form" && e.detail.successful) {
+      if (e.detail.xhr.getResponseHeader("X-Reply-Status") === "200") { form.reset(); setQuote(null, ""); }
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.detail.target && e.detail.target.id === "messages") scrollToEnd();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    scrollToEnd();
+    connectEvents();
+  });
+})();
