@@ -21,11 +21,9 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
+from testenv import APP_SECRET, VERIFY_TOKEN
 
 from omni_common.settings import Settings
-
-APP_SECRET = "test-app-secret-0123456789abcdef"
-VERIFY_TOKEN = "test-verify-token"
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import APP_SECRET
 from fastapi import FastAPI, Request, Response
 from pipeline import Pipeline, provision, running_pipeline, sign, unique_digits, wait_until
 from sandbox_server import sandbox, serve
+from testenv import APP_SECRET
 
 from omni_common.channels import samples
 from omni_common.settings import Settings

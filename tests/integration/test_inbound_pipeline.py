@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import APP_SECRET, VERIFY_TOKEN
 from pipeline import Pipeline, body_of, provision, running_pipeline, sign, unique_digits, wait_until
 from pipeline import connect as connect_tenant_account
+from testenv import APP_SECRET, VERIFY_TOKEN
 
 from omni_common.broker.connection import connect
 from omni_common.broker.dlq import list_dead_letters, replay

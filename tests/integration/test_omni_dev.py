@@ -16,9 +16,9 @@ import orjson
 import psutil
 import psycopg
 import pytest
-from conftest import APP_SECRET
 from pipeline import provision, sign, unique_digits, wait_until
 from sandbox_server import free_port
+from testenv import APP_SECRET
 
 from omni_common.channels import samples
 from omni_common.dburl import libpq_conninfo
