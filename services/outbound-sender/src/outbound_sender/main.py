@@ -3,39 +3,154 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
+import httpx
+import structlog
 from aio_pika.abc import AbstractRobustConnection
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omni_common.broker.consumer import Delivery, Handler
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, build_topology
+from omni_common.contracts import NotificationEvent, SendReply, decode, encode
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.graph import GraphClient
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
-from omni_common.worker import Cleanup, run_worker
+from omni_common.worker import Cleanup, HandlerFactory, run_worker
+from outbound_sender.handler import SenderDeps, handle_send
+from outbound_sender.pacing import MemoryPacer, Pacer, Rate
+from outbound_sender.policy import DEFAULT_ACCOUNT_RATES, PacingPolicy, parse_overrides
+from outbound_sender.shared_pacing import FallbackPacer, RedisPacer
+from outbound_sender.sweeper import run_sweeper, sweep_once
 
 SERVICE = "outbound-sender"
+log = structlog.get_logger(__name__)
 
 
-def _handlers(
+class SenderSettings(BaseSettings):
+    """Settings of this service only (``OMNI_OUTBOUND_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNI_OUTBOUND_", env_file=".env", extra="ignore")
+
+    whatsapp_rate: float = DEFAULT_ACCOUNT_RATES["whatsapp"].per_second  # msg/s per number
+    account_rates: str = ""  # per-account overrides: "ID=RATE[/BURST],..."
+    max_pace_wait_s: float = 10.0
+    in_flight_grace_s: float = 60.0
+    graph_timeout_s: float = 30.0
+    outbox_sweep_interval_s: float = 15.0
+    outbox_grace_s: float = 10.0
+    # Shared pacing across replicas (e.g. redis://127.0.0.1:6379/0); unset: each replica paces alone,
+    # which is only right with one replica (or rates divided by the replica count).
+    redis_url: str | None = None
+
+
+def handler_factory(
+    settings: Settings,
     topology: Topology,
-) -> Callable[[AbstractRobustConnection, Publisher], Awaitable[tuple[dict[str, Handler], Cleanup]]]:
+    sender: SenderSettings | None = None,
+    *,
+    pacer: Pacer | None = None,
+    after_accept: Callable[[], Awaitable[None]] | None = None,
+) -> HandlerFactory:
+    """Build the send handler (and the outbox sweeper) around a registry, a Graph client and a pacer."""
+    cfg = sender or SenderSettings()
+
     async def build(
-        _connection: AbstractRobustConnection, _publisher: Publisher
+        _connection: AbstractRobustConnection, publisher: Publisher
     ) -> tuple[dict[str, Handler], Cleanup]:
-        return {topology.queue_name(OUTBOUND_COMMANDS): _not_yet}, _nothing
+        engine = catalog_engine(settings.database_url)
+        catalog = Catalog(engine)
+        registry = TenantEngineRegistry(
+            catalog=catalog,
+            server_url=settings.database_url,
+            max_engines=settings.tenant_engine_cache,
+            pool_size=settings.tenant_pool_size,
+            max_overflow=settings.tenant_pool_overflow,
+            application_name_prefix="omni-sender",
+        )
+        http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0))
+        wa = DEFAULT_ACCOUNT_RATES["whatsapp"]
+        policy = PacingPolicy(
+            account_rates={**DEFAULT_ACCOUNT_RATES, "whatsapp": Rate(cfg.whatsapp_rate, burst=wa.burst)},
+            overrides=parse_overrides(cfg.account_rates),
+        )
+
+        async def notify(event: NotificationEvent) -> None:
+            await publisher.publish(
+                "",
+                encode(event),
+                message_id=str(uuid.uuid4()),
+                exchange=topology.notifications_exchange,
+                mandatory=False,  # no live inbox bound is normal
+            )
+
+        redis_client: Any = None
+        chosen = pacer
+        if chosen is None and cfg.redis_url:
+            import redis.asyncio as aioredis
+
+            redis_client = aioredis.from_url(cfg.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            chosen = FallbackPacer(RedisPacer(redis_client), MemoryPacer())
+        elif chosen is None:
+            log.info("pacing_local_only", reason="OMNI_OUTBOUND_REDIS_URL unset")
+        deps = SenderDeps(
+            begin=registry.begin,
+            graph=GraphClient(http, settings.graph_api_url),
+            keyring=KeyRing.from_strings(settings.encryption_key_list()),
+            pacer=chosen or MemoryPacer(),
+            notify=notify,
+            retry_delays=len(topology.stage(OUTBOUND_COMMANDS).retry_queues),
+            policy=policy,
+            max_pace_wait_s=cfg.max_pace_wait_s,
+            in_flight_grace_s=cfg.in_flight_grace_s,
+            after_accept=after_accept,
+        )
+
+        async def handle(delivery: Delivery) -> None:
+            try:
+                command = decode(SendReply, delivery.body)
+            except ValidationError as exc:
+                raise DeadLetter("invalid_payload", f"not a SendReply: {exc.error_count()} errors") from exc
+            await handle_send(deps, command, attempt=delivery.attempt, correlation_id=delivery.correlation_id)
+
+        async def publish(key: str, body: bytes, message_id: str) -> None:
+            await publisher.publish(key, body, message_id=message_id, exchange=topology.events_exchange)
+
+        async def active_tenants() -> list[uuid.UUID]:
+            return [t.id for t in await catalog.list_tenants(statuses=["active"])]
+
+        stop_sweeper = asyncio.Event()
+        sweeper = asyncio.create_task(
+            run_sweeper(
+                stop_sweeper,
+                lambda: sweep_once(
+                    registry.begin, publish, active_tenants, older_than=timedelta(seconds=cfg.outbox_grace_s)
+                ),
+                interval_s=cfg.outbox_sweep_interval_s,
+            )
+        )
+
+        async def cleanup() -> None:
+            stop_sweeper.set()
+            await sweeper
+            await http.aclose()
+            if redis_client is not None:
+                await redis_client.aclose()
+            await registry.close()
+            await engine.dispose()
+
+        return {topology.queue_name(OUTBOUND_COMMANDS): handle}, cleanup
 
     return build
-
-
-async def _nothing() -> None:
-    return None
-
-
-async def _not_yet(_delivery: Delivery) -> None:
-    # The consumer loop runs; the feature arrives with its issue. Park rather than drop.
-    raise DeadLetter("not_implemented", f"{SERVICE} cannot handle this message yet")
 
 
 def main() -> None:
@@ -51,6 +166,8 @@ def main() -> None:
             rabbitmq_url=settings.rabbitmq_url,
             topology=topology,
             prefetch=settings.prefetch,
-            build_handlers=_handlers(topology),
+            health_port=settings.health_port or None,
+            host=settings.host,
+            build_handlers=handler_factory(settings, topology),
         )
     )

@@ -54,9 +54,12 @@ def connect(
     page_id: str = typer.Option(None, "--page-id"),
     account_id: str = typer.Option(None, "--account-id"),
     token: str = typer.Option(..., "--token", help="Access token (stored encrypted, never shown)."),
-    name: str = typer.Option(None, "--name", help="Display name (else read from the Graph API later)."),
+    name: str = typer.Option(None, "--name", help="Display name (else read from the Graph API)."),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Check the token against the Graph API (OMNI_GRAPH_API_URL)."
+    ),
 ) -> None:
-    """Connect an account (again: replaces its token); refused if another tenant has it."""
+    """Connect an account (again: replaces its token); refused if another tenant has it or Meta refuses it."""
     from omni_common.crypto import KeyRing
     from omni_common.settings import Settings
     from omni_common.tenancy.accounts import connect_account
@@ -70,9 +73,14 @@ def connect(
             channel
         ]
         raise typer.BadParameter(f"{channel} needs {flag}")
-    keyring = KeyRing.from_strings(Settings().encryption_key_list())
+    settings = Settings()
+    keyring = KeyRing.from_strings(settings.encryption_key_list())
 
     async def go() -> dict[str, object]:
+        display_name = name
+        if verify:
+            info = await _verify(settings.graph_api_url, channel, external_id, token)
+            display_name = name or info.display_name
         async with tenant_scope(slug) as (catalog, registry, tenant), registry.begin(tenant.id) as session:
             view = await connect_account(
                 session,
@@ -83,12 +91,25 @@ def connect(
                 external_account_id=external_id,
                 token=token,
                 waba_id=waba_id,
-                display_name=name,
+                display_name=display_name,
             )
             return view.to_dict()
 
     view = _run(go)
     typer.echo(f"connected {channel} account {external_id} to {slug} (status {view['status']})")
+
+
+async def _verify(graph_url: str, channel: str, external_id: str, token: str) -> Any:
+    """Cheap Graph read with the token (CredentialsRefused with Meta's reason when it fails)."""
+    import httpx
+
+    from omni_common.graph import GraphClient
+    from omni_common.tenancy.accounts import verify_credentials
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as http:
+        return await verify_credentials(
+            GraphClient(http, graph_url), channel=channel, external_account_id=external_id, token=token
+        )
 
 
 @account_app.command("list")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select, update
@@ -21,6 +22,9 @@ from omni_common.db.catalog import Catalog
 from omni_common.db.tenant_models import SocialAccount
 from omni_common.errors import OmniError
 
+if TYPE_CHECKING:
+    from omni_common.graph import AccountInfo, GraphClient
+
 log = structlog.get_logger(__name__)
 
 CREDENTIALS_FIELD = "credentials"
@@ -28,6 +32,10 @@ CREDENTIALS_FIELD = "credentials"
 
 class AccountNotFound(OmniError):
     """The tenant has no such connected account."""
+
+
+class CredentialsRefused(OmniError):
+    """Meta refused the credentials on connect; the message is Meta's reason (never the token)."""
 
 
 @dataclass(frozen=True)
@@ -187,3 +195,46 @@ async def read_token(
     if ciphertext is None:
         raise AccountNotFound(f"account {account_id} has no credentials")
     return keyring.decrypt(ciphertext, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
+
+
+async def verify_credentials(
+    graph: GraphClient, *, channel: str, external_account_id: str, token: str
+) -> AccountInfo:
+    """Cheap read of the account with the token; CredentialsRefused with Meta's reason if it fails."""
+    from omni_common.graph import GraphError
+
+    try:
+        return await graph.get_account(channel, external_account_id, token)  # type: ignore[arg-type]
+    except GraphError as exc:
+        code = f" (code {exc.code})" if exc.code is not None else ""
+        raise CredentialsRefused(f"Meta refused the {channel} credentials: {exc.message}{code}") from exc
+
+
+async def mark_needs_reauth(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    error_code: str | None,
+    error_message: str,
+    now: datetime | None = None,
+) -> bool:
+    """Flag an account whose token Meta refused; True when it was not flagged before (notify once)."""
+    at = now or datetime.now(UTC)
+    previous = (
+        await session.execute(
+            select(SocialAccount.status).where(SocialAccount.id == account_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if previous is None:
+        raise AccountNotFound(f"account {account_id} does not exist")
+    await session.execute(
+        update(SocialAccount)
+        .where(SocialAccount.id == account_id)
+        .values(
+            status="needs_reauth",
+            last_error_code=error_code,
+            last_error_message=error_message,
+            last_error_at=at,
+        )
+    )
+    return previous != "needs_reauth"

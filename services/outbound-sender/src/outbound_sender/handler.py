@@ -1,0 +1,395 @@
+"""Send one queued reply through its conversation's account: checks, pacing, the call, the outcome.
+
+Never sent twice: the attempt is committed (``sending``) before Meta is called, so a redelivery after a
+crash finds ``sending`` and marks the message ``unknown`` instead of calling Meta again (the status or
+echo webhooks can still move it forward). Plain async code: collaborators come in through ``SenderDeps``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from omni_common.broker.outcomes import DeadLetter, Retry
+from omni_common.contracts import NotificationEvent, SendReply
+from omni_common.crypto import KeyRing
+from omni_common.errors import DecryptionError
+from omni_common.graph import GraphClient, GraphError, PayloadError, build_send_payload, plain_reason
+from omni_common.tenancy.accounts import AccountNotFound, mark_needs_reauth, read_token
+from outbound_sender import store
+from outbound_sender.backoff import Action, decide, is_last_attempt
+from outbound_sender.pacing import Pacer
+from outbound_sender.policy import PacingPolicy, account_key, pair_key
+
+log = structlog.get_logger(__name__)
+
+CUSTOMER_WINDOW = timedelta(hours=24)
+UNKNOWN_REASON = "outcome unknown: not resent to avoid a duplicate"
+CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
+_CHANNEL_NAMES = {"whatsapp": "WhatsApp", "facebook": "Messenger", "instagram": "Instagram"}
+
+Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
+Notify = Callable[[NotificationEvent], Awaitable[None]]
+
+
+@dataclass
+class SenderDeps:
+    """Collaborators and knobs of the send handler (built by ``main.py``)."""
+
+    begin: Begin
+    graph: GraphClient
+    keyring: KeyRing
+    pacer: Pacer
+    notify: Notify
+    retry_delays: int  # number of delayed-retry queues: attempt > this is the last one
+    policy: PacingPolicy = field(default_factory=PacingPolicy)
+    max_pace_wait_s: float = 10.0  # longer waits go back to the retry queue instead of holding a slot
+    # A 'sending' younger than this may be another replica mid-call (duplicate command): check later.
+    in_flight_grace_s: float = 60.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Test seam: runs after Meta accepted and before 'sent' is committed (a crash there must not resend).
+    after_accept: Callable[[], Awaitable[None]] | None = None
+
+
+def window_closed(
+    last_inbound_at: datetime | None, now: datetime, window: timedelta = CUSTOMER_WINDOW
+) -> bool:
+    """True when the customer has not written within the customer-service window."""
+    return last_inbound_at is None or now - last_inbound_at > window
+
+
+def refusal(job: store.SendJob, now: datetime) -> tuple[str, str] | None:
+    """(error_code, reason) when the reply must not even be tried, else None."""
+    name = _CHANNEL_NAMES.get(job.channel, job.channel)
+    if not job.account_active or job.account_status == "disabled":
+        return "account_disabled", f"the {name} account is disabled — enable it in settings to send"
+    if job.account_status == "needs_reauth":
+        return "needs_reauth", reauth_reason(job.channel)
+    if window_closed(job.last_inbound_at, now):
+        return "outside_window", (
+            "the 24-hour customer-service window has closed: the customer has not written in the last "
+            "24 hours, so Meta only allows template messages (not supported yet)"
+        )
+    return None
+
+
+def reauth_reason(channel: str) -> str:
+    """What staff see on messages failed because the account's token is dead."""
+    name = _CHANNEL_NAMES.get(channel, channel)
+    return (
+        f"the {name} connection expired or was revoked — the owner must reconnect the account "
+        "(Settings → Connected accounts, or `omni account connect`)"
+    )
+
+
+def _error_code(err: GraphError) -> str:
+    return str(err.code) if err.code is not None else err.error_class.value
+
+
+async def handle_send(
+    deps: SenderDeps, command: SendReply, *, attempt: int, correlation_id: str | None
+) -> None:
+    """Handle one ``SendReply``; returns when the outcome is committed, raises Retry/DeadLetter otherwise."""
+    bound = log.bind(
+        tenant_id=str(command.tenant_id),
+        channel=command.channel,
+        chat_message_id=str(command.message_id),
+        correlation_id=correlation_id,
+        attempt=attempt,
+    )
+    send = _Send(deps, command, bound, attempt)
+    await send.run()
+
+
+class _Send:
+    """One attempt; a class only to keep the shared context out of every helper's signature."""
+
+    def __init__(
+        self, deps: SenderDeps, command: SendReply, log_: structlog.BoundLogger, attempt: int
+    ) -> None:
+        self.deps = deps
+        self.cmd = command
+        self.log = log_
+        self.attempt = attempt
+        self.last = is_last_attempt(attempt, deps.retry_delays)
+
+    async def run(self) -> None:
+        deps, cmd = self.deps, self.cmd
+        async with deps.begin(cmd.tenant_id) as session:
+            job = await store.load_job(session, cmd.message_id)
+        if job is None:
+            raise DeadLetter("message_not_found", f"no message {cmd.message_id} in tenant {cmd.tenant_id}")
+        if job.direction != "outbound":
+            raise DeadLetter("not_outbound", f"message {cmd.message_id} is {job.direction}")
+        if job.status == "sending":
+            await self._reconcile(job)
+            return
+        if job.status != "queued":
+            self.log.info("send_skipped", status=job.status)  # a duplicate command: already handled
+            return
+        now = deps.clock()
+        refused = refusal(job, now)
+        if refused is not None:
+            await self._finish(job, "failed", ("queued",), refused[0], refused[1])
+            return
+        try:  # validate the request before anything is recorded: a bad one never reaches Meta
+            build_send_payload(
+                job.channel,  # type: ignore[arg-type]
+                to=job.recipient,
+                text=job.text or "",
+                reply_to_external_id=job.reply_to_external_id,
+            )
+        except PayloadError as exc:
+            await self._finish(job, "failed", ("queued",), "invalid_message", str(exc))
+            return
+        if not await self._pace(job):
+            return
+        try:
+            async with deps.begin(cmd.tenant_id) as session:
+                token = await read_token(
+                    session, keyring=deps.keyring, tenant_id=cmd.tenant_id, account_id=job.account_id
+                )
+                attempted_at = deps.clock()
+                claimed = await store.claim(session, job.message_id, attempted_at)
+        except (DecryptionError, AccountNotFound) as exc:
+            # Retrying cannot fix a token we cannot read (key removed from the ring, no credentials).
+            self.log.error("credentials_unreadable", error=type(exc).__name__)
+            await self._finish(job, "failed", ("queued",), "credentials_unreadable", CREDENTIALS_REASON)
+            return
+        if not claimed:
+            self.log.info("send_claimed_elsewhere")
+            return
+        try:
+            result = await deps.graph.send_message(
+                job.channel,  # type: ignore[arg-type]
+                job.account_external_id,
+                token,
+                to=job.recipient,
+                text=job.text or "",
+                reply_to_external_id=job.reply_to_external_id,
+            )
+        except GraphError as err:
+            await self._on_error(job, err)
+            return
+        if deps.after_accept is not None:
+            await deps.after_accept()
+        now = deps.clock()
+        async with deps.begin(cmd.tenant_id) as session:
+            await store.set_status(
+                session,
+                job.message_id,
+                status="sent",
+                now=now,
+                from_statuses=("sending", "unknown"),
+                external_message_id=result.external_message_id,
+                # Before Meta's own clock read it: Messenger's read watermark then covers this message.
+                platform_timestamp=attempted_at,
+            )
+            await store.touch_last_send(session, job.account_id, now)
+        self.log.info("reply_sent", external_message_id=result.external_message_id)
+        await self._announce(job, "sent")
+
+    async def _pace(self, job: store.SendJob) -> bool:
+        """Wait for the account's and the customer's slot; False (message settled) if too long."""
+        deps = self.deps
+        checks = (
+            (
+                account_key(job.channel, job.account_external_id),
+                deps.policy.account_rate(job.channel, job.account_external_id),
+            ),
+            (
+                pair_key(job.channel, job.account_external_id, job.recipient),
+                deps.policy.pair_rate(job.channel),
+            ),
+        )
+        for key, rate in checks:
+            waited = await deps.pacer.acquire(key, rate, deps.max_pace_wait_s)
+            if waited is None:
+                if self.last:
+                    await self._finish(
+                        job,
+                        "failed",
+                        ("queued",),
+                        "rate_limited",
+                        "Meta is limiting how fast we can send and the retries are spent — "
+                        "send it again later",
+                    )
+                    return False
+                self.log.info("send_paced_later", key=key)
+                raise Retry("paced", f"pacing {key} needs more than {deps.max_pace_wait_s}s")
+            if waited:
+                self.log.debug("send_paced", key=key, waited_s=round(waited, 3))
+        return True
+
+    async def _reconcile(self, job: store.SendJob) -> None:
+        """A 'sending' message came back: never call Meta again, the first call may have gone through."""
+        now = self.deps.clock()
+        started = job.send_attempted_at
+        recent = started is not None and (now - started).total_seconds() < self.deps.in_flight_grace_s
+        if recent and not self.last:
+            raise Retry("send_in_progress", "another attempt may still be talking to Meta")
+        await self._finish(job, "unknown", ("sending",), "unknown", UNKNOWN_REASON)
+        self.log.warning("send_outcome_unknown", reason="redelivered_while_sending")
+
+    async def _on_error(self, job: store.SendJob, err: GraphError) -> None:
+        deps = self.deps
+        decision = decide(
+            err.error_class,
+            attempt=self.attempt,
+            retry_delays=deps.retry_delays,
+            retry_after_s=err.retry_after_s,
+        )
+        if decision.hold_account_s > 0:
+            rate = deps.policy.account_rate(job.channel, job.account_external_id)
+            await deps.pacer.hold(
+                account_key(job.channel, job.account_external_id), decision.hold_account_s, rate
+            )
+        if decision.hold_pair_s > 0:
+            await deps.pacer.hold(
+                pair_key(job.channel, job.account_external_id, job.recipient),
+                decision.hold_pair_s,
+                deps.policy.pair_rate(job.channel),
+            )
+        reason = plain_reason(err)
+        self.log.warning(
+            "send_error",
+            action=decision.action.value,
+            error_class=err.error_class.value,
+            code=err.code,
+            subcode=err.subcode,
+            fbtrace_id=err.fbtrace_id,
+        )
+        if decision.action is Action.RETRY:
+            await self._finish(job, "queued", ("sending",), _error_code(err), reason, announce=False)
+            raise Retry(err.error_class.value, f"code={err.code} subcode={err.subcode}")
+        if decision.action is Action.UNKNOWN:
+            await self._finish(job, "unknown", ("sending",), _error_code(err), UNKNOWN_REASON)
+        elif decision.action is Action.REAUTH:
+            await self._reauth(job, err)
+        else:
+            if err.retryable:  # retryable class, but this was the last attempt
+                reason = f"{reason.split(' — ')[0]}; gave up after {self.attempt} attempts"
+            await self._finish(job, "failed", ("sending",), _error_code(err), reason)
+
+    async def _reauth(self, job: store.SendJob, err: GraphError) -> None:
+        """Token dead: flag the account, fail this and its other queued sends, notify the owner once."""
+        deps, cmd = self.deps, self.cmd
+        now = deps.clock()
+        reason = reauth_reason(job.channel)
+        async with deps.begin(cmd.tenant_id) as session:
+            first = await mark_needs_reauth(
+                session,
+                account_id=job.account_id,
+                error_code=_error_code(err),
+                error_message=err.message,
+                now=now,
+            )
+            await store.set_status(
+                session,
+                job.message_id,
+                status="failed",
+                now=now,
+                from_statuses=("sending",),
+                error_code=_error_code(err),
+                error_message=reason,
+            )
+            others = await store.fail_queued_of_account(
+                session, job.account_id, now=now, error_code=_error_code(err), error_message=reason
+            )
+            note_id = None
+            if first:
+                note_id = await store.add_notification(
+                    session,
+                    kind="token_expired",
+                    severity="error",
+                    title=f"{_CHANNEL_NAMES.get(job.channel, job.channel)} connection needs attention",
+                    body=f"Meta refused the access token of account {job.account_external_id}: "
+                    f"{err.message}. "
+                    "Replies through it cannot be sent until the owner reconnects it.",
+                    account_id=job.account_id,
+                    data={
+                        "channel": job.channel,
+                        "account_id": job.account_external_id,
+                        "code": err.code,
+                        "subcode": err.subcode,
+                        "fix": "Settings → Connected accounts → reconnect with a new token, or "
+                        f"`omni account connect <tenant> {job.channel} ... --token NEW_TOKEN`",
+                    },
+                )
+        # Operators alert on this event name.
+        self.log.error(
+            "account_needs_reauth",
+            account_id=job.account_external_id,
+            code=err.code,
+            subcode=err.subcode,
+            failed_pending=len(others),
+            first=first,
+        )
+        await self._announce(job, "failed")
+        for other in others:
+            await self._emit("message.status", chat_id=None, message_id=other, data={"status": "failed"})
+        await self._emit(
+            "account.status",
+            chat_id=None,
+            message_id=None,
+            data={"account_id": job.account_external_id, "channel": job.channel, "status": "needs_reauth"},
+        )
+        if note_id is not None:
+            await self._emit(
+                "notification",
+                chat_id=None,
+                message_id=None,
+                data={"notification_id": str(note_id), "kind": "token_expired", "channel": job.channel},
+            )
+
+    async def _finish(
+        self,
+        job: store.SendJob,
+        status: str,
+        from_statuses: tuple[str, ...],
+        error_code: str | None,
+        reason: str | None,
+        *,
+        announce: bool = True,
+    ) -> None:
+        async with self.deps.begin(self.cmd.tenant_id) as session:
+            changed = await store.set_status(
+                session,
+                job.message_id,
+                status=status,
+                now=self.deps.clock(),
+                from_statuses=from_statuses,
+                error_code=error_code,
+                error_message=reason,
+            )
+        if changed and status in ("failed", "unknown"):
+            self.log.warning("reply_not_sent", status=status, error_code=error_code, reason=reason)
+        if changed and announce:
+            await self._announce(job, status)
+
+    async def _announce(self, job: store.SendJob, status: str) -> None:
+        await self._emit(
+            "message.status", chat_id=job.chat_id, message_id=job.message_id, data={"status": status}
+        )
+
+    async def _emit(
+        self, kind: str, *, chat_id: uuid.UUID | None, message_id: uuid.UUID | None, data: dict[str, object]
+    ) -> None:
+        event = NotificationEvent(
+            tenant_id=self.cmd.tenant_id,
+            kind=kind,  # type: ignore[arg-type]
+            chat_id=chat_id,
+            message_id=message_id,
+            data=data,
+            occurred_at=datetime.now(UTC),
+        )
+        try:
+            await self.deps.notify(event)
+        except Exception:  # committed already: a lost live update costs a refresh, not data
+            self.log.warning("notification_not_published", kind=kind)

@@ -1,0 +1,67 @@
+"""Pacing shared by sender replicas through the real Redis on 127.0.0.1:6379 (skipped when absent)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from outbound_sender.pacing import Rate
+from outbound_sender.shared_pacing import RedisPacer
+
+pytestmark = pytest.mark.integration
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[tuple[RedisPacer, RedisPacer]]:
+    if not _redis_up():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    import redis.asyncio as aioredis
+
+    prefix = f"omnitest:{secrets.token_hex(4)}:"  # unique keys: parallel runs never share a bucket
+    a, b = aioredis.from_url("redis://127.0.0.1:6379/0"), aioredis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        yield RedisPacer(a, prefix=prefix), RedisPacer(b, prefix=prefix)
+    finally:
+        keys = [k async for k in a.scan_iter(match=prefix + "*")]
+        if keys:
+            await a.delete(*keys)
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_two_replicas_share_one_budget(replicas: tuple[RedisPacer, RedisPacer]) -> None:
+    rate = Rate(20.0, burst=2)
+    sent: list[float] = []
+
+    async def send(pacer: RedisPacer) -> None:
+        assert await pacer.acquire("acct:whatsapp:1", rate, max_wait_s=5) is not None
+        sent.append(time.monotonic())
+
+    start = time.monotonic()
+    await asyncio.gather(*(send(replicas[i % 2]) for i in range(10)))
+    # Two free (burst), then one every 50 ms across both replicas: >= 8 intervals in total.
+    assert max(sent) - start >= 8 * rate.interval - 0.02
+    assert max(sent) - start < 2.0
+
+
+async def test_hold_and_refusal_are_seen_by_the_other_replica(
+    replicas: tuple[RedisPacer, RedisPacer],
+) -> None:
+    a, b = replicas
+    rate = Rate(80.0, burst=8)
+    await a.hold("acct:whatsapp:2", 30.0, rate)  # Meta said: regain access in 30 s
+    assert await b.acquire("acct:whatsapp:2", rate, max_wait_s=1.0) is None
+    assert await b.acquire("acct:whatsapp:3", rate, max_wait_s=1.0) == 0.0  # other accounts unaffected

@@ -1,0 +1,128 @@
+"""Pacing: GCRA reservations, holds, policy parsing (pure functions, no broker)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from outbound_sender.pacing import MemoryPacer, Rate, hold_tat, reserve
+from outbound_sender.policy import PacingPolicy, account_key, pair_key, parse_overrides
+
+
+def _admit_all(times: list[float], rate: Rate) -> list[float]:
+    """Send times when every request waits as long as needed."""
+    tat: float | None = None
+    sent = []
+    for now in times:
+        res = reserve(tat, now, rate, max_wait_s=1e9)
+        assert res.granted
+        tat = res.new_tat
+        sent.append(now + res.wait_s)
+    return sent
+
+
+def test_burst_is_allowed_then_steady_rate() -> None:
+    rate = Rate(10.0, burst=3)
+    sent = _admit_all([0.0] * 6, rate)
+    assert sent[:3] == [0.0, 0.0, 0.0]
+    assert sent[3:] == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_too_long_wait_is_refused_without_taking_a_slot() -> None:
+    rate = Rate(1 / 6, burst=1)
+    first = reserve(None, 0.0, rate, max_wait_s=1.0)
+    refused = reserve(first.new_tat, 0.0, rate, max_wait_s=1.0)
+    assert not refused.granted
+    assert refused.wait_s == pytest.approx(6.0)
+    later = reserve(first.new_tat, 6.0, rate, max_wait_s=1.0)  # the refusal did not push the schedule
+    assert later.granted
+    assert later.wait_s == 0
+
+
+def test_hold_delays_the_next_send_until_the_regain_time() -> None:
+    rate = Rate(80.0, burst=8)
+    tat = hold_tat(None, until=60.0, rate=rate)
+    assert reserve(tat, 0.0, rate, max_wait_s=1e9).wait_s == pytest.approx(60.0)
+
+
+@given(
+    rate=st.floats(0.1, 200.0),
+    burst=st.integers(1, 10),
+    gaps=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=60),
+)
+def test_no_window_ever_exceeds_burst_plus_rate(rate: float, burst: int, gaps: list[float]) -> None:
+    r = Rate(rate, burst=burst)
+    times, now = [], 0.0
+    for gap in gaps:
+        now += gap
+        times.append(now)
+    sent = sorted(_admit_all(times, r))
+    # In any window of length w, at most burst + w * rate sends (GCRA's guarantee).
+    for i, start in enumerate(sent):
+        for j in range(i, len(sent)):
+            w = sent[j] - start
+            assert j - i + 1 <= burst + w * rate + 1e-6
+
+
+@given(gaps=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+def test_sends_are_never_reordered_or_earlier_than_requested(gaps: list[float]) -> None:
+    r = Rate(5.0, burst=2)
+    times, now = [], 0.0
+    for gap in gaps:
+        now += gap
+        times.append(now)
+    sent = _admit_all(times, r)
+    assert all(s >= t for s, t in zip(sent, times, strict=True))
+    assert sent == sorted(sent)
+
+
+async def test_memory_pacer_sleeps_the_reserved_time() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+
+    pacer = MemoryPacer(clock=lambda: now[0], sleep=sleep)
+    rate = Rate(2.0, burst=1)
+    assert await pacer.acquire("k", rate, 10) == 0
+    assert await pacer.acquire("k", rate, 10) == pytest.approx(0.5)
+    assert await pacer.acquire("k", rate, 0.6) is None  # would wait 1.0 s
+    await pacer.hold("other", 30, rate)
+    assert await pacer.acquire("other", rate, 10) is None
+    assert slept == [pytest.approx(0.5)]
+
+
+def test_policy_defaults_and_overrides() -> None:
+    policy = PacingPolicy(overrides=parse_overrides("111=20/2, 222=1000"))
+    assert policy.account_rate("whatsapp", "999").per_second == 80
+    assert policy.account_rate("whatsapp", "111") == Rate(20, burst=2)
+    assert policy.account_rate("facebook", "222") == Rate(1000, burst=1)
+    assert policy.pair_rate("whatsapp").interval == pytest.approx(6.0)
+    assert policy.pair_rate("whatsapp").burst > 1  # small burst allowance for a typing human
+    assert pair_key("whatsapp", "1", "+34600") == pair_key("whatsapp", "1", "34600")
+    assert account_key("facebook", "1") != account_key("instagram", "1")
+
+
+@pytest.mark.parametrize("spec", ["x", "=3", "1=", "1=a", "1=0", "1=5/0"])
+def test_bad_overrides_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - several distinct messages
+        parse_overrides(spec)
+
+
+async def test_fallback_pacer_keeps_sending_when_the_shared_store_fails() -> None:
+    from outbound_sender.shared_pacing import FallbackPacer
+
+    class Down:
+        async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
+            raise ConnectionError("redis down")
+
+        async def hold(self, key: str, seconds: float, rate: Rate) -> None:
+            raise ConnectionError("redis down")
+
+    local = MemoryPacer(clock=lambda: 0.0)
+    pacer = FallbackPacer(Down(), local)
+    assert await pacer.acquire("k", Rate(1.0), 5) == 0
+    await pacer.hold("k", 60, Rate(1.0))
+    assert await pacer.acquire("k", Rate(1.0), 5) is None  # the local hold survived the outage
