@@ -522,3 +522,30 @@ def test_new_messages_are_announced_to_live_inboxes_of_their_tenant(
     note = asyncio.run(listen_and_post())
     assert note.tenant_id == tenants.alpha_id
     assert note.chat_id is not None
+
+
+def test_disabling_an_account_takes_effect_at_once_despite_the_routing_cache(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    account = unique_digits()
+    asyncio.run(connect_tenant_account(settings, tenants.beta_id, "facebook", account))
+
+    def delivery(mid: str) -> dict[str, Any]:
+        d = json.loads((FIXTURES / "facebook" / "text.json").read_bytes())
+        d["entry"][0]["id"] = account
+        d["entry"][0]["messaging"][0]["recipient"]["id"] = account
+        d["entry"][0]["messaging"][0]["message"]["mid"] = mid
+        return d
+
+    first, second = f"m_cached-{account}", f"m_after-disable-{account}"
+    assert post(http, "facebook", delivery(first)).status_code == 200  # the router now caches the route
+    wait_until(lambda: pipe.messages(tenants.beta_db, "external_message_id = %s", (first,)), what="first")
+    asyncio.run(connect_tenant_account(settings, tenants.beta_id, "facebook", account, enabled=False))
+    assert post(http, "facebook", delivery(second)).status_code == 200
+    wait_until(
+        lambda: [
+            d for d in dead_letters(settings, pipe, reason="channel_disabled") if account in str(d.to_dict())
+        ],
+        what="channel_disabled after disabling",
+    )
+    assert not pipe.messages(tenants.beta_db, "external_message_id = %s", (second,))
