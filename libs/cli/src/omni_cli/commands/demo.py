@@ -126,12 +126,15 @@ def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def seed() -> None:
+    from sqlalchemy import update
+
     from normalizer.handler import handle_routed_event
     from omni_common.channels.inbound import split_delivery
     from omni_common.contracts import RoutedEvent
     from omni_common.crypto import KeyRing
     from omni_common.db.catalog import Catalog, catalog_engine
     from omni_common.db.registry import TenantEngineRegistry
+    from omni_common.db.tenant_models import Contact
     from omni_common.errors import TenantError
     from omni_common.settings import Settings
     from omni_common.tenancy.accounts import connect_account
@@ -186,6 +189,15 @@ async def seed() -> None:
                     payload=item.payload,
                 )
                 await handle_routed_event(event, begin=registry.begin)
+        # Messenger/Instagram payloads carry no names; the normalizer fetches them through the
+        # Graph API when running, the seed (which bypasses the broker) writes the demo ones itself.
+        async with registry.begin(tenant.id) as session:
+            for contact in sandbox_seed()["contacts"]:
+                await session.execute(
+                    update(Contact)
+                    .where(Contact.external_id == contact["user_id"], Contact.display_name.is_(None))
+                    .values(display_name=contact["name"])
+                )
     finally:
         await registry.close()
         await engine.dispose()
