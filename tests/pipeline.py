@@ -222,3 +222,18 @@ async def connect(
     finally:
         await registry.close()
         await engine.dispose()
+
+
+@contextmanager
+def running_sender(settings: Settings, topology: Topology) -> Iterator[None]:
+    """The outbound-sender (own thread and loop) on ``topology``, talking to ``settings.graph_api_url``."""
+    from outbound_sender.main import SenderSettings
+    from outbound_sender.main import handler_factory as sender_handlers
+
+    sender = SenderSettings(_env_file=None)  # type: ignore[call-arg]
+    thread = _worker(settings, topology, "outbound-sender", sender_handlers(settings, topology, sender))
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.stop()

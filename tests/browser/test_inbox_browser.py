@@ -12,8 +12,11 @@ import httpx
 import psycopg
 import pytest
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
-from pipeline import Pipeline, body_of, running_pipeline, sign
+from pipeline import Pipeline, body_of, running_pipeline, running_sender, sign
+from sandbox_server import sandbox
+from testenv import APP_SECRET
 
+from meta_sandbox import SandboxConfig
 from omni_common.channels import samples
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
@@ -32,6 +35,22 @@ def tenant(settings: Settings) -> SeededTenant:
 def pipe(settings: Settings, tenant: SeededTenant) -> Iterator[Pipeline]:
     with running_pipeline(settings) as p:  # declares the topology (once for this module)
         yield p
+
+
+@pytest.fixture(scope="module")
+def meta(settings: Settings, tenant: SeededTenant, pipe: Pipeline) -> Iterator[str]:
+    """The Meta sandbox knowing the tenant's accounts, and a sender replying through it."""
+    # Statuses a little apart, so the sender has committed 'sent' before Meta's 'sent' webhook lands.
+    config = SandboxConfig(ingress_url=pipe.ingress_url, app_secret=APP_SECRET, status_delay_s=0.3)
+    with sandbox(config) as root:
+        for channel, ext in tenant.account_ids.items():
+            body = {"channel": channel, "account_id": ext, "token": f"token-{ext}", "display_name": channel}
+            if channel == "whatsapp":
+                body["waba_id"] = tenant.wabas["whatsapp"]
+            httpx.post(f"{root}/_sandbox/accounts", json=body).raise_for_status()
+        graph = settings.model_copy(update={"graph_api_url": f"{root}/v21.0"})
+        with running_sender(graph, pipe.topology):
+            yield root
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +103,8 @@ def test_refused_role_sees_a_clear_refusal(page: Any, tenant: SeededTenant) -> N
     page.wait_for_url("**/login")
 
 
-def test_webhook_message_appears_live_and_a_reply_is_queued(
-    page: Any, tenant: SeededTenant, pipe: Pipeline
+def test_webhook_message_appears_live_and_a_reply_goes_to_read(
+    page: Any, tenant: SeededTenant, pipe: Pipeline, meta: str
 ) -> None:
     sign_in(page, tenant)
     page.wait_for_url("**/inbox")
@@ -119,8 +138,10 @@ def test_webhook_message_appears_live_and_a_reply_is_queued(
     page.get_by_label("Reply").fill("Yes, see you at 8!")
     page.get_by_label("Reply").press("Enter")
     sent = page.locator("#messages .msg.outbound", has_text="Yes, see you at 8!")
-    sent.locator(".status[data-status=queued]").wait_for()
     assert "Table for two" in sent.locator(".quote").inner_text()
+    # The sender replies through the sandbox, whose signed status webhooks come back through the
+    # pipeline; the status on the page moves by itself (SSE), without a reload.
+    sent.locator(".status[data-status=read]").wait_for()
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
 
