@@ -18,6 +18,7 @@ from psycopg import sql
 from typer.testing import CliRunner
 
 from omni_cli.main import app
+from omni_common.db.alembic_runner import head_revision
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
@@ -26,6 +27,7 @@ from omni_common.tenancy.provisioning import Provisioner
 
 pytestmark = pytest.mark.integration
 
+HEAD = head_revision("tenant")  # the probe revision chains on whatever the tree's head is
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PROBE_REVISION = '''"""Test-only revision: adds a table."""
 
@@ -33,7 +35,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "t9001_probe"
-down_revision = "t0001"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -44,7 +46,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("zz_probe")
-'''
+'''.replace("{head}", HEAD)
 
 
 def _run_sql(url: str, database: str, statement: sql.Composable | str) -> None:
@@ -99,7 +101,7 @@ async def test_failing_tenant_is_recorded_and_the_rest_reach_head(
     assert report.skipped == ["mig-pending"]
     assert seen[-1] == (4, 4)
     by_slug = {t.slug: t for t in await env.catalog.list_tenants()}
-    assert by_slug["mig-2"].schema_revision == "t0001"  # its upgrade rolled back as a whole
+    assert by_slug["mig-2"].schema_revision == HEAD  # its upgrade rolled back as a whole
     assert "zz_probe" in (by_slug["mig-2"].last_migration_error or "")
     assert by_slug["mig-2"].status == "active"  # still served; workers check schema_revision
     for slug in ("mig-0", "mig-1", "mig-3"):
@@ -213,8 +215,8 @@ def test_cli_end_to_end(cli_env: dict[str, str]) -> None:
     assert code == 0, out
     listed = json.loads(out)
     assert [(t["slug"], t["status"], t["schema_revision"]) for t in listed] == [
-        ("cli-one", "active", "t0001"),
-        ("cli-two", "active", "t0001"),
+        ("cli-one", "active", HEAD),
+        ("cli-two", "active", HEAD),
     ]
     code, out = omni("tenant", "list")
     assert code == 0

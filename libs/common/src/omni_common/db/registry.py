@@ -63,6 +63,7 @@ class TenantEngineRegistry:
     _disposing: int = field(default=0, init=False)
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition, init=False)
     _tenants: dict[uuid.UUID, _Cached] = field(default_factory=dict, init=False)
+    _lookups: dict[uuid.UUID, asyncio.Future[_Cached]] = field(default_factory=dict, init=False)
     _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -78,18 +79,27 @@ class TenantEngineRegistry:
         """The active tenant ``tenant_id`` (briefly cached), or TenantNotFound/NotActive/NoTenantContext."""
         if tenant_id is None:
             raise NoTenantContext("no tenant given: tenant data needs a resolved tenant")
-        now = time.monotonic()
         cached = self._tenants.get(tenant_id)
-        if cached is None or cached.expires < now:
-            record = await self.catalog.get_tenant(tenant_id)
-            if record is None:
-                self._tenants.pop(tenant_id, None)
-                raise TenantNotFound(f"no tenant {tenant_id}")
-            cached = _Cached(record, now + self.tenant_cache_seconds)
-            self._tenants[tenant_id] = cached
+        if cached is None or cached.expires < time.monotonic():
+            # Single flight: under load hundreds of handlers miss at once; one catalog read serves
+            # them all instead of exhausting the catalog's small pool.
+            lookup = self._lookups.get(tenant_id)
+            if lookup is None:
+                lookup = self._lookups[tenant_id] = asyncio.ensure_future(self._load(tenant_id))
+                lookup.add_done_callback(lambda _f: self._lookups.pop(tenant_id, None))
+            cached = await asyncio.shield(lookup)
         if cached.tenant.status != "active":
             raise TenantNotActive(f"tenant {cached.tenant.slug} is {cached.tenant.status}")
         return cached.tenant
+
+    async def _load(self, tenant_id: uuid.UUID) -> _Cached:
+        record = await self.catalog.get_tenant(tenant_id)
+        if record is None:
+            self._tenants.pop(tenant_id, None)
+            raise TenantNotFound(f"no tenant {tenant_id}")
+        cached = _Cached(record, time.monotonic() + self.tenant_cache_seconds)
+        self._tenants[tenant_id] = cached
+        return cached
 
     def forget(self, tenant_id: uuid.UUID) -> None:
         """Drop the cached catalog row (e.g. after a status change made by this process)."""

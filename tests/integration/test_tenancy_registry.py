@@ -1,0 +1,43 @@
+"""The engine registry under concurrency: one catalog read for many simultaneous misses."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from pipeline import provision
+
+from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.errors import TenantNotFound
+from omni_common.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+class CountingCatalog(Catalog):
+    """The real catalog, counting tenant reads."""
+
+    reads = 0
+
+    async def get_tenant(self, tenant_id: uuid.UUID) -> TenantRecord | None:
+        self.reads += 1
+        await asyncio.sleep(0)  # let the other callers pile up behind the first read
+        return await super().get_tenant(tenant_id)
+
+
+async def test_concurrent_misses_share_one_catalog_read(settings: Settings) -> None:
+    tenant = await provision(settings, "singleflight")
+    engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
+    catalog = CountingCatalog(engine)
+    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    try:
+        records = await asyncio.gather(*(registry.tenant(tenant.id) for _ in range(200)))
+        assert {r.id for r in records} == {tenant.id}
+        assert catalog.reads == 1
+        with pytest.raises(TenantNotFound):
+            await asyncio.gather(*(registry.tenant(uuid.uuid4()) for _ in range(3)))
+    finally:
+        await registry.close()
+        await engine.dispose()
