@@ -1,0 +1,1 @@
+"""Benchmark harness of the inbound pipeline (not part of the test suite); see docs/performance.md."""

@@ -1,0 +1,69 @@
+"""``python -m bench run [options]`` / ``python -m bench smoke``: see docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from bench.config import BenchConfig, smoke_config
+from bench.run import run
+from omni_common.logging import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="the full benchmark")
+    d = BenchConfig()
+    r.add_argument("--duration", type=float, default=d.duration, help="seconds of pipeline load")
+    r.add_argument("--rate", type=float, default=d.rate, help="deliveries/s offered; 0 = as fast as possible")
+    r.add_argument("--tenants", type=int, default=d.tenants, help="e.g. 10 or 1000 for the tenancy variant")
+    r.add_argument("--concurrency", type=int, default=d.concurrency, help="HTTP keep-alive connections")
+    r.add_argument("--max-deliveries", type=int, default=0)
+    r.add_argument("--ingress", type=int, default=d.ingress_procs, help="ingress processes (own ports)")
+    r.add_argument("--router", type=int, default=d.router_procs, help="tenant-router processes")
+    r.add_argument("--normalizer", type=int, default=d.normalizer_procs, help="normalizer processes")
+    r.add_argument("--baseline-duration", type=float, default=d.baseline_duration)
+    r.add_argument("--no-baselines", action="store_true")
+    r.add_argument("--no-ingress-only", action="store_true")
+    r.add_argument("--profile", action="store_true", help="py-spy one process per service")
+    r.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
+    r.add_argument("--out", type=Path, default=d.out)
+    s = sub.add_parser("smoke", help="a few hundred events, < 60 s")
+    s.add_argument("--out", type=Path, default=Path("bench/results/smoke"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(service="bench", json=False, level="WARNING")  # provisioning is chatty
+    command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.cmd == "smoke":
+        cfg = smoke_config(args.out)
+    else:
+        cfg = BenchConfig(
+            duration=args.duration,
+            rate=args.rate,
+            tenants=args.tenants,
+            concurrency=args.concurrency,
+            max_deliveries=args.max_deliveries,
+            ingress_procs=args.ingress,
+            router_procs=args.router,
+            normalizer_procs=args.normalizer,
+            baseline_duration=args.baseline_duration,
+            baselines=not args.no_baselines,
+            ingress_only=not args.no_ingress_only,
+            profile=args.profile,
+            out=args.out,
+            service_env=dict(kv.split("=", 1) for kv in args.set),
+        )
+    results = run(cfg, command)
+    e2e = results["pipeline"]["e2e"]
+    print(f"end-to-end {e2e['events_per_s']:.0f} events/s; report in {cfg.out}/report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

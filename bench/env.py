@@ -1,0 +1,201 @@
+"""The run's own catalog database, RabbitMQ vhost and tenants; everything is removed at the end.
+
+Names are ``omnibench_<random>``: the catalog database, the tenant databases derived from it
+(``<catalog>_t_<uuid>``, ``<catalog>_template``) and the vhost. Nothing else on the servers is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from bench.config import AMQP_BASE, APP_SECRET, MGMT_AUTH, MGMT_URL, PG_ADMIN_URL, VERIFY_TOKEN
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.dburl import libpq_conninfo
+from omni_common.settings import Settings
+from omni_common.tenancy.accounts import connect_account
+from omni_common.tenancy.migrate import migrate_all
+from omni_common.tenancy.provisioning import create_tenant
+
+CHANNELS = ("whatsapp", "facebook", "instagram")
+CUSTOMER_WA_ID = "4915100000000"
+
+
+@dataclass(frozen=True)
+class BenchTenant:
+    index: int
+    id: uuid.UUID
+    db_name: str
+    accounts: dict[str, str]  # channel -> external account id
+    waba_id: str
+    outbound_pool: int  # pre-inserted outbound WhatsApp messages "wamid.out.<index>.<k>", k in 1..pool
+
+
+@dataclass
+class BenchEnv:
+    name: str
+    settings: Settings
+    vhost_created: bool = False
+    tenants: list[BenchTenant] = field(default_factory=list)
+
+    @property
+    def vhost(self) -> str:
+        return self.name
+
+    def service_env(self) -> dict[str, str]:
+        """OMNI_* variables pointing a service at this run's catalog and vhost."""
+        s = self.settings
+        return {
+            "OMNI_DATABASE_URL": s.database_url,
+            "OMNI_RABBITMQ_URL": s.rabbitmq_url,
+            "OMNI_ENCRYPTION_KEYS": s.encryption_keys.get_secret_value(),
+            "OMNI_META_APP_SECRETS": APP_SECRET,
+            "OMNI_META_VERIFY_TOKEN": VERIFY_TOKEN,
+            "OMNI_GRAPH_API_URL": "http://127.0.0.1:9/v21.0",
+            "OMNI_MEDIA_HOSTS": "127.0.0.1",
+            "OMNI_LOG_JSON": "true",
+            "OMNI_LOG_LEVEL": "WARNING",
+            "OMNI_HEALTH_PORT": "0",
+        }
+
+    def conninfo(self, database: str | None = None) -> str:
+        return libpq_conninfo(self.settings.database_url, database=database)
+
+
+def new_env() -> BenchEnv:
+    name = f"omnibench_{secrets.token_hex(4)}"
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    settings = Settings(
+        _env_file=None,
+        database_url=f"{base}/{name}",
+        rabbitmq_url=f"{AMQP_BASE}/{quote(name, safe='')}",
+        encryption_keys=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        meta_app_secrets=APP_SECRET,
+        meta_verify_token=VERIFY_TOKEN,
+    )
+    return BenchEnv(name=name, settings=settings)
+
+
+def mgmt_client() -> httpx.Client:
+    return httpx.Client(base_url=MGMT_URL, auth=MGMT_AUTH, timeout=60)
+
+
+def create_vhost(env: BenchEnv) -> None:
+    """One vhost for the whole run (created once, deleted once at the end)."""
+    name = quote(env.vhost, safe="")
+    with mgmt_client() as api:
+        api.put(f"/api/vhosts/{name}").raise_for_status()
+        env.vhost_created = True
+        api.put(
+            f"/api/permissions/{name}/{MGMT_AUTH[0]}", json={"configure": ".*", "write": ".*", "read": ".*"}
+        ).raise_for_status()
+
+
+def purge_queue(env: BenchEnv, queue: str) -> None:
+    with mgmt_client() as api:
+        api.delete(f"/api/queues/{quote(env.vhost, safe='')}/{quote(queue, safe='')}/contents")
+
+
+def teardown(env: BenchEnv) -> None:
+    """Delete this run's vhost and databases (and only those)."""
+    if env.vhost_created:
+        with mgmt_client() as api:
+            api.delete(f"/api/vhosts/{quote(env.vhost, safe='')}")
+        env.vhost_created = False
+    prefix = env.name.replace("_", r"\_") + "%"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        names = [
+            r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix,))
+        ]
+        for db in names:
+            assert db.startswith(env.name)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+
+
+def account_ids(index: int) -> tuple[dict[str, str], str]:
+    """Deterministic, catalog-unique account ids of tenant ``index`` (and its WABA id)."""
+    return (
+        {"whatsapp": f"1{index:014d}", "facebook": f"3{index:014d}", "instagram": f"4{index:014d}"},
+        f"2{index:014d}",
+    )
+
+
+async def _connect_accounts(env: BenchEnv, tenant_id: uuid.UUID, accounts: dict[str, str]) -> None:
+    engine = catalog_engine(env.settings.database_url, pool_size=1, max_overflow=1)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(catalog=catalog, server_url=env.settings.database_url, max_engines=1)
+    keyring = KeyRing.from_strings(env.settings.encryption_key_list())
+    try:
+        async with registry.begin(tenant_id) as session:
+            for channel, account in accounts.items():
+                await connect_account(
+                    session,
+                    catalog=catalog,
+                    keyring=keyring,
+                    tenant_id=tenant_id,
+                    channel=channel,
+                    external_account_id=account,
+                    token=f"token-{account}",
+                )
+    finally:
+        await registry.close()
+        await engine.dispose()
+
+
+async def _seed_outbound(conninfo: str, tenant_id: uuid.UUID, index: int, pool: int) -> None:
+    """One WhatsApp chat with ``pool`` outbound messages in status ``sent``: targets of the statuses."""
+    async with await psycopg.AsyncConnection.connect(conninfo) as conn:
+        cur = await conn.execute(
+            "INSERT INTO contacts (social_account_id, channel, external_id, display_name) "
+            "SELECT id, 'whatsapp', %s, 'Bench Customer' FROM social_accounts WHERE platform = 'whatsapp' "
+            "RETURNING id, social_account_id",
+            (CUSTOMER_WA_ID,),
+        )
+        contact_id, account_id = await cur.fetchone()  # type: ignore[misc]
+        cur = await conn.execute(
+            "INSERT INTO chats (social_account_id, contact_id, channel)"
+            " VALUES (%s, %s, 'whatsapp') RETURNING id",
+            (account_id, contact_id),
+        )
+        (chat_id,) = await cur.fetchone()  # type: ignore[misc]
+        await conn.execute(
+            "INSERT INTO chat_messages (tenant_id, chat_id, channel, external_message_id, direction, kind,"
+            " text, status, platform_timestamp)"
+            " SELECT %s, %s, 'whatsapp', 'wamid.out.' || %s || '.' || g, 'outbound', 'text',"
+            " 'Your table is booked', 'sent', now() FROM generate_series(1, %s) AS g",
+            (tenant_id, chat_id, index, pool),
+        )
+        await conn.execute("ANALYZE chat_messages")
+
+
+async def provision_tenants(env: BenchEnv, count: int, outbound_pool: int, *, concurrency: int = 4) -> None:
+    """Migrate the catalog, create ``count`` tenants with three accounts each and seed their outbound."""
+    await migrate_all(env.settings.database_url)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> BenchTenant:
+        async with semaphore:
+            slug = f"bench-{index:04d}"
+            record = await create_tenant(
+                env.settings.database_url,
+                slug,
+                display_name=f"Bench {index}",
+                owner_email=f"owner@{slug}.test",
+                owner_password=f"pw-{slug}-123",
+            )
+            accounts, waba = account_ids(index)
+            await _connect_accounts(env, record.id, accounts)
+            await _seed_outbound(env.conninfo(record.db_name), record.id, index, outbound_pool)
+            return BenchTenant(index, record.id, record.db_name, accounts, waba, outbound_pool)
+
+    env.tenants = list(await asyncio.gather(*(one(i) for i in range(count))))
