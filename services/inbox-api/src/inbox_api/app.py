@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from inbox_api import accounts, auth, conversations, events, messages, web
+from inbox_api import accounts, assistant, assistant_pages, auth, conversations, events, messages, web
 from inbox_api.deps import InboxDeps
 from omni_common.http_common import add_health_routes
 
@@ -37,7 +37,7 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
         return bool(deps and deps.ready())
 
     add_health_routes(app, ready)
-    for module in (auth, conversations, messages, accounts, events, web):
+    for module in (auth, conversations, messages, accounts, events, assistant, web, assistant_pages):
         app.include_router(module.router)
     web.install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

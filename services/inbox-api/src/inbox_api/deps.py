@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from argon2 import PasswordHasher
 
+    from inbox_api.assistant import SuggestionClient
     from inbox_api.events import EventHub
     from inbox_api.ratelimit import RateLimiter
     from inbox_api.sessions import TokenSigner
@@ -35,3 +36,4 @@ class InboxDeps:
     ready: Callable[[], bool]
     cookie_secure: bool = False
     heartbeat_s: float = 15.0
+    suggester: SuggestionClient | None = None  # None: suggestions answer "no suggestion"

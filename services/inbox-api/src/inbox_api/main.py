@@ -14,6 +14,7 @@ import uvicorn
 from argon2 import PasswordHasher
 
 from inbox_api.app import create_app
+from inbox_api.assistant import SuggestionClient
 from inbox_api.deps import InboxDeps
 from inbox_api.events import EventHub
 from inbox_api.ratelimit import RateLimiter
@@ -56,6 +57,7 @@ async def open_deps(
     hasher: PasswordHasher | None = None,
     heartbeat_s: float = 15.0,
     login_limiter: RateLimiter | None = None,
+    suggest_timeout_s: float = 20.0,
 ) -> AsyncIterator[InboxDeps]:
     """Open the catalog, tenant engines and broker connection the app needs; close them after."""
     engine = catalog_engine(settings.database_url)
@@ -80,6 +82,9 @@ async def open_deps(
         await publisher.start()
         hub = EventHub(exchange=topology.notifications_exchange, publisher=publisher)
         await hub.start(connection)
+        suggester = SuggestionClient(
+            connection, exchange=topology.events_exchange, timeout_s=suggest_timeout_s
+        )
         try:
             yield InboxDeps(
                 catalog=catalog,
@@ -94,8 +99,10 @@ async def open_deps(
                 ready=lambda: not connection.is_closed,
                 cookie_secure=not _is_loopback(settings.host),
                 heartbeat_s=heartbeat_s,
+                suggester=suggester,
             )
         finally:
+            await suggester.close()
             await hub.close()
             await publisher.close()
     finally:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox_api.assistant import mark_used
 from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.conversations import mark_read
 from inbox_api.deps import InboxDeps
@@ -164,7 +165,12 @@ async def chat_messages(
 
 
 async def send_reply(
-    deps: InboxDeps, user: Principal, chat_id: uuid.UUID, text: str, reply_to: uuid.UUID | None
+    deps: InboxDeps,
+    user: Principal,
+    chat_id: uuid.UUID,
+    text: str,
+    reply_to: uuid.UUID | None,
+    suggestion_id: uuid.UUID | None = None,
 ) -> QueuedReply:
     """Queue a reply (committed), publish its command, and tell live inboxes about it."""
     async with deps.registry.begin(user.tenant_id) as session:
@@ -176,6 +182,10 @@ async def send_reply(
             reply_to_message_id=reply_to,
             user_id=user.user_id,
         )
+        if suggestion_id is not None:  # a human sends it: record whether the draft was edited
+            await mark_used(
+                session, suggestion_id, chat_id=chat_id, message_id=queued.message_id, sent_text=text
+            )
     await publish_reply(deps.publisher, deps.registry.begin, queued)
     await deps.hub.announce(
         NotificationEvent(
@@ -197,6 +207,7 @@ def refusal_status(exc: ReplyRefused) -> int:
 class ReplyIn(BaseModel):
     text: str = Field(max_length=8192)
     reply_to: uuid.UUID | None = None
+    suggestion_id: uuid.UUID | None = None  # the AI draft this reply started from, if any
 
 
 router = APIRouter(tags=["messages"])
@@ -221,7 +232,7 @@ async def messages(
 async def reply(chat_id: uuid.UUID, body: ReplyIn, user: CurrentUser, deps: Deps) -> Any:
     """Queue a reply; its status then moves to sent, delivered, read or failed."""
     try:
-        queued = await send_reply(deps, user, chat_id, body.text, body.reply_to)
+        queued = await send_reply(deps, user, chat_id, body.text, body.reply_to, body.suggestion_id)
     except ChatNotFound as exc:
         raise HTTPException(404, "no such conversation") from exc
     except ReplyRefused as exc:

@@ -198,6 +198,7 @@ async def reply_submit(
     deps: Deps,
     text: Annotated[str, Form()] = "",
     reply_to: Annotated[str, Form()] = "",
+    suggestion_id: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     _require_csrf(deps, user, request, csrf_token)
@@ -205,7 +206,8 @@ async def reply_submit(
     status = 200
     try:
         target = uuid.UUID(reply_to) if reply_to else None
-        await send_reply(deps, user, chat_id, text, target)
+        draft = uuid.UUID(suggestion_id) if suggestion_id else None
+        await send_reply(deps, user, chat_id, text, target, draft)
     except ChatNotFound:
         return HTMLResponse("<p role='alert'>No such conversation.</p>", status_code=404)
     except ReplyRefused as exc:

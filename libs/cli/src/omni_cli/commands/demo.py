@@ -71,6 +71,34 @@ def sandbox_seed() -> dict[str, Any]:
     return {"accounts": accounts, "contacts": contacts}
 
 
+# AI on for the demo tenant, with enough knowledge that the local suggester (no model configured)
+# answers "are you open tonight?" and "do you have vegan dishes?" usefully.
+ASSISTANT: dict[str, Any] = {
+    "enabled": True,
+    "profile": {
+        "name": "Demo Bistro",
+        "address": "Torstraße 1, 10119 Berlin",
+        "phone": "+49 30 1234567",
+        "opening_hours": "Tue-Sun 12:00-23:00 (kitchen until 22:00), closed Mondays",
+        "policies": "Tables for up to 8 can be booked by message or phone; takeaway until 21:30.",
+    },
+    "menu": [
+        {"name": "Margherita", "price": "11.50", "allergens": ["gluten", "milk"], "tags": ["vegetarian"]},
+        {"name": "Vegan Lasagne", "price": "14.00", "allergens": ["gluten", "celery"], "tags": ["vegan"]},
+        {"name": "Chickpea Curry", "price": "13.00", "allergens": [], "tags": ["vegan", "gluten-free"]},
+        {"name": "Tiramisu", "price": "7.00", "allergens": ["gluten", "milk", "egg"], "tags": ["vegetarian"]},
+    ],
+    "faq": [
+        {
+            "question": "Do you have parking nearby?",
+            "answer": "There is a public car park 200 m away on Linienstraße.",
+        },
+        {"question": "Are dogs allowed?", "answer": "Well-behaved dogs are welcome on the terrace."},
+    ],
+    "tone": {"description": "warm and casual", "examples": ["Hi! Thanks for your message, see you soon!"]},
+}
+
+
 def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
     from omni_common.channels import samples
 
@@ -127,14 +155,16 @@ def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
 
 async def seed() -> None:
     from sqlalchemy import update
+    from sqlalchemy.dialects.postgresql import insert
 
     from normalizer.handler import handle_routed_event
     from omni_common.channels.inbound import split_delivery
     from omni_common.contracts import RoutedEvent
+    from omni_common.contracts.assistant import AssistantDocument
     from omni_common.crypto import KeyRing
     from omni_common.db.catalog import Catalog, catalog_engine
     from omni_common.db.registry import TenantEngineRegistry
-    from omni_common.db.tenant_models import Contact
+    from omni_common.db.tenant_models import AssistantSettings, Contact
     from omni_common.errors import TenantError
     from omni_common.settings import Settings
     from omni_common.tenancy.accounts import connect_account
@@ -163,6 +193,12 @@ async def seed() -> None:
         async with registry.begin(tenant.id) as session:
             with contextlib.suppress(UserExists):  # re-runs keep the existing manager
                 await add_user(session, MANAGER[0], MANAGER[1], "manager", display_name="Demo Manager")
+        doc = AssistantDocument.model_validate(ASSISTANT).model_dump(mode="json", exclude={"enabled"})
+        async with registry.begin(tenant.id) as session:
+            upsert = insert(AssistantSettings).values(id=1, enabled=True, document=doc)
+            await session.execute(
+                upsert.on_conflict_do_update(index_elements=["id"], set_={"enabled": True, "document": doc})
+            )
         for acc in ACCOUNTS:
             async with registry.begin(tenant.id) as session:
                 await connect_account(

@@ -49,6 +49,7 @@ class Delivery:
     attempt: int  # 1 on the first try; counts our delayed retries
     redelivered: bool
     delivery_count: int = 0  # quorum redeliveries after crashes (x-delivery-count)
+    reply_to: str | None = None  # where an RPC request wants its answer (direct reply-to)
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -66,6 +67,7 @@ def to_delivery(message: AbstractIncomingMessage) -> Delivery:
         attempt=max(1, h.as_int(hdrs.get(h.ATTEMPT), 1)),
         redelivered=bool(message.redelivered),
         delivery_count=h.as_int(hdrs.get(h.DELIVERY_COUNT), 0),
+        reply_to=message.reply_to,
     )
 
 

@@ -4,11 +4,13 @@ Each contract is a frozen pydantic model with ``extra="forbid"`` and a ``type``/
 a message of the wrong kind or version fails validation loudly instead of being half-understood.
 """
 
+from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
 from omni_common.contracts.base import Channel, Contract, decode, encode
 from omni_common.contracts.commands import EnrichMessage, SendReply
 from omni_common.contracts.events import NotificationEvent, RawWebhook, RoutedEvent
 
 __all__ = [
+    "AssistantDocument",
     "Channel",
     "Contract",
     "EnrichMessage",
@@ -16,6 +18,8 @@ __all__ = [
     "RawWebhook",
     "RoutedEvent",
     "SendReply",
+    "SuggestReply",
+    "SuggestionReply",
     "decode",
     "encode",
 ]

@@ -261,3 +261,50 @@ class Outbox(TenantBase):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = _created()
     published_at: Mapped[datetime | None] = _ts()
+
+
+SUGGESTION_OUTCOMES = ("sent_as_is", "edited")
+
+
+class AssistantSettings(TenantBase):
+    """The tenant's AI settings: one row (id 1); the knowledge is one validated JSON document."""
+
+    __tablename__ = "assistant_settings"
+    __table_args__ = (CheckConstraint("id = 1", name="singleton"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, server_default=text("1"))
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'"))
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Suggestion(TenantBase):
+    """One suggestion asked for: who, when, from what (``local`` or a model), and whether it was used."""
+
+    __tablename__ = "suggestions"
+    __table_args__ = (
+        CheckConstraint(f"outcome IS NULL OR {in_list('outcome', SUGGESTION_OUTCOMES)}", name="outcome"),
+        Index("ix_suggestions_requested_at", "requested_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    chat_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("chats.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    requested_at: Mapped[datetime] = _created()
+    source: Mapped[str] = mapped_column(Text, nullable=False)  # "local" or the model's name
+    tokens: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    reason: Mapped[str | None] = mapped_column(Text)  # why there is no text
+    # Declared last: the attribute shadows sqlalchemy's ``text()`` inside this class body.
+    text: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    used_message_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("chat_messages.id", ondelete="SET NULL")
+    )
+    used_at: Mapped[datetime | None] = _ts()

@@ -1,0 +1,129 @@
+"""Suggestions without a model (the default): the local suggester, settings, roles, tenancy, budgets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from ai_support import DOC, bearer, customer_says, running_ai_inbox, running_suggester, sent_count, sql
+from inbox_support import SeededTenant, seed
+
+from ai_suggester.context import Budget
+from inbox_api.main import session_secret
+from inbox_api.sessions import TokenSigner
+from omni_common.settings import Settings
+
+pytestmark = pytest.mark.integration
+RPM = 8  # tenant A asks 7 times in a row below; B then exhausts its own minute
+
+
+@pytest.fixture(scope="module")
+def tenants(settings: Settings) -> tuple[SeededTenant, SeededTenant]:
+    suffix = uuid.uuid4().hex[:6]
+    return seed(settings, f"ail-a-{suffix}"), seed(settings, f"ail-b-{suffix}")
+
+
+@pytest.fixture(scope="module")
+def http(settings: Settings, tenants: Any) -> Iterator[httpx.Client]:
+    assert settings.openai_base_url is None  # the default: the local suggester
+    with (
+        running_suggester(settings, budget=Budget(requests_per_minute=RPM)),
+        running_ai_inbox(settings, suggest_timeout_s=5) as url,
+        httpx.Client(base_url=url, timeout=20) as client,
+    ):
+        yield client
+
+
+def ask(http: httpx.Client, tenant: SeededTenant, channel: str = "whatsapp") -> dict[str, Any]:
+    response = http.post(
+        f"/api/conversations/{tenant.chats[channel]}/suggestions", headers=bearer(http, tenant)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_ai_is_off_by_default_and_settings_round_trip(http: httpx.Client, tenants: Any) -> None:
+    a, _ = tenants
+    got = http.get("/api/assistant", headers=bearer(http, a)).json()
+    assert got["enabled"] is False
+    assert got["menu"] == []
+    assert ask(http, a) == {"text": None, "reason": "AI suggestions are off"}
+    saved = http.put("/api/assistant", json=DOC, headers=bearer(http, a, "manager"))
+    assert saved.status_code == 200
+    again = http.get("/api/assistant", headers=bearer(http, a)).json()
+    assert again["enabled"] is True
+    assert again["profile"]["opening_hours"] == DOC["profile"]["opening_hours"]
+    assert [m["name"] for m in again["menu"]] == ["Margherita", "Vegan Lasagne"]
+    assert (
+        http.put("/api/assistant", json={"enabled": True, "bogus": 1}, headers=bearer(http, a)).status_code
+        == 422
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("are you open tonight?", ["Tue-Sun 12:00-22:30"]),
+        ("do you have vegan dishes?", ["Vegan Lasagne (13.00)"]),
+        ("Is there parking nearby?", ["free parking"]),
+        ("Habt ihr heute Abend geöffnet?", ["Öffnungszeiten", "Tue-Sun 12:00-22:30"]),
+        ("Gibt es vegane Gerichte?", ["vegane Gerichte", "Vegan Lasagne"]),
+        ("where is my order??", ["check with the team"]),
+        ("Wo bleibt meine Bestellung?", ["kläre das mit dem Team"]),
+    ],
+)
+def test_local_suggestions_answer_from_the_tenants_data(
+    http: httpx.Client, tenants: Any, settings: Settings, question: str, expected: list[str]
+) -> None:
+    a, _ = tenants
+    customer_says(settings, a, "facebook", question)
+    got = ask(http, a, "facebook")
+    assert got["source"] == "local"
+    for part in expected:
+        assert part in got["text"]
+    row = sql(settings, a, "SELECT source, text, requested_by IS NOT NULL FROM suggestions WHERE id = %s",
+              (got["suggestion_id"],))  # fmt: skip
+    assert row == [("local", got["text"], True)]
+
+
+def test_suggestions_never_send_anything(http: httpx.Client, tenants: Any, settings: Settings) -> None:
+    a, _ = tenants
+    assert sent_count(settings, a) == (0, 0)
+
+
+def test_another_tenants_conversation_is_404(http: httpx.Client, tenants: Any) -> None:
+    a, b = tenants
+    response = http.post(f"/api/conversations/{b.chats['whatsapp']}/suggestions", headers=bearer(http, a))
+    assert response.status_code == 404
+    assert (
+        http.post(f"/api/conversations/{uuid.uuid4()}/suggestions", headers=bearer(http, a)).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize("role", ["staff", "investor", "customer", "super_admin"])
+def test_other_roles_are_refused(http: httpx.Client, tenants: Any, settings: Settings, role: str) -> None:
+    a, _ = tenants
+    user_id = sql(settings, a, "SELECT id FROM users WHERE email = %s", (a.users[role],))[0][0]
+    forged = TokenSigner(session_secret(settings)).issue(tenant_id=a.id, user_id=user_id, role="manager")
+    headers = {"Authorization": f"Bearer {forged}"}
+    assert http.get("/api/assistant", headers=headers).status_code == 403
+    assert http.put("/api/assistant", json=DOC, headers=headers).status_code == 403
+    assert (
+        http.post(f"/api/conversations/{a.chats['whatsapp']}/suggestions", headers=headers).status_code == 403
+    )
+
+
+def test_requests_per_minute_budget_degrades_gracefully(
+    http: httpx.Client, tenants: Any, settings: Settings
+) -> None:
+    _, b = tenants
+    assert http.put("/api/assistant", json=DOC, headers=bearer(http, b)).status_code == 200
+    customer_says(settings, b, "whatsapp", "are you open tonight?")
+    answers = [ask(http, b) for _ in range(RPM + 1)]
+    assert all("22:30" in (x["text"] or "") for x in answers[:RPM])
+    assert answers[RPM] == {"text": None, "reason": "no suggestion"}
+    assert http.get("/api/conversations", headers=bearer(http, b)).status_code == 200  # the inbox carries on
