@@ -118,6 +118,8 @@ def settings(services: Services, namespace: str, vhost: str) -> Iterator[Setting
         meta_app_secrets=APP_SECRET,
         meta_verify_token=VERIFY_TOKEN,
         graph_api_url="http://127.0.0.1:9/v21.0",
+        # Inbox tests save tokens without a Graph API; test_inbox_accounts_meta.py turns checks on.
+        verify_accounts=False,
         retry_delays_ms=[200, 500],
         delivery_limit=4,
         tenant_engine_cache=8,

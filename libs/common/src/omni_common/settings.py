@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     meta_app_secrets: SecretStr = SecretStr("")
     meta_verify_token: SecretStr = SecretStr("")
     graph_api_url: str = "https://graph.facebook.com/v21.0"
+    # Check an account's token against the Graph API when it is saved (the inbox's settings page).
+    verify_accounts: bool = True
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str | None = None

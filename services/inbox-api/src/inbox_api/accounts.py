@@ -16,10 +16,13 @@ from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.deps import InboxDeps
 from omni_common.db.tenant_models import Notification, SocialAccount
 from omni_common.errors import AccountConflict
+from omni_common.graph import GraphError
 from omni_common.tenancy.accounts import (
     AccountView,
+    CredentialsRefused,
     connect_account,
     list_accounts,
+    mark_needs_reauth,
     read_token,
     set_account_enabled,
 )
@@ -54,10 +57,31 @@ def account_dict(view: AccountView) -> dict[str, Any]:
     return {**view.to_dict(), "status_help": STATUS_HELP.get(view.status, "")}
 
 
+class MetaUnreachable(Exception):
+    """The Graph API could not be asked (network, Meta down): nothing was saved."""
+
+
+async def check_token(deps: InboxDeps, channel: str, account_id: str, token: str) -> str | None:
+    """The display name Meta reports for the account with ``token`` (None when checks are off).
+
+    CredentialsRefused carries Meta's reason; MetaUnreachable when the answer could not be had.
+    """
+    if deps.verify is None:
+        return None
+    try:
+        return await deps.verify(channel, account_id, token)
+    except GraphError as exc:  # verify_credentials turns Meta's refusals into CredentialsRefused
+        raise MetaUnreachable(f"could not reach Meta to check the token: {exc.message}") from exc
+
+
 async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountView:
-    """Connect (or re-connect) an account; AccountConflict when another tenant holds it."""
+    """Check the token with Meta, then connect (or re-connect) the account.
+
+    AccountConflict when another tenant holds it; CredentialsRefused when Meta refuses the token.
+    """
     if body.channel == "whatsapp" and not body.waba_id:
         raise ValueError("a WhatsApp number needs its WhatsApp Business Account id")
+    checked_name = await check_token(deps, body.channel, body.external_account_id, body.token)
     async with deps.registry.begin(user.tenant_id) as session:
         view = await connect_account(
             session,
@@ -68,7 +92,7 @@ async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountV
             external_account_id=body.external_account_id,
             token=body.token,
             waba_id=body.waba_id or None,
-            display_name=body.display_name or None,
+            display_name=body.display_name or checked_name,
         )
         await _resolve_notifications(session, view.id)
     return view
@@ -92,6 +116,8 @@ async def patch(
         if row is None:
             return None
         channel, external_id = row.platform, row.external_account_id
+        if body.token is not None:
+            await check_token(deps, channel, external_id, body.token)
         if body.token is not None or body.display_name is not None:
             token = body.token
             if token is None:  # rename only: keep the saved token
@@ -135,6 +161,34 @@ async def patch(
     return view
 
 
+async def test_connection(deps: InboxDeps, user: Principal, account_id: uuid.UUID) -> dict[str, Any] | None:
+    """Ask Meta whether the saved token still works; a refused token flags the account needs_reauth."""
+    async with deps.registry.session(user.tenant_id) as session:
+        row = await session.get(SocialAccount, account_id)
+        if row is None:
+            return None
+        channel, external_id = row.platform, row.external_account_id
+        token = await read_token(
+            session, keyring=deps.keyring, tenant_id=user.tenant_id, account_id=account_id
+        )
+    try:
+        name = await check_token(deps, channel, external_id, token)
+    except CredentialsRefused as exc:
+        async with deps.registry.begin(user.tenant_id) as session:
+            await mark_needs_reauth(session, account_id=account_id, error_code="190", error_message=str(exc))
+        return {"ok": False, "reason": str(exc)}
+    async with deps.registry.begin(user.tenant_id) as session:
+        values: dict[str, Any] = {"last_error_code": None, "last_error_message": None}
+        if name:
+            values["display_name"] = name
+        if row.status == "needs_reauth":
+            values["status"] = "active" if row.is_active else "disabled"
+        await session.execute(update(SocialAccount).where(SocialAccount.id == account_id).values(**values))
+        if row.status == "needs_reauth":
+            await _resolve_notifications(session, account_id)
+    return {"ok": True, "display_name": name, "checked": deps.verify is not None}
+
+
 async def list_notifications(session: AsyncSession, *, open_only: bool) -> list[dict[str, Any]]:
     stmt = select(Notification).order_by(Notification.created_at.desc()).limit(100)
     if open_only:
@@ -172,6 +226,10 @@ async def add_account(body: AccountIn, user: CurrentUser, deps: Deps) -> dict[st
         return account_dict(await connect(deps, user, body))
     except AccountConflict as exc:
         raise HTTPException(409, "this account is already connected to another restaurant") from exc
+    except CredentialsRefused as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except MetaUnreachable as exc:
+        raise HTTPException(502, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -185,9 +243,25 @@ async def change_account(
         view = await patch(deps, user, account_id, body)
     except AccountConflict as exc:
         raise HTTPException(409, "this account is already connected to another restaurant") from exc
+    except CredentialsRefused as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except MetaUnreachable as exc:
+        raise HTTPException(502, str(exc)) from exc
     if view is None:
         raise HTTPException(404, "no such account")
     return account_dict(view)
+
+
+@router.post("/api/social-accounts/{account_id}/test", responses={404: {}, 502: {}})
+async def test_account(account_id: uuid.UUID, user: CurrentUser, deps: Deps) -> dict[str, Any]:
+    """Check the saved token with Meta: {"ok": true, "display_name"} or {"ok": false, "reason"}."""
+    try:
+        result = await test_connection(deps, user, account_id)
+    except MetaUnreachable as exc:
+        raise HTTPException(502, str(exc)) from exc
+    if result is None:
+        raise HTTPException(404, "no such account")
+    return result
 
 
 @router.get("/api/notifications")

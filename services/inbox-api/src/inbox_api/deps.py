@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,3 +37,6 @@ class InboxDeps:
     cookie_secure: bool = False
     heartbeat_s: float = 15.0
     suggester: SuggestionClient | None = None  # None: suggestions answer "no suggestion"
+    # (channel, account id, token) -> the account's display name; CredentialsRefused with Meta's
+    # reason, GraphError when Meta cannot be reached. None: tokens are saved unchecked.
+    verify: Callable[[str, str, str], Awaitable[str]] | None = None

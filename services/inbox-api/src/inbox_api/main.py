@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import structlog
 import uvicorn
 from argon2 import PasswordHasher
@@ -25,9 +26,11 @@ from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
+from omni_common.graph import GraphClient
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
+from omni_common.tenancy.accounts import verify_credentials
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +88,15 @@ async def open_deps(
         suggester = SuggestionClient(
             connection, exchange=topology.events_exchange, timeout_s=suggest_timeout_s
         )
+        http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        graph = GraphClient(http, settings.graph_api_url)
+
+        async def verify(channel: str, account_id: str, token: str) -> str:
+            info = await verify_credentials(
+                graph, channel=channel, external_account_id=account_id, token=token
+            )
+            return info.display_name
+
         try:
             yield InboxDeps(
                 catalog=catalog,
@@ -100,8 +112,10 @@ async def open_deps(
                 cookie_secure=not _is_loopback(settings.host),
                 heartbeat_s=heartbeat_s,
                 suggester=suggester,
+                verify=verify if settings.verify_accounts else None,
             )
         finally:
+            await http.aclose()
             await suggester.close()
             await hub.close()
             await publisher.close()

@@ -32,7 +32,7 @@ from inbox_api.messages import chat_messages, refusal_status, send_reply
 from inbox_api.sessions import COOKIE_NAME, CSRF_HEADER
 from omni_common.errors import AccountConflict
 from omni_common.outbound.replies import ChatNotFound, ReplyRefused
-from omni_common.tenancy.accounts import list_accounts
+from omni_common.tenancy.accounts import CredentialsRefused, list_accounts
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals["CHANNEL_LABELS"] = CHANNEL_LABELS
@@ -271,6 +271,8 @@ async def connect_submit(
         await accounts_mod.connect(deps, user, body)
     except AccountConflict:
         return _back(err="This account is already connected to another restaurant.")
+    except (CredentialsRefused, accounts_mod.MetaUnreachable) as exc:
+        return _back(err=f"Not saved: {exc}")
     except ValueError as exc:
         return _back(
             err=str(exc).splitlines()[0][:300]
@@ -291,6 +293,16 @@ async def change_submit(
     csrf_token: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
     _require_csrf(deps, user, request, csrf_token)
+    if action == "test":
+        try:
+            result = await accounts_mod.test_connection(deps, user, account_id)
+        except accounts_mod.MetaUnreachable as exc:
+            return _back(err=str(exc))
+        if result is None:
+            return _back(err="No such account.")
+        if not result["ok"]:
+            return _back(err=f"Connection test failed: {result['reason']}")
+        return _back(msg=f"Connection works ({result['display_name'] or 'not checked with Meta'}).")
     try:
         if action == "token":
             body = accounts_mod.AccountPatch(token=token.strip())
@@ -298,7 +310,10 @@ async def change_submit(
             body = accounts_mod.AccountPatch(enabled=action == "enable")
     except ValueError:
         return _back(err="The new token needs at least 8 characters.")
-    view = await accounts_mod.patch(deps, user, account_id, body)
+    try:
+        view = await accounts_mod.patch(deps, user, account_id, body)
+    except (CredentialsRefused, accounts_mod.MetaUnreachable) as exc:
+        return _back(err=f"Not saved: {exc}")
     if view is None:
         return _back(err="No such account.")
     done = {"enable": "enabled", "disable": "disabled", "token": "token replaced"}.get(action, "updated")

@@ -200,12 +200,18 @@ async def read_token(
 async def verify_credentials(
     graph: GraphClient, *, channel: str, external_account_id: str, token: str
 ) -> AccountInfo:
-    """Cheap read of the account with the token; CredentialsRefused with Meta's reason if it fails."""
+    """Cheap read of the account with the token; CredentialsRefused with Meta's reason if it fails.
+
+    A GraphError that is retryable (Meta unreachable, 5xx, throttled) is raised as is: nothing was
+    learnt about the token.
+    """
     from omni_common.graph import GraphError
 
     try:
         return await graph.get_account(channel, external_account_id, token)  # type: ignore[arg-type]
     except GraphError as exc:
+        if exc.retryable:  # Meta could not be asked (network, 5xx, throttled): not a verdict on the token
+            raise
         code = f" (code {exc.code})" if exc.code is not None else ""
         raise CredentialsRefused(f"Meta refused the {channel} credentials: {exc.message}{code}") from exc
 
