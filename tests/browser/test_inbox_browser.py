@@ -146,7 +146,7 @@ def test_webhook_message_appears_live_and_a_reply_goes_to_read(
     page.screenshot(path=str(SCREENSHOT))
 
 
-def test_settings_connect_and_disable(page: Any, tenant: SeededTenant) -> None:
+def test_settings_connect_test_and_disable(page: Any, tenant: SeededTenant) -> None:
     sign_in(page, tenant, "manager")
     page.wait_for_url("**/inbox")
     page.goto("/settings")
@@ -155,11 +155,13 @@ def test_settings_connect_and_disable(page: Any, tenant: SeededTenant) -> None:
     page.locator("#new-id").fill(ext)
     page.locator("#new-name").fill("Terrace")
     page.locator("#new-token").fill("page-token-WXYZ4321")
-    page.get_by_role("button", name="Connect").click()
+    page.get_by_role("button", name="Connect", exact=True).click()
     row = page.locator(f"tr[data-account='{ext}']")
     row.wait_for()
     assert "…4321" in row.inner_text()
     assert "page-token" not in page.content()
+    row.get_by_role("button", name="Test connection").click()
+    page.locator("p.ok[role=status]", has_text="Connection works").wait_for()
     row.get_by_role("button", name="Disable").click()
     page.locator(f"tr[data-account='{ext}'] .acc-disabled").wait_for()
 
