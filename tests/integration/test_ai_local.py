@@ -127,3 +127,18 @@ def test_requests_per_minute_budget_degrades_gracefully(
     assert all("22:30" in (x["text"] or "") for x in answers[:RPM])
     assert answers[RPM] == {"text": None, "reason": "no suggestion"}
     assert http.get("/api/conversations", headers=bearer(http, b)).status_code == 200  # the inbox carries on
+
+
+def test_owners_review_the_suggestions_of_their_tenant_only(
+    http: httpx.Client, tenants: Any, settings: Settings
+) -> None:
+    a, b = tenants
+    customer_says(settings, a, "facebook", "do you have vegan dishes?")
+    got = ask(http, a, "facebook")
+    log = http.get("/api/assistant/suggestions", headers=bearer(http, a)).json()
+    mine = next(s for s in log if s["id"] == got["suggestion_id"])
+    assert mine["text"] == got["text"]
+    assert mine["source"] == "local"
+    assert mine["requested_by"]
+    theirs = http.get("/api/assistant/suggestions", headers=bearer(http, b)).json()
+    assert got["suggestion_id"] not in {s["id"] for s in theirs}

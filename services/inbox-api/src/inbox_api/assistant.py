@@ -13,7 +13,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 from fastapi import APIRouter, HTTPException
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,7 @@ from inbox_api.deps import InboxDeps
 from omni_common.broker.topology import AI_REQUESTS, routing_key
 from omni_common.contracts import decode, encode
 from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
-from omni_common.db.tenant_models import AssistantSettings, Chat, Suggestion
+from omni_common.db.tenant_models import AssistantSettings, Chat, Suggestion, User
 
 log = structlog.get_logger(__name__)
 REPLY_TO = "amq.rabbitmq.reply-to"  # RabbitMQ direct reply-to: no reply queue to declare or clean up
@@ -198,3 +198,30 @@ async def suggestions(chat_id: uuid.UUID, user: CurrentUser, deps: Deps) -> dict
     if found is None:
         raise HTTPException(404, "no such conversation")
     return found
+
+
+@router.get("/api/assistant/suggestions")
+async def suggestion_log(user: CurrentUser, deps: Deps, limit: int = 100) -> list[dict[str, Any]]:
+    """Recent suggestions for review: who asked, when, from what, the text, and whether it was used."""
+    query = (
+        select(Suggestion, User.email)
+        .outerjoin(User, User.id == Suggestion.requested_by)
+        .order_by(Suggestion.requested_at.desc())
+        .limit(max(1, min(limit, 500)))
+    )
+    async with deps.registry.session(user.tenant_id) as session:
+        rows = (await session.execute(query)).all()
+    return [
+        {
+            "id": str(s.id),
+            "chat_id": str(s.chat_id),
+            "requested_by": email,
+            "requested_at": s.requested_at.isoformat(),
+            "source": s.source,
+            "text": s.text,
+            "reason": s.reason,
+            "outcome": s.outcome,
+            "used_message_id": str(s.used_message_id) if s.used_message_id else None,
+        }
+        for s, email in rows
+    ]
