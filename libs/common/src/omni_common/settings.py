@@ -43,10 +43,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
 
     # Tenancy: at most ``tenant_engine_cache`` engines per process, each with at most
-    # ``tenant_pool_size + tenant_pool_overflow`` connections.
-    tenant_engine_cache: int = Field(default=24, ge=1)
+    # ``tenant_pool_size + tenant_pool_overflow`` connections (plus 3 for the catalog). The defaults
+    # keep the four services that open tenant databases under PostgreSQL's default 100 connections;
+    # raise them together with max_connections (or behind PgBouncer), see docs/runbook.md.
+    tenant_engine_cache: int = Field(default=10, ge=1)
     tenant_pool_size: int = Field(default=1, ge=1)
-    tenant_pool_overflow: int = Field(default=2, ge=0)
+    tenant_pool_overflow: int = Field(default=1, ge=0)
 
     # Broker: growing delays (ms) of the delayed-retry queues; one attempt per entry.
     # NoDecode: read as "1000,5000" (split below), not as JSON.

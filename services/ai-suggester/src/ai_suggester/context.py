@@ -6,13 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ai_suggester.prompt import HistoryLine
 from omni_common.contracts.assistant import AssistantDocument
-from omni_common.db.tenant_models import AssistantSettings, Chat, ChatMessage, Suggestion
+from omni_common.db.tenant_models import Chat, ChatMessage, Suggestion
+from omni_common.tenancy.assistant import read_document
 
 HISTORY = 20
 
@@ -28,17 +28,6 @@ class SuggestContext:
     def last_customer_text(self) -> str:
         """The latest inbound text (what a reply answers), or empty."""
         return next((h.text for h in reversed(self.history) if h.direction == "inbound"), "")
-
-
-async def load_document(session: AsyncSession) -> AssistantDocument:
-    """The tenant's assistant document (defaults, AI off, when never saved or unreadable)."""
-    row = await session.get(AssistantSettings, 1)
-    if row is None:
-        return AssistantDocument()
-    try:
-        return AssistantDocument.model_validate({**(row.document or {}), "enabled": row.enabled})
-    except ValidationError:
-        return AssistantDocument(enabled=False)
 
 
 async def load_context(session: AsyncSession, chat_id: uuid.UUID) -> SuggestContext | None:
@@ -59,7 +48,7 @@ async def load_context(session: AsyncSession, chat_id: uuid.UUID) -> SuggestCont
         )
     ).all()
     history = [HistoryLine(direction, text) for direction, text in reversed(rows) if text and text.strip()]
-    return SuggestContext(await load_document(session), history)
+    return SuggestContext(await read_document(session), history)
 
 
 @dataclass(frozen=True)

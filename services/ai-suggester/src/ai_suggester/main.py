@@ -15,7 +15,7 @@ from omni_common.broker.consumer import Handler
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import AI_REQUESTS, Topology, build_topology
 from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.registry import registry_for
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 from omni_common.worker import Cleanup, run_worker
@@ -49,14 +49,7 @@ def build_handlers(
         _connection: AbstractRobustConnection, publisher: Publisher
     ) -> tuple[dict[str, Handler], Cleanup]:
         engine = catalog_engine(settings.database_url)
-        registry = TenantEngineRegistry(
-            catalog=Catalog(engine),
-            server_url=settings.database_url,
-            max_engines=settings.tenant_engine_cache,
-            pool_size=settings.tenant_pool_size,
-            max_overflow=settings.tenant_pool_overflow,
-            application_name_prefix="omni-ai",
-        )
+        registry = registry_for(settings, Catalog(engine), name="ai")
         handler = SuggestHandler(
             session=registry.session, begin=registry.begin, publisher=publisher, model=model, budget=budget
         )

@@ -14,7 +14,6 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from fastapi import APIRouter, HTTPException
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth import CurrentUser, Deps, Principal
@@ -22,7 +21,8 @@ from inbox_api.deps import InboxDeps
 from omni_common.broker.topology import AI_REQUESTS, routing_key
 from omni_common.contracts import decode, encode
 from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
-from omni_common.db.tenant_models import AssistantSettings, Chat, Suggestion, User
+from omni_common.db.tenant_models import Chat, Suggestion, User
+from omni_common.tenancy.assistant import read_document, write_document
 
 log = structlog.get_logger(__name__)
 REPLY_TO = "amq.rabbitmq.reply-to"  # RabbitMQ direct reply-to: no reply queue to declare or clean up
@@ -92,34 +92,6 @@ class SuggestionClient:
         if channel is not None and not channel.is_closed:
             with contextlib.suppress(Exception):
                 await channel.close()
-
-
-async def read_document(session: AsyncSession) -> AssistantDocument:
-    """The tenant's assistant document; defaults (AI off) when never saved."""
-    row = await session.get(AssistantSettings, 1)
-    if row is None:
-        return AssistantDocument()
-    try:
-        return AssistantDocument.model_validate({**(row.document or {}), "enabled": row.enabled})
-    except ValidationError:
-        return AssistantDocument(enabled=False)
-
-
-async def write_document(session: AsyncSession, doc: AssistantDocument, user_id: uuid.UUID) -> None:
-    """Replace the tenant's assistant document (one row, upserted)."""
-    body = doc.model_dump(mode="json", exclude={"enabled"})
-    stmt = insert(AssistantSettings).values(id=1, enabled=doc.enabled, document=body, updated_by=user_id)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[AssistantSettings.id],
-            set_={
-                "enabled": doc.enabled,
-                "document": body,
-                "updated_by": user_id,
-                "updated_at": datetime.now(UTC),
-            },
-        )
-    )
 
 
 async def mark_used(

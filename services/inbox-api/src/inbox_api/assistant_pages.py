@@ -9,10 +9,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from inbox_api.assistant import read_document, write_document
 from inbox_api.auth import Deps
 from inbox_api.web import PageUser, _common, _require_csrf, render
 from omni_common.contracts.assistant import AssistantDocument
+from omni_common.tenancy.assistant import read_document, write_document
 
 router = APIRouter(include_in_schema=False)
 SEP = "|"

@@ -25,7 +25,7 @@ from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
@@ -65,14 +65,7 @@ async def open_deps(
     """Open the catalog, tenant engines and broker connection the app needs; close them after."""
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(
-        catalog=catalog,
-        server_url=settings.database_url,
-        max_engines=settings.tenant_engine_cache,
-        pool_size=settings.tenant_pool_size,
-        max_overflow=settings.tenant_pool_overflow,
-        application_name_prefix="omni-inbox",
-    )
+    registry = registry_for(settings, catalog, name="inbox")
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )

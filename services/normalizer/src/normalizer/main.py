@@ -20,7 +20,7 @@ from omni_common.broker.topology import ENRICH_MESSAGES, ROUTED_EVENTS, Topology
 from omni_common.contracts import EnrichMessage, NotificationEvent, RoutedEvent, decode, encode
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.registry import registry_for
 from omni_common.graph.client import GraphClient
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
@@ -38,14 +38,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
         _connection: AbstractRobustConnection, publisher: Publisher
     ) -> tuple[dict[str, Handler], Cleanup]:
         engine = catalog_engine(settings.database_url)
-        registry = TenantEngineRegistry(
-            catalog=Catalog(engine),
-            server_url=settings.database_url,
-            max_engines=settings.tenant_engine_cache,
-            pool_size=settings.tenant_pool_size,
-            max_overflow=settings.tenant_pool_overflow,
-            application_name_prefix="omni-normalizer",
-        )
+        registry = registry_for(settings, Catalog(engine), name="normalizer")
         http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
         enrich_deps = EnrichDeps(
             begin=registry.begin,

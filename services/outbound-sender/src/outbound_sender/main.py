@@ -21,7 +21,7 @@ from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, build_topol
 from omni_common.contracts import NotificationEvent, SendReply, decode, encode
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
@@ -69,14 +69,7 @@ def handler_factory(
     ) -> tuple[dict[str, Handler], Cleanup]:
         engine = catalog_engine(settings.database_url)
         catalog = Catalog(engine)
-        registry = TenantEngineRegistry(
-            catalog=catalog,
-            server_url=settings.database_url,
-            max_engines=settings.tenant_engine_cache,
-            pool_size=settings.tenant_pool_size,
-            max_overflow=settings.tenant_pool_overflow,
-            application_name_prefix="omni-sender",
-        )
+        registry = registry_for(settings, catalog, name="sender")
         http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0))
         wa = DEFAULT_ACCOUNT_RATES["whatsapp"]
         policy = PacingPolicy(

@@ -155,7 +155,6 @@ def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
 
 async def seed() -> None:
     from sqlalchemy import update
-    from sqlalchemy.dialects.postgresql import insert
 
     from normalizer.handler import handle_routed_event
     from omni_common.channels.inbound import split_delivery
@@ -164,10 +163,11 @@ async def seed() -> None:
     from omni_common.crypto import KeyRing
     from omni_common.db.catalog import Catalog, catalog_engine
     from omni_common.db.registry import TenantEngineRegistry
-    from omni_common.db.tenant_models import AssistantSettings, Contact
+    from omni_common.db.tenant_models import Contact
     from omni_common.errors import TenantError
     from omni_common.settings import Settings
     from omni_common.tenancy.accounts import connect_account
+    from omni_common.tenancy.assistant import write_document
     from omni_common.tenancy.provisioning import create_tenant
     from omni_common.tenancy.users import UserExists, add_user
 
@@ -193,12 +193,8 @@ async def seed() -> None:
         async with registry.begin(tenant.id) as session:
             with contextlib.suppress(UserExists):  # re-runs keep the existing manager
                 await add_user(session, MANAGER[0], MANAGER[1], "manager", display_name="Demo Manager")
-        doc = AssistantDocument.model_validate(ASSISTANT).model_dump(mode="json", exclude={"enabled"})
         async with registry.begin(tenant.id) as session:
-            upsert = insert(AssistantSettings).values(id=1, enabled=True, document=doc)
-            await session.execute(
-                upsert.on_conflict_do_update(index_elements=["id"], set_={"enabled": True, "document": doc})
-            )
+            await write_document(session, AssistantDocument.model_validate(ASSISTANT), None)
         for acc in ACCOUNTS:
             async with registry.begin(tenant.id) as session:
                 await connect_account(

@@ -45,7 +45,7 @@ class AccountRoute:
     is_enabled: bool
 
 
-def catalog_engine(url: str | URL, *, pool_size: int = 2, max_overflow: int = 3) -> AsyncEngine:
+def catalog_engine(url: str | URL, *, pool_size: int = 1, max_overflow: int = 2) -> AsyncEngine:
     """An async engine on the catalog database (small pool: lookups are short and cached)."""
     return create_async_engine(
         async_url(url),

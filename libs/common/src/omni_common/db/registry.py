@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.engine import URL
@@ -22,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.dburl import async_url
 from omni_common.errors import NoTenantContext, TenantNotActive, TenantNotFound
+
+if TYPE_CHECKING:
+    from omni_common.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -190,3 +194,15 @@ class TenantEngineRegistry:
             "leased": sum(1 for e in self._engines.values() if e.leases),
             "disposing": self._disposing,
         }
+
+
+def registry_for(settings: Settings, catalog: Catalog, *, name: str) -> TenantEngineRegistry:
+    """The registry a service builds from its settings (``name`` shows in pg_stat_activity)."""
+    return TenantEngineRegistry(
+        catalog=catalog,
+        server_url=settings.database_url,
+        max_engines=settings.tenant_engine_cache,
+        pool_size=settings.tenant_pool_size,
+        max_overflow=settings.tenant_pool_overflow,
+        application_name_prefix=f"omni-{name}",
+    )
