@@ -163,7 +163,7 @@ def test_a_slow_model_degrades_to_no_suggestion_and_the_inbox_carries_on(
     fake.mode = "slow"
     started = time.monotonic()
     assert ask(http, a) == {"text": None, "reason": "no suggestion"}
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # the inbox gave up on its own deadline (2.5 s), not hung
     assert http.get("/api/conversations", headers=bearer(http, a)).status_code == 200
     fake.mode = "ok"
 
