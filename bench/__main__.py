@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from bench.config import BenchConfig, smoke_config
+from bench.outbound import add_outbound_args, outbound_config, run_outbound
 from bench.run import run
+from bench.tenancy import run_tenancy
 from omni_common.logging import configure_logging
 
 
@@ -31,6 +33,22 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", action="store_true", help="py-spy one process per service")
     r.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
     r.add_argument("--out", type=Path, default=d.out)
+    t = sub.add_parser("tenancy", help="the same inbound load over 10 and 1,000 tenants, back to back")
+    t.add_argument("--counts", default="10,1000", help="tenant counts, comma-separated")
+    t.add_argument("--duration", type=float, default=30.0, help="max seconds of load per variant")
+    t.add_argument("--rate", type=float, default=0.0, help="deliveries/s offered; 0 = as fast as possible")
+    t.add_argument("--max-deliveries", type=int, default=1500, help="same bounded load for every variant")
+    t.add_argument("--concurrency", type=int, default=32)
+    t.add_argument("--ingress", type=int, default=1)
+    t.add_argument("--router", type=int, default=1)
+    t.add_argument("--normalizer", type=int, default=1)
+    t.add_argument("--drain-timeout", type=float, default=240.0)
+    t.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
+    t.add_argument("--out", type=Path, default=Path("bench/results/tenancy"))
+    o = sub.add_parser(
+        "outbound", help="outbound-sender against the Meta sandbox (rate, latency, pacing, 429)"
+    )
+    add_outbound_args(o)
     s = sub.add_parser("smoke", help="a few hundred events, < 60 s")
     s.add_argument("--out", type=Path, default=Path("bench/results/smoke"))
     return p
@@ -40,6 +58,26 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(service="bench", json=False, level="WARNING")  # provisioning is chatty
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.cmd == "outbound":
+        run_outbound(outbound_config(args), command)
+        return 0
+    if args.cmd == "tenancy":
+        base = BenchConfig(
+            duration=args.duration,
+            rate=args.rate,
+            concurrency=args.concurrency,
+            max_deliveries=args.max_deliveries,
+            ingress_procs=args.ingress,
+            router_procs=args.router,
+            normalizer_procs=args.normalizer,
+            baselines=False,
+            ingress_only=False,
+            drain_timeout=args.drain_timeout,
+            out=args.out,
+            service_env=dict(kv.split("=", 1) for kv in args.set),
+        )
+        run_tenancy(base, [int(c) for c in args.counts.split(",")], command)
+        return 0
     if args.cmd == "smoke":
         cfg = smoke_config(args.out)
     else:

@@ -1,0 +1,75 @@
+"""``python -m bench tenancy``: the same inbound load over 10 and over 1,000 tenants, back to back.
+
+Each variant is a full ``bench run`` (own catalog database and vhost, removed at its end) without the
+baselines and the ingress-alone phase. The same bounded load (``--max-deliveries`` at ``--rate``) goes
+to both, so the ratio of their end-to-end rates and their peak PostgreSQL connections compare like for
+like on a shared machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.config import BenchConfig
+from bench.run import log, run
+
+
+def run_tenancy(base: BenchConfig, counts: list[int], command: str) -> dict[str, Any]:
+    variants: dict[str, Any] = {}
+    for n in counts:
+        cfg = dataclasses.replace(base, tenants=n, out=base.out / f"tenants-{n}")
+        log(f"tenancy variant: {n} tenants")
+        res = run(cfg, command)
+        pipe = res["pipeline"]
+        variants[str(n)] = {
+            "tenants": n,
+            "events_acked": pipe["e2e"]["events_acked"],
+            "events_committed": pipe["e2e"]["events_committed"],
+            "events_missing": pipe["e2e"]["events_missing"],
+            "events_per_s": pipe["e2e"]["events_per_s"],
+            "seconds_to_last_commit": pipe["e2e"]["seconds_to_last_commit"],
+            "row_ms": pipe["e2e"]["row_ms"],
+            "webhooks_per_s": pipe["acks_per_second"],
+            "pg_connections_peak": pipe["pg_connections_peak"],
+            "drain_wait_s": pipe["drain_wait_s"],
+            "cpu_seconds": pipe["cpu_seconds"],
+        }
+    first, last = variants[str(counts[0])], variants[str(counts[-1])]
+    out = {
+        "command": command,
+        "service_env": base.service_env,
+        "variants": variants,
+        "ratio": last["events_per_s"] / first["events_per_s"] if first["events_per_s"] else 0.0,
+    }
+    base.out.mkdir(parents=True, exist_ok=True)
+    (base.out / "tenancy.json").write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
+    write_md(out, base.out / "tenancy.md")
+    log(f"tenancy: {counts[-1]}/{counts[0]} tenants throughput ratio {out['ratio']:.2f}")
+    return out
+
+
+def write_md(out: dict[str, Any], path: Path) -> None:
+    lines = [
+        "# Tenancy scale",
+        "",
+        f"`{out['command']}`",
+        "",
+        f"Service settings: {out['service_env'] or 'defaults'}",
+        "",
+        "| tenants | events acked | committed | end-to-end events/s | s to last commit"
+        " | row p50 / p99 ms | peak PG connections |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in out["variants"].values():
+        row = v["row_ms"]
+        lines.append(
+            f"| {v['tenants']} | {v['events_acked']} | {v['events_committed']} | {v['events_per_s']:.0f}"
+            f" | {v['seconds_to_last_commit']:.1f} | {row.get('p50') or 0:.0f} / {row.get('p99') or 0:.0f}"
+            f" | {v['pg_connections_peak']} |"
+        )
+    lines += ["", f"Throughput ratio (last / first): **{out['ratio']:.2f}**", ""]
+    path.write_text("\n".join(lines))
