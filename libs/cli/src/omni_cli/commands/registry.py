@@ -13,6 +13,7 @@ MODULES = (
     "omni_cli.commands.demo",
     "omni_cli.commands.dlq",
     "omni_cli.commands.services",
+    "omni_cli.commands.status",
 )
 
 

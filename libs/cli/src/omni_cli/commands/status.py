@@ -1,0 +1,65 @@
+"""``omni status``: what an operator looks at first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
+    """Queues (depth, consumers, dead letters), tenants by status, accounts needing re-auth."""
+    from omni_common.broker import build_topology, connect
+    from omni_common.db.catalog import Catalog, catalog_engine
+    from omni_common.db.registry import registry_for
+    from omni_common.logging import configure_logging
+    from omni_common.ops.status import Status, queue_status, tenant_status
+    from omni_common.settings import Settings
+
+    settings = Settings()
+    configure_logging(service="omni-cli", json=settings.log_json, level="WARNING")
+    topology = build_topology(
+        retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+    )
+
+    async def gather() -> Status:
+        result = Status()
+        connection = await connect(settings.rabbitmq_url, name="omni-status")
+        try:
+            result.queues = await queue_status(connection, topology)
+        finally:
+            await connection.close()
+        engine = catalog_engine(settings.database_url)
+        registry = registry_for(settings, Catalog(engine), name="status")
+        try:
+            result.tenants_by_status, result.needs_reauth, result.unreachable_tenants = await tenant_status(
+                Catalog(engine), registry
+            )
+        finally:
+            await registry.close()
+            await engine.dispose()
+        return result
+
+    report = asyncio.run(gather())
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    typer.echo("queues (messages / consumers):")
+    for q in report.queues:
+        shown = "missing" if q.messages is None else f"{q.messages} / {q.consumers}"
+        flag = "  <- dead letters" if q.name.endswith(".dlq") and q.messages else ""
+        typer.echo(f"  {q.name:<36} {shown}{flag}")
+    typer.echo(
+        "tenants: " + (", ".join(f"{k} {v}" for k, v in sorted(report.tenants_by_status.items())) or "none")
+    )
+    if report.needs_reauth:
+        typer.echo("accounts needing re-auth:")
+        for r in report.needs_reauth:
+            typer.echo(f"  {r['tenant']}: {r['channel']} {r['account']}")
+    for t in report.unreachable_tenants:
+        typer.echo(f"tenant database not answering: {t['tenant']} ({t['error']})", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)

@@ -1,0 +1,1 @@
+"""Operator views over the whole installation (queues, tenants, accounts)."""
