@@ -113,3 +113,21 @@ def test_declare_list_show_replay(cli_env: str, settings) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout) == []
     assert _ready(cli_env, "ingress.raw") == 2
+
+    # Filters and purge: nothing is removed without an ID or --all, a dry run changes nothing.
+    _dead_letter(cli_env, topology, "b-1", "malformed")
+    _dead_letter(cli_env, topology, "b-2", "malformed")
+    assert runner.invoke(app, ["dlq", "purge"]).exit_code == 2
+    assert json.loads(runner.invoke(app, ["dlq", "list", "--channel", "instagram", "--json"]).stdout) == []
+    whatsapp = json.loads(runner.invoke(app, ["dlq", "list", "--channel", "whatsapp", "--json"]).stdout)
+    assert sorted(i["id"] for i in whatsapp) == ["b-1", "b-2"]
+    assert json.loads(runner.invoke(app, ["dlq", "list", "--older-than", "1h", "--json"]).stdout) == []
+    assert runner.invoke(app, ["dlq", "list", "--older-than", "7x"]).exit_code == 2
+    dry = json.loads(
+        runner.invoke(app, ["dlq", "purge", "--all", "--reason", "malformed", "--dry-run", "--json"]).stdout
+    )
+    assert sorted(i["id"] for i in dry["purged"]) == ["b-1", "b-2"]
+    result = runner.invoke(app, ["dlq", "purge", "b-1"])
+    assert result.exit_code == 0, result.output
+    assert "Purged 1" in result.output
+    assert [i["id"] for i in json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)] == ["b-2"]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 
-dlq_app = typer.Typer(no_args_is_help=True, help="Dead-lettered messages: list, show, replay.")
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead-lettered messages: list, show, replay, purge.")
 topology_app = typer.Typer(no_args_is_help=True, help="The broker topology (exchanges and queues).")
 
 T = TypeVar("T")
@@ -45,6 +45,38 @@ def _run(work: Callable[[Any, Any], Awaitable[T]], *, name: str) -> T:
     return asyncio.run(main())
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _age(text: str | None) -> float | None:
+    """``90s``, ``30m``, ``2h``, ``7d`` -> seconds."""
+    if text is None:
+        return None
+    unit = text[-1:].lower()
+    if unit not in _UNITS or not text[:-1].isdigit():
+        raise typer.BadParameter("use a number and a unit: 90s, 30m, 2h, 7d", param_hint="--older-than")
+    return int(text[:-1]) * _UNITS[unit]
+
+
+def _selection(
+    ids: list[str] | None, reason: str | None, tenant: str | None, channel: str | None, older_than: str | None
+) -> Any:
+    from omni_common.broker.dlq import Selection
+
+    return Selection(
+        ids=None if ids is None else frozenset(ids),
+        reason=reason,
+        tenant=tenant,
+        channel=channel,
+        older_than_s=_age(older_than),
+    )
+
+
+TENANT = typer.Option(None, "--tenant", help="Only dead letters of this tenant id.")
+CHANNEL = typer.Option(None, "--channel", help="Only this channel (whatsapp, facebook, instagram).")
+OLDER = typer.Option(None, "--older-than", help="Only dead letters older than this (90s, 30m, 2h, 7d).")
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -53,12 +85,16 @@ def _print_json(data: Any) -> None:
 def list_(
     queue: str | None = typer.Option(None, "--queue", help="A stage (ingress.raw), work queue or .dlq name."),
     reason: str | None = typer.Option(None, "--reason", help="Only dead letters with this reason."),
+    tenant: str | None = TENANT,
+    channel: str | None = CHANNEL,
+    older_than: str | None = OLDER,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """List dead-lettered messages with their reasons (nothing is removed)."""
     from omni_common.broker import list_dead_letters
 
-    infos = _run(lambda c, t: list_dead_letters(c, t, queue=queue, reason=reason), name="omni-cli-dlq")
+    where = _selection(None, reason, tenant, channel, older_than)
+    infos = _run(lambda c, t: list_dead_letters(c, t, queue=queue, where=where), name="omni-cli-dlq")
     if as_json:
         _print_json([i.to_dict() for i in infos])
         return
@@ -91,6 +127,9 @@ def replay_(
     all_: bool = typer.Option(False, "--all", help="Replay every dead letter (filtered by --reason)."),
     reason: str | None = typer.Option(None, "--reason", help="Only dead letters with this reason."),
     queue: str | None = typer.Option(None, "--queue", help="Only this stage's dead letters."),
+    tenant: str | None = TENANT,
+    channel: str | None = CHANNEL,
+    older_than: str | None = OLDER,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
@@ -105,10 +144,8 @@ def replay_(
         publisher = Publisher(connection, exchange=topology.events_exchange)
         await publisher.start()
         try:
-            ids = None if all_ else [message_id]
-            return await replay(
-                connection, topology, publisher, ids=ids, reason=reason, queue=queue, dry_run=dry_run
-            )
+            where = _selection(None if all_ else [message_id], reason, tenant, channel, older_than)  # type: ignore[list-item]
+            return await replay(connection, topology, publisher, queue=queue, dry_run=dry_run, where=where)
         finally:
             await publisher.close()
 
@@ -125,6 +162,38 @@ def replay_(
     if report.failed:
         raise typer.Exit(1)
     if message_id is not None and not report.replayed:
+        typer.echo(f"No dead letter with id {message_id!r}.", err=True)
+        raise typer.Exit(1)
+
+
+@dlq_app.command("purge")
+def purge_(
+    message_id: str | None = typer.Argument(None, metavar="[ID]"),
+    all_: bool = typer.Option(False, "--all", help="Purge every dead letter matching the filters."),
+    reason: str | None = typer.Option(None, "--reason", help="Only dead letters with this reason."),
+    queue: str | None = typer.Option(None, "--queue", help="Only this stage's dead letters."),
+    tenant: str | None = TENANT,
+    channel: str | None = CHANNEL,
+    older_than: str | None = OLDER,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be removed; change nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Remove dead letters for good (after deciding they need no replay); the others stay."""
+    from omni_common.broker.dlq import purge
+
+    if (message_id is None) == (not all_):
+        typer.echo("Give exactly one of ID or --all.", err=True)
+        raise typer.Exit(2)
+    where = _selection(None if all_ else [message_id], reason, tenant, channel, older_than)  # type: ignore[list-item]
+    removed = _run(lambda c, t: purge(c, t, where=where, queue=queue, dry_run=dry_run), name="omni-cli-dlq")
+    if as_json:
+        _print_json({"dry_run": dry_run, "purged": [i.to_dict() for i in removed]})
+        return
+    verb = "Would purge" if dry_run else "Purged"
+    for i in removed:
+        typer.echo(f"{verb} {i.id} from {i.queue} (reason: {i.reason})")
+    typer.echo(f"{verb} {len(removed)}.")
+    if message_id is not None and not removed:
         typer.echo(f"No dead letter with id {message_id!r}.", err=True)
         raise typer.Exit(1)
 

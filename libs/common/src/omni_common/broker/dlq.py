@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -182,15 +182,76 @@ async def _settle(connection: AbstractConnection, expected: dict[str, int], wait
                 await asyncio.sleep(0.02)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters an operation applies to; every given criterion must match."""
+
+    ids: frozenset[str] | None = None
+    reason: str | None = None
+    tenant: str | None = None  # tenant id (events routed to a tenant carry it)
+    channel: str | None = None
+    older_than_s: float | None = None
+
+    def matches(self, info: DeadLetterInfo, now: datetime | None = None) -> bool:
+        """True when ``info`` is selected."""
+        if self.ids is not None and info.id not in self.ids:
+            return False
+        if self.reason is not None and info.reason != self.reason:
+            return False
+        if self.tenant is not None and info.headers.get("x-omni-tenant-id") != self.tenant:
+            return False
+        if self.channel is not None and self.channel not in (
+            info.headers.get("x-omni-channel"),
+            info.routing_key.rsplit(".", 1)[-1],
+        ):
+            return False
+        if self.older_than_s is not None:
+            try:
+                at = datetime.fromisoformat(info.dead_lettered_at or "")
+            except ValueError:
+                return False  # age unknown: never selected by an age filter
+            if at.tzinfo is None:
+                at = at.replace(tzinfo=UTC)
+            if ((now or datetime.now(UTC)) - at).total_seconds() < self.older_than_s:
+                return False
+        return True
+
+
 async def list_dead_letters(
-    connection: AbstractConnection, topology: Topology, *, queue: str | None = None, reason: str | None = None
+    connection: AbstractConnection,
+    topology: Topology,
+    *,
+    queue: str | None = None,
+    reason: str | None = None,
+    where: Selection | None = None,
 ) -> list[DeadLetterInfo]:
-    """List dead letters of every DLQ (or one queue's), optionally only those with ``reason``."""
+    """List dead letters of every DLQ (or one queue's), optionally only the selected ones."""
+    selection = where or Selection(reason=reason)
     return [
         info
         async for info, _ in _browse(connection, topology, queue, with_body=False)
-        if reason is None or info.reason == reason
+        if selection.matches(info)
     ]
+
+
+async def purge(
+    connection: AbstractConnection,
+    topology: Topology,
+    *,
+    where: Selection,
+    queue: str | None = None,
+    dry_run: bool = False,
+) -> list[DeadLetterInfo]:
+    """Remove the selected dead letters for good (the rest stay); returns what was (or would be) removed."""
+    removed: list[DeadLetterInfo] = []
+    async for info, message in _browse(connection, topology, queue, with_body=False):
+        if not where.matches(info):
+            continue
+        if not dry_run:
+            await message.ack()
+            log.warning("dlq_purged", message_id=info.id, dlq=info.queue, reason=info.reason)
+        removed.append(info)
+    return removed
 
 
 async def show(connection: AbstractConnection, topology: Topology, message_id: str) -> DeadLetterInfo | None:
@@ -211,12 +272,13 @@ async def replay(
     reason: str | None = None,
     queue: str | None = None,
     dry_run: bool = False,
+    where: Selection | None = None,
 ) -> ReplayReport:
     """Send matching dead letters (all when ``ids`` is None) back to their source queue, attempt 1."""
     report = ReplayReport(dry_run=dry_run)
-    wanted = None if ids is None else set(ids)
+    selection = where or Selection(ids=None if ids is None else frozenset(ids), reason=reason)
     async for info, message in _browse(connection, topology, queue, with_body=False):
-        if (wanted is not None and info.id not in wanted) or (reason is not None and info.reason != reason):
+        if not selection.matches(info):
             continue
         if dry_run:
             report.replayed.append(info)
