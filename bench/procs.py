@@ -8,12 +8,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from bench.background import BackgroundLoop
 
 OMNI = str(Path(sys.executable).with_name("omni"))
 
@@ -102,7 +103,7 @@ def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
 
 
 @dataclass
-class Sampler:
+class Sampler(BackgroundLoop):
     """Samples CPU and RSS of the service groups, RabbitMQ (beam.smp) and PostgreSQL every ``interval``."""
 
     procs: list[Proc]
@@ -111,8 +112,6 @@ class Sampler:
     cpu_start: dict[str, dict[int, float]] = field(default_factory=dict)
     cpu_last: dict[str, dict[int, float]] = field(default_factory=dict)
     timeline: list[tuple[float, dict[str, float]]] = field(default_factory=list)  # t, group -> cores
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
     _machine_start: float = 0.0
     _machine_end: float = 0.0
     _t0: float = 0.0
@@ -158,13 +157,10 @@ class Sampler:
         self._t0 = time.time()
         self._machine_start = sum(psutil.cpu_times()[:3])
         self.cpu_start = self._sample()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
+        super().start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
+        super().stop()
         for group, pids in self._sample().items():
             self.cpu_last.setdefault(group, {}).update(pids)
         self._t1 = time.time()

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import aio_pika
 
+from bench.background import BackgroundLoop
 from bench.env import mgmt_client
 
 WATCHED = ("ingress.raw", "normalizer.events")
 
 
 @dataclass
-class QueueSampler:
+class QueueSampler(BackgroundLoop):
     """``messages`` (ready + unacked) of the watched queues every ``interval`` seconds.
 
     The management API refreshes queue figures every ``collect_statistics_interval`` (5 s by default
@@ -26,8 +26,6 @@ class QueueSampler:
     vhost: str
     interval: float = 1.0
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     def _loop(self) -> None:
         with mgmt_client() as api:
@@ -43,15 +41,6 @@ class QueueSampler:
                 except Exception:  # noqa: S110 - a missed sample is not worth stopping the run for
                     pass
                 self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
 
 
 async def ready_counts(amqp_url: str) -> dict[str, int]:

@@ -8,11 +8,11 @@ Inbound messages are stamped by ``created_at`` and applied statuses by ``updated
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass, field
 
 import psycopg
 
+from bench.background import BackgroundLoop
 from bench.env import BenchEnv
 
 
@@ -50,15 +50,13 @@ async def reset(env: BenchEnv) -> None:
 
 
 @dataclass
-class ConnectionSampler:
+class ConnectionSampler(BackgroundLoop):
     """Peak number of PostgreSQL connections to this run's databases."""
 
     env: BenchEnv
     interval: float = 1.0
     peak: int = 0
     samples: list[int] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     def _loop(self) -> None:
         prefix = self.env.name.replace("_", r"\_") + "%"
@@ -70,12 +68,3 @@ class ConnectionSampler:
                 n = int(row[0]) if row else 0
                 self.samples.append(n)
                 self.peak = max(self.peak, n)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()

@@ -225,12 +225,15 @@ async def connect(
 
 
 @contextmanager
-def running_sender(settings: Settings, topology: Topology) -> Iterator[None]:
-    """The outbound-sender (own thread and loop) on ``topology``, talking to ``settings.graph_api_url``."""
+def running_sender(settings: Settings, topology: Topology, sender: Any = None) -> Iterator[None]:
+    """The outbound-sender (own thread and loop) on ``topology``, talking to ``settings.graph_api_url``.
+
+    ``sender``: its ``SenderSettings`` (defaults without reading the environment).
+    """
     from outbound_sender.main import SenderSettings
     from outbound_sender.main import handler_factory as sender_handlers
 
-    sender = SenderSettings(_env_file=None)  # type: ignore[call-arg]
+    sender = sender or SenderSettings(_env_file=None)  # type: ignore[call-arg]
     thread = _worker(settings, topology, "outbound-sender", sender_handlers(settings, topology, sender))
     thread.start()
     try:

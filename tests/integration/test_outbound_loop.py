@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pipeline import Pipeline, await_until, running_pipeline
+from pipeline import Pipeline, await_until, running_pipeline, running_sender
 from sandbox_server import SandboxControl, sandbox
 from sqlalchemy import select
-from test_outbound_support import Db, connect, message, publish_reply, queue_reply, sender_thread, tenant_db
+from test_outbound_support import Db, connect, message, publish_reply, queue_reply, tenant_db
 from testenv import APP_SECRET
 
 from meta_sandbox import SandboxConfig
@@ -23,7 +23,6 @@ from omni_common.broker.connection import connect as amqp_connect
 from omni_common.broker.publisher import Publisher
 from omni_common.db.tenant_models import Chat, ChatMessage
 from omni_common.settings import Settings
-from outbound_sender.main import SenderSettings
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +44,8 @@ def root_url(pipe: Pipeline) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def sender(settings: Settings, pipe: Pipeline, root_url: str) -> Iterator[None]:
     sender_settings = settings.model_copy(update={"graph_api_url": f"{root_url}/v21.0"})
-    thread = sender_thread(sender_settings, pipe.topology, SenderSettings(_env_file=None))  # type: ignore[call-arg]
-    thread.start()
-    try:
+    with running_sender(sender_settings, pipe.topology):
         yield
-    finally:
-        thread.stop()
 
 
 @pytest.fixture(scope="module")

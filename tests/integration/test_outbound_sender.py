@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 import structlog
-from pipeline import await_until
+from pipeline import await_until, running_sender
 from sandbox_server import SandboxControl, sandbox
 from sqlalchemy import select
 from test_outbound_support import (
@@ -30,7 +30,6 @@ from test_outbound_support import (
     message,
     publish_reply,
     queue_reply,
-    sender_thread,
     tenant_db,
 )
 
@@ -93,12 +92,8 @@ def sender(sender_settings: Settings, topology: Topology, db: Db) -> Iterator[No
         outbox_grace_s=1.0,
         graph_timeout_s=5.0,
     )
-    thread = sender_thread(sender_settings, topology, cfg)
-    thread.start()
-    try:
+    with running_sender(sender_settings, topology, cfg):
         yield
-    finally:
-        thread.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pipeline import WorkerThread
-
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, routing_key
 from omni_common.contracts import SendReply, encode
@@ -22,7 +20,6 @@ from omni_common.settings import Settings
 from omni_common.tenancy.accounts import connect_account
 from omni_common.tenancy.migrate import migrate_all
 from omni_common.tenancy.provisioning import create_tenant
-from outbound_sender.main import SenderSettings, handler_factory
 
 
 @dataclass
@@ -166,15 +163,3 @@ async def message(db: Db, message_id: uuid.UUID) -> ChatMessage:
         row = await session.get(ChatMessage, message_id, populate_existing=True)
         assert row is not None
         return row
-
-
-def sender_thread(settings: Settings, topology: Topology, sender: SenderSettings) -> WorkerThread:
-    """The outbound-sender as its own 'process' (thread + loop) on the given topology."""
-    return WorkerThread(
-        "outbound-sender",
-        service="outbound-sender",
-        rabbitmq_url=settings.rabbitmq_url,
-        topology=topology,
-        prefetch=50,
-        build_handlers=handler_factory(settings, topology, sender),
-    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -212,6 +214,21 @@ async def list_notifications(session: AsyncSession, *, open_only: bool) -> list[
 router = APIRouter(tags=["settings"])
 
 
+@contextmanager
+def http_errors() -> Iterator[None]:
+    """The HTTP answer of each way saving an account can fail (nothing is saved in any of them)."""
+    try:
+        yield
+    except AccountConflict as exc:
+        raise HTTPException(409, "this account is already connected to another restaurant") from exc
+    except CredentialsRefused as exc:
+        raise HTTPException(422, str(exc)) from exc
+    except MetaUnreachable as exc:
+        raise HTTPException(502, str(exc)) from exc
+    except ValueError as exc:  # invalid input (e.g. a WhatsApp number without its WABA id)
+        raise HTTPException(422, str(exc)) from exc
+
+
 @router.get("/api/social-accounts")
 async def accounts(user: CurrentUser, deps: Deps) -> list[dict[str, Any]]:
     """Connected accounts; tokens are never returned (only whether one is set, and its last 4)."""
@@ -219,34 +236,20 @@ async def accounts(user: CurrentUser, deps: Deps) -> list[dict[str, Any]]:
         return [account_dict(v) for v in await list_accounts(session)]
 
 
-@router.post("/api/social-accounts", status_code=201, responses={409: {}, 422: {}})
+@router.post("/api/social-accounts", status_code=201, responses={409: {}, 422: {}, 502: {}})
 async def add_account(body: AccountIn, user: CurrentUser, deps: Deps) -> dict[str, Any]:
     """Connect an account (connecting the same account id again replaces its token)."""
-    try:
+    with http_errors():
         return account_dict(await connect(deps, user, body))
-    except AccountConflict as exc:
-        raise HTTPException(409, "this account is already connected to another restaurant") from exc
-    except CredentialsRefused as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except MetaUnreachable as exc:
-        raise HTTPException(502, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
 
 
-@router.patch("/api/social-accounts/{account_id}", responses={404: {}, 409: {}})
+@router.patch("/api/social-accounts/{account_id}", responses={404: {}, 409: {}, 422: {}, 502: {}})
 async def change_account(
     account_id: uuid.UUID, body: AccountPatch, user: CurrentUser, deps: Deps
 ) -> dict[str, Any]:
     """Enable/disable an account, replace its token or rename it."""
-    try:
+    with http_errors():
         view = await patch(deps, user, account_id, body)
-    except AccountConflict as exc:
-        raise HTTPException(409, "this account is already connected to another restaurant") from exc
-    except CredentialsRefused as exc:
-        raise HTTPException(422, str(exc)) from exc
-    except MetaUnreachable as exc:
-        raise HTTPException(502, str(exc)) from exc
     if view is None:
         raise HTTPException(404, "no such account")
     return account_dict(view)
@@ -255,10 +258,8 @@ async def change_account(
 @router.post("/api/social-accounts/{account_id}/test", responses={404: {}, 502: {}})
 async def test_account(account_id: uuid.UUID, user: CurrentUser, deps: Deps) -> dict[str, Any]:
     """Check the saved token with Meta: {"ok": true, "display_name"} or {"ok": false, "reason"}."""
-    try:
+    with http_errors():
         result = await test_connection(deps, user, account_id)
-    except MetaUnreachable as exc:
-        raise HTTPException(502, str(exc)) from exc
     if result is None:
         raise HTTPException(404, "no such account")
     return result
