@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -243,6 +244,12 @@ def seed_command() -> None:
     configure_logging(service="cli", json=None, level="WARNING")
     asyncio.run(seed())
     typer.echo(f"demo tenant {SLUG!r} ready: log in as {OWNER[0]} / {OWNER[1]} (or {MANAGER[0]})")
+
+
+@demo_app.command("sandbox-seed")
+def sandbox_seed_command() -> None:
+    """Print what the Meta sandbox must know in demo mode (JSON for `python -m meta_sandbox --seed`)."""
+    typer.echo(json.dumps(sandbox_seed()))
 
 
 def register(app: typer.Typer) -> None:
