@@ -127,7 +127,8 @@ def test_declare_list_show_replay(cli_env: str, settings) -> None:
         runner.invoke(app, ["dlq", "purge", "--all", "--reason", "malformed", "--dry-run", "--json"]).stdout
     )
     assert sorted(i["id"] for i in dry["purged"]) == ["b-1", "b-2"]
-    result = runner.invoke(app, ["dlq", "purge", "b-1"])
+    result = runner.invoke(app, ["dlq", "purge", "b-1", "--progress-every", "1"])
     assert result.exit_code == 0, result.output
     assert "Purged 1" in result.output
+    assert "... purged 1 so far" in result.output  # long runs report progress (on stderr)
     assert [i["id"] for i in json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)] == ["b-2"]

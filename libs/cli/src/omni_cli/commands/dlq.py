@@ -75,6 +75,7 @@ def _selection(
 TENANT = typer.Option(None, "--tenant", help="Only dead letters of this tenant id.")
 CHANNEL = typer.Option(None, "--channel", help="Only this channel (whatsapp, facebook, instagram).")
 OLDER = typer.Option(None, "--older-than", help="Only dead letters older than this (90s, 30m, 2h, 7d).")
+PROGRESS_EVERY = typer.Option(500, "--progress-every", min=1, help="A progress line every N items.")
 
 
 def _print_json(data: Any) -> None:
@@ -132,6 +133,7 @@ def replay_(
     older_than: str | None = OLDER,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    progress_every: int = PROGRESS_EVERY,
 ) -> None:
     """Send dead letters back to their source queue (attempt 1), then remove them from the DLQ."""
     from omni_common.broker import Publisher, replay
@@ -145,7 +147,16 @@ def replay_(
         await publisher.start()
         try:
             where = _selection(None if all_ else [message_id], reason, tenant, channel, older_than)  # type: ignore[list-item]
-            return await replay(connection, topology, publisher, queue=queue, dry_run=dry_run, where=where)
+            return await replay(
+                connection,
+                topology,
+                publisher,
+                queue=queue,
+                dry_run=dry_run,
+                where=where,
+                progress=_progress("would replay" if dry_run else "replayed"),
+                progress_every=progress_every,
+            )
         finally:
             await publisher.close()
 
@@ -166,6 +177,11 @@ def replay_(
         raise typer.Exit(1)
 
 
+def _progress(verb: str) -> Callable[[int], None]:
+    """Progress lines on stderr for long runs (stdout stays one document with --json)."""
+    return lambda done: typer.echo(f"... {verb} {done} so far", err=True)
+
+
 @dlq_app.command("purge")
 def purge_(
     message_id: str | None = typer.Argument(None, metavar="[ID]"),
@@ -177,6 +193,7 @@ def purge_(
     older_than: str | None = OLDER,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be removed; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    progress_every: int = PROGRESS_EVERY,
 ) -> None:
     """Remove dead letters for good (after deciding they need no replay); the others stay."""
     from omni_common.broker.dlq import purge
@@ -185,7 +202,18 @@ def purge_(
         typer.echo("Give exactly one of ID or --all.", err=True)
         raise typer.Exit(2)
     where = _selection(None if all_ else [message_id], reason, tenant, channel, older_than)  # type: ignore[list-item]
-    removed = _run(lambda c, t: purge(c, t, where=where, queue=queue, dry_run=dry_run), name="omni-cli-dlq")
+    removed = _run(
+        lambda c, t: purge(
+            c,
+            t,
+            where=where,
+            queue=queue,
+            dry_run=dry_run,
+            progress=_progress("would purge" if dry_run else "purged"),
+            progress_every=progress_every,
+        ),
+        name="omni-cli-dlq",
+    )
     if as_json:
         _print_json({"dry_run": dry_run, "purged": [i.to_dict() for i in removed]})
         return

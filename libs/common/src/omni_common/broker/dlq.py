@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,15 @@ from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import Topology
 
 log = structlog.get_logger(__name__)
+
+# Called with the number done so far, every ``progress_every`` items (long replays and purges).
+Progress = Callable[[int], None]
+
+
+def _report(progress: Progress | None, every: int, done: int) -> None:
+    if progress is not None and done % every == 0:
+        progress(done)
+
 
 PREVIEW_BYTES = 120
 DELIVERY_LIMIT_REASON = "delivery_limit"
@@ -241,6 +250,8 @@ async def purge(
     where: Selection,
     queue: str | None = None,
     dry_run: bool = False,
+    progress: Progress | None = None,
+    progress_every: int = 500,
 ) -> list[DeadLetterInfo]:
     """Remove the selected dead letters for good (the rest stay); returns what was (or would be) removed."""
     removed: list[DeadLetterInfo] = []
@@ -251,6 +262,7 @@ async def purge(
             await message.ack()
             log.warning("dlq_purged", message_id=info.id, dlq=info.queue, reason=info.reason)
         removed.append(info)
+        _report(progress, progress_every, len(removed))
     return removed
 
 
@@ -273,6 +285,8 @@ async def replay(
     queue: str | None = None,
     dry_run: bool = False,
     where: Selection | None = None,
+    progress: Progress | None = None,
+    progress_every: int = 500,
 ) -> ReplayReport:
     """Send matching dead letters (all when ``ids`` is None) back to their source queue, attempt 1."""
     report = ReplayReport(dry_run=dry_run)
@@ -300,4 +314,5 @@ async def replay(
         await message.ack()
         log.info("dlq_replayed", message_id=info.id, dlq=info.queue, source_queue=info.source_queue)
         report.replayed.append(info)
+        _report(progress, progress_every, len(report.replayed))
     return report
