@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pipeline import Pipeline, body_of, provision, running_pipeline, sign, unique_digits, wait_until
 from pipeline import connect as connect_tenant_account
+from prometheus_client import REGISTRY
 from testenv import APP_SECRET, VERIFY_TOKEN
 
 from omni_common.broker.connection import connect
@@ -204,6 +205,10 @@ def test_validly_signed_garbage_is_kept_and_dead_lettered_as_malformed(
         what="malformed dead letter",
     )
     assert letters[0].source_queue == pipe.topology.queue_name("ingress.raw")
+    counted = REGISTRY.get_sample_value(
+        "omni_dead_lettered_total", {"queue": pipe.topology.queue_name("ingress.raw"), "reason": "malformed"}
+    )
+    assert (counted or 0) >= 1
 
 
 def test_same_delivery_five_times_some_concurrently_yields_one_message(

@@ -101,6 +101,8 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
         assert httpx.get(f"{normalizer}/readyz", timeout=5).status_code == 200
         metrics = httpx.get(f"{normalizer}/metrics", timeout=5).text
         assert 'omni_messages_handled_total{outcome="ok",queue="normalizer.events"}' in metrics
+        router = httpx.get(f"http://127.0.0.1:{health_base + 1}/metrics", timeout=5).text
+        assert 'omni_events_routed_total{channel="whatsapp",outcome="routed"} 1.0' in router
     finally:
         dev.send_signal(signal.SIGTERM)
         try:

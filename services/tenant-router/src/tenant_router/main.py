@@ -21,6 +21,7 @@ from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 from omni_common.worker import Cleanup, HandlerFactory, run_worker
 from tenant_router.handler import route_delivery
+from tenant_router.metrics import EVENTS
 from tenant_router.resolver import CachedResolver, listen_for_catalog_changes
 
 SERVICE = "tenant-router"
@@ -57,6 +58,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                 correlation_id=event.delivery_id,
                 headers={"x-omni-tenant-id": str(event.tenant_id), "x-omni-channel": event.channel},
             )
+            EVENTS.labels(event.channel, "routed").inc()
 
         async def emit_refused(
             raw: RawWebhook, index: str, reason: str, detail: str, account_id: str | None
@@ -76,6 +78,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                 correlation_id=raw.delivery_id,
                 headers=hdrs,
             )
+            EVENTS.labels(raw.channel, reason).inc()
 
         async def handle(delivery: Delivery) -> None:
             try:

@@ -29,6 +29,11 @@ log = structlog.get_logger(__name__)
 HANDLED = Counter(
     "omni_messages_handled_total", "Messages handled, by queue and outcome", ["queue", "outcome"]
 )
+DEAD_LETTERED = Counter(
+    "omni_dead_lettered_total",
+    "Messages put in a dead-letter queue, by queue and reason",
+    ["queue", "reason"],
+)
 LATENCY = Histogram(
     "omni_handler_seconds",
     "Handler time per message, by queue",
@@ -238,3 +243,4 @@ class ConsumerRunner:
             correlation_id=delivery.correlation_id,
             headers=hdrs,
         )
+        DEAD_LETTERED.labels(self._stage.queue, reason).inc()
