@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     )
     delivery_limit: int = Field(default=10, ge=1)
     prefetch: int = Field(default=200, ge=1)
+    # Normalizer: events of one tenant that arrive within ``normalizer_batch_ms`` (at most
+    # ``normalizer_batch_size``, and never more than the prefetch) are written in one transaction.
+    normalizer_batch_size: int = Field(default=100, ge=1)
+    normalizer_batch_ms: int = Field(default=50, ge=0)
 
     max_body_bytes: int = 4 * 1024 * 1024
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
