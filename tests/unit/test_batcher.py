@@ -109,3 +109,34 @@ def test_bad_sizes_are_refused() -> None:
         KeyedBatcher(Recorder().flush, max_items=0)
     with pytest.raises(ValueError, match="max_wait"):
         KeyedBatcher(Recorder().flush, max_wait=-1)
+
+
+def test_one_flush_per_key_at_a_time_and_items_arriving_meanwhile_go_together() -> None:
+    batches: list[list[int]] = []
+    running = {"a": 0, "b": 0}
+    peak = {"a": 0, "b": 0}
+
+    async def go() -> list[int]:
+        started, gate = asyncio.Event(), asyncio.Event()
+
+        async def flush(key: str, items: list[int]) -> list[int | BaseException]:
+            running[key] += 1
+            peak[key] = max(peak[key], running[key])
+            batches.append(list(items))
+            if items == [1]:
+                started.set()
+                await gate.wait()
+            running[key] -= 1
+            return list(items)
+
+        batcher: KeyedBatcher[str, int, int] = KeyedBatcher(flush, max_items=3, max_wait=0.01)
+        first = asyncio.ensure_future(batcher.submit("a", 1))
+        await started.wait()  # the first group of "a" is being written
+        later = [asyncio.ensure_future(batcher.submit("a", i)) for i in (2, 3, 4, 5)]
+        other = await batcher.submit("b", 9)  # another key is not held up by "a"
+        gate.set()
+        return [*await asyncio.gather(first, *later), other]
+
+    assert asyncio.run(go()) == [1, 2, 3, 4, 5, 9]
+    assert batches == [[1], [9], [2, 3, 4], [5]]
+    assert peak == {"a": 1, "b": 1}

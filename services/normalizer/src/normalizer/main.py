@@ -62,6 +62,8 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             max_wait=settings.normalizer_batch_ms / 1000,
         )
 
+        announcing: set[asyncio.Future[object]] = set()  # notifications not yet confirmed
+
         async def announce(tenant_id: object, change: Change, correlation_id: str | None, key: str) -> None:
             note = NotificationEvent(
                 tenant_id=tenant_id,  # type: ignore[arg-type]
@@ -109,9 +111,17 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                         message_id=f"{change.message_id}:{what}",
                         correlation_id=delivery.correlation_id,
                     )
-                if change.kind != "message.existing":
-                    key = f"{event.event_id}:{change.message_id}"
-                    await announce(event.tenant_id, change, delivery.correlation_id, key)
+            notes = [
+                announce(event.tenant_id, c, delivery.correlation_id, f"{event.event_id}:{c.message_id}")
+                for c in changes
+                if c.kind != "message.existing"
+            ]
+            if notes:
+                # Best-effort and after the commit: the delivery is acked without waiting for these
+                # confirms, so a slow broker does not hold prefetch slots (announce logs a failure).
+                task = asyncio.ensure_future(asyncio.gather(*notes))
+                announcing.add(task)
+                task.add_done_callback(announcing.discard)
 
         async def handle_enrichment(delivery: Delivery) -> None:
             try:
@@ -128,6 +138,8 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
 
         async def cleanup() -> None:
             await batcher.flush_all()
+            if announcing:
+                await asyncio.wait(announcing, timeout=10)
             await http.aclose()
             await registry.close()
             await engine.dispose()
