@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     tenant_engine_cache: int = Field(default=10, ge=1)
     tenant_pool_size: int = Field(default=1, ge=1)
     tenant_pool_overflow: int = Field(default=1, ge=0)
+    # Evicted tenant engines kept without connections (~0.1-0.5 MiB each) so a returning tenant
+    # reconnects instead of rebuilding its engine; no effect on the connection budget.
+    tenant_engine_idle_cache: int = Field(default=1000, ge=0)
 
     # Broker: growing delays (ms) of the delayed-retry queues; one attempt per entry.
     # NoDecode: read as "1000,5000" (split below), not as JSON.
