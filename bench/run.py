@@ -216,10 +216,25 @@ def run(cfg: BenchConfig, command: str) -> dict[str, Any]:
         if cfg.baselines:
             results["baselines"] = run_baselines(cfg, env, plans)
         svc_env = {**env.service_env(), **cfg.service_env}
+        if "OMNI_GRAPH_API_URL" not in cfg.service_env:
+            # Profile lookups of new senders answer at once, as Meta's would (bench/graphstub.py).
+            graph_port = procs.free_port()
+            stub = procs.start(
+                "graph-stub",
+                [sys.executable, "-m", "bench.graphstub", str(graph_port)],
+                _child_env(),
+                cfg.out / "logs",
+            )
+            services.append(stub)  # listed for the clean-up if the wait fails
+            procs.wait_http(graph_port)
+            services.remove(stub)  # re-listed after the ingress processes: --profile takes the first ones
+            svc_env["OMNI_GRAPH_API_URL"] = f"http://127.0.0.1:{graph_port}/v21.0"
         ports = [procs.free_port() for _ in range(cfg.ingress_procs)]
         services += [
             procs.start_service("ingress-webhooks", svc_env, cfg.out / "logs", port=p) for p in ports
         ]
+        if "OMNI_GRAPH_API_URL" not in cfg.service_env:
+            services.append(stub)
         for p in ports:
             procs.wait_http(p)
         if cfg.ingress_only:

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from pipeline import provision
+from sqlalchemy import text
 
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
@@ -38,6 +39,32 @@ async def test_concurrent_misses_share_one_catalog_read(settings: Settings) -> N
         assert catalog.reads == 1
         with pytest.raises(TenantNotFound):
             await asyncio.gather(*(registry.tenant(uuid.uuid4()) for _ in range(3)))
+    finally:
+        await registry.close()
+        await engine.dispose()
+
+
+async def test_an_evicted_engine_is_kept_without_connections_and_reused(settings: Settings) -> None:
+    one, two = await provision(settings, "idleone"), await provision(settings, "idletwo")
+    engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
+    registry = TenantEngineRegistry(
+        catalog=Catalog(engine), server_url=settings.database_url, max_engines=1, max_idle_engines=1
+    )
+
+    async def engine_of(tenant_id: uuid.UUID) -> object:
+        async with registry.begin(tenant_id) as session:
+            assert (await session.execute(text("SELECT current_database()"))).scalar_one() == (
+                one.db_name if tenant_id == one.id else two.db_name
+            )
+            return session.bind
+
+    try:
+        first = await engine_of(one.id)
+        await engine_of(two.id)  # evicts one's engine: disposed, kept idle
+        assert registry.stats() == {"engines": 1, "leased": 0, "disposing": 0, "idle": 1}
+        assert first.pool.checkedin() == 0  # type: ignore[attr-defined]  # no connection held
+        assert await engine_of(one.id) is first  # reconnected, not rebuilt
+        assert registry.stats()["idle"] == 1  # two's engine now waits in its place
     finally:
         await registry.close()
         await engine.dispose()

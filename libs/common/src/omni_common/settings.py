@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     tenant_engine_cache: int = Field(default=10, ge=1)
     tenant_pool_size: int = Field(default=1, ge=1)
     tenant_pool_overflow: int = Field(default=1, ge=0)
+    # Evicted tenant engines kept without connections (~0.1-0.5 MiB each) so a returning tenant
+    # reconnects instead of rebuilding its engine; no effect on the connection budget.
+    tenant_engine_idle_cache: int = Field(default=1000, ge=0)
 
     # Broker: growing delays (ms) of the delayed-retry queues; one attempt per entry.
     # NoDecode: read as "1000,5000" (split below), not as JSON.
@@ -57,6 +60,10 @@ class Settings(BaseSettings):
     )
     delivery_limit: int = Field(default=10, ge=1)
     prefetch: int = Field(default=200, ge=1)
+    # Normalizer: events of one tenant that arrive within ``normalizer_batch_ms`` (at most
+    # ``normalizer_batch_size``, and never more than the prefetch) are written in one transaction.
+    normalizer_batch_size: int = Field(default=100, ge=1)
+    normalizer_batch_ms: int = Field(default=50, ge=0)
 
     max_body_bytes: int = 4 * 1024 * 1024
     log_json: bool | None = None  # None: JSON when stderr is not a terminal

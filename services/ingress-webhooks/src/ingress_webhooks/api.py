@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 
 from ingress_webhooks.signature import verify_signature
-from omni_common.contracts import RawWebhook
+from omni_common.contracts import encode_raw_webhook
 from omni_common.http_common import add_health_routes
 
 CHANNELS = frozenset({"whatsapp", "facebook", "instagram"})
@@ -22,14 +22,17 @@ CHANNELS = frozenset({"whatsapp", "facebook", "instagram"})
 log = structlog.get_logger(__name__)
 
 WEBHOOKS = Counter("omni_webhooks_total", "Webhook deliveries by channel and outcome", ["channel", "outcome"])
+# The hot path's counters, looked up once (``labels`` takes a lock and builds a key per call).
+_ACCEPTED = {c: WEBHOOKS.labels(c, "accepted") for c in CHANNELS}
 
 
 class BrokerUnavailable(Exception):
     """The raw event could not be confirmed by the broker."""
 
 
-# Publishes a raw delivery and returns only once the broker confirmed it.
-StoreRaw = Callable[[RawWebhook], Awaitable[None]]
+# Publishes a raw delivery (delivery id, channel, encoded RawWebhook) and returns only once the
+# broker confirmed it.
+StoreRaw = Callable[[str, str, bytes], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -99,21 +102,21 @@ def create_app(
             WEBHOOKS.labels(channel, reason).inc()
             log.warning("webhook_refused", channel=channel, reason=reason, size=len(body))
             return Response(status_code=401)
-        event = RawWebhook(
-            delivery_id=uuid.uuid4().hex,
+        delivery_id = uuid.uuid4().hex
+        raw = encode_raw_webhook(
+            delivery_id=delivery_id,
             channel=channel,  # type: ignore[arg-type]  # checked against CHANNELS above
             received_at=datetime.now(UTC),
-            signature_verified=True,
             body=body,
         )
         try:
-            await store_raw(event)
+            await store_raw(delivery_id, channel, raw)
         except BrokerUnavailable:
             WEBHOOKS.labels(channel, "broker_unavailable").inc()
-            log.error("webhook_not_stored", channel=channel, correlation_id=event.delivery_id)
+            log.error("webhook_not_stored", channel=channel, correlation_id=delivery_id)
             return Response(status_code=503, headers={"Retry-After": "5"})
-        WEBHOOKS.labels(channel, "accepted").inc()
-        log.debug("webhook_accepted", channel=channel, correlation_id=event.delivery_id, size=len(body))
+        _ACCEPTED[channel].inc()
+        log.debug("webhook_accepted", channel=channel, correlation_id=delivery_id, size=len(body))
         return Response(status_code=200, content="EVENT_RECEIVED", media_type="text/plain")
 
     return app

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app
+from ingress_webhooks.api import CHANNELS, BrokerUnavailable, IngressConfig, create_app
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher, PublishError
 from omni_common.broker.topology import RAW_WEBHOOKS, build_topology, declare_topology, routing_key
-from omni_common.contracts import RawWebhook, encode
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 
@@ -22,17 +21,19 @@ def build_app(settings: Settings) -> FastAPI:
     state: dict[str, Publisher] = {}
     connection_holder: dict[str, object] = {}
 
-    async def store_raw(event: RawWebhook) -> None:
+    keys = {c: routing_key(RAW_WEBHOOKS, c) for c in CHANNELS}
+
+    async def store_raw(delivery_id: str, channel: str, raw: bytes) -> None:
         publisher = state.get("publisher")
         if publisher is None:
             raise BrokerUnavailable
         try:
             await publisher.publish(
-                routing_key(RAW_WEBHOOKS, event.channel),
-                encode(event),
-                message_id=event.delivery_id,
-                correlation_id=event.delivery_id,
-                headers={"x-omni-channel": event.channel},
+                keys[channel],
+                raw,
+                message_id=delivery_id,
+                correlation_id=delivery_id,
+                headers={"x-omni-channel": channel},
             )
         except PublishError as exc:
             raise BrokerUnavailable from exc

@@ -99,3 +99,115 @@ async def _apply(
             log.debug("event_ignored", reason=item.reason)
             change = None
     return [change] if change else []
+
+
+Outcome = list[store.Change] | Exception
+
+
+async def handle_routed_batch(
+    tenant_id: uuid.UUID, events: list[RoutedEvent], *, begin: TenantTransaction
+) -> list[Outcome]:
+    """Write many events of ONE tenant in one transaction; one outcome per event, in order.
+
+    An event that cannot be written (malformed, unknown or disabled account) gets its DeadLetter
+    and the others still commit. If the shared transaction fails for any other reason, nothing of
+    it is kept and every event is handled again on its own, so one bad event costs only itself.
+    Returns only after the commit, so the caller may ack each event.
+    """
+    if any(e.tenant_id != tenant_id for e in events):
+        raise ValueError("a batch must hold the events of one tenant only")  # isolation, not style
+    outcomes: list[Outcome] = [[] for _ in events]
+    normalized: list[tuple[int, list[NormalizedEvent]]] = []
+    for i, event in enumerate(events):
+        try:
+            normalized.append((i, normalize(event.channel, event.account_id, event.payload)))
+        except MalformedEvent as exc:
+            outcomes[i] = DeadLetter("malformed", f"{exc.reason_code}: {exc.detail}")
+    if not normalized:
+        return outcomes
+    try:
+        async with begin(tenant_id) as session:
+            await _apply_batch(session, events, normalized, outcomes)
+    except TenantNotFound as exc:
+        return [o if isinstance(o, Exception) else DeadLetter("unknown_tenant", str(exc)) for o in outcomes]
+    except TenantNotActive as exc:
+        return [o if isinstance(o, Exception) else DeadLetter("tenant_inactive", str(exc)) for o in outcomes]
+    except Exception as exc:  # the fallback below reports each event's own outcome
+        log.warning("batch_failed_one_by_one", events=len(normalized), error=f"{type(exc).__name__}: {exc}")
+        for i, _ in normalized:
+            try:
+                outcomes[i] = await handle_routed_event(events[i], begin=begin)
+            except Exception as one:  # handed to this event's consumer
+                outcomes[i] = one
+    return outcomes
+
+
+async def _apply_batch(
+    session: AsyncSession,
+    events: list[RoutedEvent],
+    normalized: list[tuple[int, list[NormalizedEvent]]],
+    outcomes: list[Outcome],
+) -> None:
+    accounts: dict[tuple[str, str], store.AccountRow | DeadLetter] = {}
+    # Statuses go last, in one statement per channel: an outbound echo in the same batch is then
+    # already there for its status, and statuses only move forward, so the order among them is kept.
+    statuses: list[tuple[int, RoutedEvent, StatusUpdate]] = []
+    for i, items in normalized:
+        event = events[i]
+        key = (event.channel, event.account_id)
+        if key not in accounts:
+            accounts[key] = await _usable_account(session, event)
+        account = accounts[key]
+        if isinstance(account, DeadLetter):
+            outcomes[i] = account
+            continue
+        changes = outcomes[i]
+        assert isinstance(changes, list)
+        for item in items:
+            if isinstance(item, StatusUpdate):
+                statuses.append((i, event, item))
+            else:
+                changes.extend(await _apply(session, event, account, item))
+    seen: set[tuple[str, str]] = set()
+    bulk: dict[str, list[StatusUpdate]] = {}
+    repeats: list[tuple[int, RoutedEvent, StatusUpdate]] = []
+    for i, event, item in statuses:
+        key = (event.channel, item.external_message_id)
+        if key in seen:
+            repeats.append((i, event, item))
+        else:
+            seen.add(key)
+            bulk.setdefault(event.channel, []).append(item)
+    applied = {
+        channel: await store.apply_statuses(session, channel=channel, events=items)
+        for channel, items in bulk.items()
+    }
+    firsts: set[tuple[str, str]] = set()
+    for i, event, item in statuses:
+        key = (event.channel, item.external_message_id)
+        changes = outcomes[i]
+        assert isinstance(changes, list)
+        if key in firsts:
+            continue  # a repeat: applied one by one below
+        firsts.add(key)
+        change = applied[event.channel].get(item.external_message_id)
+        if change is not None:
+            changes.append(change)
+        else:
+            log.info("status_not_applied", external_message_id=item.external_message_id, status=item.status)
+    for i, event, item in repeats:
+        changes = outcomes[i]
+        assert isinstance(changes, list)
+        changes.extend(await _apply(session, event, accounts[(event.channel, event.account_id)], item))  # type: ignore[arg-type]
+    for account in accounts.values():
+        if isinstance(account, store.AccountRow):
+            await store.touch_account(session, account)
+
+
+async def _usable_account(session: AsyncSession, event: RoutedEvent) -> store.AccountRow | DeadLetter:
+    account = await store.find_account(session, event.channel, event.account_id)
+    if account is None:
+        return DeadLetter("account_not_in_tenant", f"{event.channel} account {event.account_id}")
+    if not account.is_active or account.status == "disabled":
+        return DeadLetter("channel_disabled", f"{event.channel} account {event.account_id} is disabled")
+    return account

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import httpx
@@ -11,8 +12,9 @@ from aio_pika.abc import AbstractRobustConnection
 from pydantic import ValidationError
 
 from normalizer.enrich import EnrichDeps, handle_enrich
-from normalizer.handler import handle_routed_event
+from normalizer.handler import Outcome, handle_routed_batch
 from normalizer.store import Change
+from omni_common.broker.batcher import KeyedBatcher
 from omni_common.broker.consumer import Delivery, Handler
 from omni_common.broker.outcomes import DeadLetter, PublishError
 from omni_common.broker.publisher import Publisher
@@ -49,6 +51,19 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             media_hosts=tuple(settings.media_hosts),
         )
 
+        async def write_batch(tenant_id: uuid.UUID, events: list[RoutedEvent]) -> list[Outcome]:
+            return await handle_routed_batch(tenant_id, events, begin=registry.begin)
+
+        # One transaction per tenant for the events that arrive together (bounded by the prefetch):
+        # a commit and an engine checkout per batch instead of per event.
+        batcher: KeyedBatcher[uuid.UUID, RoutedEvent, list[Change]] = KeyedBatcher(
+            write_batch,  # type: ignore[arg-type]
+            max_items=settings.normalizer_batch_size,
+            max_wait=settings.normalizer_batch_ms / 1000,
+        )
+
+        announcing: set[asyncio.Future[object]] = set()  # notifications not yet confirmed
+
         async def announce(tenant_id: object, change: Change, correlation_id: str | None, key: str) -> None:
             note = NotificationEvent(
                 tenant_id=tenant_id,  # type: ignore[arg-type]
@@ -77,7 +92,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             except ValidationError as exc:
                 raise DeadLetter("malformed_contract", str(exc)[:300]) from exc
             structlog.contextvars.bind_contextvars(tenant_id=str(event.tenant_id), channel=event.channel)
-            changes = await handle_routed_event(event, begin=registry.begin)
+            changes = await batcher.submit(event.tenant_id, event)
             for change in changes:
                 for what in change.enrich:
                     assert change.message_id is not None
@@ -96,9 +111,17 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                         message_id=f"{change.message_id}:{what}",
                         correlation_id=delivery.correlation_id,
                     )
-                if change.kind != "message.existing":
-                    key = f"{event.event_id}:{change.message_id}"
-                    await announce(event.tenant_id, change, delivery.correlation_id, key)
+            notes = [
+                announce(event.tenant_id, c, delivery.correlation_id, f"{event.event_id}:{c.message_id}")
+                for c in changes
+                if c.kind != "message.existing"
+            ]
+            if notes:
+                # Best-effort and after the commit: the delivery is acked without waiting for these
+                # confirms, so a slow broker does not hold prefetch slots (announce logs a failure).
+                task = asyncio.ensure_future(asyncio.gather(*notes))
+                announcing.add(task)
+                task.add_done_callback(announcing.discard)
 
         async def handle_enrichment(delivery: Delivery) -> None:
             try:
@@ -114,6 +137,9 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                 )
 
         async def cleanup() -> None:
+            await batcher.flush_all()
+            if announcing:
+                await asyncio.wait(announcing, timeout=10)
             await http.aclose()
             await registry.close()
             await engine.dispose()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -427,3 +427,52 @@ async def record_platform_error(
         )
     ).scalar_one()
     return Change("notification", None, None, {"notification_id": str(notification_id), "title": title})
+
+
+# One statement for many statuses (the bulk of Meta's webhooks): the same guard as apply_status, the
+# predecessors passed per row. ``updated_at`` is set here because this is not an ORM update.
+_BULK_STATUS = text(
+    """
+    UPDATE chat_messages AS m
+    SET status = v.status,
+        status_at = v.status_at,
+        error_code = CASE WHEN v.status = 'failed' THEN v.error_code ELSE m.error_code END,
+        error_message = CASE WHEN v.status = 'failed' THEN v.error_message ELSE m.error_message END,
+        updated_at = now()
+    FROM unnest(
+        CAST(:ext AS text[]), CAST(:status AS text[]), CAST(:status_at AS timestamptz[]),
+        CAST(:error_code AS text[]), CAST(:error_message AS text[]), CAST(:preds AS text[])
+    ) AS v(ext, status, status_at, error_code, error_message, preds)
+    WHERE m.channel = :channel
+      AND m.external_message_id = v.ext
+      AND m.direction = 'outbound'
+      AND (m.status IS NULL OR m.status = ANY(string_to_array(v.preds, ',')))
+    RETURNING m.id, m.chat_id, v.ext
+    """
+)
+
+
+async def apply_statuses(
+    session: AsyncSession, *, channel: str, events: list[StatusUpdate]
+) -> dict[str, Change]:
+    """Apply many status updates of one channel at once; the changes by external message id.
+
+    The external ids must be distinct (a repeat in one statement would update a row only once with
+    either value): callers apply repeats one by one afterwards, in their order.
+    """
+    if not events:
+        return {}
+    rows = await session.execute(
+        _BULK_STATUS,
+        {
+            "channel": channel,
+            "ext": [e.external_message_id for e in events],
+            "status": [e.status for e in events],
+            "status_at": [e.platform_timestamp for e in events],
+            "error_code": [None if e.error_code is None else str(e.error_code) for e in events],
+            "error_message": [e.error_message or e.error_title for e in events],
+            "preds": [",".join(predecessors(e.status)) for e in events],
+        },
+    )
+    by_ext = {e.external_message_id: e.status for e in events}
+    return {r.ext: Change("message.status", r.chat_id, r.id, {"status": by_ext[r.ext]}) for r in rows.all()}

@@ -7,7 +7,7 @@ a message of the wrong kind or version fails validation loudly instead of being 
 from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
 from omni_common.contracts.base import Channel, Contract, decode, encode
 from omni_common.contracts.commands import EnrichMessage, SendReply
-from omni_common.contracts.events import NotificationEvent, RawWebhook, RoutedEvent
+from omni_common.contracts.events import NotificationEvent, RawWebhook, RoutedEvent, encode_raw_webhook
 
 __all__ = [
     "AssistantDocument",
@@ -22,4 +22,5 @@ __all__ = [
     "SuggestionReply",
     "decode",
     "encode",
+    "encode_raw_webhook",
 ]

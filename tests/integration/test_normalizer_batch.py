@@ -1,0 +1,159 @@
+"""The normalizer's per-tenant batch: one transaction, per-event outcomes, the same guarantees."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pipeline import provision, unique_digits
+
+from normalizer.handler import handle_routed_batch
+from omni_common.broker.outcomes import DeadLetter
+from omni_common.channels.inbound import split_delivery
+from omni_common.contracts import RoutedEvent
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "meta"
+
+
+@pytest.fixture(scope="module")
+def tenant(settings: Settings) -> tuple[uuid.UUID, str, str]:
+    waba = unique_digits()
+    record = asyncio.run(provision(settings, f"batch{waba[-6:]}", {"whatsapp": waba}))
+    return record.id, record.db_name, waba
+
+
+def _events(tenant_id: uuid.UUID, waba: str, deliveries: list[dict[str, Any]]) -> list[RoutedEvent]:
+    events = []
+    for n, delivery in enumerate(deliveries):
+        delivery["entry"][0]["id"] = waba
+        for change in delivery["entry"][0]["changes"]:
+            change["value"]["metadata"]["phone_number_id"] = waba
+        split = split_delivery("whatsapp", json.dumps(delivery).encode())
+        for item in split.items:
+            events.append(
+                RoutedEvent(
+                    event_id=f"d{n}:{item.index}",
+                    delivery_id=f"d{n}",
+                    tenant_id=tenant_id,
+                    channel="whatsapp",
+                    account_id=item.account_id,
+                    received_at=datetime.now(UTC),
+                    payload=item.payload,
+                )
+            )
+    return events
+
+
+def _text(wamid: str) -> dict[str, Any]:
+    delivery = json.loads((FIXTURES / "whatsapp" / "text.json").read_bytes())
+    delivery["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = wamid
+    return delivery
+
+
+def _status(wamid: str, status: str) -> dict[str, Any]:
+    delivery = copy.deepcopy(json.loads((FIXTURES / "whatsapp" / "status_read.json").read_bytes()))
+    delivery["entry"][0]["changes"][0]["value"]["statuses"][0].update({"id": wamid, "status": status})
+    return delivery
+
+
+async def _run(settings: Settings, tenant_id: uuid.UUID, events: list[RoutedEvent]) -> list[Any]:
+    engine = catalog_engine(settings.database_url)
+    registry = TenantEngineRegistry(catalog=Catalog(engine), server_url=settings.database_url, max_engines=1)
+    try:
+        return await handle_routed_batch(tenant_id, events, begin=registry.begin)
+    finally:
+        await registry.close()
+        await engine.dispose()
+
+
+def _rows(settings: Settings, db: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    url = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url.rsplit("/", 1)[0] + f"/{db}") as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_a_batch_commits_good_events_and_dead_letters_only_the_bad_one(
+    settings: Settings, tenant: tuple[uuid.UUID, str, str]
+) -> None:
+    tenant_id, db, waba = tenant
+    sent, new = f"wamid.out-{unique_digits()}", f"wamid.in-{unique_digits()}"
+    events = _events(tenant_id, waba, [_text(new)])
+    chat = _rows(settings, db, "SELECT chat_id FROM chat_messages WHERE external_message_id = %s", (new,))
+    assert not chat
+    # An outbound message to update, through the first event's chat (created by the same batch later).
+    batch = [
+        *events,
+        *_events(tenant_id, waba, [_status(sent, "delivered"), _status(sent, "read"), _status(sent, "sent")]),
+    ]
+    # An account this tenant does not have (the router would not send it, but a stale route could).
+    (bad,) = _events(tenant_id, unique_digits(), [_text(f"wamid.stray-{unique_digits()}")])
+    batch.insert(1, bad)
+    asyncio.run(_run(settings, tenant_id, batch[:2]))  # creates the chat; the bad one dead-letters
+    (chat_id,) = _rows(
+        settings, db, "SELECT chat_id FROM chat_messages WHERE external_message_id = %s", (new,)
+    )[0]
+    _rows(
+        settings,
+        db,
+        "INSERT INTO chat_messages"
+        " (tenant_id, chat_id, channel, external_message_id, direction, kind, status)"
+        " VALUES (%s, %s, 'whatsapp', %s, 'outbound', 'text', 'sent') RETURNING id",
+        (tenant_id, chat_id, sent),
+    )
+
+    outcomes = asyncio.run(_run(settings, tenant_id, batch))
+
+    assert isinstance(outcomes[1], DeadLetter)
+    assert outcomes[1].reason == "account_not_in_tenant"
+    assert outcomes[0] == []  # a redelivery: already there, nothing new to report
+    # delivered, then read (a repeat of the same message in one batch is applied in order), then
+    # sent changes nothing: statuses only move forward.
+    assert [c[0].data["status"] if c else None for c in outcomes[2:]] == ["delivered", "read", None]
+    status = _rows(settings, db, "SELECT status FROM chat_messages WHERE external_message_id = %s", (sent,))
+    assert status == [("read",)]
+    assert len(_rows(settings, db, "SELECT 1 FROM chat_messages WHERE external_message_id = %s", (new,))) == 1
+
+
+def test_a_batch_refuses_events_of_another_tenant(
+    settings: Settings, tenant: tuple[uuid.UUID, str, str]
+) -> None:
+    tenant_id, _, waba = tenant
+    events = _events(tenant_id, waba, [_text(f"wamid.x-{unique_digits()}")])
+    other = events[0].model_copy(update={"tenant_id": uuid.uuid4()})
+    with pytest.raises(ValueError, match="one tenant"):
+        asyncio.run(_run(settings, tenant_id, [events[0], other]))
+
+
+def test_a_failing_batch_falls_back_to_one_by_one(
+    settings: Settings, tenant: tuple[uuid.UUID, str, str]
+) -> None:
+    tenant_id, db, waba = tenant
+    good = f"wamid.good-{unique_digits()}"
+    events = _events(tenant_id, waba, [_text(good)])
+    # PostgreSQL refuses a NUL character in text and jsonb, so this event fails inside the shared
+    # transaction (a database error, not a bad contract).
+    poisoned = _text(f"wamid.nul-{unique_digits()}")
+    poisoned["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "nul\x00here"
+    events += _events(tenant_id, waba, [poisoned])
+
+    outcomes = asyncio.run(_run(settings, tenant_id, events))
+
+    assert outcomes[0]
+    assert outcomes[0][0].kind == "message.created"
+    assert isinstance(outcomes[1], Exception)
+    assert not isinstance(outcomes[1], DeadLetter)  # a database error: retried through the delay queues
+    assert (
+        len(_rows(settings, db, "SELECT 1 FROM chat_messages WHERE external_message_id = %s", (good,))) == 1
+    )
