@@ -197,8 +197,9 @@ async def test_rate_limit_storm_is_retried_paced_and_ends_sent(
     interval = 1 / STORM_RATE
     # Paced: no run of requests faster than the account's budget. The arrival times carry the
     # scheduling jitter of a busy machine (one late request shortens the next gap), so every span
-    # is checked against the budget with a small jitter allowance instead of each gap alone.
-    jitter = 0.15
+    # is checked against the budget with a small jitter allowance instead of each gap alone. Seen on
+    # a machine at load 15 on 2 cores: one request 0.29 s late, so the allowance covers 0.25 s.
+    jitter = 0.25
     for i, j in itertools.combinations(range(len(times)), 2):
         assert times[j] - times[i] >= (j - i) * interval - jitter, (i, j, times)
 
