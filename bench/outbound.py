@@ -42,11 +42,14 @@ from bench.run import _child_env, _wait_consumers, log
 
 GRAPH_VERSION = "v21.0"
 DEFAULT_SERVICE_ENV = {
-    # 1 sender process x (10 engines x (2 + 2) + 5 catalog/listener) = 45 PostgreSQL connections at most.
+    # senders x (10 engines x (1 + 0) + 3 catalog) = 2 x 13 = 26 PostgreSQL connections at most: a
+    # send holds a connection for one autocommit statement, so one per tenant and process is plenty.
     "OMNI_TENANT_ENGINE_CACHE": "10",
-    "OMNI_TENANT_POOL_SIZE": "2",
-    "OMNI_TENANT_POOL_OVERFLOW": "2",
+    "OMNI_TENANT_POOL_SIZE": "1",
+    "OMNI_TENANT_POOL_OVERFLOW": "0",
 }
+PACING_TARGET = 80.0
+PACING_TOLERANCE = 0.05
 
 
 @dataclass
@@ -61,6 +64,8 @@ class OutboundConfig:
     settle_timeout: float = 180.0
     scenarios: tuple[str, ...] = ("rate-0ms", "pacing", "storm-429", "rate-100ms")
     profile: bool = False  # py-spy the sender (and the sandbox) during rate-0ms
+    senders: int = 2  # outbound-sender processes, pacing shared through Redis when > 1
+    redis_url: str = "redis://127.0.0.1:6379/0"
     out: Path = field(default_factory=lambda: Path("bench/results/outbound"))
     service_env: dict[str, str] = field(default_factory=dict)
 
@@ -78,6 +83,8 @@ def add_outbound_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenarios", default=",".join(d.scenarios))
     p.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra sender env")
     p.add_argument("--profile", action="store_true", help="py-spy the sender and sandbox during rate-0ms")
+    p.add_argument("--senders", type=int, default=d.senders, help="sender processes (shared Redis pacer)")
+    p.add_argument("--redis-url", default=d.redis_url, help="shared pacer's Redis ('' = local pacing)")
     p.add_argument("--out", type=Path, default=d.out)
 
 
@@ -93,6 +100,8 @@ def outbound_config(a: argparse.Namespace) -> OutboundConfig:
         settle_timeout=a.settle_timeout,
         scenarios=tuple(s for s in a.scenarios.split(",") if s),
         profile=a.profile,
+        senders=a.senders,
+        redis_url=a.redis_url,
         out=a.out,
         service_env={**DEFAULT_SERVICE_ENV, **dict(kv.split("=", 1) for kv in a.set)},
     )
@@ -320,6 +329,27 @@ def rate_from_times(times: list[float], skip: int = 0) -> dict[str, Any]:
         "steady_per_s": slope,
         "busiest_1s_window": busiest,
         "per_second": per_second,
+        # Every full second from the first request (the last, partial one excluded).
+        "full_seconds": per_second[:-1],
+    }
+
+
+def pacing_verdict(rate: dict[str, Any], target: float, tolerance: float) -> dict[str, Any]:
+    """Is every full 1-s bin, the busiest sliding 1-s window and the average within ``tolerance``?"""
+    full = rate.get("full_seconds") or []
+    low, high = target * (1 - tolerance), target * (1 + tolerance)
+    worst = max((abs(n / target - 1) for n in full), default=0.0)
+    avg = rate.get("overall_per_s") or 0.0
+    return {
+        "target_per_s": target,
+        "full_seconds_min_max": [min(full, default=0), max(full, default=0)],
+        "worst_full_second_pct": worst * 100,
+        "busiest_window_pct": ((rate.get("busiest_1s_window") or 0) / target - 1) * 100,
+        "average_pct": (avg / target - 1) * 100,
+        "within": bool(full)
+        and all(low <= n <= high for n in full)
+        and low <= avg <= high
+        and (rate.get("busiest_1s_window") or 0) <= high,
     }
 
 
@@ -398,22 +428,60 @@ def _seed_file(path: Path, numbers: list[Number]) -> None:
     path.write_bytes(orjson.dumps({"accounts": accounts}))
 
 
-def _sender(env: BenchEnv, cfg: OutboundConfig, graph_port: int) -> procs.Proc:
+def _pace_prefix(env: BenchEnv) -> str:
+    """Redis key prefix of this run's shared pacer (other runs on the machine use their own)."""
+    return f"{env.name}:pace:"
+
+
+def _senders(env: BenchEnv, cfg: OutboundConfig, graph_port: int) -> list[procs.Proc]:
+    """``cfg.senders`` sender processes; with more than one they share pacing through Redis."""
     svc = {
         **env.service_env(),
         "OMNI_GRAPH_API_URL": f"http://127.0.0.1:{graph_port}/{GRAPH_VERSION}",
         **cfg.service_env,
     }
-    proc = procs.start_service("outbound-sender", svc, cfg.out / "logs")
+    if cfg.redis_url:
+        svc |= {"OMNI_OUTBOUND_REDIS_URL": cfg.redis_url, "OMNI_OUTBOUND_REDIS_PREFIX": _pace_prefix(env)}
+    elif cfg.senders > 1:
+        raise SystemExit("--senders > 1 needs --redis-url: local pacing would multiply each number's rate")
+    # One log directory per sender: log names are millisecond stamps, two starts may share one.
+    started = [
+        procs.start_service("outbound-sender", svc, cfg.out / "logs" / f"sender-{i}")
+        for i in range(cfg.senders)
+    ]
+    want = {"outbound.commands": cfg.senders}
     deadline = time.monotonic() + 60
-    while True:  # the sender declares its topology when it starts: wait for the queue, then a consumer
+    while True:  # each sender declares its topology when it starts: wait for the queue, then consumers
         try:
-            asyncio.run(_wait_consumers(env.settings.rabbitmq_url, {"outbound.commands": 1}, timeout=30))
-            return proc
+            asyncio.run(_wait_consumers(env.settings.rabbitmq_url, want, timeout=30))
+            return started
         except Exception:
-            if time.monotonic() > deadline or proc.popen.poll() is not None:
+            if time.monotonic() > deadline or any(p.popen.poll() is not None for p in started):
                 raise
             time.sleep(0.5)
+
+
+def _drop_pace_keys(env: BenchEnv, cfg: OutboundConfig) -> None:
+    """Remove this run's pacer keys (they expire on their own within seconds; this is tidiness)."""
+    if not cfg.redis_url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(cfg.redis_url, socket_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=_pace_prefix(env) + "*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def _sum_counts(many: Any) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in many:
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return total
 
 
 def _log_counts(path: Path) -> dict[str, int]:
@@ -463,15 +531,15 @@ def run_outbound(cfg: OutboundConfig, command: str) -> dict[str, Any]:
         sandbox.post("/_sandbox/config", json={"emit_statuses": False}).raise_for_status()
         conns.start()
         scenarios: dict[str, Any] = {}
-        sender = _sender(env, cfg, sb_port)
-        started.append(sender)
-        watched = [sender, sandbox_proc]
+        senders = _senders(env, cfg, sb_port)
+        started += senders
+        watched = [*senders, sandbox_proc]
         if "rate-0ms" in cfg.scenarios:
             recs = []
             if cfg.profile:
                 recs = [
                     (p.group, profile.record(p.popen.pid, 15, cfg.out / f"pyspy-{p.group}.txt"))
-                    for p in (sender, sandbox_proc)
+                    for p in (senders[0], sandbox_proc)
                 ]
             scenarios["rate-0ms"] = run_scenario(
                 "rate-0ms", env, sandbox, numbers, cfg.per_number, 1, cfg, watched
@@ -481,14 +549,18 @@ def run_outbound(cfg: OutboundConfig, command: str) -> dict[str, Any]:
                 results.setdefault("profiles", {})[group] = profile.top_frames(cfg.out / f"pyspy-{group}.txt")
         if "pacing" in cfg.scenarios:
             r = run_scenario("pacing", env, sandbox, [pacing], cfg.pacing_messages, 2, cfg, watched)
-            # GCRA lets the first ``burst`` (8) through at once; the steady rate is fitted after them.
+            # GCRA lets the first ``burst`` through at once; the steady rate is fitted after them.
             r["pacing"] = rate_from_times(
                 [x["t"] for x in sandbox_requests(sandbox, pacing.external_id)], skip=8
             )
-            r["pacing"]["target_per_s"] = 80.0
             steady = r["pacing"].get("steady_per_s") or 0.0
-            r["pacing"]["error_pct"] = (steady / 80.0 - 1) * 100
-            log(f"pacing: steady {steady:.2f} msg/s ({r['pacing']['error_pct']:+.2f} %)")
+            r["pacing"]["error_pct"] = (steady / PACING_TARGET - 1) * 100
+            r["pacing"] |= pacing_verdict(r["pacing"], PACING_TARGET, PACING_TOLERANCE)
+            log(
+                f"pacing: steady {steady:.2f} msg/s ({r['pacing']['error_pct']:+.2f} %), full seconds"
+                f" {r['pacing']['full_seconds_min_max']}, busiest window {r['pacing']['busiest_1s_window']},"
+                f" within ±5 %: {r['pacing']['within']}"
+            )
             scenarios["pacing"] = r
         if "storm-429" in cfg.scenarios:
             total = cfg.storm_per_number * len(numbers)
@@ -498,16 +570,16 @@ def run_outbound(cfg: OutboundConfig, command: str) -> dict[str, Any]:
                 "regain_minutes": 0,
                 "match": {"method": "POST"},
             }
-            before = _log_counts(sender.log)
+            before = _sum_counts(_log_counts(p.log) for p in senders)
             scenarios["storm-429"] = run_scenario(
                 "storm-429", env, sandbox, numbers, cfg.storm_per_number, 3, cfg, watched, fault=fault
             )
-            after = _log_counts(sender.log)
+            after = _sum_counts(_log_counts(p.log) for p in senders)
             scenarios["storm-429"]["sender_log"] = {
                 k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)
             }
         if any(s.startswith("rate-") and s != "rate-0ms" for s in cfg.scenarios):  # e.g. rate-100ms
-            procs.stop([sender])
+            procs.stop(senders)
             proxy_port = procs.free_port()
             proxy = procs.start(
                 "delay-proxy",
@@ -524,16 +596,18 @@ def run_outbound(cfg: OutboundConfig, command: str) -> dict[str, Any]:
             )
             started.append(proxy)
             procs.wait_http(proxy_port, "/_sandbox/health")
-            sender = _sender(env, cfg, proxy_port)
-            started.append(sender)
+            senders = _senders(env, cfg, proxy_port)
+            started += senders
             name = f"rate-{cfg.latency_ms:.0f}ms"
             scenarios[name] = run_scenario(
-                name, env, sandbox, numbers, cfg.per_number, 4, cfg, [sender, sandbox_proc, proxy]
+                name, env, sandbox, numbers, cfg.per_number, 4, cfg, [*senders, sandbox_proc, proxy]
             )
         results["scenarios"] = scenarios
     finally:
         conns.stop()
         procs.stop(started)
+        with contextlib.suppress(Exception):
+            _drop_pace_keys(env, cfg)
         with contextlib.suppress(Exception):
             benv.teardown(env)
         log(f"removed {env.name} (vhost and databases)")

@@ -34,6 +34,7 @@ from test_outbound_support import (
 )
 
 from omni_common.broker.connection import connect as amqp_connect
+from omni_common.broker.outcomes import Retry
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, build_topology
 from omni_common.contracts import SendReply
@@ -45,7 +46,8 @@ from omni_common.settings import Settings
 from omni_common.tenancy.accounts import set_account_enabled
 from outbound_sender.handler import UNKNOWN_REASON, SenderDeps, handle_send
 from outbound_sender.main import SenderSettings
-from outbound_sender.pacing import MemoryPacer
+from outbound_sender.pacing import MemoryPacer, Rate
+from outbound_sender.policy import account_key
 
 pytestmark = pytest.mark.integration
 
@@ -195,8 +197,9 @@ async def test_rate_limit_storm_is_retried_paced_and_ends_sent(
     interval = 1 / STORM_RATE
     # Paced: no run of requests faster than the account's budget. The arrival times carry the
     # scheduling jitter of a busy machine (one late request shortens the next gap), so every span
-    # is checked against the budget with a small jitter allowance instead of each gap alone.
-    jitter = 0.15
+    # is checked against the budget with a small jitter allowance instead of each gap alone. Seen on
+    # a machine at load 15 on 2 cores: one request 0.29 s late, so the allowance covers 0.25 s.
+    jitter = 0.25
     for i, j in itertools.combinations(range(len(times)), 2):
         assert times[j] - times[i] >= (j - i) * interval - jitter, (i, j, times)
 
@@ -422,6 +425,91 @@ async def test_crash_after_meta_accepted_does_not_send_twice(
     await publish_reply(publisher, topology, db, mid, "whatsapp")
     row = await _wait_status(db, mid, "unknown")
     assert row.error_message == UNKNOWN_REASON
+    assert len(await _posts(ctl, account_id)) == 1
+
+
+def _direct_deps(
+    ctl: SandboxControl, db: Db, sender_settings: Settings, pacer: Any, **extra: Any
+) -> SenderDeps:
+    """Deps for calling the handler directly (no broker): notifications are dropped."""
+
+    async def notify(_event: Any) -> None:
+        return None
+
+    return SenderDeps(
+        begin=db.registry.begin,
+        graph=GraphClient(ctl.http, ctl.graph_url),
+        keyring=KeyRing.from_strings(sender_settings.encryption_key_list()),
+        pacer=pacer,
+        notify=notify,
+        retry_delays=len(RETRY_DELAYS_MS),
+        **extra,
+    )
+
+
+async def test_account_slot_is_taken_after_the_claim_right_before_the_call(
+    ctl: SandboxControl, db: Db, sender_settings: Settings
+) -> None:
+    account_id, _token, social_id = await _account(ctl, db, "whatsapp")
+    chat = await add_chat(db, social_id, "whatsapp", "34600610000")
+    mid = await queue_reply(db, chat, "whatsapp", "a su hora")
+    seen: list[tuple[str, str | None, int]] = []  # key, message status, Graph POSTs so far
+
+    class Watching(MemoryPacer):
+        async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
+            seen.append((key, (await message(db, mid)).status, len(await _posts(ctl, account_id))))
+            return await super().acquire(key, rate, max_wait_s)
+
+    deps = _direct_deps(ctl, db, sender_settings, Watching())
+    command = SendReply(tenant_id=db.tenant_id, message_id=mid, channel="whatsapp")
+    await handle_send(deps, command, attempt=1, correlation_id="pace-order")
+
+    # Customer first, the account last; both after 'sending' is committed and before the call, so a
+    # slow claim can no longer bunch requests that left the account's pacer evenly.
+    assert [k for k, _, _ in seen][-1] == account_key("whatsapp", account_id)
+    assert [k.split(":")[0] for k, _, _ in seen] == ["pair", "acct"]
+    assert all(status == "sending" and posts == 0 for _, status, posts in seen)
+    assert (await message(db, mid)).status == "sent"
+
+
+async def test_a_pacing_wait_beyond_the_bound_puts_the_reply_back_to_queued(
+    ctl: SandboxControl, db: Db, sender_settings: Settings
+) -> None:
+    account_id, _token, social_id = await _account(ctl, db, "whatsapp")
+    chat = await add_chat(db, social_id, "whatsapp", "34600620000")
+    mid = await queue_reply(db, chat, "whatsapp", "luego")
+    pacer = MemoryPacer()
+    await pacer.hold(account_key("whatsapp", account_id), 60.0, Rate(80.0, burst=2))  # Meta: wait 60 s
+    deps = _direct_deps(ctl, db, sender_settings, pacer, max_pace_wait_s=0.2)
+    command = SendReply(tenant_id=db.tenant_id, message_id=mid, channel="whatsapp")
+
+    with pytest.raises(Retry):  # deferred through the retry queue, not held in the process
+        await handle_send(deps, command, attempt=1, correlation_id="pace-defer")
+    assert (await message(db, mid)).status == "queued"  # claimed, no call, so released again
+
+    await handle_send(deps, command, attempt=len(RETRY_DELAYS_MS) + 1, correlation_id="pace-last")
+    row = await message(db, mid)
+    assert (row.status, row.error_code) == ("failed", "rate_limited")
+    assert await _posts(ctl, account_id) == []
+
+
+async def test_the_same_command_twice_at_once_sends_once(
+    ctl: SandboxControl, db: Db, sender_settings: Settings
+) -> None:
+    account_id, _token, social_id = await _account(ctl, db, "whatsapp")
+    chat = await add_chat(db, social_id, "whatsapp", "34600630000")
+    mid = await queue_reply(db, chat, "whatsapp", "una sola vez")
+    deps = _direct_deps(ctl, db, sender_settings, MemoryPacer())
+    command = SendReply(tenant_id=db.tenant_id, message_id=mid, channel="whatsapp")
+
+    # Both claims may land in the same grouped statement: only one of them may own the message.
+    outcomes = await asyncio.gather(
+        *(handle_send(deps, command, attempt=1, correlation_id=f"dup-{i}") for i in range(2)),
+        return_exceptions=True,
+    )
+    assert sum(o is None for o in outcomes) >= 1
+    assert all(o is None or isinstance(o, Retry) for o in outcomes)  # the other: "in progress"
+    assert (await message(db, mid)).status == "sent"
     assert len(await _posts(ctl, account_id)) == 1
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omni_common.broker.outcomes import DeadLetter, Retry
@@ -21,11 +22,13 @@ from omni_common.contracts import NotificationEvent, SendReply
 from omni_common.crypto import KeyRing
 from omni_common.errors import DecryptionError
 from omni_common.graph import GraphClient, GraphError, PayloadError, build_send_payload, plain_reason
-from omni_common.tenancy.accounts import AccountNotFound, mark_needs_reauth, read_token
+from omni_common.tenancy.accounts import AccountNotFound, mark_needs_reauth
 from outbound_sender import store
 from outbound_sender.backoff import Action, decide, is_last_attempt
+from outbound_sender.batching import TenantBatcher
 from outbound_sender.pacing import Pacer
-from outbound_sender.policy import PacingPolicy, account_key, pair_key
+from outbound_sender.policy import PacingPolicy, account_key, pacing_checks, pair_key
+from outbound_sender.tokens import TokenCache
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +58,42 @@ class SenderDeps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Test seam: runs after Meta accepted and before 'sent' is committed (a crash there must not resend).
     after_accept: Callable[[], Awaitable[None]] | None = None
+    tokens: TokenCache | None = None  # decrypted tokens, briefly; built from ``keyring`` when None
+
+    # Hot writes grouped per tenant (``batching``); built from ``begin``.
+    claims: TenantBatcher[uuid.UUID, store.ClaimedJob | None] = field(init=False)
+    accepts: TenantBatcher[store.Accepted, None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = TokenCache(self.keyring)
+        self.claims = TenantBatcher(self._claim_batch)
+        self.accepts = TenantBatcher(self._accept_batch)
+
+    async def _claim_batch(
+        self, tenant_id: uuid.UUID, message_ids: list[uuid.UUID]
+    ) -> list[store.ClaimedJob | None]:
+        async with self.begin(tenant_id) as session:
+            claimed = await store.claim_jobs(session, list(set(message_ids)), self.clock())
+        results: list[store.ClaimedJob | None] = []
+        for message_id in message_ids:
+            # A duplicate command in the same batch gets nothing: only one attempt may own a claim.
+            results.append(claimed.pop(message_id, None))
+        return results
+
+    async def _accept_batch(self, tenant_id: uuid.UUID, accepted: list[store.Accepted]) -> list[None]:
+        # Meta has accepted these: the write is retried once if the pooled connection was dead
+        # (pools skip the per-checkout ping, see main.py). It is idempotent.
+        for tries in (1, 2):
+            try:
+                async with self.begin(tenant_id) as session:
+                    await store.mark_sent(session, accepted, now=self.clock())
+                return [None] * len(accepted)
+            except DBAPIError as exc:
+                if tries == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("db_connection_stale_retrying", tenant_id=str(tenant_id))
+        raise AssertionError("unreachable")
 
 
 def window_closed(
@@ -121,24 +160,18 @@ class _Send:
 
     async def run(self) -> None:
         deps, cmd = self.deps, self.cmd
-        async with deps.begin(cmd.tenant_id) as session:
-            job = await store.load_job(session, cmd.message_id)
-        if job is None:
-            raise DeadLetter("message_not_found", f"no message {cmd.message_id} in tenant {cmd.tenant_id}")
-        if job.direction != "outbound":
-            raise DeadLetter("not_outbound", f"message {cmd.message_id} is {job.direction}")
-        if job.status == "sending":
-            await self._reconcile(job)
+        # Claim first (queued -> sending, committed): from here on a crash can never lead to a resend.
+        claimed = await deps.claims.submit(cmd.tenant_id, cmd.message_id)
+        if claimed is None:
+            await self._not_claimable()
             return
-        if job.status != "queued":
-            self.log.info("send_skipped", status=job.status)  # a duplicate command: already handled
-            return
-        now = deps.clock()
-        refused = refusal(job, now)
+        job = claimed.job
+        attempted_at = job.send_attempted_at or deps.clock()
+        refused = refusal(job, attempted_at)
         if refused is not None:
-            await self._finish(job, "failed", ("queued",), refused[0], refused[1])
+            await self._finish(job, "failed", ("sending",), refused[0], refused[1])
             return
-        try:  # validate the request before anything is recorded: a bad one never reaches Meta
+        try:  # validate the request before Meta is called: a bad one never reaches Meta
             build_send_payload(
                 job.channel,  # type: ignore[arg-type]
                 to=job.recipient,
@@ -146,24 +179,19 @@ class _Send:
                 reply_to_external_id=job.reply_to_external_id,
             )
         except PayloadError as exc:
-            await self._finish(job, "failed", ("queued",), "invalid_message", str(exc))
-            return
-        if not await self._pace(job):
+            await self._finish(job, "failed", ("sending",), "invalid_message", str(exc))
             return
         try:
-            async with deps.begin(cmd.tenant_id) as session:
-                token = await read_token(
-                    session, keyring=deps.keyring, tenant_id=cmd.tenant_id, account_id=job.account_id
-                )
-                attempted_at = deps.clock()
-                claimed = await store.claim(session, job.message_id, attempted_at)
+            assert deps.tokens is not None  # set in __post_init__
+            token = deps.tokens.get(cmd.tenant_id, job.account_id, claimed.credentials_encrypted)
         except (DecryptionError, AccountNotFound) as exc:
             # Retrying cannot fix a token we cannot read (key removed from the ring, no credentials).
             self.log.error("credentials_unreadable", error=type(exc).__name__)
-            await self._finish(job, "failed", ("queued",), "credentials_unreadable", CREDENTIALS_REASON)
+            await self._finish(job, "failed", ("sending",), "credentials_unreadable", CREDENTIALS_REASON)
             return
-        if not claimed:
-            self.log.info("send_claimed_elsewhere")
+        # Pace last, right before the call: a slot taken earlier (before the claim's wait for a
+        # connection) let requests that left the pacer evenly reach Meta bunched.
+        if not await self._pace(job):
             return
         try:
             result = await deps.graph.send_message(
@@ -179,48 +207,50 @@ class _Send:
             return
         if deps.after_accept is not None:
             await deps.after_accept()
-        now = deps.clock()
-        async with deps.begin(cmd.tenant_id) as session:
-            await store.set_status(
-                session,
-                job.message_id,
-                status="sent",
-                now=now,
-                from_statuses=("sending", "unknown"),
-                external_message_id=result.external_message_id,
-                # Before Meta's own clock read it: Messenger's read watermark then covers this message.
-                platform_timestamp=attempted_at,
-            )
-            await store.touch_last_send(session, job.account_id, now)
+        # platform_timestamp is our attempt time, before Meta's own clock read it: Messenger's read
+        # watermark then covers this message.
+        accepted = store.Accepted(job, result.external_message_id, platform_timestamp=attempted_at)
+        await deps.accepts.submit(cmd.tenant_id, accepted)
         self.log.info("reply_sent", external_message_id=result.external_message_id)
         await self._announce(job, "sent")
 
+    async def _not_claimable(self) -> None:
+        """The claim found nothing: read the message to say why (rare: duplicates, redeliveries)."""
+        cmd = self.cmd
+        async with self.deps.begin(cmd.tenant_id) as session:
+            job = await store.load_job(session, cmd.message_id)
+        if job is None:
+            raise DeadLetter("message_not_found", f"no message {cmd.message_id} in tenant {cmd.tenant_id}")
+        if job.direction != "outbound":
+            raise DeadLetter("not_outbound", f"message {cmd.message_id} is {job.direction}")
+        if job.status == "sending":
+            await self._reconcile(job)
+            return
+        if job.status == "queued":  # changed under us (e.g. retried by another replica): try later
+            raise Retry("claim_raced", "the message was queued again while being claimed")
+        self.log.info("send_skipped", status=job.status)  # a duplicate command: already handled
+
     async def _pace(self, job: store.SendJob) -> bool:
-        """Wait for the account's and the customer's slot; False (message settled) if too long."""
+        """Wait for the customer's, then the account's slot; False (message settled) if too long.
+
+        The message is already ``sending`` here; a wait beyond ``max_pace_wait_s`` puts it back to
+        ``queued`` (no call was made) and defers it through the retry queue instead of holding it.
+        """
         deps = self.deps
-        checks = (
-            (
-                account_key(job.channel, job.account_external_id),
-                deps.policy.account_rate(job.channel, job.account_external_id),
-            ),
-            (
-                pair_key(job.channel, job.account_external_id, job.recipient),
-                deps.policy.pair_rate(job.channel),
-            ),
-        )
-        for key, rate in checks:
+        for key, rate in pacing_checks(deps.policy, job.channel, job.account_external_id, job.recipient):
             waited = await deps.pacer.acquire(key, rate, deps.max_pace_wait_s)
             if waited is None:
                 if self.last:
                     await self._finish(
                         job,
                         "failed",
-                        ("queued",),
+                        ("sending",),
                         "rate_limited",
                         "Meta is limiting how fast we can send and the retries are spent — "
                         "send it again later",
                     )
                     return False
+                await self._finish(job, "queued", ("sending",), None, None, announce=False)
                 self.log.info("send_paced_later", key=key)
                 raise Retry("paced", f"pacing {key} needs more than {deps.max_pace_wait_s}s")
             if waited:

@@ -27,10 +27,12 @@ from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 from omni_common.worker import Cleanup, HandlerFactory, run_worker
 from outbound_sender.handler import SenderDeps, handle_send
+from outbound_sender.notify import BackgroundNotifier
 from outbound_sender.pacing import MemoryPacer, Pacer, Rate
 from outbound_sender.policy import DEFAULT_ACCOUNT_RATES, PacingPolicy, parse_overrides
 from outbound_sender.shared_pacing import FallbackPacer, RedisPacer
 from outbound_sender.sweeper import run_sweeper, sweep_once
+from outbound_sender.tokens import TokenCache
 
 SERVICE = "outbound-sender"
 log = structlog.get_logger(__name__)
@@ -51,6 +53,13 @@ class SenderSettings(BaseSettings):
     # Shared pacing across replicas (e.g. redis://127.0.0.1:6379/0); unset: each replica paces alone,
     # which is only right with one replica (or rates divided by the replica count).
     redis_url: str | None = None
+    redis_prefix: str = "omni:pace:"  # key prefix of the shared pacer (one per deployment)
+    # Keep-alive connections to the Graph API: at least the sends in flight (prefetch), or requests
+    # queue for a connection and reach Meta bunched.
+    http_connections: int = 200
+    http_keepalive_s: float = 2.0  # under the usual 5 s server keep-alive timeouts
+    token_cache_s: float = 60.0  # how long a decrypted token is reused (0: decrypt per send)
+    uvloop: bool = True
 
 
 def handler_factory(
@@ -69,15 +78,28 @@ def handler_factory(
     ) -> tuple[dict[str, Handler], Cleanup]:
         engine = catalog_engine(settings.database_url)
         catalog = Catalog(engine)
-        registry = registry_for(settings, catalog, name="sender")
-        http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0))
+        # No ping per checkout: sends hold a connection for one short statement, and the ping doubled
+        # that hold. A dead connection fails one statement (then the pool is renewed); the handler
+        # retries the write of an accepted send once (``SenderDeps._accept_batch``).
+        registry = registry_for(settings, catalog, name="sender", pool_pre_ping=False)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0),
+            limits=httpx.Limits(
+                max_connections=cfg.http_connections,
+                max_keepalive_connections=cfg.http_connections,
+                # Drop an idle connection before the server does: a request written on a connection
+                # the server is closing fails with no answer, which for a send means "unknown".
+                keepalive_expiry=cfg.http_keepalive_s,
+            ),
+        )
+        keyring = KeyRing.from_strings(settings.encryption_key_list())
         wa = DEFAULT_ACCOUNT_RATES["whatsapp"]
         policy = PacingPolicy(
             account_rates={**DEFAULT_ACCOUNT_RATES, "whatsapp": Rate(cfg.whatsapp_rate, burst=wa.burst)},
             overrides=parse_overrides(cfg.account_rates),
         )
 
-        async def notify(event: NotificationEvent) -> None:
+        async def publish_notification(event: NotificationEvent) -> None:
             await publisher.publish(
                 "",
                 encode(event),
@@ -86,19 +108,21 @@ def handler_factory(
                 mandatory=False,  # no live inbox bound is normal
             )
 
+        notify = BackgroundNotifier(publish_notification)
         redis_client: Any = None
         chosen = pacer
         if chosen is None and cfg.redis_url:
             import redis.asyncio as aioredis
 
             redis_client = aioredis.from_url(cfg.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-            chosen = FallbackPacer(RedisPacer(redis_client), MemoryPacer())
+            chosen = FallbackPacer(RedisPacer(redis_client, prefix=cfg.redis_prefix), MemoryPacer())
         elif chosen is None:
             log.info("pacing_local_only", reason="OMNI_OUTBOUND_REDIS_URL unset")
         deps = SenderDeps(
             begin=registry.begin,
             graph=GraphClient(http, settings.graph_api_url),
-            keyring=KeyRing.from_strings(settings.encryption_key_list()),
+            keyring=keyring,
+            tokens=TokenCache(keyring, ttl_s=cfg.token_cache_s),
             pacer=chosen or MemoryPacer(),
             notify=notify,
             retry_delays=len(topology.stage(OUTBOUND_COMMANDS).retry_queues),
@@ -135,6 +159,7 @@ def handler_factory(
         async def cleanup() -> None:
             stop_sweeper.set()
             await sweeper
+            await notify.drain()
             await http.aclose()
             if redis_client is not None:
                 await redis_client.aclose()
@@ -153,6 +178,11 @@ def main() -> None:
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
+    if SenderSettings().uvloop:
+        import uvloop
+
+        # Less event-loop overhead per send (sleeps, sockets): the sender is CPU-bound per process.
+        uvloop.install()
     asyncio.run(
         run_worker(
             service=SERVICE,

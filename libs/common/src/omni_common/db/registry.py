@@ -67,6 +67,9 @@ class TenantEngineRegistry:
     application_name_prefix: str = "omni"
     tenant_cache_seconds: float = 5.0
     max_idle_engines: int = 0  # evicted engines kept without connections, for reuse
+    # A liveness round trip per checkout. A hot, small-statement caller (the outbound sender) may turn
+    # it off and handle a stale connection itself; it doubles how long each checkout holds the pool.
+    pool_pre_ping: bool = True
     _engines: OrderedDict[uuid.UUID, _Entry] = field(default_factory=OrderedDict, init=False)
     _disposing: int = field(default=0, init=False)
     _idle: OrderedDict[uuid.UUID, AsyncEngine] = field(default_factory=OrderedDict, init=False)
@@ -123,7 +126,7 @@ class TenantEngineRegistry:
             url,
             pool_size=self.pool_size,
             max_overflow=self.max_overflow,
-            pool_pre_ping=True,
+            pool_pre_ping=self.pool_pre_ping,
             pool_recycle=1800,
             connect_args={"application_name": application_name(self.application_name_prefix, tenant.id)},
         )
@@ -219,9 +222,12 @@ class TenantEngineRegistry:
         }
 
 
-def registry_for(settings: Settings, catalog: Catalog, *, name: str) -> TenantEngineRegistry:
+def registry_for(
+    settings: Settings, catalog: Catalog, *, name: str, pool_pre_ping: bool = True
+) -> TenantEngineRegistry:
     """The registry a service builds from its settings (``name`` shows in pg_stat_activity)."""
     return TenantEngineRegistry(
+        pool_pre_ping=pool_pre_ping,
         catalog=catalog,
         server_url=settings.database_url,
         max_engines=settings.tenant_engine_cache,
