@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -10,8 +11,15 @@ import httpx
 
 
 def report(fault: str, **figures: Any) -> None:
-    """Print ``CHAOS <fault> {json}``; ``grep '^CHAOS '`` over the output collects every run."""
-    print(f"\nCHAOS {fault} {json.dumps(figures, sort_keys=True, default=str)}")
+    """Print ``CHAOS <fault> {json}``; ``grep '^CHAOS '`` over the output collects every run.
+
+    Under xdist a worker's prints are not shown: ``OMNI_CHAOS_REPORT=FILE`` also appends the lines there.
+    """
+    line = f"CHAOS {fault} {json.dumps(figures, sort_keys=True, default=str)}"
+    print("\n" + line)
+    if path := os.environ.get("OMNI_CHAOS_REPORT"):
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
 
 def metric_sum(url: str, name: str, **labels: str) -> float:

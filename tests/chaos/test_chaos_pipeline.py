@@ -26,7 +26,7 @@ from omni_common.broker.dlq import Selection, replay
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import RAW_WEBHOOKS, ROUTED_EVENTS
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
 
 TENANTS = 20
 N = 2_000

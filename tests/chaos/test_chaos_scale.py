@@ -20,7 +20,8 @@ from chaos_stack import Stack, chaos_stack
 from pipeline import wait_until
 from testenv import APP_SECRET
 
-pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+# Bounded, above the suite-wide 300 s: provisioning 1,000 tenants is most of it.
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(900)]
 
 TENANTS = 1_000
 NORMALIZERS = 3
