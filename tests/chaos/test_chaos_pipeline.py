@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(60
 
 TENANTS = 20
 N = 2_000
-SETTLE_S = 120  # every 200 answer must be in its tenant database within this (after the fault ends)
+SETTLE_S = 240  # every 200 answer must be in its tenant database within this (after the fault ends)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,13 @@ def _wait_landed(stack: Stack, run: LoadRun, tag: str, *, only: set[int] | None 
     return time.monotonic()
 
 
+def _accepted_now(stack: Stack, probe: LoadRun) -> bool:
+    """Post the probe once more; True when the ingress answered 200 (the broker is back for it)."""
+    again = LoadRun(probe.hooks)
+    asyncio.run(send(stack.ingress, again, APP_SECRET, concurrency=1))
+    return again.statuses() == {"200": 1}
+
+
 def _assert_clean(stack: Stack, run: LoadRun, tag: str, *, skip: set[int] = frozenset()) -> dict:
     result = audit(stack.pg_url, stack.tenants, run, tag, skip=skip)
     assert not result.lost, f"{len(result.lost)} answered 200 but missing: {result.lost[:5]}"
@@ -114,7 +121,6 @@ def test_broker_outage_mid_stream(stack: Stack, how: str) -> None:
     # Paced (~100/s) so the outage and the reconnection happen while webhooks keep coming.
     load = Background(stack.ingress, run, APP_SECRET, concurrency=8, pace_s=0.08).start()
     wait_until(lambda: run.answered >= 400, timeout=60, what="400 answers before the fault")
-    at_fault = run.answered
     if how == "proxy_cut":
         cut = stack.amqp_proxy.cut()
         assert cut >= 3, f"only {cut} broker connections went through the proxy"
@@ -126,14 +132,28 @@ def test_broker_outage_mid_stream(stack: Stack, how: str) -> None:
         )
         stack.amqp_proxy.restore()
     else:
+        # The management API lists connections from sampled stats: wait until it sees all three.
+        wait_until(lambda: len(stack.connections()) >= 3, timeout=60, interval=0.5, what="3 connections")
         cut = stack.close_connections()
         assert cut >= 3, f"only {cut} connections closed"
-    load.join(timeout=120)
-    after_fault = [h for h in run.hooks if h.n >= at_fault + 300 and run.answers.get(h.n) == 200]
-    assert after_fault, f"no 200 after the fault: the ingress did not reconnect ({run.statuses()})"
+    load.join(timeout=180)
     for name in stack.fleet.procs:
-        stack.fleet.wait_ready(name, timeout=30)
+        stack.fleet.wait_ready(name, timeout=60)
+    # Reconnection by itself: a probe is accepted again (the robust connection retries every 5 s,
+    # later on a loaded box), then a second burst is all 200.
+    probe = LoadRun(make_hooks(stack.tenants, 1, f"{tag}p"))
+    wait_until(
+        lambda: _accepted_now(stack, probe),
+        timeout=90,
+        interval=0.5,
+        what="the ingress accepting webhooks again",
+    )
+    after = LoadRun(make_hooks(stack.tenants, 300, f"{tag}a"))
+    asyncio.run(send(stack.ingress, after, APP_SECRET, concurrency=8))
+    assert after.statuses() == {"200": 300}, f"after the fault: {after.statuses()}"
     landed_at = _wait_landed(stack, run, tag)
+    _wait_landed(stack, after, f"{tag}a")
+    assert not audit(stack.pg_url, stack.tenants, after, f"{tag}a").lost
     figures = _assert_clean(stack, run, tag)
     _assert_no_dead_letters(stack)
     statuses = run.statuses()
@@ -144,6 +164,7 @@ def test_broker_outage_mid_stream(stack: Stack, how: str) -> None:
         **figures,
         answers=statuses,
         connections_cut=cut,
+        after_fault_200=len(after.ok()),
         dead_lettered=0,
         load_s=round(run.finished - run.started, 1),
         seconds=round(landed_at - started, 1),
