@@ -56,7 +56,7 @@ class Fleet:
         self._extra[name] = extra_env
         return proc
 
-    def start(self, name: str, *, ready_timeout: float = 60) -> Proc:
+    def start(self, name: str, *, ready_timeout: float = 180) -> Proc:
         proc = self.procs[name]
         assert not proc.alive(), f"{name} is already running"
         env = {**self.env, **self._extra[name]}
@@ -91,7 +91,7 @@ class Fleet:
         except httpx.HTTPError:
             return False
 
-    def wait_ready(self, name: str, *, timeout: float = 60) -> None:
+    def wait_ready(self, name: str, *, timeout: float = 180) -> None:
         proc = self.procs[name]
 
         def check() -> bool:

@@ -92,9 +92,11 @@ class Stack:
 
     def dead_letters(self, queue: str | None = None) -> list[DeadLetterInfo]:
         async def go() -> list[DeadLetterInfo]:
-            connection = await aio_pika.connect(self.amqp_url)
-            async with connection:
-                return await list_dead_letters(connection, self.topology, queue=queue)
+            # Bounded: a wedged broker must fail the test, not hang it.
+            async with asyncio.timeout(90):
+                connection = await aio_pika.connect(self.amqp_url)
+                async with connection:
+                    return await list_dead_letters(connection, self.topology, queue=queue)
 
         return asyncio.run(go())
 
@@ -203,11 +205,6 @@ def chaos_stack(
     pg_url = f"{base}/{catalog}"
     amqp_url = f"{services.amqp_base}/{quote(vhost, safe='')}"
     api = httpx.Client(base_url=services.mgmt_url, auth=services.mgmt_auth, timeout=60)
-    api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-    api.put(
-        f"/api/permissions/{quote(vhost, safe='')}/{services.mgmt_auth[0]}",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-    ).raise_for_status()
     pg = urlsplit(services.pg_admin_url)
     amqp = urlsplit(services.amqp_base)
     pg_proxy = TcpProxy("postgresql", pg.hostname or "127.0.0.1", pg.port or 5432)
@@ -215,6 +212,11 @@ def chaos_stack(
     fleet: Fleet | None = None
     stack = contextlib.ExitStack()
     try:
+        api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+        api.put(
+            f"/api/permissions/{quote(vhost, safe='')}/{services.mgmt_auth[0]}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
         graph = stack.enter_context(serve(profile_stub())) + "/v21.0"
         keys = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         made = asyncio.run(provision_tenants(pg_url, [keys], tenants, prefix=label))
