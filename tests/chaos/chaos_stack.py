@@ -264,7 +264,10 @@ def chaos_stack(
             fleet.stop_all()
         pg_proxy.close()
         amqp_proxy.close()
-        api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
-        api.close()
-        drop_databases(services.pg_admin_url, catalog)
+        try:
+            # The databases are dropped even when a struggling broker refuses the vhost deletion.
+            api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+        finally:
+            api.close()
+            drop_databases(services.pg_admin_url, catalog)
         stack.close()
