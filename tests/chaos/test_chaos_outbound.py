@@ -1,0 +1,224 @@
+"""Fault 5 of issue 7: 500 replies through the outbound-sender process while the Graph API misbehaves.
+
+The Meta sandbox (a real HTTP server) injects rate limits (429 / code 613), 5xx, timeouts, and one
+account's token is expired. Every reply must end ``sent`` or ``failed`` with a reason (``unknown``,
+also with a reason, is the documented end of a send whose request timed out after leaving), none may
+be accepted by the sandbox twice, none may stay ``queued`` or ``sending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import httpx
+import psycopg
+import pytest
+from chaos_report import report
+from chaos_stack import Stack, chaos_stack
+from pipeline import wait_until
+from sandbox_server import sandbox
+
+from meta_sandbox import SandboxConfig
+from omni_common.broker.publisher import Publisher
+from omni_common.broker.topology import OUTBOUND_COMMANDS, routing_key
+from omni_common.contracts import SendReply, encode
+from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
+from omni_common.dburl import async_url, libpq_conninfo
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
+
+REPLIES = 500
+TENANTS = 5
+TIMEOUT_FAULTS = 4
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    # A timeout fault hangs longer than the sender waits (1 s), then the sandbox carries on.
+    with sandbox(SandboxConfig(timeout_fault_s=2.0, emit_statuses=False)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def stack(
+    services, namespace: str, tmp_path_factory: pytest.TempPathFactory, sandbox_url: str
+) -> Iterator[Stack]:
+    with chaos_stack(
+        services,
+        namespace,
+        tmp_path_factory.mktemp("chaos-outbound"),
+        label="cho",
+        tenants=TENANTS,
+        processes={"outbound-sender": 1},
+        # A rate limit pauses the account for the sandbox's "regain access" minute: the retries
+        # (2 + 4 + ... + 64 s) outlast it, so rate-limited replies are sent late, not failed.
+        retry_delays_ms=(2000, 4000, 8000, 16000, 32000, 64000),
+        OMNI_GRAPH_API_URL=f"{sandbox_url}/v21.0",
+        OMNI_OUTBOUND_GRAPH_TIMEOUT_S="1",
+        OMNI_OUTBOUND_IN_FLIGHT_GRACE_S="2",
+        OMNI_OUTBOUND_OUTBOX_SWEEP_INTERVAL_S="1",
+        OMNI_PREFETCH="50",
+    ) as made:
+        yield made
+
+
+async def _queue_replies(stack: Stack, tag: str) -> list[tuple[str, str, uuid.UUID, str]]:
+    """500 queued replies, one per customer (per-customer pacing would serialise more); returns
+    (tenant id, db name, message id, channel) for each."""
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    made = []
+    for t, tenant in enumerate(stack.tenants):
+        engine = create_async_engine(async_url(stack.pg_url, database=tenant.db_name), pool_size=1)
+        try:
+            async with AsyncSession(engine) as session, session.begin():
+                accounts = {a.platform: a.id for a in (await session.scalars(select(SocialAccount))).all()}
+                for i in range(t, REPLIES, TENANTS):
+                    channel = ("whatsapp", "facebook", "instagram")[(i // TENANTS) % 3]
+                    customer = f"1555{i:07d}" if channel == "whatsapp" else f"psid-{tag}-{i}"
+                    contact = Contact(
+                        social_account_id=accounts[channel], channel=channel, external_id=customer
+                    )
+                    session.add(contact)
+                    await session.flush()
+                    chat = Chat(
+                        social_account_id=accounts[channel],
+                        contact_id=contact.id,
+                        channel=channel,
+                        last_inbound_at=datetime.now(UTC) - timedelta(hours=1),
+                    )
+                    session.add(chat)
+                    await session.flush()
+                    msg = ChatMessage(
+                        tenant_id=uuid.UUID(tenant.id),
+                        chat_id=chat.id,
+                        channel=channel,
+                        direction="outbound",
+                        kind="text",
+                        text=f"reply {tag}-{i}.",
+                        status="queued",
+                    )
+                    session.add(msg)
+                    await session.flush()
+                    made.append((tenant.id, tenant.db_name, msg.id, channel))
+        finally:
+            await engine.dispose()
+    return made
+
+
+async def _publish(stack: Stack, replies: list[tuple[str, str, uuid.UUID, str]]) -> None:
+    connection = await aio_pika.connect(stack.amqp_url)
+    async with connection:
+        publisher = Publisher(connection)
+        await publisher.start()
+        sem = asyncio.Semaphore(50)
+
+        async def one(tenant_id: str, message_id: uuid.UUID, channel: str) -> None:
+            command = SendReply(tenant_id=uuid.UUID(tenant_id), message_id=message_id, channel=channel)  # type: ignore[arg-type]
+            async with sem:
+                await publisher.publish(
+                    routing_key(OUTBOUND_COMMANDS, channel),
+                    encode(command),
+                    message_id=str(message_id),
+                    exchange=stack.topology.events_exchange,
+                )
+
+        await asyncio.gather(*(one(t, m, c) for t, _, m, c in replies))
+        await publisher.close()
+
+
+def _statuses(stack: Stack) -> list[dict]:
+    rows = []
+    for tenant in stack.tenants:
+        with psycopg.connect(libpq_conninfo(stack.pg_url, database=tenant.db_name)) as conn:
+            cur = conn.execute(
+                "SELECT id, text, status, error_code, error_message FROM chat_messages"
+                " WHERE direction = 'outbound'"
+            )
+            names = [c.name for c in cur.description]
+            rows += [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return rows
+
+
+def test_replies_end_sent_or_failed_under_graph_faults(stack: Stack, sandbox_url: str) -> None:
+    tag = secrets.token_hex(3)
+    ctl = httpx.Client(base_url=f"{sandbox_url}/_sandbox", timeout=10)
+    expired = stack.tenants[-1].accounts["facebook"]
+    for tenant in stack.tenants:
+        for channel, account in tenant.accounts.items():
+            body = {
+                "channel": channel,
+                "account_id": account,
+                "token": f"token-{account}",
+                "display_name": "Chaos",
+            }
+            if account == expired:
+                body["token_expires_at"] = int(time.time()) - 60
+            ctl.post("/accounts", json=body).raise_for_status()
+    faults = [
+        {"error_code": 130429, "http_status": 429, "count": 40},  # throughput limit
+        {"error_code": 613, "count": 20},  # Messenger/IG rate limit
+        {"error_code": 2, "http_status": 503, "count": 30},  # temporary
+        {"error_code": 1, "http_status": 500, "count": 20},  # unknown server error
+        {"error_code": 1, "mode": "timeout", "count": TIMEOUT_FAULTS},
+    ]
+    for fault in faults:
+        ctl.post("/faults", json=fault).raise_for_status()
+    replies = asyncio.run(_queue_replies(stack, tag))
+    assert len(replies) == REPLIES
+    started = time.monotonic()
+    asyncio.run(_publish(stack, replies))
+
+    def settled() -> list[dict]:
+        rows = _statuses(stack)
+        return rows if rows and not [r for r in rows if r["status"] in ("queued", "sending")] else []
+
+    try:
+        rows = wait_until(settled, timeout=300, interval=0.5, what="every reply out of queued/sending")
+    except AssertionError:
+        print(Counter(r["status"] for r in _statuses(stack)), stack.fleet.tail())
+        raise
+    elapsed = time.monotonic() - started
+    statuses = Counter(r["status"] for r in rows)
+    assert set(statuses) <= {"sent", "failed", "unknown"}, statuses
+    unreasoned = [r for r in rows if r["status"] != "sent" and not (r["error_message"] or r["error_code"])]
+    assert not unreasoned, unreasoned[:3]
+    assert statuses.get("unknown", 0) <= TIMEOUT_FAULTS, statuses
+    # The expired account's replies failed (reconnect), and nothing else of it was sent.
+    requests = ctl.get("/requests", params={"path_contains": "/messages"}).json()
+    accepted = Counter()
+    for entry in requests:
+        if entry["method"] == "POST" and entry.get("response_status") == 200:
+            marker = entry["body"].split(f"reply {tag}-", 1)
+            if len(marker) == 2:
+                accepted[marker[1].split(".", 1)[0]] += 1
+    twice = {k: v for k, v in accepted.items() if v > 1}
+    assert not twice, f"sent twice: {list(twice.items())[:5]}"
+    sent_rows = {r["text"].removeprefix(f"reply {tag}-").rstrip(".") for r in rows if r["status"] == "sent"}
+    assert sent_rows <= set(accepted), "a reply marked sent that the sandbox never accepted"
+    assert not stack.fleet.dead(), stack.fleet.tail()
+    report(
+        "outbound_graph_faults",
+        replies=REPLIES,
+        statuses=dict(statuses),
+        not_sent_by_code=dict(
+            Counter(f"{r['status']}:{r['error_code']}" for r in rows if r["status"] != "sent")
+        ),
+        faults_injected={
+            f"{f['error_code']}/{f.get('mode', f.get('http_status', 400))}": f["count"] for f in faults
+        }
+        | {"expired_token_account": 1},
+        graph_posts=sum(1 for e in requests if e["method"] == "POST"),
+        accepted_by_sandbox=sum(accepted.values()),
+        sent_twice=len(twice),
+        stuck=0,
+        seconds=round(elapsed, 1),
+    )
