@@ -372,6 +372,18 @@ class TestUnreadPerUser:
         http.get(f"/api/conversations/{chat}/messages", headers=manager)  # opening it reads it
         assert mine(manager) == 0
         assert mine(owner) == 1
+        # Markers are per conversation too: reading one leaves the others unread.
+        others = {
+            c["id"]: c["my_unread_count"]
+            for c in http.get("/api/conversations", headers=manager).json()["items"]
+        }
+        assert others == {str(a.chats["whatsapp"]): 1, str(a.chats["instagram"]): 1, chat: 0}
+        http.post(f"/api/conversations/{a.chats['instagram']}/read", headers=manager)
+        after = {
+            c["id"]: c["my_unread_count"]
+            for c in http.get("/api/conversations", headers=manager).json()["items"]
+        }
+        assert after == {str(a.chats["whatsapp"]): 1, str(a.chats["instagram"]): 0, chat: 0}
 
 
 class TestAudit:

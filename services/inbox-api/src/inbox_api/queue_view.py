@@ -96,6 +96,7 @@ def _read_marker(viewer: uuid.UUID) -> Any:
     return (
         select(ChatRead.last_read_at)
         .where(ChatRead.chat_id == Chat.id, ChatRead.user_id == viewer)
+        .correlate(Chat)  # explicit: nested two levels deep, auto-correlation would miss it
         .scalar_subquery()
     )
 
@@ -113,7 +114,7 @@ def _unseen(viewer: uuid.UUID) -> Any:
 def my_unread_sql(viewer: uuid.UUID | None) -> Any:
     if viewer is None:
         return literal(None).label("my_unread")
-    return select(func.count()).where(_unseen(viewer)).scalar_subquery().label("my_unread")
+    return select(func.count()).where(_unseen(viewer)).correlate(Chat).scalar_subquery().label("my_unread")
 
 
 def with_queue_columns(stmt: Select[Any], viewer: uuid.UUID | None) -> Select[Any]:
