@@ -494,6 +494,20 @@ class TestIsolation:
             http.put(f"/api/conversations/{a.chats['whatsapp']}/labels/{label['id']}", headers=ha).status_code
             == 404
         )
+        # The page fragments behind the buttons are tenant-bound the same way.
+        b_chat = b.chats["whatsapp"]
+        for path, form in (
+            (f"/ui/conversations/{b_chat}/state", {"state": "resolved"}),
+            (f"/ui/conversations/{b_chat}/assignee", {"assignee_user_id": ""}),
+            (f"/ui/conversations/{b_chat}/labels", {"add": label["id"]}),
+            (f"/ui/conversations/{b_chat}/notes", {"body": "hi"}),
+        ):
+            assert http.post(path, data=form, headers=ha).status_code == 404, path
+        assert http.get(f"/ui/conversations/{b_chat}/tools", headers=ha).status_code == 404
+        own = http.post(
+            f"/ui/conversations/{a.chats['whatsapp']}/labels", data={"add": label["id"]}, headers=ha
+        )
+        assert label["name"] not in own.text
         assert label["id"] not in http.get("/api/labels", headers=ha).text
         assert "B's" not in http.get("/api/quick-replies", headers=ha).text
         assert not set(listed(http, a, state="all")) & {str(c) for c in b.chats.values()}
