@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -166,6 +167,14 @@ def test_resolve_assign_and_label_from_the_page(
     sign_in(page, tenant)
     open_chat(page, chat)
     tools = page.locator("#thread-tools")
+    tools.get_by_label("Snooze for").select_option("1440")
+    tools.get_by_role("button", name="Snooze").click()
+    tools.locator("#state-badge[data-state=snoozed]").wait_for()
+    snoozed = query(
+        settings, tenant, "SELECT state, snoozed_until - now() AS left FROM chats WHERE id = %s", (chat,)
+    )
+    assert snoozed[0]["state"] == "snoozed"
+    assert timedelta(hours=23) < snoozed[0]["left"] <= timedelta(days=1)
     tools.get_by_role("button", name="Resolve").click()
     tools.locator("#state-badge[data-state=resolved]").wait_for()
     assert query(settings, tenant, "SELECT state FROM chats WHERE id = %s", (chat,))[0]["state"] == "resolved"
