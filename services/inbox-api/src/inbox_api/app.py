@@ -9,7 +9,22 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from inbox_api import accounts, assistant, assistant_pages, auth, conversations, events, messages, web
+from inbox_api import (
+    accounts,
+    assistant,
+    assistant_pages,
+    audit_api,
+    auth,
+    conversations,
+    events,
+    labels,
+    messages,
+    notes,
+    queue_pages,
+    quick_replies,
+    web,
+    workflow,
+)
 from inbox_api.deps import InboxDeps
 from omni_common.http_common import add_health_routes
 
@@ -38,6 +53,9 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
 
     add_health_routes(app, ready)
     for module in (auth, conversations, messages, accounts, events, assistant, web, assistant_pages):
+        app.include_router(module.router)
+    # Team inbox: working the queue (state, assignment, labels, quick replies, notes) and the audit trail.
+    for module in (workflow, labels, quick_replies, notes, audit_api, queue_pages):
         app.include_router(module.router)
     web.install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

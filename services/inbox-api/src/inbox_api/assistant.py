@@ -16,13 +16,14 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox_api.audit_api import write_assistant
 from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.deps import InboxDeps
 from omni_common.broker.topology import AI_REQUESTS, routing_key
 from omni_common.contracts import decode, encode
 from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
 from omni_common.db.tenant_models import Chat, Suggestion, User
-from omni_common.tenancy.assistant import read_document, write_document
+from omni_common.tenancy.assistant import read_document
 
 log = structlog.get_logger(__name__)
 REPLY_TO = "amq.rabbitmq.reply-to"  # RabbitMQ direct reply-to: no reply queue to declare or clean up
@@ -101,17 +102,20 @@ async def mark_used(
     chat_id: uuid.UUID,
     message_id: uuid.UUID,
     sent_text: str,
-) -> None:
-    """Record that a suggestion was sent, as drafted or edited (in the reply's own transaction)."""
+) -> str | None:
+    """Record that a suggestion was sent, as drafted or edited (in the reply's own transaction).
+
+    Returns the outcome ("sent_as_is" or "edited"), None when nothing was recorded."""
     row = await session.get(Suggestion, suggestion_id)
     if row is None or row.chat_id != chat_id or row.text is None or row.outcome is not None:
-        return  # unknown, another chat's, or already recorded: the reply itself still goes out
+        return None  # unknown, another chat's, or already recorded: the reply itself still goes out
     outcome = "sent_as_is" if sent_text.strip() == row.text.strip() else "edited"
     await session.execute(
         update(Suggestion)
         .where(Suggestion.id == suggestion_id)
         .values(outcome=outcome, used_message_id=message_id, used_at=datetime.now(UTC))
     )
+    return outcome
 
 
 async def suggest(deps: InboxDeps, user: Principal, chat_id: uuid.UUID) -> dict[str, Any] | None:
@@ -158,7 +162,7 @@ async def get_assistant(user: CurrentUser, deps: Deps) -> AssistantDocument:
 async def put_assistant(body: AssistantDocument, user: CurrentUser, deps: Deps) -> AssistantDocument:
     """Replace the tenant's AI settings and knowledge."""
     async with deps.registry.begin(user.tenant_id) as session:
-        await write_document(session, body, user.user_id)
+        await write_assistant(session, user, body)
     log.info("assistant_updated", enabled=body.enabled, menu=len(body.menu), faq=len(body.faq))
     return body
 

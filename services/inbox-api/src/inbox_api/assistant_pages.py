@@ -9,10 +9,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
+from inbox_api.audit_api import write_assistant
 from inbox_api.auth import Deps
 from inbox_api.web import PageUser, _common, _require_csrf, render
 from omni_common.contracts.assistant import AssistantDocument
-from omni_common.tenancy.assistant import read_document, write_document
+from omni_common.tenancy.assistant import read_document
 
 router = APIRouter(include_in_schema=False)
 SEP = "|"
@@ -123,5 +124,5 @@ async def assistant_submit(
         first = str(exc).splitlines()[0][:200] if not isinstance(exc, ValidationError) else "check the fields"
         return RedirectResponse("/settings/assistant?" + urlencode({"err": f"Not saved: {first}."}), 303)
     async with deps.registry.begin(user.tenant_id) as session:
-        await write_document(session, doc, user.user_id)
+        await write_assistant(session, user, doc)
     return RedirectResponse("/settings/assistant?" + urlencode({"msg": "AI settings saved."}), 303)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -14,6 +14,15 @@ from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth import CurrentUser, Deps
+from inbox_api.queue_view import (
+    BadFilter,
+    QueueFilters,
+    apply_filters,
+    attach_labels,
+    mark_read_for,
+    queue_fields,
+    with_queue_columns,
+)
 from omni_common.db.catalog_models import CHANNELS
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
 from omni_common.outbound.replies import window_open
@@ -50,6 +59,8 @@ class ConversationQuery:
     search: str | None = None
     cursor: str | None = None
     limit: int = 50
+    filters: QueueFilters = field(default_factory=QueueFilters)
+    viewer: uuid.UUID | None = None  # whose "mine" and per-user unread
 
 
 def _after(cursor: str) -> Any:
@@ -64,12 +75,17 @@ def _after(cursor: str) -> Any:
     )
 
 
-def _list_query(q: ConversationQuery) -> Select[Any]:
+def _select(viewer: uuid.UUID | None) -> Select[Any]:
     stmt = (
         select(Chat, Contact.display_name, Contact.handle, Contact.external_id, SocialAccount.display_name)
         .join(Contact, Contact.id == Chat.contact_id)
         .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
     )
+    return with_queue_columns(stmt, viewer)
+
+
+def _list_query(q: ConversationQuery, now: datetime) -> Select[Any]:
+    stmt = apply_filters(_select(q.viewer), q.filters, q.viewer, now)
     if q.channel:
         stmt = stmt.where(Chat.channel == q.channel)
     if q.search:
@@ -82,7 +98,13 @@ def _list_query(q: ConversationQuery) -> Select[Any]:
 
 
 def conversation_view(
-    chat: Chat, name: str | None, handle: str | None, ext: str, account: str | None
+    chat: Chat,
+    name: str | None,
+    handle: str | None,
+    ext: str,
+    account: str | None,
+    assignee_name: str | None = None,
+    my_unread: int | None = None,
 ) -> dict[str, Any]:
     return {
         "id": str(chat.id),
@@ -94,39 +116,43 @@ def conversation_view(
         "last_message_at": chat.last_message_at.isoformat() if chat.last_message_at else None,
         "last_message_preview": chat.last_message_preview,
         "unread_count": chat.unread_count,
-        "state": chat.state,
         "reply_window_open": window_open(chat.last_inbound_at),
-    }
+    } | queue_fields(chat, assignee_name, my_unread, datetime.now(UTC))
 
 
 async def list_conversations(session: AsyncSession, q: ConversationQuery) -> dict[str, Any]:
     """A page of conversations, newest activity first, with the cursor of the next page."""
-    rows = (await session.execute(_list_query(q))).all()
+    rows = (await session.execute(_list_query(q, datetime.now(UTC)))).all()
     more = len(rows) > q.limit
     rows = rows[: q.limit]
     items = [conversation_view(*row) for row in rows]
+    await attach_labels(session, items)
     next_cursor = encode_cursor(rows[-1][0].last_message_at, rows[-1][0].id) if more and rows else None
     return {"items": items, "next_cursor": next_cursor}
 
 
-async def get_conversation(session: AsyncSession, chat_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_conversation(
+    session: AsyncSession, chat_id: uuid.UUID, viewer: uuid.UUID | None = None
+) -> dict[str, Any] | None:
     """One conversation, or None when this tenant has no such chat."""
-    stmt = (
-        select(Chat, Contact.display_name, Contact.handle, Contact.external_id, SocialAccount.display_name)
-        .join(Contact, Contact.id == Chat.contact_id)
-        .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
-        .where(Chat.id == chat_id)
-    )
-    row = (await session.execute(stmt)).first()
-    return conversation_view(*row) if row else None
+    row = (await session.execute(_select(viewer).where(Chat.id == chat_id))).first()
+    if not row:
+        return None
+    view = conversation_view(*row)
+    await attach_labels(session, [view])
+    return view
 
 
-async def mark_read(session: AsyncSession, chat_id: uuid.UUID) -> bool:
-    """Set a conversation's unread count to zero; False when there is no such chat."""
+async def mark_read(session: AsyncSession, chat_id: uuid.UUID, user_id: uuid.UUID | None = None) -> bool:
+    """Set a conversation's unread count to zero (and ``user_id``'s read marker); False: no such chat."""
     result = await session.execute(
         update(Chat).where(Chat.id == chat_id).values(unread_count=0).returning(Chat.id)
     )
-    return result.first() is not None
+    if result.first() is None:
+        return False
+    if user_id is not None:
+        await mark_read_for(session, chat_id, user_id)
+    return True
 
 
 async def total_unread(session: AsyncSession) -> int:
@@ -144,16 +170,28 @@ async def conversations(
     q: Annotated[str | None, Query(max_length=200, description="search contact or message text")] = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    state: Annotated[str | None, Query(description="open, pending, resolved, snoozed or all")] = None,
+    assignee: Annotated[str | None, Query(description="me, unassigned, all or a user id")] = None,
+    label: Annotated[uuid.UUID | None, Query(description="a label id")] = None,
 ) -> dict[str, Any]:
-    """Conversations of every channel, newest activity first (``next_cursor`` pages on)."""
+    """Conversations of every channel, newest activity first (``next_cursor`` pages on).
+
+    ``my_unread_count`` is the caller's own unread count; ``unread_count`` the tenant-wide one."""
     if channel is not None and channel not in CHANNELS:
         raise HTTPException(422, f"unknown channel {channel!r}")
     try:
+        filters = QueueFilters(state=state, assignee=assignee, label=label).check()
+        query = ConversationQuery(
+            channel=channel,
+            search=q or None,
+            cursor=cursor,
+            limit=limit,
+            filters=filters,
+            viewer=user.user_id,
+        )
         async with deps.registry.session(user.tenant_id) as session:
-            return await list_conversations(
-                session, ConversationQuery(channel=channel, search=q or None, cursor=cursor, limit=limit)
-            )
-    except BadCursor as exc:
+            return await list_conversations(session, query)
+    except (BadCursor, BadFilter) as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
@@ -161,7 +199,7 @@ async def conversations(
 async def conversation(chat_id: uuid.UUID, user: CurrentUser, deps: Deps) -> dict[str, Any]:
     """One conversation of this tenant."""
     async with deps.registry.session(user.tenant_id) as session:
-        found = await get_conversation(session, chat_id)
+        found = await get_conversation(session, chat_id, viewer=user.user_id)
     if found is None:
         raise HTTPException(404, "no such conversation")
     return found
@@ -169,7 +207,7 @@ async def conversation(chat_id: uuid.UUID, user: CurrentUser, deps: Deps) -> dic
 
 @router.post("/{chat_id}/read", status_code=204)
 async def read(chat_id: uuid.UUID, user: CurrentUser, deps: Deps) -> None:
-    """Mark a conversation read."""
+    """Mark a conversation read (for the caller: other users' unread counts are theirs)."""
     async with deps.registry.begin(user.tenant_id) as session:
-        if not await mark_read(session, chat_id):
+        if not await mark_read(session, chat_id, user.user_id):
             raise HTTPException(404, "no such conversation")

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.assistant import mark_used
+from inbox_api.audit_api import record_reply
 from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.conversations import mark_read
 from inbox_api.deps import InboxDeps
@@ -157,7 +158,7 @@ async def chat_messages(
     """A chat's messages (None if the tenant has no such chat), marking it read when ``read``."""
     async with deps.registry.begin(user.tenant_id) as session:
         if read:
-            if not await mark_read(session, chat_id):
+            if not await mark_read(session, chat_id, user.user_id):
                 return None
         elif await session.get(Chat, chat_id) is None:
             return None
@@ -182,10 +183,20 @@ async def send_reply(
             reply_to_message_id=reply_to,
             user_id=user.user_id,
         )
+        outcome = None
         if suggestion_id is not None:  # a human sends it: record whether the draft was edited
-            await mark_used(
+            outcome = await mark_used(
                 session, suggestion_id, chat_id=chat_id, message_id=queued.message_id, sent_text=text
             )
+        await record_reply(
+            session,
+            user,
+            chat_id=chat_id,
+            message_id=queued.message_id,
+            text=text,
+            suggestion_id=suggestion_id,
+            suggestion_outcome=outcome,
+        )
     await publish_reply(deps.publisher, deps.registry.begin, queued)
     await deps.hub.announce(
         NotificationEvent(

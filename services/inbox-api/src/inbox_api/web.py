@@ -28,7 +28,10 @@ from inbox_api.auth import (
 )
 from inbox_api.conversations import CHANNEL_LABELS, ConversationQuery, get_conversation, list_conversations
 from inbox_api.deps import InboxDeps
+from inbox_api.labels import list_labels
 from inbox_api.messages import chat_messages, refusal_status, send_reply
+from inbox_api.notes import list_notes, merge_timeline
+from inbox_api.queue_view import STATE_LABELS, QueueFilters, page_filters, unread_conversations
 from inbox_api.sessions import COOKIE_NAME, CSRF_HEADER
 from omni_common.errors import AccountConflict
 from omni_common.outbound.replies import ChatNotFound, ReplyRefused
@@ -36,6 +39,7 @@ from omni_common.tenancy.accounts import CredentialsRefused, list_accounts
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals["CHANNEL_LABELS"] = CHANNEL_LABELS
+templates.env.globals["STATE_LABELS"] = STATE_LABELS
 LOGIN_CSRF_COOKIE = "omni_login_csrf"
 router = APIRouter(include_in_schema=False)
 
@@ -54,6 +58,7 @@ async def page_user(request: Request, deps: Annotated[InboxDeps, Depends(get_dep
 
 
 PageUser = Annotated[Principal, Depends(page_user)]
+PageFilters = Annotated[QueueFilters, Depends(page_filters)]
 
 
 def _require_csrf(deps: InboxDeps, user: Principal, request: Request, form_token: str | None) -> None:
@@ -128,14 +133,24 @@ async def logout_submit(
 
 
 async def _list_context(
-    deps: InboxDeps, user: Principal, channel: str | None, q: str | None
+    deps: InboxDeps, user: Principal, channel: str | None, q: str | None, filters: QueueFilters
 ) -> dict[str, Any]:
     channel = channel if channel in CHANNEL_LABELS else None
+    query = ConversationQuery(
+        channel=channel, search=q or None, limit=100, filters=filters, viewer=user.user_id
+    )
     async with deps.registry.session(user.tenant_id) as session:
-        page = await list_conversations(
-            session, ConversationQuery(channel=channel, search=q or None, limit=100)
-        )
-    return {"conversations": page["items"], "channel": channel, "q": q or ""}
+        page = await list_conversations(session, query)
+        unread = await unread_conversations(session, user.user_id)
+        labels = await list_labels(session)
+    return {
+        "conversations": page["items"],
+        "channel": channel,
+        "q": q or "",
+        "filters": filters,
+        "labels": labels,
+        "unread_total": unread,
+    }
 
 
 async def _thread_context(deps: InboxDeps, user: Principal, chat_id: uuid.UUID) -> dict[str, Any] | None:
@@ -143,8 +158,9 @@ async def _thread_context(deps: InboxDeps, user: Principal, chat_id: uuid.UUID) 
     if msgs is None:
         return None
     async with deps.registry.session(user.tenant_id) as session:
-        chat = await get_conversation(session, chat_id)
-    return {"chat": chat, "messages": msgs}
+        chat = await get_conversation(session, chat_id, viewer=user.user_id)
+        notes = await list_notes(session, chat_id)
+    return {"chat": chat, "messages": merge_timeline(msgs, notes)}
 
 
 @router.get("/inbox")
@@ -152,12 +168,13 @@ async def inbox_page(
     request: Request,
     user: PageUser,
     deps: Deps,
+    filters: PageFilters,
     c: uuid.UUID | None = None,
     channel: str | None = None,
     q: str | None = None,
 ) -> HTMLResponse:
-    context = await _common(deps, user) | await _list_context(deps, user, channel, q)
-    thread = await _thread_context(deps, user, c) if c else None
+    thread = await _thread_context(deps, user, c) if c else None  # first: opening it marks it read
+    context = await _common(deps, user) | await _list_context(deps, user, channel, q, filters)
     return render(request, "inbox.html", context | {"thread": thread, "selected": str(c) if c else None})
 
 
@@ -166,11 +183,12 @@ async def conversation_list(
     request: Request,
     user: PageUser,
     deps: Deps,
+    filters: PageFilters,
     channel: str | None = None,
     q: str | None = None,
     c: str | None = None,
 ) -> HTMLResponse:
-    context = await _list_context(deps, user, channel, q)
+    context = await _list_context(deps, user, channel, q, filters)
     return render(request, "_conv_list.html", context | {"selected": c})
 
 

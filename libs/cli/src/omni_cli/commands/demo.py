@@ -158,6 +158,7 @@ async def seed() -> None:
     from sqlalchemy import update
 
     from normalizer.handler import handle_routed_event
+    from omni_cli.commands.demo_team import seed_team
     from omni_common.channels.inbound import split_delivery
     from omni_common.contracts import RoutedEvent
     from omni_common.contracts.assistant import AssistantDocument
@@ -231,6 +232,8 @@ async def seed() -> None:
                     .where(Contact.external_id == contact["user_id"], Contact.display_name.is_(None))
                     .values(display_name=contact["name"])
                 )
+        async with registry.begin(tenant.id) as session:  # labels, quick replies, notes, audit...
+            await seed_team(session, owner_email=OWNER[0], manager_email=MANAGER[0])
     finally:
         await registry.close()
         await engine.dispose()

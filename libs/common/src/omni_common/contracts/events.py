@@ -71,7 +71,17 @@ class NotificationEvent(Contract):
     type: Literal["notification"] = "notification"
     version: Literal[1] = 1
     tenant_id: uuid.UUID
-    kind: Literal["message.created", "message.updated", "message.status", "account.status", "notification"]
+    kind: Literal[
+        "message.created",
+        "message.updated",
+        "message.status",
+        "account.status",
+        "notification",
+        # Team inbox: state/snooze/assignment, labels on a conversation, a private note added.
+        "conversation.updated",
+        "conversation.labels",
+        "note.created",
+    ]
     chat_id: uuid.UUID | None = None
     message_id: uuid.UUID | None = None
     data: dict[str, Any] = Field(default_factory=dict)

@@ -22,13 +22,10 @@
   function refreshList() {
     var list = document.getElementById("conv-list");
     if (!list) return;
-    var search = document.getElementById("search");
-    var channel = document.getElementById("channel");
-    var params = new URLSearchParams({
-      q: search ? search.value : "",
-      channel: channel ? channel.value : "",
-      c: openChatId() || "",
-    });
+    // Every field of the filter form (search, channel, state, assignee, label) survives a refresh.
+    var form = document.querySelector("form.filters");
+    var params = new URLSearchParams(form ? new FormData(form) : undefined);
+    params.set("c", openChatId() || "");
     htmx.ajax("GET", "/ui/conversations?" + params.toString(), { target: "#conv-list", swap: "innerHTML" });
   }
 
@@ -41,6 +38,7 @@
   function onEvent(kind, event) {
     var data = {};
     try { data = JSON.parse(event.data || "{}"); } catch (e) { data = {}; }
+    document.dispatchEvent(new CustomEvent("omni:live", { detail: { kind: kind, data: data } }));
     if (kind === "resync") { refreshMessages(); refreshList(); refreshBanner(); return; }
     if (kind === "notification" || kind === "account.status") { refreshBanner(); return; }
     if (data.chat_id && data.chat_id === openChatId()) refreshMessages();
@@ -51,7 +49,8 @@
     if (!document.body.hasAttribute("data-live") || !window.EventSource) return;
     // EventSource reconnects by itself and sends Last-Event-ID, so the server can replay what we missed.
     var source = new EventSource("/api/events");
-    ["message.created", "message.updated", "message.status", "account.status", "notification", "resync"].forEach(
+    ["message.created", "message.updated", "message.status", "account.status", "notification", "resync",
+      "conversation.updated", "conversation.labels", "note.created"].forEach(
       function (kind) { source.addEventListener(kind, function (e) { onEvent(kind, e); }); }
     );
     source.addEventListener("ready", function () { document.body.setAttribute("data-events", "ready"); });
