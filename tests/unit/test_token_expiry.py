@@ -17,9 +17,12 @@ warn_days = st.integers(min_value=1, max_value=60)
 def test_a_token_expiring_in_3_days_warns_once() -> None:
     expires = NOW + timedelta(days=3)
     first = decide(TokenCheck(True, expires), NOW, warn_days=7, warned_for=set())
-    assert first.warn and not first.needs_reauth and first.days_left == 3
+    assert first.warn
+    assert not first.needs_reauth
+    assert first.days_left == 3
     again = decide(TokenCheck(True, expires), NOW + timedelta(hours=1), warn_days=7, warned_for={expires})
-    assert not again.warn and again.store_expires_at == expires
+    assert not again.warn
+    assert again.store_expires_at == expires
 
 
 def test_a_renewed_token_with_a_new_date_warns_again() -> None:
@@ -30,14 +33,17 @@ def test_a_renewed_token_with_a_new_date_warns_again() -> None:
 def test_an_invalid_token_needs_reauth_with_meta_reason() -> None:
     check = TokenCheck(False, None, error_code=190, error_message="Error validating access token")
     decision = decide(check, NOW, warn_days=7, warned_for=set())
-    assert decision.needs_reauth and not decision.warn
+    assert decision.needs_reauth
+    assert not decision.warn
     assert decision.reauth_reason == "Error validating access token"
 
 
 def test_a_token_that_never_expires_is_left_alone() -> None:
     decision = decide(TokenCheck(True, None), NOW, warn_days=7, warned_for=set())
     assert decision == decide(TokenCheck(True, None), NOW, warn_days=30, warned_for=set())
-    assert not decision.warn and not decision.needs_reauth and decision.store_expires_at is None
+    assert not decision.warn
+    assert not decision.needs_reauth
+    assert decision.store_expires_at is None
 
 
 @given(offset=offsets, days=warn_days, valid=st.booleans())

@@ -9,7 +9,18 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from inbox_api import accounts, assistant, assistant_pages, auth, conversations, events, messages, web
+from inbox_api import (
+    accounts,
+    assistant,
+    assistant_pages,
+    auth,
+    conversations,
+    events,
+    health,
+    messages,
+    reactions,
+    web,
+)
 from inbox_api.deps import InboxDeps
 from omni_common.http_common import add_health_routes
 
@@ -38,6 +49,8 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
 
     add_health_routes(app, ready)
     for module in (auth, conversations, messages, accounts, events, assistant, web, assistant_pages):
+        app.include_router(module.router)
+    for module in (health, reactions):  # channel health, staff reactions (issue 9)
         app.include_router(module.router)
     web.install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox_api.auth import CurrentUser, Deps
 from omni_common.db.catalog_models import CHANNELS
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
-from omni_common.outbound.replies import window_open
+from omni_common.outbound.replies import REPLY_WINDOW, window_open
 
 CHANNEL_LABELS = {"whatsapp": "WhatsApp", "facebook": "Facebook Messenger", "instagram": "Instagram"}
 MAX_PAGE = 200
@@ -96,6 +96,9 @@ def conversation_view(
         "unread_count": chat.unread_count,
         "state": chat.state,
         "reply_window_open": window_open(chat.last_inbound_at),
+        "reply_window_closes_at": (chat.last_inbound_at + REPLY_WINDOW).isoformat()
+        if chat.last_inbound_at
+        else None,
     }
 
 

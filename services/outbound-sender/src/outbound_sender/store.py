@@ -30,6 +30,7 @@ class SendJob:
     account_status: str
     account_active: bool
     recipient: str
+    kind: str = "text"  # "reaction": text is the emoji, reply_to_external_id the reacted message
 
 
 async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | None:
@@ -53,6 +54,7 @@ async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | No
                 SocialAccount.status.label("account_status"),
                 SocialAccount.is_active,
                 Contact.external_id,
+                ChatMessage.kind,
             )
             .join(Chat, Chat.id == ChatMessage.chat_id)
             .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
@@ -79,6 +81,7 @@ async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | No
         account_status=row.account_status,
         account_active=row.is_active,
         recipient=row.external_id,
+        kind=row.kind,
     )
 
 
