@@ -388,3 +388,22 @@ def test_an_invalid_token_flips_to_needs_reauth_once_and_inbound_keeps_being_sto
         ),
         what="inbound message stored while the account needs re-auth",
     )
+
+
+def test_only_one_monitor_replica_holds_the_lock(settings: Settings) -> None:
+    from account_monitor.lock import LeaderLock
+
+    async def go() -> tuple[bool, bool, bool, bool]:
+        first, second = LeaderLock(settings.database_url), LeaderLock(settings.database_url)
+        try:
+            a = await first.acquire()
+            b = await second.acquire()
+            again = await first.acquire()  # the holder keeps it
+            await first.release()
+            takeover = await second.acquire()
+            return a, b, again, takeover
+        finally:
+            await first.release()
+            await second.release()
+
+    assert asyncio.run(go()) == (True, False, True, True)
