@@ -176,6 +176,22 @@ def test_a_staff_reaction_reaches_the_sandbox_in_metas_shape(
     assert answer.json()["id"] not in {m["id"] for m in listed}
 
 
+def test_the_conversation_view_offers_reactions_on_whatsapp_only(
+    owner: httpx.Client, meta: str, tenant: SeededTenant
+) -> None:
+    chat, target = tenant.chats["whatsapp"], tenant.messages["whatsapp"]
+    fragment = owner.get(f"/ui/conversations/{chat}")
+    assert f"/messages/{target}/reactions" in fragment.text
+    other = owner.get(f"/ui/conversations/{tenant.chats['facebook']}")
+    assert "/reactions" not in other.text
+    answer = owner.post(f"/ui/conversations/{chat}/messages/{target}/reactions", data={"emoji": "❤️"})
+    assert answer.status_code == 200
+    assert 'class="reactions"' in answer.text
+    # The latest reaction of the same staff member replaces the earlier one, as on WhatsApp.
+    listed = owner.get(f"/api/conversations/{chat}/messages").json()
+    assert next(m for m in listed if m["id"] == str(target))["reactions"] == ["❤️"]
+
+
 def test_reactions_are_refused_on_messenger_and_instagram(
     owner: httpx.Client, meta: str, tenant: SeededTenant
 ) -> None:

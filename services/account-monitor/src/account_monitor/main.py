@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter as Tally
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -114,7 +115,11 @@ async def run_monitor(
             state.leader = await lock.acquire()
             LEADER.set(1 if state.leader else 0)
             if state.leader:
-                outcomes = await run_once(deps, tenants)
+                try:
+                    outcomes = await run_once(deps, tenants)
+                except Exception:  # catalog unreachable and the like: the next pass tries again
+                    log.exception("token_monitor_pass_failed")
+                    outcomes = Tally({"pass_error": 1})
                 for name, count in outcomes.items():
                     CHECKS.labels(name).inc(count)
                 state.last_pass_at = time.time()
