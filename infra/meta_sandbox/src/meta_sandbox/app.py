@@ -17,6 +17,7 @@ from meta_sandbox.graph import (
     apply_fault,
     authenticate,
     check_version,
+    is_app_token,
     not_found,
     record,
     sandbox_state,
@@ -97,8 +98,10 @@ async def send_message(ver: str, object_id: str, request: Request) -> Response:
         "channel": account.channel,
         "account_id": account.account_id,
         "recipient": recipient,
+        "type": "reaction" if send.reaction is not None else "text",
         "text": send.text,
         "reply_to": send.reply_to,
+        "reaction": send.reaction,
         "failed_async": async_failure,
     }
     if async_failure:
@@ -160,7 +163,8 @@ async def debug_token(ver: str, request: Request) -> Response:
     """``GET /{ver}/debug_token?input_token=…``."""
     await record(request)
     check_version(ver)
-    authenticate(request, allow_expired=True)
+    if not is_app_token(request):
+        authenticate(request, allow_expired=True)
     input_token = request.query_params.get("input_token")
     if not input_token:
         raise MetaError(100, message="(#100) The parameter input_token is required")

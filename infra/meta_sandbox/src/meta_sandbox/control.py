@@ -43,6 +43,15 @@ class AccountIn(_In):
     scopes: list[str] = Field(default_factory=list)
 
 
+class TokenStateIn(_In):
+    """Change what Meta says about an account's token (debug_token and every call with it)."""
+
+    account_id: str
+    expires_in_s: float | None = None  # seconds from now; wins over expires_at
+    expires_at: int | None = None  # unix seconds; 0 = never expires
+    valid: bool | None = None  # False: revoked (190/460); True: valid again
+
+
 class ContactIn(_In):
     channel: Channel
     user_id: str
@@ -137,6 +146,21 @@ async def add_account(body: AccountIn, request: Request) -> dict[str, Any]:
 async def list_accounts(request: Request) -> list[dict[str, Any]]:
     """Registered accounts, tokens left out."""
     return [_public_account(a) for a in _state(request).accounts.values()]
+
+
+@router.post("/tokens")
+async def set_token_state(body: TokenStateIn, request: Request) -> dict[str, Any]:
+    """Make an account's token expire at a time (e.g. in 3 days) or become invalid."""
+    account = _state(request).account_by_id(body.account_id)
+    if account is None:
+        raise HTTPException(404, "unknown account")
+    if body.expires_in_s is not None:
+        account.token_expires_at = int(time.time() + body.expires_in_s)
+    elif body.expires_at is not None:
+        account.token_expires_at = body.expires_at or None
+    if body.valid is not None:
+        account.revoked = not body.valid
+    return _public_account(account)
 
 
 @router.post("/contacts", status_code=201)

@@ -77,9 +77,18 @@ def authenticate(request: Request, *, allow_expired: bool = False, header_only: 
     account = sandbox_state(request).account_by_token(token)
     if account is None:
         raise MetaError(190, subcode=467)
+    if account.revoked:
+        raise MetaError(190, subcode=460)
     if account.expired and not allow_expired:
         raise MetaError(190, subcode=463)
     return account
+
+
+def is_app_token(request: Request) -> bool:
+    """True for an app access token (``{app_id}|{app_secret}``), which may call ``debug_token``."""
+    token, _ = extract_token(request)
+    app_id = sandbox_state(request).config.app_id
+    return bool(token) and token.startswith(f"{app_id}|") and len(token) > len(app_id) + 1
 
 
 def not_found(object_id: str, method: str = "get") -> MetaError:

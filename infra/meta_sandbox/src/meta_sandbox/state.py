@@ -27,6 +27,7 @@ class SandboxConfig:
     webhook_attempts: int = 3  # Meta retries failed deliveries; we retry a little
     timeout_fault_s: float = 30.0  # how long a "timeout" fault hangs unless the client gives up first
     app_id: str = "sandbox-app"
+    # debug_token also accepts an app access token "{app_id}|{anything}" (Meta: app_id|app_secret).
     # Customer-service window: None = never enforced. When set, a send to a user whose last inbound
     # (simulate/inbound or /_sandbox/window) is older fails like Meta: WA async 131047, FB 10/2018278,
     # IG 10/2534022. MESSAGE_TAG sends are let through.
@@ -46,6 +47,8 @@ class Account:
     display_phone_number: str | None = None
     username: str | None = None
     scopes: list[str] = field(default_factory=list)
+    revoked: bool = False  # invalidated (password change, app removed): 190/460 like Meta
+    data_access_expires_at: int | None = None  # unix seconds; None = 90 days from now
 
     @property
     def expired(self) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from meta_sandbox.state import SandboxState
+
+_DATA_ACCESS_S = 90 * 86400  # Meta's data access window for a user token
 
 _DEFAULT_SCOPES: dict[str, list[str]] = {
     "whatsapp": ["whatsapp_business_messaging", "whatsapp_business_management"],
@@ -27,10 +30,18 @@ def debug_token_data(state: SandboxState, input_token: str) -> dict[str, Any]:
         "type": "SYSTEM_USER" if account.channel == "whatsapp" else "PAGE",
         "application": "Resevit sandbox",
         "expires_at": account.token_expires_at or 0,
-        "is_valid": not account.expired,
+        "data_access_expires_at": account.data_access_expires_at or int(time.time()) + _DATA_ACCESS_S,
+        "is_valid": not account.expired and not account.revoked,
         "scopes": account.scopes or _DEFAULT_SCOPES[account.channel],
         "profile_id": account.account_id,
     }
-    if account.expired:
+    if account.revoked:
+        data["error"] = {
+            "code": 190,
+            "subcode": 460,
+            "message": "Error validating access token: The session has been invalidated because the "
+            "user changed their password or Facebook has changed the session for security reasons.",
+        }
+    elif account.expired:
         data["error"] = {"code": 190, "subcode": 463, "message": "Error validating access token: expired"}
     return data

@@ -21,6 +21,7 @@ class SendRequest:
     text: str | None
     reply_to: str | None
     mark_read: str | None = None  # WhatsApp mark-as-read: the wamid being marked
+    reaction: dict[str, str] | None = None  # WhatsApp reaction: {"message_id", "emoji"}
 
 
 def _bad(message: str, *, whatsapp: bool = False, subcode: int | None = None) -> MetaError:
@@ -51,8 +52,10 @@ def _whatsapp(body: dict[str, Any]) -> SendRequest:
         raise MetaError(131009, message="(#131009) Parameter value is not valid", whatsapp=True)
     if body.get("recipient_type", "individual") not in ("individual", "group"):
         raise _bad("Param recipient_type must be one of {individual, group}", whatsapp=True)
+    if body.get("type") == "reaction":
+        return _wa_reaction(to, body)
     if body.get("type", "text") != "text":
-        raise _bad("The sandbox supports only type text", whatsapp=True)
+        raise _bad("The sandbox supports only types text and reaction", whatsapp=True)
     text = body.get("text")
     if not isinstance(text, dict) or not isinstance(text.get("body"), str) or not text["body"]:
         raise _bad("The parameter text['body'] is required.", whatsapp=True)
@@ -61,6 +64,23 @@ def _whatsapp(body: dict[str, Any]) -> SendRequest:
     if "preview_url" in text and not isinstance(text["preview_url"], bool):
         raise _bad("Param text['preview_url'] must be a boolean", whatsapp=True)
     return SendRequest(recipient=to, text=text["body"], reply_to=_wa_context(body))
+
+
+def _wa_reaction(to: str, body: dict[str, Any]) -> SendRequest:
+    if "context" in body:
+        raise _bad("Reactions cannot be sent as contextual replies", whatsapp=True)
+    reaction = body.get("reaction")
+    if not isinstance(reaction, dict) or not isinstance(reaction.get("message_id"), str):
+        raise _bad("The parameter reaction['message_id'] is required.", whatsapp=True)
+    emoji = reaction.get("emoji")
+    if not isinstance(emoji, str):  # "" removes a reaction (Meta's documented form)
+        raise _bad("The parameter reaction['emoji'] is required.", whatsapp=True)
+    return SendRequest(
+        recipient=to,
+        text=None,
+        reply_to=None,
+        reaction={"message_id": reaction["message_id"], "emoji": emoji},
+    )
 
 
 def _wa_context(body: dict[str, Any]) -> str | None:

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     meta_app_secrets: SecretStr = SecretStr("")
     meta_verify_token: SecretStr = SecretStr("")
     graph_api_url: str = "https://graph.facebook.com/v21.0"
+    # The account-monitor's debug_token calls authenticate as the app: OMNI_META_APP_TOKEN
+    # ("APP_ID|APP_SECRET" or an app access token), else OMNI_META_APP_ID with the first app secret;
+    # with neither, each token inspects itself (then an expired token can only answer "190").
+    meta_app_id: str | None = None
+    meta_app_token: SecretStr = SecretStr("")
     # Check an account's token against the Graph API when it is saved (the inbox's settings page).
     verify_accounts: bool = True
     openai_base_url: str | None = None
@@ -95,6 +100,16 @@ class Settings(BaseSettings):
     def encryption_key_list(self) -> list[str]:
         """The key ring, newest first."""
         return _split_csv(self.encryption_keys.get_secret_value())  # type: ignore[return-value]
+
+    def debug_token_credential(self) -> str | None:
+        """The app access token for ``debug_token`` (see ``meta_app_token``), or None."""
+        token = self.meta_app_token.get_secret_value()
+        if token:
+            return token
+        secrets = self.app_secret_list()
+        if self.meta_app_id and secrets:
+            return f"{self.meta_app_id}|{secrets[0].decode()}"
+        return None
 
     def app_secret_list(self) -> list[bytes]:
         """App secrets accepted for ``X-Hub-Signature-256`` (several during a rotation)."""

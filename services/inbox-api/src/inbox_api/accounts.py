@@ -19,6 +19,7 @@ from inbox_api.deps import InboxDeps
 from omni_common.db.tenant_models import Notification, SocialAccount
 from omni_common.errors import AccountConflict
 from omni_common.graph import GraphError
+from omni_common.tenancy import audit
 from omni_common.tenancy.accounts import (
     AccountView,
     CredentialsRefused,
@@ -85,6 +86,7 @@ async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountV
         raise ValueError("a WhatsApp number needs its WhatsApp Business Account id")
     checked_name = await check_token(deps, body.channel, body.external_account_id, body.token)
     async with deps.registry.begin(user.tenant_id) as session:
+        existed = await _exists(session, body.channel, body.external_account_id)
         view = await connect_account(
             session,
             catalog=deps.catalog,
@@ -97,7 +99,38 @@ async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountV
             display_name=body.display_name or checked_name,
         )
         await _resolve_notifications(session, view.id)
+        await _audit(
+            session,
+            user,
+            "account.token_replaced" if existed else "account.connected",
+            view.id,
+            channel=body.channel,
+            external_account_id=body.external_account_id,
+        )
     return view
+
+
+async def _exists(session: AsyncSession, channel: str, external_id: str) -> bool:
+    found = await session.scalar(
+        select(SocialAccount.id).where(
+            SocialAccount.platform == channel, SocialAccount.external_account_id == external_id
+        )
+    )
+    return found is not None
+
+
+async def _audit(
+    session: AsyncSession, user: Principal, action: str, account_id: uuid.UUID, **details: Any
+) -> None:
+    """One audit entry for an account action, in the action's own transaction."""
+    await audit.record(
+        session,
+        audit.Actor(user.user_id, user.email),
+        action,
+        target_type="social_account",
+        target_id=account_id,
+        details=details,
+    )
 
 
 async def _resolve_notifications(session: AsyncSession, account_id: uuid.UUID) -> None:
@@ -118,6 +151,8 @@ async def patch(
         if row is None:
             return None
         channel, external_id = row.platform, row.external_account_id
+        requested_enabled = body.enabled  # what the user asked, before a token swap adjusts it
+        ids = {"channel": channel, "external_account_id": external_id}
         if body.token is not None:
             await check_token(deps, channel, external_id, body.token)
         if body.token is not None or body.display_name is not None:
@@ -139,6 +174,8 @@ async def patch(
                 display_name=body.display_name or row.display_name,
             )
             await _resolve_notifications(session, account_id)
+            action = "account.token_replaced" if body.token is not None else "account.renamed"
+            await _audit(session, user, action, account_id, **ids)
             if not was_enabled and body.enabled is None:  # a new token does not re-enable by itself
                 body.enabled = False
         if body.enabled is not None:
@@ -151,6 +188,9 @@ async def patch(
                 external_account_id=external_id,
                 enabled=body.enabled,
             )
+            if requested_enabled is not None:
+                action = "account.enabled" if requested_enabled else "account.disabled"
+                await _audit(session, user, action, account_id, **ids)
         # connect/enable return views of ORM rows this session already holds: read afresh instead.
         session.expire_all()
         view = next(v for v in await list_accounts(session) if v.id == account_id)

@@ -17,11 +17,13 @@ from inbox_api import (
     auth,
     conversations,
     events,
+    health,
     labels,
     messages,
     notes,
     queue_pages,
     quick_replies,
+    reactions,
     web,
     workflow,
 )
@@ -54,8 +56,9 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
     add_health_routes(app, ready)
     for module in (auth, conversations, messages, accounts, events, assistant, web, assistant_pages):
         app.include_router(module.router)
-    # Team inbox: working the queue (state, assignment, labels, quick replies, notes) and the audit trail.
-    for module in (workflow, labels, quick_replies, notes, audit_api, queue_pages):
+    # Team inbox: working the queue (state, assignment, labels, quick replies, notes), the audit
+    # trail, channel health and staff reactions.
+    for module in (workflow, labels, quick_replies, notes, audit_api, queue_pages, health, reactions):
         app.include_router(module.router)
     web.install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

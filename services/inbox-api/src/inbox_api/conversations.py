@@ -25,7 +25,7 @@ from inbox_api.queue_view import (
 )
 from omni_common.db.catalog_models import CHANNELS
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
-from omni_common.outbound.replies import window_open
+from omni_common.outbound.replies import REPLY_WINDOW, window_open
 
 CHANNEL_LABELS = {"whatsapp": "WhatsApp", "facebook": "Facebook Messenger", "instagram": "Instagram"}
 MAX_PAGE = 200
@@ -117,6 +117,9 @@ def conversation_view(
         "last_message_preview": chat.last_message_preview,
         "unread_count": chat.unread_count,
         "reply_window_open": window_open(chat.last_inbound_at),
+        "reply_window_closes_at": (chat.last_inbound_at + REPLY_WINDOW).isoformat()
+        if chat.last_inbound_at
+        else None,
     } | queue_fields(chat, assignee_name, my_unread, datetime.now(UTC))
 
 

@@ -177,6 +177,7 @@ class _Send:
                 to=job.recipient,
                 text=job.text or "",
                 reply_to_external_id=job.reply_to_external_id,
+                kind=job.kind,
             )
         except PayloadError as exc:
             await self._finish(job, "failed", ("sending",), "invalid_message", str(exc))
@@ -201,6 +202,7 @@ class _Send:
                 to=job.recipient,
                 text=job.text or "",
                 reply_to_external_id=job.reply_to_external_id,
+                kind=job.kind,
             )
         except GraphError as err:
             await self._on_error(job, err)

@@ -36,6 +36,7 @@ class SendJob:
     account_status: str
     account_active: bool
     recipient: str
+    kind: str = "text"  # "reaction": text is the emoji, reply_to_external_id the reacted message
 
 
 async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | None:
@@ -59,6 +60,7 @@ async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | No
                 SocialAccount.status.label("account_status"),
                 SocialAccount.is_active,
                 Contact.external_id,
+                ChatMessage.kind,
             )
             .join(Chat, Chat.id == ChatMessage.chat_id)
             .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
@@ -85,6 +87,7 @@ async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | No
         account_status=row.account_status,
         account_active=row.is_active,
         recipient=row.external_id,
+        kind=row.kind,
     )
 
 
@@ -107,7 +110,7 @@ _CLAIM_JOBS = text(
     JOIN contacts AS ct ON ct.id = c.contact_id
     WHERE m.id = ANY(CAST(:ids AS uuid[])) AND m.status = 'queued' AND m.direction = 'outbound'
         AND c.id = m.chat_id
-    RETURNING m.id, m.chat_id, m.channel, m.direction, m.text, m.send_attempted_at,
+    RETURNING m.id, m.chat_id, m.channel, m.direction, m.kind, m.text, m.send_attempted_at,
         COALESCE(
             (SELECT q.external_message_id FROM chat_messages AS q WHERE q.id = m.reply_to_message_id),
             m.reply_to_external_id
@@ -185,6 +188,7 @@ async def claim_jobs(
             account_status=row.account_status,
             account_active=row.is_active,
             recipient=row.external_id,
+            kind=row.kind,
         )
         claimed[row.id] = ClaimedJob(job, row.credentials_encrypted)
     return claimed

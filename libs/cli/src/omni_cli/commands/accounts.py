@@ -14,6 +14,12 @@ account_app = typer.Typer(no_args_is_help=True, help="Connected social accounts 
 T = TypeVar("T")
 
 
+def _cli_actor() -> Any:
+    from omni_common.tenancy.audit import Actor
+
+    return Actor.system("cli")
+
+
 @asynccontextmanager
 async def tenant_scope(slug: str) -> AsyncIterator[tuple[Any, Any, Any]]:
     """(catalog, registry, tenant) for one tenant slug, closed afterwards."""
@@ -62,7 +68,8 @@ def connect(
     """Connect an account (again: replaces its token); refused if another tenant has it or Meta refuses it."""
     from omni_common.crypto import KeyRing
     from omni_common.settings import Settings
-    from omni_common.tenancy.accounts import connect_account
+    from omni_common.tenancy.accounts import connect_account, list_accounts
+    from omni_common.tenancy.audit import record
 
     ids = {"whatsapp": phone_number_id, "facebook": page_id, "instagram": account_id}
     if channel not in ids:
@@ -82,6 +89,10 @@ def connect(
             info = await _verify(settings.graph_api_url, channel, external_id, token)
             display_name = name or info.display_name
         async with tenant_scope(slug) as (catalog, registry, tenant), registry.begin(tenant.id) as session:
+            existed = any(
+                v.channel == channel and v.external_account_id == external_id
+                for v in await list_accounts(session)
+            )
             view = await connect_account(
                 session,
                 catalog=catalog,
@@ -92,6 +103,14 @@ def connect(
                 token=token,
                 waba_id=waba_id,
                 display_name=display_name,
+            )
+            await record(
+                session,
+                _cli_actor(),
+                "account.token_replaced" if existed else "account.connected",
+                target_type="social_account",
+                target_id=view.id,
+                details={"channel": channel, "external_account_id": external_id},
             )
             return view.to_dict()
 
@@ -134,16 +153,25 @@ def list_(slug: str = typer.Argument(...), as_json: bool = typer.Option(False, "
 
 def _toggle(slug: str, channel: str, external_id: str, enabled: bool) -> None:
     from omni_common.tenancy.accounts import set_account_enabled
+    from omni_common.tenancy.audit import record
 
     async def go() -> None:
         async with tenant_scope(slug) as (catalog, registry, tenant), registry.begin(tenant.id) as session:
-            await set_account_enabled(
+            view = await set_account_enabled(
                 session,
                 catalog=catalog,
                 tenant_id=tenant.id,
                 channel=channel,
                 external_account_id=external_id,
                 enabled=enabled,
+            )
+            await record(
+                session,
+                _cli_actor(),
+                "account.enabled" if enabled else "account.disabled",
+                target_type="social_account",
+                target_id=view.id,
+                details={"channel": channel, "external_account_id": external_id},
             )
 
     _run(go)

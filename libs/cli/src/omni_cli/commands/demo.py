@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -52,6 +52,8 @@ def sandbox_seed() -> dict[str, Any]:
             "token": a["token"],
             "display_name": a["name"],
             **({"waba_id": a["waba"]} if a["waba"] else {}),
+            # The health panel's demo: Meta reports the Instagram token expiring soon.
+            **({"token_expires_at": _near_expiry()} if a["channel"] == "instagram" else {}),
         }
         for a in ACCOUNTS
     ]
@@ -70,6 +72,15 @@ def sandbox_seed() -> dict[str, Any]:
         },
     ]
     return {"accounts": accounts, "contacts": contacts}
+
+
+NEAR_EXPIRY_DAYS = 5
+
+
+def _near_expiry() -> int:
+    """Unix time of the demo Instagram token's expiry, ``NEAR_EXPIRY_DAYS`` from today (whole days)."""
+    day = 86400
+    return (int(time.time()) // day + NEAR_EXPIRY_DAYS) * day
 
 
 # AI on for the demo tenant, with enough knowledge that the local suggester (no model configured)
@@ -234,9 +245,57 @@ async def seed() -> None:
                 )
         async with registry.begin(tenant.id) as session:  # labels, quick replies, notes, audit...
             await seed_team(session, owner_email=OWNER[0], manager_email=MANAGER[0])
+        async with registry.begin(tenant.id) as session:  # a near token expiry, a recent failure
+            await _seed_health(session, tenant.id)
     finally:
         await registry.close()
         await engine.dispose()
+
+
+async def _seed_health(session: Any, tenant_id: Any) -> None:
+    """Channel health demo: a near token expiry (Instagram) and a recent failed reply (WhatsApp)."""
+    from sqlalchemy import select, update
+
+    from omni_common.db.tenant_models import Chat, ChatMessage, SocialAccount
+
+    await session.execute(
+        update(SocialAccount)
+        .where(SocialAccount.platform == "instagram", SocialAccount.external_account_id == ACCOUNTS[2]["id"])
+        .values(token_expires_at=datetime.fromtimestamp(_near_expiry(), UTC))
+    )
+    chat_id = await session.scalar(
+        select(Chat.id)
+        .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
+        .where(SocialAccount.external_account_id == ACCOUNTS[0]["id"])
+        .limit(1)
+    )
+    seeded = await session.scalar(
+        select(ChatMessage.id).where(ChatMessage.external_message_id == DEMO_FAILED_ID)
+    )
+    if chat_id is None or seeded is not None:
+        return
+    now = datetime.now(UTC)
+    # As Meta reports it asynchronously (failed status webhook) and the normalizer stores it.
+    session.add(
+        ChatMessage(
+            tenant_id=tenant_id,
+            chat_id=chat_id,
+            channel="whatsapp",
+            external_message_id=DEMO_FAILED_ID,
+            direction="outbound",
+            sender_name="Demo Manager",
+            kind="text",
+            text="Your table for 4 is confirmed!",
+            status="failed",
+            status_at=now,
+            error_code="131026",
+            error_message="Message undeliverable",
+            platform_timestamp=now - timedelta(minutes=30),
+        )
+    )
+
+
+DEMO_FAILED_ID = "wamid.demo-failed-0001"
 
 
 @demo_app.command("seed")

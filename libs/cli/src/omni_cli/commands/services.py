@@ -23,11 +23,18 @@ SERVICES: dict[str, str] = {
     "outbound-sender": "outbound_sender",
     "ai-suggester": "ai_suggester",
     "inbox-api": "inbox_api",
+    "account-monitor": "account_monitor",
 }
 
 _STOP_GRACE_S = 15.0
 # Under `omni dev`, workers serve /healthz, /readyz and /metrics on OMNI_DEV_HEALTH_BASE + offset.
-WORKER_HEALTH_OFFSETS = {"tenant-router": 1, "normalizer": 2, "outbound-sender": 3, "ai-suggester": 4}
+WORKER_HEALTH_OFFSETS = {
+    "tenant-router": 1,
+    "normalizer": 2,
+    "outbound-sender": 3,
+    "ai-suggester": 4,
+    "account-monitor": 5,
+}
 
 
 def run(service: str = typer.Argument(..., help=f"One of: {', '.join(SERVICES)}")) -> None:

@@ -201,6 +201,13 @@ class ChatMessage(TenantBase):
         CheckConstraint(in_list("direction", DIRECTIONS), name="direction"),
         CheckConstraint(f"status IS NULL OR {in_list('status', MESSAGE_STATUSES)}", name="status"),
         Index("ix_chat_messages_chat_id_platform_timestamp", "chat_id", "platform_timestamp"),
+        # Per-user unread counts (inbound messages after a user's read marker), t0003.
+        Index(
+            "ix_chat_messages_inbound_chat_id_created_at",
+            "chat_id",
+            "created_at",
+            postgresql_where=text("direction = 'inbound'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()

@@ -8,11 +8,19 @@ from omni_common.graph.errors import (
     TextTooLong,
     classify,
     plain_reason,
+    plain_reason_for_code,
 )
-from omni_common.graph.payloads import THREADED_REPLIES, build_send_payload, normalize_wa_recipient
+from omni_common.graph.payloads import (
+    REACTIONS,
+    THREADED_REPLIES,
+    build_reaction_payload,
+    build_send_payload,
+    normalize_wa_recipient,
+)
 from omni_common.graph.usage import Usage, parse_usage
 
 __all__ = [
+    "REACTIONS",
     "THREADED_REPLIES",
     "AccountInfo",
     "ErrorClass",
@@ -24,9 +32,11 @@ __all__ = [
     "TextTooLong",
     "TokenInfo",
     "Usage",
+    "build_reaction_payload",
     "build_send_payload",
     "classify",
     "normalize_wa_recipient",
     "parse_usage",
     "plain_reason",
+    "plain_reason_for_code",
 ]

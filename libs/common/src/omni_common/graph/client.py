@@ -67,6 +67,8 @@ class TokenInfo:
     is_valid: bool
     expires_at: datetime | None
     scopes: tuple[str, ...] = ()
+    error_code: int | None = None  # Meta's data.error.code when the token is invalid
+    error_message: str | None = None
 
 
 class GraphClient:
@@ -85,10 +87,11 @@ class GraphClient:
         to: str,
         text: str,
         reply_to_external_id: str | None = None,
+        kind: str = "text",
     ) -> SendResult:
-        """Send a text reply; raises ``PayloadError`` before calling, ``GraphError`` after."""
+        """Send a reply (or a reaction); raises ``PayloadError`` before calling, ``GraphError`` after."""
         suffix, body = build_send_payload(
-            channel, to=to, text=text, reply_to_external_id=reply_to_external_id
+            channel, to=to, text=text, reply_to_external_id=reply_to_external_id, kind=kind
         )
         data, usage = await self._call("POST", f"{_seg(account_id)}/{suffix}", token, json=body)
         message_id = _message_id(channel, data)
@@ -138,11 +141,16 @@ class GraphClient:
             raise _error_from_response(response)
         return response.content
 
-    async def debug_token(self, token: str) -> TokenInfo:
-        """Inspect ``token`` (validity, expiry, scopes), authenticating with the same token."""
+    async def debug_token(self, token: str, *, app_token: str | None = None) -> TokenInfo:
+        """Inspect ``token`` (validity, expiry, scopes).
+
+        Authenticates with ``app_token`` (the app access token ``app_id|app_secret``) when given, else
+        with the token itself; the app token can inspect a token that no longer works on its own.
+        """
         # input_token in the query is Meta's only documented form; see the module docstring.
-        data, _ = await self._call("GET", "debug_token", token, params={"input_token": token})
+        data, _ = await self._call("GET", "debug_token", app_token or token, params={"input_token": token})
         info = data.get("data") if isinstance(data.get("data"), dict) else {}
+        error = info.get("error") if isinstance(info.get("error"), dict) else {}
         expires = info.get("expires_at")
         expires_at = (
             datetime.fromtimestamp(expires, UTC) if isinstance(expires, int) and expires > 0 else None
@@ -152,6 +160,8 @@ class GraphClient:
             is_valid=info.get("is_valid") is True,
             expires_at=expires_at,
             scopes=tuple(str(s) for s in scopes),
+            error_code=error.get("code") if isinstance(error.get("code"), int) else None,
+            error_message=str(error["message"]) if error.get("message") else None,
         )
 
     async def get_user_profile(self, channel: Channel, user_id: str, token: str) -> dict[str, Any]:

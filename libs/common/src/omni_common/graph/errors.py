@@ -200,6 +200,25 @@ def plain_reason(err: GraphError) -> str:
     return _PLAIN_BY_CLASS[err.error_class]
 
 
+def plain_reason_for_code(code: str | None, fallback: str | None = None) -> str | None:
+    """Plain words for a stored error code (Meta's number, or one of our own codes such as
+    ``outside_window``); ``fallback`` (the stored message) when the code says nothing we know."""
+    if code is None:
+        return fallback
+    if code.lstrip("-").isdigit():
+        number = int(code)
+        if number in _PLAIN_BY_CODE:
+            return _PLAIN_BY_CODE[number]
+        error_class = classify(number, None, None)
+        if error_class is not ErrorClass.PERMANENT:
+            return _PLAIN_BY_CLASS[error_class]
+        return fallback or _PLAIN_BY_CLASS[error_class]
+    try:
+        return _PLAIN_BY_CLASS[ErrorClass(code)]
+    except ValueError:
+        return fallback
+
+
 class PayloadError(OmniError, ValueError):
     """The message cannot be sent as built (bad recipient, empty text, ...); nothing was called."""
 

@@ -20,11 +20,22 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 # (an unknown parameter could make Meta reject the whole reply).
 THREADED_REPLIES: dict[str, bool] = {"whatsapp": True, "facebook": True, "instagram": False}
 
+# Staff reactions: only WhatsApp documents a reaction *message* (type "reaction"). Instagram's
+# sender_action "react" carries only a heart and Messenger documents no reaction send, so the inbox
+# refuses reactions there instead of sending something Meta may reject or render differently.
+REACTIONS: dict[str, bool] = {"whatsapp": True, "facebook": False, "instagram": False}
+MAX_EMOJI_CHARS = 16
+
 
 def build_send_payload(
-    channel: Channel, *, to: str, text: str, reply_to_external_id: str | None
+    channel: Channel, *, to: str, text: str, reply_to_external_id: str | None, kind: str = "text"
 ) -> tuple[str, dict[str, Any]]:
-    """Path suffix (after ``/{account-id}/``) and JSON body of a text send; raises ``PayloadError``."""
+    """Path suffix (after ``/{account-id}/``) and JSON body of a send; raises ``PayloadError``.
+
+    ``kind="reaction"``: ``text`` is the emoji and ``reply_to_external_id`` the message reacted to.
+    """
+    if kind == "reaction":
+        return "messages", build_reaction_payload(channel, to=to, message_id=reply_to_external_id, emoji=text)
     if not text or not text.strip():
         raise PayloadError("text is empty")
     if not to or not to.strip():
@@ -75,3 +86,24 @@ def _instagram(to: str, text: str) -> dict[str, Any]:
     if size > INSTAGRAM_MAX_BYTES:
         raise TextTooLong("instagram", INSTAGRAM_MAX_BYTES, "bytes", size)
     return {"recipient": {"id": to.strip()}, "message": {"text": text}}
+
+
+def build_reaction_payload(
+    channel: Channel, *, to: str, message_id: str | None, emoji: str
+) -> dict[str, Any]:
+    """WhatsApp reaction message (meta-api.md §3); PayloadError on channels without one."""
+    if not REACTIONS.get(channel, False):
+        raise PayloadError(f"{channel} has no reaction message we can send")
+    if not message_id:
+        raise PayloadError("a reaction needs the platform id of the message it reacts to")
+    emoji = (emoji or "").strip()
+    if not emoji or len(emoji) > MAX_EMOJI_CHARS or any(c.isascii() and c.isalnum() for c in emoji):
+        raise PayloadError("a reaction is one emoji")
+    # No "context": Meta does not allow reactions as contextual replies.
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": normalize_wa_recipient(to),
+        "type": "reaction",
+        "reaction": {"message_id": message_id, "emoji": emoji},
+    }

@@ -69,6 +69,12 @@ def upgrade() -> None:
         op.f("ck_chats_snooze_has_time"), "chats", "state <> 'snoozed' OR snoozed_until IS NOT NULL"
     )
     op.execute(_REOPEN)
+    op.create_index(
+        "ix_chat_messages_inbound_chat_id_created_at",
+        "chat_messages",
+        ["chat_id", "created_at"],
+        postgresql_where=sa.text("direction = 'inbound'"),
+    )
 
     op.create_table(
         "labels",
@@ -182,6 +188,7 @@ def downgrade() -> None:
     op.drop_table("quick_replies")
     op.drop_table("chat_labels")
     op.drop_table("labels")
+    op.drop_index("ix_chat_messages_inbound_chat_id_created_at", table_name="chat_messages")
     op.execute("DROP TRIGGER chat_messages_reopen_chat ON chat_messages")
     op.execute("DROP FUNCTION omni_chat_reopen()")
     op.drop_constraint(op.f("ck_chats_snooze_has_time"), "chats", type_="check")

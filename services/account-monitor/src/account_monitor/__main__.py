@@ -1,0 +1,3 @@
+from account_monitor.main import main
+
+main()

@@ -1,0 +1,167 @@
+"""Composition root of account-monitor: the only place that reads settings and opens connections."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections import Counter as Tally
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from account_monitor.check import Inspect, MonitorDeps, run_once
+from account_monitor.lock import LeaderLock
+from omni_common.broker.connection import install_signal_handlers
+from omni_common.crypto import KeyRing
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import registry_for
+from omni_common.graph import GraphClient
+from omni_common.http_common import add_health_routes
+from omni_common.logging import configure_logging
+from omni_common.settings import Settings
+from omni_common.tenancy.token_expiry import DEFAULT_WARN_DAYS, TokenCheck
+
+SERVICE = "account-monitor"
+log = structlog.get_logger(__name__)
+
+CHECKS = Counter("omni_account_monitor_checks_total", "Token checks by outcome", ["outcome"])
+LAST_PASS = Gauge("omni_account_monitor_last_pass_timestamp", "Unix time of the last finished pass")
+LEADER = Gauge("omni_account_monitor_leader", "1 while this replica holds the monitor lock")
+
+
+@dataclass
+class MonitorState:
+    """What readiness needs to know: is this replica the leader, and when did it last finish a pass."""
+
+    leader: bool = False
+    last_pass_at: float | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def ready(self, interval_s: float) -> bool:
+        # A standby replica is ready (it waits for the lock); the leader must have passed recently.
+        if not self.leader:
+            return True
+        return time.time() - (self.last_pass_at or self.started_at) < 3 * interval_s
+
+
+class MonitorSettings(BaseSettings):
+    """Settings of this service only (``OMNI_ACCOUNT_MONITOR_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNI_ACCOUNT_MONITOR_", env_file=".env", extra="ignore")
+
+    interval_s: float = Field(default=3600.0, gt=0)  # time between passes (and lock attempts)
+    warn_days: int = Field(default=DEFAULT_WARN_DAYS, ge=1)  # warn the owner this many days ahead
+    graph_timeout_s: float = 15.0
+
+
+def graph_inspector(graph: GraphClient, app_token: str | None) -> Inspect:
+    """token -> TokenCheck through ``debug_token`` (with the app token when configured)."""
+
+    async def inspect(token: str) -> TokenCheck:
+        info = await graph.debug_token(token, app_token=app_token)
+        return TokenCheck(
+            is_valid=info.is_valid,
+            expires_at=info.expires_at,
+            error_code=info.error_code,
+            error_message=info.error_message,
+        )
+
+    return inspect
+
+
+async def run_monitor(
+    settings: Settings,
+    cfg: MonitorSettings,
+    *,
+    stop: asyncio.Event,
+    passes: asyncio.Queue[object] | None = None,
+    state: MonitorState | None = None,
+    only_tenants: list[uuid.UUID] | None = None,
+) -> None:
+    """Run passes every ``cfg.interval_s`` while holding the lock, until ``stop`` is set.
+
+    Test seams: ``passes`` receives the outcome counter of each finished pass; ``only_tenants``
+    limits the passes to these tenants (a shared test catalog holds other tests' tenants).
+    """
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = registry_for(settings, catalog, name="monitor")
+    lock = LeaderLock(settings.database_url)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0))
+    deps = MonitorDeps(
+        begin=registry.begin,
+        keyring=KeyRing.from_strings(settings.encryption_key_list()),
+        inspect=graph_inspector(GraphClient(http, settings.graph_api_url), settings.debug_token_credential()),
+        warn_days=cfg.warn_days,
+        clock=lambda: datetime.now(UTC),
+    )
+
+    async def tenants() -> list[uuid.UUID]:
+        active = [t.id for t in await catalog.list_tenants(statuses=["active"])]
+        return active if only_tenants is None else [t for t in active if t in only_tenants]
+
+    state = state or MonitorState()
+    try:
+        while not stop.is_set():
+            state.leader = await lock.acquire()
+            LEADER.set(1 if state.leader else 0)
+            if state.leader:
+                try:
+                    outcomes = await run_once(deps, tenants)
+                except Exception:  # catalog unreachable and the like: the next pass tries again
+                    log.exception("token_monitor_pass_failed")
+                    outcomes = Tally({"pass_error": 1})
+                for name, count in outcomes.items():
+                    CHECKS.labels(name).inc(count)
+                state.last_pass_at = time.time()
+                LAST_PASS.set(state.last_pass_at)
+                if passes is not None:
+                    passes.put_nowait(outcomes)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), cfg.interval_s)
+    finally:
+        await lock.release()
+        await http.aclose()
+        await registry.close()
+        await engine.dispose()
+
+
+async def _serve(settings: Settings, cfg: MonitorSettings) -> None:
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    state = MonitorState()
+    add_health_routes(app, lambda: state.ready(cfg.interval_s))
+    server = None
+    task = None
+    if settings.health_port:
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.health_port, log_level="warning", access_log=False
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        task = asyncio.create_task(server.serve())
+    try:
+        await run_monitor(settings, cfg, stop=stop, state=state)
+    finally:
+        if server is not None and task is not None:
+            server.should_exit = True
+            await task
+
+
+def main() -> None:
+    """Check tokens every interval until SIGTERM."""
+    settings = Settings()
+    configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    cfg = MonitorSettings()
+    log.info("account_monitor_starting", interval_s=cfg.interval_s, warn_days=cfg.warn_days)
+    asyncio.run(_serve(settings, cfg))
