@@ -1,8 +1,6 @@
-"""The fault suite runs when asked for: ``pytest tests/chaos`` (or any path under it), or ``OMNI_CHAOS=1``.
-
-It starts dozens of processes, 1,000 tenant databases and ~15,000 webhooks; on the shared 2-core box,
-next to other suites and benchmarks, it has not yet proven that it fits the CI budget (see
-docs/reliability.md), so a plain ``scripts/test`` skips it until it has.
+"""The fault suite runs with the rest (`scripts/test`, hence `.ci/run`): about 11 minutes of wall
+time on an idle 2-core machine (docs/reliability.md). ``OMNI_CHAOS=0`` skips it for a quick local
+loop; CI never sets it.
 """
 
 from __future__ import annotations
@@ -13,10 +11,9 @@ import pytest
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    asked = os.environ.get("OMNI_CHAOS") == "1" or any("chaos" in str(arg) for arg in config.args)
-    if asked:
+    if os.environ.get("OMNI_CHAOS") != "0":
         return
-    skip = pytest.mark.skip(reason="fault suite: run `pytest tests/chaos` or set OMNI_CHAOS=1")
+    skip = pytest.mark.skip(reason="fault suite skipped (OMNI_CHAOS=0)")
     for item in items:
         if "chaos" in item.keywords:
             item.add_marker(skip)

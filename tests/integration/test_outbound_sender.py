@@ -464,10 +464,10 @@ async def test_account_slot_is_taken_after_the_claim_right_before_the_call(
     command = SendReply(tenant_id=db.tenant_id, message_id=mid, channel="whatsapp")
     await handle_send(deps, command, attempt=1, correlation_id="pace-order")
 
-    # Customer first, the account last; both after 'sending' is committed and before the call, so a
+    # The account, then the customer; both after 'sending' is committed and before the call, so a
     # slow claim can no longer bunch requests that left the account's pacer evenly.
-    assert [k for k, _, _ in seen][-1] == account_key("whatsapp", account_id)
-    assert [k.split(":")[0] for k, _, _ in seen] == ["pair", "acct"]
+    assert seen[0][0] == account_key("whatsapp", account_id)
+    assert [k.split(":")[0] for k, _, _ in seen] == ["acct", "pair"]
     assert all(status == "sending" and posts == 0 for _, status, posts in seen)
     assert (await message(db, mid)).status == "sent"
 
