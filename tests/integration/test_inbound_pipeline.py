@@ -223,6 +223,8 @@ def test_same_delivery_five_times_some_concurrently_yields_one_message(
     assert codes == [200, 200, 200]
     wait_until(lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,)), what="dup row")
     assert post(http, "facebook", delivery).status_code == 200
+    created = {"channel": "facebook", "kind": "message.created"}
+    assert (REGISTRY.get_sample_value("omni_normalizer_writes_total", created) or 0) >= 1
     # A later, distinct message of the same conversation proves the duplicates were all processed.
     after = f"m_after-{unique_digits()}"
     delivery["entry"][0]["messaging"][0]["message"]["mid"] = after

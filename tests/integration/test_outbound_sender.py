@@ -20,6 +20,7 @@ import orjson
 import pytest
 import structlog
 from pipeline import await_until, running_sender
+from prometheus_client import REGISTRY
 from sandbox_server import SandboxControl, sandbox
 from sqlalchemy import select
 from test_outbound_support import (
@@ -216,6 +217,8 @@ async def test_permanent_error_ends_failed_with_the_reason(
     assert row.error_code == "131026"
     assert row.error_message == "the customer cannot receive messages"
     assert len(await _posts(ctl, account_id)) == 1
+    failed = {"channel": "whatsapp", "outcome": "failed", "code": "131026"}
+    assert (REGISTRY.get_sample_value("omni_sends_total", failed) or 0) >= 1
 
 
 async def test_retries_spent_end_failed_never_stuck_queued(

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from normalizer.enrich import EnrichDeps, handle_enrich
 from normalizer.handler import Outcome, handle_routed_batch
+from normalizer.metrics import WRITES
 from normalizer.store import Change
 from omni_common.broker.batcher import KeyedBatcher
 from omni_common.broker.consumer import Delivery, Handler
@@ -94,6 +95,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             structlog.contextvars.bind_contextvars(tenant_id=str(event.tenant_id), channel=event.channel)
             changes = await batcher.submit(event.tenant_id, event)
             for change in changes:
+                WRITES.labels(event.channel, change.kind).inc()
                 for what in change.enrich:
                     assert change.message_id is not None
                     # Confirmed before the ack; if it fails, the retried event asks again.

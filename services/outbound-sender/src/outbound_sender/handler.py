@@ -26,6 +26,7 @@ from omni_common.tenancy.accounts import AccountNotFound, mark_needs_reauth
 from outbound_sender import store
 from outbound_sender.backoff import Action, decide, is_last_attempt
 from outbound_sender.batching import TenantBatcher
+from outbound_sender.metrics import SENDS
 from outbound_sender.pacing import Pacer
 from outbound_sender.policy import PacingPolicy, account_key, pacing_checks, pair_key
 from outbound_sender.tokens import TokenCache
@@ -213,6 +214,7 @@ class _Send:
         # watermark then covers this message.
         accepted = store.Accepted(job, result.external_message_id, platform_timestamp=attempted_at)
         await deps.accepts.submit(cmd.tenant_id, accepted)
+        SENDS.labels(job.channel, "sent", "").inc()
         self.log.info("reply_sent", external_message_id=result.external_message_id)
         await self._announce(job, "sent")
 
@@ -400,6 +402,8 @@ class _Send:
                 error_code=error_code,
                 error_message=reason,
             )
+        if changed:
+            SENDS.labels(job.channel, status, error_code or "").inc()
         if changed and status in ("failed", "unknown"):
             self.log.warning("reply_not_sent", status=status, error_code=error_code, reason=reason)
         if changed and announce:

@@ -1,0 +1,13 @@
+"""The outbound-sender's Prometheus metrics (served on the worker's /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+# outcome: sent, failed, unknown, queued (put back for a retry); code: Meta's error code or our
+# reason (rate_limited, window_closed...), empty for a send Meta accepted.
+SENDS = Counter(
+    "omni_sends_total",
+    "Replies settled by an attempt, by channel, outcome and code",
+    ["channel", "outcome", "code"],
+)
