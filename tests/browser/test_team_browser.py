@@ -182,7 +182,10 @@ def test_resolve_assign_and_label_from_the_page(
     owner = query(
         settings, tenant, "SELECT id FROM users WHERE email = %s", (tenant.users["business_owner"],)
     )
+    before = tools.get_by_label("Assigned to").element_handle()
     tools.get_by_label("Assigned to").select_option(str(owner[0]["id"]))
+    # The answer re-renders the tools: act on the new ones, not on a fragment about to be replaced.
+    page.wait_for_function("el => !el.isConnected", arg=before)
     wait_until(
         lambda: (
             query(settings, tenant, "SELECT assignee_user_id FROM chats WHERE id = %s", (chat,))[0][

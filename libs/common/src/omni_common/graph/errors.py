@@ -205,7 +205,8 @@ def plain_reason_for_code(code: str | None, fallback: str | None = None) -> str 
     ``outside_window``); ``fallback`` (the stored message) when the code says nothing we know."""
     if code is None:
         return fallback
-    if code.lstrip("-").isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (found by hypothesis).
+    if code.lstrip("-").isdecimal():
         number = int(code)
         if number in _PLAIN_BY_CODE:
             return _PLAIN_BY_CODE[number]
