@@ -195,7 +195,22 @@ def test_resolve_assign_and_label_from_the_page(
         ),
         what="the assignment saved",
     )
-    tools.get_by_label("Add a label").select_option(label["id"])
+
+    # Live refreshes (SSE) re-render the tools at any moment; a change made on a fragment being
+    # replaced is never sent, so pick the label again until it is saved, as a person would.
+    def labelled() -> bool:
+        return bool(query(settings, tenant, "SELECT 1 FROM chat_labels WHERE chat_id = %s", (chat,)))
+
+    for _ in range(5):
+        select = tools.get_by_label("Add a label")
+        if select.count():
+            select.select_option(label["id"])
+        try:
+            wait_until(labelled, timeout=3, what="the label saved")
+            break
+        except AssertionError:
+            continue
+    wait_until(labelled, timeout=3, what="the label saved")
     chip = tools.locator(f".chip[data-label='{label['id']}']")
     chip.wait_for()
     expect(chip).to_have_css("background-color", "rgb(209, 36, 47)")  # painted despite the strict CSP

@@ -207,11 +207,28 @@
     if (mode) setMode(mode.getAttribute("data-mode"));
   });
 
+  // One refresh at a time, and one more after it when events came in meanwhile: htmx drops a request
+  // on an element that already has one in flight, so a second event's refresh could be lost and an
+  // older answer (e.g. without the label just added) would stay on screen.
+  var refreshing = false;
+  var refreshAgain = false;
   function refreshTools() {
     var chat = openChatId();
-    if (chat && document.getElementById("thread-tools")) {
-      htmx.ajax("GET", "/ui/conversations/" + chat + "/tools", { target: "#thread-tools", swap: "innerHTML" });
+    if (!chat || !document.getElementById("thread-tools")) return;
+    if (refreshing) {
+      refreshAgain = true;
+      return;
     }
+    refreshing = true;
+    var done = function () {
+      refreshing = false;
+      if (refreshAgain) {
+        refreshAgain = false;
+        refreshTools();
+      }
+    };
+    htmx.ajax("GET", "/ui/conversations/" + chat + "/tools", { target: "#thread-tools", swap: "innerHTML" })
+      .then(done, done);
   }
 
   document.addEventListener("omni:live", function (e) {
