@@ -197,18 +197,25 @@ async def send_reply(
             suggestion_id=suggestion_id,
             suggestion_outcome=outcome,
         )
+    await publish_and_announce(deps, user.tenant_id, chat_id, queued, kind="text")
+    return queued
+
+
+async def publish_and_announce(
+    deps: InboxDeps, tenant_id: uuid.UUID, chat_id: uuid.UUID, queued: Any, *, kind: str
+) -> None:
+    """After the commit: hand a queued outbound message to the sender, and show it in live inboxes."""
     await publish_reply(deps.publisher, deps.registry.begin, queued)
     await deps.hub.announce(
         NotificationEvent(
-            tenant_id=user.tenant_id,
+            tenant_id=tenant_id,
             kind="message.created",
             chat_id=chat_id,
             message_id=queued.message_id,
-            data={"direction": "outbound", "kind": "text", "status": "queued"},
+            data={"direction": "outbound", "kind": kind, "status": "queued"},
             occurred_at=datetime.now(UTC),
         )
     )
-    return queued
 
 
 def refusal_status(exc: ReplyRefused) -> int:

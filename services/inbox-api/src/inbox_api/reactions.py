@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.deps import InboxDeps
+from inbox_api.messages import publish_and_announce, refusal_status
 from inbox_api.web import PageUser, _require_csrf, _thread_context, render
-from omni_common.contracts import NotificationEvent, SendReply
+from omni_common.contracts import SendReply
 from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccount, User
 from omni_common.graph import REACTIONS, PayloadError, build_reaction_payload
 from omni_common.outbound.replies import (
@@ -31,7 +32,6 @@ from omni_common.outbound.replies import (
     QueuedReply,
     ReplyRefused,
     WindowClosed,
-    publish_reply,
     window_open,
 )
 
@@ -153,23 +153,9 @@ async def react(
             emoji=emoji,
             user_id=user.user_id,
         )
-    await publish_reply(deps.publisher, deps.registry.begin, queued)
     log.info("reaction_queued", tenant_id=str(user.tenant_id), chat_id=str(chat_id), channel=queued.channel)
-    await deps.hub.announce(
-        NotificationEvent(
-            tenant_id=user.tenant_id,
-            kind="message.created",
-            chat_id=chat_id,
-            message_id=queued.message_id,
-            data={"direction": "outbound", "kind": "reaction", "status": "queued"},
-            occurred_at=datetime.now(UTC),
-        )
-    )
+    await publish_and_announce(deps, user.tenant_id, chat_id, queued, kind="reaction")
     return queued
-
-
-def _status(exc: ReplyRefused) -> int:
-    return 409 if isinstance(exc, AccountUnavailable | WindowClosed) else 422
 
 
 class ReactionIn(BaseModel):
@@ -194,7 +180,7 @@ async def add_reaction(
         detail = "no such message" if isinstance(exc, MessageNotFound) else "no such conversation"
         return JSONResponse({"detail": detail}, status_code=404)
     except ReplyRefused as exc:
-        return JSONResponse({"detail": str(exc), "reason": exc.reason}, status_code=_status(exc))
+        return JSONResponse({"detail": str(exc), "reason": exc.reason}, status_code=refusal_status(exc))
     return queued.to_dict() | {"kind": "reaction", "emoji": queued.text}
 
 
