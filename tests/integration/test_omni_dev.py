@@ -54,17 +54,22 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
         [str(omni), "dev"], cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT
     )
     try:
+        # Every process that carries the webhook must be up before it is sent: on a loaded CI
+        # machine the workers' start-up (imports, broker and DB connections) can take tens of seconds.
+        probes = [
+            f"http://127.0.0.1:{ingress_port}/readyz",
+            f"http://127.0.0.1:{inbox_port}/healthz",
+            f"http://127.0.0.1:{health_base + 1}/readyz",  # tenant-router
+            f"http://127.0.0.1:{health_base + 2}/readyz",  # normalizer
+        ]
 
         def ready() -> bool:
             try:
-                return (
-                    httpx.get(f"http://127.0.0.1:{ingress_port}/readyz", timeout=1).status_code == 200
-                    and httpx.get(f"http://127.0.0.1:{inbox_port}/healthz", timeout=1).status_code == 200
-                )
+                return all(httpx.get(url, timeout=1).status_code == 200 for url in probes)
             except httpx.HTTPError:
                 return False
 
-        wait_until(ready, timeout=60, interval=0.2, what="ingress and inbox ready")
+        wait_until(ready, timeout=120, interval=0.2, what="ingress, inbox, router and normalizer ready")
         children = psutil.Process(dev.pid).children(recursive=True)
         assert len(children) >= 6
 
@@ -95,7 +100,11 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
                     ).fetchone()
                 )
 
-        wait_until(landed, timeout=30, what="the webhook's row in the tenant database")
+        try:
+            wait_until(landed, timeout=60, what="the webhook's row in the tenant database")
+        except AssertionError:
+            log_file.flush()
+            raise AssertionError(log_path.read_text()[-4000:]) from None
         # Workers expose health and metrics too (normalizer: base + 2).
         normalizer = f"http://127.0.0.1:{health_base + 2}"
         assert httpx.get(f"{normalizer}/readyz", timeout=5).status_code == 200
