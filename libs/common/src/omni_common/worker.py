@@ -23,7 +23,8 @@ from omni_common.http_common import add_health_routes
 log = structlog.get_logger(__name__)
 
 Cleanup = Callable[[], Awaitable[None]]
-# Builds the handlers (queue name -> handler) once the broker is up, and an async cleanup.
+# Builds the handlers (queue name -> handler) once the broker is up, and an async cleanup. It gets
+# the connection to publish on (not the consuming one) and the confirmed publisher built on it.
 HandlerFactory = Callable[
     [AbstractRobustConnection, Publisher], Awaitable[tuple[Mapping[str, Handler], Cleanup]]
 ]
@@ -49,12 +50,20 @@ async def run_worker(
         stop = asyncio.Event()
         install_signal_handlers(stop)
     connection = await connect(rabbitmq_url, name=service)
+    # Publishing gets its own connection (RabbitMQ's advice): when the broker applies flow control
+    # to a publishing connection it stops reading from it, and consumers on that same connection
+    # could then neither ack nor receive, so confirms and acks stalled together under load.
+    try:
+        publish_connection = await connect(rabbitmq_url, name=f"{service}:publish")
+    except BaseException:
+        await connection.close()
+        raise
     try:
         async with connection.channel() as channel:
             await declare_topology(channel, topology)
-        publisher = Publisher(connection)
+        publisher = Publisher(publish_connection)
         await publisher.start()
-        handlers, cleanup = await build_handlers(connection, publisher)
+        handlers, cleanup = await build_handlers(publish_connection, publisher)
         runners = [
             ConsumerRunner(
                 connection,
@@ -67,7 +76,7 @@ async def run_worker(
             )
             for queue, handler in handlers.items()
         ]
-        health = _health_server(connection, host, health_port) if health_port else None
+        health = _health_server((connection, publish_connection), host, health_port) if health_port else None
         health_task = asyncio.create_task(health.serve()) if health else None
         try:
             for runner in runners:
@@ -86,13 +95,14 @@ async def run_worker(
                 await health_task
         log.info("worker_stopped", queues=list(handlers))
     finally:
+        await publish_connection.close()
         await connection.close()
 
 
-def _health_server(connection: AbstractRobustConnection, host: str, port: int) -> uvicorn.Server:
+def _health_server(connections: tuple[AbstractRobustConnection, ...], host: str, port: int) -> uvicorn.Server:
     """``/healthz``, ``/readyz`` (broker connected) and ``/metrics`` for a worker without HTTP routes."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    add_health_routes(app, lambda: not connection.is_closed)
+    add_health_routes(app, lambda: not any(c.is_closed for c in connections))
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the worker owns signals
     return server

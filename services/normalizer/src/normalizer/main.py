@@ -38,8 +38,12 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
     """Build the consumers' handlers around a catalog, a tenant engine registry and a Graph client."""
 
     async def build(
-        _connection: AbstractRobustConnection, publisher: Publisher
+        connection: AbstractRobustConnection, publisher: Publisher
     ) -> tuple[dict[str, Handler], Cleanup]:
+        # Live notifications are best-effort (a lost one costs a refresh): no confirm round trip
+        # for the one-per-change fan-out, which was the normalizer's most frequent publish.
+        notifier = Publisher(connection, confirms=False)
+        await notifier.start()
         engine = catalog_engine(settings.database_url)
         registry = registry_for(settings, Catalog(engine), name="normalizer")
         http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
@@ -76,7 +80,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             )
             try:
                 # Committed already: a lost live notification costs a refresh, not data.
-                await publisher.publish(
+                await notifier.publish(
                     "",
                     encode(note),
                     message_id=key,
@@ -94,25 +98,31 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                 raise DeadLetter("malformed_contract", str(exc)[:300]) from exc
             structlog.contextvars.bind_contextvars(tenant_id=str(event.tenant_id), channel=event.channel)
             changes = await batcher.submit(event.tenant_id, event)
+            requests = []
             for change in changes:
                 WRITES.labels(event.channel, change.kind).inc()
                 for what in change.enrich:
                     assert change.message_id is not None
-                    # Confirmed before the ack; if it fails, the retried event asks again.
-                    await publisher.publish(
-                        routing_key(ENRICH_MESSAGES, event.channel),
-                        encode(
-                            EnrichMessage(
-                                tenant_id=event.tenant_id,
-                                message_id=change.message_id,
-                                channel=event.channel,
-                                account_id=event.account_id,
-                                what=what,  # type: ignore[arg-type]
-                            )
-                        ),
-                        message_id=f"{change.message_id}:{what}",
-                        correlation_id=delivery.correlation_id,
+                    requests.append(
+                        publisher.publish(
+                            routing_key(ENRICH_MESSAGES, event.channel),
+                            encode(
+                                EnrichMessage(
+                                    tenant_id=event.tenant_id,
+                                    message_id=change.message_id,
+                                    channel=event.channel,
+                                    account_id=event.account_id,
+                                    what=what,  # type: ignore[arg-type]
+                                )
+                            ),
+                            message_id=f"{change.message_id}:{what}",
+                            correlation_id=delivery.correlation_id,
+                        )
                     )
+            if requests:
+                # Confirmed before the ack (their confirms pipelined); if one fails, the retried
+                # event asks again, and the enrichment handler is idempotent.
+                await asyncio.gather(*requests)
             notes = [
                 announce(event.tenant_id, c, delivery.correlation_id, f"{event.event_id}:{c.message_id}")
                 for c in changes
@@ -142,6 +152,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             await batcher.flush_all()
             if announcing:
                 await asyncio.wait(announcing, timeout=10)
+            await notifier.close()
             await http.aclose()
             await registry.close()
             await engine.dispose()

@@ -74,8 +74,11 @@ def handler_factory(
     cfg = sender or SenderSettings()
 
     async def build(
-        _connection: AbstractRobustConnection, publisher: Publisher
+        connection: AbstractRobustConnection, publisher: Publisher
     ) -> tuple[dict[str, Handler], Cleanup]:
+        # Status notifications are best-effort fan-out: no confirm round trip for them.
+        notifier = Publisher(connection, confirms=False)
+        await notifier.start()
         engine = catalog_engine(settings.database_url)
         catalog = Catalog(engine)
         # No ping per checkout: sends hold a connection for one short statement, and the ping doubled
@@ -100,7 +103,7 @@ def handler_factory(
         )
 
         async def publish_notification(event: NotificationEvent) -> None:
-            await publisher.publish(
+            await notifier.publish(
                 "",
                 encode(event),
                 message_id=str(uuid.uuid4()),
@@ -160,6 +163,7 @@ def handler_factory(
             stop_sweeper.set()
             await sweeper
             await notify.drain()
+            await notifier.close()
             await http.aclose()
             if redis_client is not None:
                 await redis_client.aclose()

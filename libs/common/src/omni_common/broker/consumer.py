@@ -41,6 +41,11 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# A failure copy waits longer for its confirm than a normal publish: the original stays unacked
+# meanwhile (nothing is lost), whereas giving up requeues it, and on a slow broker the redelivered
+# original fails and publishes again, a loop that adds load exactly when the broker is behind.
+FAILURE_COPY_CONFIRM_TIMEOUT_S = 30.0
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -224,6 +229,7 @@ class ConsumerRunner:
             message_id=delivery.message_id,
             correlation_id=delivery.correlation_id,
             headers=hdrs,
+            confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
 
     async def _dead_letter(self, delivery: Delivery, reason: str, detail: str) -> None:
@@ -242,5 +248,6 @@ class ConsumerRunner:
             message_id=delivery.message_id,
             correlation_id=delivery.correlation_id,
             headers=hdrs,
+            confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
         DEAD_LETTERED.labels(self._stage.queue, reason).inc()

@@ -19,14 +19,24 @@ log = structlog.get_logger(__name__)
 
 
 class Publisher:
-    """Publishes on one confirm channel; many concurrent ``publish`` calls pipeline their confirms."""
+    """Publishes on one confirm channel; many concurrent ``publish`` calls pipeline their confirms.
+
+    ``confirms=False`` is for best-effort fan-out (live notifications): ``publish`` returns once the
+    frame is written, and the broker does no confirm bookkeeping for it. Never use it for work.
+    """
 
     def __init__(
-        self, connection: AbstractConnection, *, exchange: str = EVENTS_EXCHANGE, timeout: float = 5.0
+        self,
+        connection: AbstractConnection,
+        *,
+        exchange: str = EVENTS_EXCHANGE,
+        timeout: float = 5.0,
+        confirms: bool = True,
     ) -> None:
         self._connection = connection
         self._exchange_name = exchange
         self._timeout = timeout
+        self._confirms = confirms
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._lock = asyncio.Lock()
@@ -42,7 +52,9 @@ class Publisher:
         async with self._lock:  # one reopen even when many publishers notice at once
             if self._channel is None or self._channel.is_closed:
                 self._exchanges.clear()
-                self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+                self._channel = await self._connection.channel(
+                    publisher_confirms=self._confirms, on_return_raises=self._confirms
+                )
             return self._channel
 
     async def _exchange(self, name: str) -> AbstractExchange:
@@ -65,10 +77,12 @@ class Publisher:
         headers: Mapping[str, Any] | None = None,
         exchange: str | None = None,
         mandatory: bool = True,
+        confirm_timeout: float | None = None,
     ) -> None:
         """Publish and wait for the broker's confirm; raise ``PublishError`` if it is not confirmed.
 
         ``mandatory=False`` is for fan-out notifications, where no bound queue (no live inbox) is normal.
+        ``confirm_timeout`` overrides the publisher's confirm time-out for this message.
         """
         name = self._exchange_name if exchange is None else exchange
         connected = getattr(self._connection, "connected", None)  # robust connections have this event
@@ -84,7 +98,7 @@ class Publisher:
             delivery_mode=DeliveryMode.PERSISTENT,
         )
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(confirm_timeout or self._timeout):
                 ex = await self._exchange(name)
                 await ex.publish(message, routing_key=routing_key, mandatory=mandatory)
         except ReturnedError as exc:
@@ -94,7 +108,7 @@ class Publisher:
                 f"not confirmed (nack): exchange={name!r} routing_key={routing_key!r}"
             ) from exc
         except TimeoutError as exc:
-            raise PublishError(f"no confirm within {self._timeout}s") from exc
+            raise PublishError(f"no confirm within {confirm_timeout or self._timeout}s") from exc
         except CONNECTION_EXCEPTIONS as exc:
             raise PublishError(f"broker unavailable: {exc!r}") from exc
 
@@ -106,10 +120,17 @@ class Publisher:
         message_id: str,
         correlation_id: str | None = None,
         headers: Mapping[str, Any] | None = None,
+        confirm_timeout: float | None = None,
     ) -> None:
         """Publish straight to ``queue`` through the default exchange (retry and dead-letter copies)."""
         await self.publish(
-            queue, body, message_id=message_id, correlation_id=correlation_id, headers=headers, exchange=""
+            queue,
+            body,
+            message_id=message_id,
+            correlation_id=correlation_id,
+            headers=headers,
+            exchange="",
+            confirm_timeout=confirm_timeout,
         )
 
     async def close(self) -> None:
