@@ -45,7 +45,9 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
         notifier = Publisher(connection, confirms=False)
         await notifier.start()
         engine = catalog_engine(settings.database_url)
-        registry = registry_for(settings, Catalog(engine), name="normalizer")
+        # No ping per checkout (a round trip per batch): a connection found dead fails its batch,
+        # SQLAlchemy then renews the pool, and the events are redone one by one or retried.
+        registry = registry_for(settings, Catalog(engine), name="normalizer", pool_pre_ping=False)
         http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
         enrich_deps = EnrichDeps(
             begin=registry.begin,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy import case, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,7 @@ class AccountRow:
     id: uuid.UUID
     status: str
     is_active: bool
+    webhook_recorded: bool = False  # last_webhook_at is already within the last minute
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,35 @@ async def find_account(session: AsyncSession, channel: str, account_id: str) -> 
         )
     ).first()
     return AccountRow(row.id, row.status, row.is_active) if row else None
+
+
+async def find_accounts(
+    session: AsyncSession, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], AccountRow]:
+    """The accounts of a batch, keyed ``(channel, external account id)``, in one statement."""
+    if not keys:
+        return {}
+    recent = SocialAccount.last_webhook_at >= func.now() - func.make_interval(0, 0, 0, 0, 0, 1)
+    rows = await session.execute(
+        select(
+            SocialAccount.platform,
+            SocialAccount.external_account_id,
+            SocialAccount.id,
+            SocialAccount.status,
+            SocialAccount.is_active,
+            func.coalesce(recent, False),
+        ).where(tuple_(SocialAccount.platform, SocialAccount.external_account_id).in_(sorted(keys)))
+    )
+    return {(r[0], r[1]): AccountRow(r[2], r[3], r[4], bool(r[5])) for r in rows}
+
+
+async def touch_accounts(session: AsyncSession, accounts: list[AccountRow]) -> None:
+    """``touch_account`` for many accounts; no statement at all when each was touched recently."""
+    stale = [a.id for a in accounts if not a.webhook_recorded]
+    if stale:
+        await session.execute(
+            update(SocialAccount).where(SocialAccount.id.in_(stale)).values(last_webhook_at=func.now())
+        )
 
 
 async def touch_account(session: AsyncSession, account: AccountRow) -> None:
