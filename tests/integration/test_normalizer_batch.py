@@ -157,3 +157,87 @@ def test_a_failing_batch_falls_back_to_one_by_one(
     assert (
         len(_rows(settings, db, "SELECT 1 FROM chat_messages WHERE external_message_id = %s", (good,))) == 1
     )
+
+
+def _wa(
+    fixture: str, wamid: str, wa_id: str, ts: int, *, name: str | None = None, to: str | None = None
+) -> dict[str, Any]:
+    delivery = json.loads((FIXTURES / "whatsapp" / f"{fixture}.json").read_bytes())
+    value = delivery["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = wa_id
+    if name is None:
+        value["contacts"][0].pop("profile")
+    else:
+        value["contacts"][0]["profile"]["name"] = name
+    message = value["messages"][0]
+    message.update({"id": wamid, "from": wa_id, "timestamp": str(ts)})
+    if "context" in message:
+        message["context"]["id"] = to
+    if "reaction" in message:
+        message["reaction"]["message_id"] = to
+    return delivery
+
+
+def _state(settings: Settings, db: str) -> dict[str, Any]:
+    """What the inbox shows, without the ids and times a database assigns."""
+    return {
+        "contacts": sorted(_rows(settings, db, "SELECT external_id, display_name, handle FROM contacts", ())),
+        "chats": sorted(
+            _rows(
+                settings,
+                db,
+                "SELECT k.external_id, c.unread_count, c.last_message_preview, c.last_message_at,"
+                " c.last_inbound_at, c.state FROM chats c JOIN contacts k ON k.id = c.contact_id",
+                (),
+            )
+        ),
+        "messages": sorted(
+            _rows(
+                settings,
+                db,
+                "SELECT m.external_message_id, k.external_id, m.direction, m.kind, m.text, m.status,"
+                " m.reply_to_external_id, t.external_message_id, m.reaction_emoji, m.media->>'state'"
+                " FROM chat_messages m JOIN chats c ON c.id = m.chat_id"
+                " JOIN contacts k ON k.id = c.contact_id"
+                " LEFT JOIN chat_messages t ON t.id = m.reply_to_message_id",
+                (),
+            ),
+            key=str,
+        ),
+    }
+
+
+def test_a_batch_writes_what_one_by_one_writes(settings: Settings) -> None:
+    """New messages are written together; the result equals handling each event on its own."""
+    ana, ben = "4915100000001", "4915100000002"
+    deliveries = [
+        _wa("text", "wamid.eq-1", ana, 1_749_416_100, name=None),
+        _wa("image", "wamid.eq-2", ana, 1_749_416_090, name="Ana"),  # older: keeps the preview
+        _wa("text", "wamid.eq-3", ben, 1_749_416_110, name="Ben"),
+        _wa("text", "wamid.eq-1", ana, 1_749_416_100, name=None),  # a repeat inside the batch
+        _wa("text_reply", "wamid.eq-4", ana, 1_749_416_120, name="Ana", to="wamid.eq-3"),
+        _wa("reaction", "wamid.eq-5", ben, 1_749_416_130, name="Ben", to="wamid.eq-1"),
+        _wa("text", "wamid.eq-6", ben, 1_749_416_105, name="Ben"),  # stored before the batch
+        _wa("text", "wamid.eq-7", ben, 1_749_416_110, name="Ben"),  # same time as eq-3: later wins
+    ]
+    states, kinds = [], []
+    for batched in (True, False):
+        waba = unique_digits()
+        record = asyncio.run(provision(settings, f"eq{waba[-6:]}", {"whatsapp": waba}))
+        events = _events(record.id, waba, copy.deepcopy(deliveries))
+        asyncio.run(_run(settings, record.id, [events[6]]))
+        if batched:
+            outcomes = asyncio.run(_run(settings, record.id, events))
+        else:
+            outcomes = [asyncio.run(_run(settings, record.id, [e]))[0] for e in events]
+        kinds.append([sorted(c.kind for c in o) if isinstance(o, list) else repr(o) for o in outcomes])
+        states.append(_state(settings, record.db_name))
+
+    assert states[0] == states[1]
+    assert kinds[0] == kinds[1]
+    messages = {m[0]: m for m in states[0]["messages"]}
+    assert messages["wamid.eq-4"][7] == "wamid.eq-3"  # the reply found its target of the same batch
+    assert messages["wamid.eq-2"][9] == "pending"
+    chats = {c[0]: c for c in states[0]["chats"]}
+    assert chats[ana][1] == 3  # eq-1 once, eq-2, eq-4
+    assert chats[ben][1] == 3  # eq-3, eq-6, eq-7 (a reaction is not unread)

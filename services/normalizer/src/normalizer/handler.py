@@ -156,6 +156,11 @@ async def _apply_batch(
     # Statuses go last, in one statement per channel: an outbound echo in the same batch is then
     # already there for its status, and statuses only move forward, so the order among them is kept.
     statuses: list[tuple[int, RoutedEvent, StatusUpdate]] = []
+    # New messages go first and together (four statements for all of them); the rest (reactions,
+    # edits, replies, repeats) then one by one, in order, so they find a message of the same batch.
+    fresh: list[tuple[int, store.NewMessage]] = []
+    one_by_one: list[tuple[int, RoutedEvent, store.AccountRow, NormalizedEvent]] = []
+    fresh_ids: set[tuple[str, str]] = set()
     for i, items in normalized:
         event = events[i]
         key = (event.channel, event.account_id)
@@ -165,13 +170,24 @@ async def _apply_batch(
         if isinstance(account, DeadLetter):
             outcomes[i] = account
             continue
-        changes = outcomes[i]
-        assert isinstance(changes, list)
         for item in items:
             if isinstance(item, StatusUpdate):
                 statuses.append((i, event, item))
+            elif (
+                isinstance(item, InboundMessage)
+                and item.reply_to_external_id is None
+                and (event.channel, item.external_message_id) not in fresh_ids
+            ):
+                fresh_ids.add((event.channel, item.external_message_id))
+                fresh.append((i, store.NewMessage(event.tenant_id, event.channel, account, item)))
             else:
-                changes.extend(await _apply(session, event, account, item))
+                one_by_one.append((i, event, account, item))
+    stored = await store.store_messages(session, [m for _, m in fresh])
+    for (i, _), change in zip(fresh, stored, strict=True):
+        if change is not None:
+            _changes(outcomes, i).append(change)
+    for i, event, account, item in one_by_one:
+        _changes(outcomes, i).extend(await _apply(session, event, account, item))
     seen: set[tuple[str, str]] = set()
     bulk: dict[str, list[StatusUpdate]] = {}
     repeats: list[tuple[int, RoutedEvent, StatusUpdate]] = []
@@ -204,6 +220,12 @@ async def _apply_batch(
         assert isinstance(changes, list)
         changes.extend(await _apply(session, event, accounts[(event.channel, event.account_id)], item))  # type: ignore[arg-type]
     await store.touch_accounts(session, [a for a in accounts.values() if isinstance(a, store.AccountRow)])
+
+
+def _changes(outcomes: list[Outcome], i: int) -> list[store.Change]:
+    changes = outcomes[i]
+    assert isinstance(changes, list)
+    return changes
 
 
 def _usable(account: store.AccountRow | None, event: RoutedEvent) -> store.AccountRow | DeadLetter:

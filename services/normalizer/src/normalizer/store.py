@@ -260,6 +260,198 @@ async def store_message(
     )
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """One inbound message of a batch, with the account it arrived on."""
+
+    tenant_id: uuid.UUID
+    channel: str
+    account: AccountRow
+    msg: InboundMessage
+
+
+async def store_messages(session: AsyncSession, items: list[NewMessage]) -> list[Change | None]:
+    """``store_message`` for many messages in four statements: contacts, chats, messages, chat bumps.
+
+    One ``Change`` (or ``None``) per item, in order, as ``store_message`` would give. Items must have
+    distinct external ids and no reply-to (the caller keeps those for ``store_message``). A message
+    that is already stored goes through ``store_message`` (it knows what to ask again).
+    """
+    if not items:
+        return []
+    # Contacts: one row per (account, customer); the names that arrive last win, as one by one.
+    contact_rows: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    for it in items:
+        key = (it.account.id, it.msg.contact_external_id)
+        row = contact_rows.setdefault(
+            key,
+            {
+                "social_account_id": key[0],
+                "channel": it.channel,
+                "external_id": key[1],
+                "display_name": None,
+                "handle": None,
+            },
+        )
+        name = None if it.msg.is_echo else it.msg.contact_name
+        row["display_name"] = name or row["display_name"]
+        row["handle"] = it.msg.contact_handle or row["handle"]
+    stmt = insert(Contact)
+    contacts = {
+        (r.social_account_id, r.external_id): r
+        for r in await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Contact.social_account_id, Contact.external_id],
+                set_={
+                    "display_name": func.coalesce(stmt.excluded.display_name, Contact.display_name),
+                    "handle": func.coalesce(stmt.excluded.handle, Contact.handle),
+                },
+            ).returning(
+                Contact.id,
+                Contact.social_account_id,
+                Contact.external_id,
+                Contact.display_name,
+                Contact.profile_fetched_at,
+            ),
+            list(contact_rows.values()),
+        )
+    }
+    chat_rows = {
+        (c.social_account_id, c.id): {
+            "social_account_id": c.social_account_id,
+            "contact_id": c.id,
+            "channel": contact_rows[k]["channel"],
+        }
+        for k, c in contacts.items()
+    }
+    chat_stmt = insert(Chat)
+    chats = {
+        (r.social_account_id, r.contact_id): r.id
+        for r in await session.execute(
+            chat_stmt.on_conflict_do_update(
+                index_elements=[Chat.social_account_id, Chat.contact_id],
+                set_={"channel": chat_stmt.excluded.channel},
+            ).returning(Chat.id, Chat.social_account_id, Chat.contact_id),
+            list(chat_rows.values()),
+        )
+    }
+    chat_of: list[uuid.UUID] = []
+    message_rows = []
+    for it in items:
+        msg = it.msg
+        contact = contacts[(it.account.id, msg.contact_external_id)]
+        chat_of.append(chats[(it.account.id, contact.id)])
+        raw = dict(msg.raw)
+        extras = _extras(msg)
+        if extras:
+            raw = {**raw, "_omni": extras}
+        message_rows.append(
+            {
+                "tenant_id": it.tenant_id,
+                "chat_id": chat_of[-1],
+                "channel": it.channel,
+                "external_message_id": msg.external_message_id,
+                "direction": msg.direction,
+                "sender_name": None if msg.is_echo else msg.contact_name,
+                "sender_handle": None if msg.is_echo else msg.contact_handle,
+                "kind": msg.kind,
+                "text": msg.text,
+                "media": _media_json(msg),
+                "raw_payload": raw,
+                "status": "sent" if msg.is_echo else "received",
+                "platform_timestamp": msg.platform_timestamp,
+                "reply_to_message_id": None,
+                "reply_to_external_id": None,
+            }
+        )
+    inserted = {
+        (r.channel, r.external_message_id): r.id
+        for r in await session.execute(
+            insert(ChatMessage)
+            .on_conflict_do_nothing(index_elements=[ChatMessage.channel, ChatMessage.external_message_id])
+            .returning(ChatMessage.id, ChatMessage.channel, ChatMessage.external_message_id),
+            message_rows,
+        )
+    }
+    results: list[Change | None] = []
+    bumps: dict[uuid.UUID, _Bump] = {}
+    for it, chat_id, row in zip(items, chat_of, message_rows, strict=True):
+        msg = it.msg
+        message_id = inserted.get((it.channel, msg.external_message_id))
+        if message_id is None:  # stored before this batch: the one-by-one path knows what to ask again
+            results.append(
+                await store_message(
+                    session, tenant_id=it.tenant_id, channel=it.channel, account=it.account, msg=msg
+                )
+            )
+            continue
+        contact = contacts[(it.account.id, msg.contact_external_id)]
+        needs_profile = contact.display_name is None and contact.profile_fetched_at is None
+        profile = ("profile",) if needs_profile and it.channel in PROFILE_CHANNELS and not msg.is_echo else ()
+        media = ("media",) if row["media"] is not None and row["media"]["state"] == "pending" else ()
+        bumps.setdefault(chat_id, _Bump()).add(msg.platform_timestamp, _preview(msg), inbound=not msg.is_echo)
+        results.append(
+            Change(
+                "message.created",
+                chat_id,
+                message_id,
+                {"direction": msg.direction, "kind": msg.kind},
+                media + profile,
+            )
+        )
+    if bumps:
+        await session.execute(
+            _BULK_BUMP,
+            {
+                "chat": list(bumps),
+                "at": [b.at for b in bumps.values()],
+                "preview": [b.preview for b in bumps.values()],
+                "inbound": [b.inbound for b in bumps.values()],
+                "inbound_at": [b.inbound_at for b in bumps.values()],
+            },
+        )
+    return results
+
+
+@dataclass
+class _Bump:
+    """What a batch's new messages do to one chat, as ``_bump_chat`` one message at a time would."""
+
+    at: datetime | None = None
+    preview: str = ""
+    inbound: int = 0
+    inbound_at: datetime | None = None
+
+    def add(self, at: datetime, preview: str, *, inbound: bool) -> None:
+        if self.at is None or at >= self.at:  # later in the batch wins a tie, as in sequence
+            self.at, self.preview = at, preview
+        if inbound:
+            self.inbound += 1
+            self.inbound_at = at if self.inbound_at is None else max(self.inbound_at, at)
+
+
+# _bump_chat over many chats: same rules (greatest times, preview only from a newer message,
+# a new customer message reopens the conversation).
+_BULK_BUMP = text(
+    """
+    UPDATE chats AS c
+    SET last_message_at = greatest(coalesce(c.last_message_at, v.at), v.at),
+        last_message_preview = CASE WHEN c.last_message_at IS NULL OR c.last_message_at <= v.at
+                                    THEN v.preview ELSE c.last_message_preview END,
+        unread_count = c.unread_count + v.inbound,
+        last_inbound_at = CASE WHEN v.inbound_at IS NULL THEN c.last_inbound_at
+                               ELSE greatest(coalesce(c.last_inbound_at, v.inbound_at), v.inbound_at) END,
+        state = CASE WHEN v.inbound > 0 THEN 'open' ELSE c.state END,
+        updated_at = now()
+    FROM unnest(
+        CAST(:chat AS uuid[]), CAST(:at AS timestamptz[]), CAST(:preview AS text[]),
+        CAST(:inbound AS int[]), CAST(:inbound_at AS timestamptz[])
+    ) AS v(chat_id, at, preview, inbound, inbound_at)
+    WHERE c.id = v.chat_id
+    """
+)
+
+
 async def _bump_chat(
     session: AsyncSession, chat_id: uuid.UUID, at: datetime, preview: str, *, inbound: bool
 ) -> None:
