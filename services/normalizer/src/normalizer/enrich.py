@@ -18,7 +18,7 @@ import httpx
 import structlog
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from normalizer.handler import TenantTransaction
 from normalizer.store import Change
@@ -67,7 +67,7 @@ class _Target:
     profile_fetched_at: Any
 
 
-async def _load(session: AsyncSession, message_id: uuid.UUID) -> _Target | None:
+async def _load(session: AsyncConnection, message_id: uuid.UUID) -> _Target | None:
     row = (
         await session.execute(
             select(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from normalizer import store
 from omni_common.broker.outcomes import DeadLetter
@@ -29,8 +29,8 @@ from omni_common.errors import TenantNotActive, TenantNotFound
 
 log = structlog.get_logger(__name__)
 
-# Opens a transaction on one tenant's database (the registry's ``begin``); there is no default tenant.
-TenantTransaction = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
+# Opens a transaction on one tenant's database (the registry's ``transaction``); no default tenant.
+TenantTransaction = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncConnection]]
 
 
 async def handle_routed_event(event: RoutedEvent, *, begin: TenantTransaction) -> list[store.Change]:
@@ -66,7 +66,7 @@ async def handle_routed_event(event: RoutedEvent, *, begin: TenantTransaction) -
 
 
 async def _apply(
-    session: AsyncSession, event: RoutedEvent, account: store.AccountRow, item: NormalizedEvent
+    session: AsyncConnection, event: RoutedEvent, account: store.AccountRow, item: NormalizedEvent
 ) -> list[store.Change]:
     tenant_id, channel = event.tenant_id, event.channel
     change: store.Change | None
@@ -143,7 +143,7 @@ async def handle_routed_batch(
 
 
 async def _apply_batch(
-    session: AsyncSession,
+    session: AsyncConnection,
     events: list[RoutedEvent],
     normalized: list[tuple[int, list[NormalizedEvent]]],
     outcomes: list[Outcome],

@@ -50,7 +50,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
         registry = registry_for(settings, Catalog(engine), name="normalizer", pool_pre_ping=False)
         http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
         enrich_deps = EnrichDeps(
-            begin=registry.begin,
+            begin=registry.transaction,
             graph=GraphClient(http, settings.graph_api_url),
             storage=storage_from_url(settings.media_storage),
             keyring=KeyRing.from_strings(settings.encryption_key_list()),
@@ -59,7 +59,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
         )
 
         async def write_batch(tenant_id: uuid.UUID, events: list[RoutedEvent]) -> list[Outcome]:
-            return await handle_routed_batch(tenant_id, events, begin=registry.begin)
+            return await handle_routed_batch(tenant_id, events, begin=registry.transaction)
 
         # One transaction per tenant for the events that arrive together (bounded by the prefetch):
         # a commit and an engine checkout per batch instead of per event.

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import case, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from normalizer.statuses import predecessors
 from omni_common.channels.inbound import (
@@ -53,7 +53,7 @@ class Change:
     enrich: tuple[str, ...] = ()  # follow-up fetches: "media", "profile"
 
 
-async def find_account(session: AsyncSession, channel: str, account_id: str) -> AccountRow | None:
+async def find_account(session: AsyncConnection, channel: str, account_id: str) -> AccountRow | None:
     row = (
         await session.execute(
             select(SocialAccount.id, SocialAccount.status, SocialAccount.is_active).where(
@@ -65,7 +65,7 @@ async def find_account(session: AsyncSession, channel: str, account_id: str) -> 
 
 
 async def find_accounts(
-    session: AsyncSession, keys: set[tuple[str, str]]
+    session: AsyncConnection, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], AccountRow]:
     """The accounts of a batch, keyed ``(channel, external account id)``, in one statement."""
     if not keys:
@@ -84,7 +84,7 @@ async def find_accounts(
     return {(r[0], r[1]): AccountRow(r[2], r[3], r[4], bool(r[5])) for r in rows}
 
 
-async def touch_accounts(session: AsyncSession, accounts: list[AccountRow]) -> None:
+async def touch_accounts(session: AsyncConnection, accounts: list[AccountRow]) -> None:
     """``touch_account`` for many accounts; no statement at all when each was touched recently."""
     stale = [a.id for a in accounts if not a.webhook_recorded]
     if stale:
@@ -93,7 +93,7 @@ async def touch_accounts(session: AsyncSession, accounts: list[AccountRow]) -> N
         )
 
 
-async def touch_account(session: AsyncSession, account: AccountRow) -> None:
+async def touch_account(session: AsyncConnection, account: AccountRow) -> None:
     """Record that a webhook arrived (at most once a minute, to keep the hot path light)."""
     await session.execute(
         update(SocialAccount)
@@ -109,7 +109,7 @@ async def touch_account(session: AsyncSession, account: AccountRow) -> None:
 
 
 async def _contact_and_chat(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     account: AccountRow,
     channel: str,
@@ -150,7 +150,7 @@ async def _contact_and_chat(
     return contact_id, chat_id, needs_profile
 
 
-async def _message_id_of(session: AsyncSession, channel: str, external_id: str | None) -> uuid.UUID | None:
+async def _message_id_of(session: AsyncConnection, channel: str, external_id: str | None) -> uuid.UUID | None:
     if not external_id:
         return None
     return (
@@ -197,7 +197,7 @@ def _preview(msg: InboundMessage) -> str:
 
 
 async def store_message(
-    session: AsyncSession, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, msg: InboundMessage
+    session: AsyncConnection, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, msg: InboundMessage
 ) -> Change | None:
     """Insert one message (and its contact and chat); ``None`` when it was already there."""
     _, chat_id, needs_profile = await _contact_and_chat(
@@ -270,7 +270,7 @@ class NewMessage:
     msg: InboundMessage
 
 
-async def store_messages(session: AsyncSession, items: list[NewMessage]) -> list[Change | None]:
+async def store_messages(session: AsyncConnection, items: list[NewMessage]) -> list[Change | None]:
     """``store_message`` for many messages in four statements: contacts, chats, messages, chat bumps.
 
     One ``Change`` (or ``None``) per item, in order, as ``store_message`` would give. Items must have
@@ -453,7 +453,7 @@ _BULK_BUMP = text(
 
 
 async def _bump_chat(
-    session: AsyncSession, chat_id: uuid.UUID, at: datetime, preview: str, *, inbound: bool
+    session: AsyncConnection, chat_id: uuid.UUID, at: datetime, preview: str, *, inbound: bool
 ) -> None:
     newer = or_(Chat.last_message_at.is_(None), Chat.last_message_at <= at)
     values: dict[str, Any] = {
@@ -469,7 +469,7 @@ async def _bump_chat(
 
 
 async def store_reaction(
-    session: AsyncSession, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, reaction: Reaction
+    session: AsyncConnection, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, reaction: Reaction
 ) -> Change | None:
     """Keep the reaction as a row of its own (history) and show it on the message it reacts to."""
     _, chat_id, _ = await _contact_and_chat(
@@ -518,7 +518,12 @@ async def store_reaction(
 
 
 async def mark_deleted(
-    session: AsyncSession, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, event: MessageDeleted
+    session: AsyncConnection,
+    *,
+    tenant_id: uuid.UUID,
+    channel: str,
+    account: AccountRow,
+    event: MessageDeleted,
 ) -> Change | None:
     """Mark the original deleted (history kept); a placeholder stands in if it has not arrived yet."""
     _, chat_id, _ = await _contact_and_chat(
@@ -552,7 +557,7 @@ async def mark_deleted(
     return Change("message.updated", chat_id, message_id, {"deleted": True})
 
 
-async def apply_edit(session: AsyncSession, *, channel: str, event: MessageEdited) -> Change | None:
+async def apply_edit(session: AsyncConnection, *, channel: str, event: MessageEdited) -> Change | None:
     """Replace the text, keeping the previous versions in the raw payload."""
     history = func.coalesce(ChatMessage.raw_payload["_edit_history"], func.jsonb_build_array())
     row = (
@@ -578,7 +583,7 @@ async def apply_edit(session: AsyncSession, *, channel: str, event: MessageEdite
     return Change("message.updated", row.chat_id, row.id, {"edited": True}) if row else None
 
 
-async def apply_status(session: AsyncSession, *, channel: str, event: StatusUpdate) -> Change | None:
+async def apply_status(session: AsyncConnection, *, channel: str, event: StatusUpdate) -> Change | None:
     """Move an outbound message's status forward; statuses for unknown messages change nothing."""
     values: dict[str, Any] = {"status": event.status, "status_at": event.platform_timestamp}
     if event.status == "failed":
@@ -601,7 +606,7 @@ async def apply_status(session: AsyncSession, *, channel: str, event: StatusUpda
 
 
 async def apply_watermark(
-    session: AsyncSession, *, channel: str, account: AccountRow, event: WatermarkUpdate
+    session: AsyncConnection, *, channel: str, account: AccountRow, event: WatermarkUpdate
 ) -> list[Change]:
     """Messenger: everything sent to this customer before the watermark is delivered/read."""
     chat_ids = (
@@ -630,7 +635,7 @@ async def apply_watermark(
 
 
 async def record_platform_error(
-    session: AsyncSession, *, account: AccountRow, event: PlatformError
+    session: AsyncConnection, *, account: AccountRow, event: PlatformError
 ) -> Change:
     """Meta reported a problem with the account or integration: tell the owner."""
     title = f"Meta reported error {event.code}" if event.code is not None else "Meta reported an error"
@@ -675,7 +680,7 @@ _BULK_STATUS = text(
 
 
 async def apply_statuses(
-    session: AsyncSession, *, channel: str, events: list[StatusUpdate]
+    session: AsyncConnection, *, channel: str, events: list[StatusUpdate]
 ) -> dict[str, Change]:
     """Apply many status updates of one channel at once; the changes by external message id.
 

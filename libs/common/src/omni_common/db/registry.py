@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.dburl import async_url
@@ -200,6 +200,21 @@ class TenantEngineRegistry:
         """A session inside a transaction: committed on success, rolled back on error."""
         async with self.session(tenant_id) as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncConnection]:
+        """A Core connection inside a transaction: committed on success, rolled back on error.
+
+        For writers that only run statements (the normalizer): no ORM session and no ORM
+        statement machinery per execute, which cost it about a third of its CPU.
+        """
+        tenant = await self.tenant(tenant_id)
+        engine = await self._acquire(tenant)
+        try:
+            async with engine.begin() as connection:
+                yield connection
+        finally:
+            await self._release(tenant.id)
 
     async def close(self) -> None:
         """Dispose every engine (waits for nobody: call after the work is done)."""

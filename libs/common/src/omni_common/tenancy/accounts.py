@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from omni_common.crypto import KeyRing, binding
 from omni_common.db.catalog import Catalog
@@ -184,7 +184,7 @@ async def set_account_enabled(
 
 
 async def read_token(
-    session: AsyncSession, *, keyring: KeyRing, tenant_id: uuid.UUID, account_id: uuid.UUID
+    session: AsyncSession | AsyncConnection, *, keyring: KeyRing, tenant_id: uuid.UUID, account_id: uuid.UUID
 ) -> str:
     """Decrypt an account's token (DecryptionError if the ciphertext does not belong to it)."""
     ciphertext = (
