@@ -16,8 +16,9 @@ from normalizer.handler import Outcome, handle_routed_batch
 from normalizer.metrics import WRITES
 from normalizer.store import Change
 from omni_common.broker.batcher import KeyedBatcher
-from omni_common.broker.consumer import Delivery, Handler
-from omni_common.broker.outcomes import DeadLetter, PublishError
+from omni_common.broker.consumer import FAILURE_COPY_CONFIRM_TIMEOUT_S, Delivery, Handler
+from omni_common.broker.fanout import Fanout, Note
+from omni_common.broker.outcomes import DeadLetter
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import ENRICH_MESSAGES, ROUTED_EVENTS, Topology, build_topology, routing_key
 from omni_common.contracts import EnrichMessage, NotificationEvent, RoutedEvent, decode, encode
@@ -69,9 +70,21 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             max_wait=settings.normalizer_batch_ms / 1000,
         )
 
-        announcing: set[asyncio.Future[object]] = set()  # notifications not yet confirmed
+        async def send_note(note: Note) -> None:
+            await notifier.publish(
+                "",
+                note.body,
+                message_id=note.message_id,
+                correlation_id=note.correlation_id,
+                exchange=topology.notifications_exchange,
+                mandatory=False,
+            )
 
-        async def announce(tenant_id: object, change: Change, correlation_id: str | None, key: str) -> None:
+        fanout = Fanout(send_note)
+        fanout.start()
+
+        def announce(tenant_id: object, change: Change, correlation_id: str | None, key: str) -> None:
+            """Queue a live notification; it is published after the commit, without holding the ack."""
             note = NotificationEvent(
                 tenant_id=tenant_id,  # type: ignore[arg-type]
                 kind=change.kind,  # type: ignore[arg-type]
@@ -80,18 +93,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                 data=change.data,
                 occurred_at=datetime.now(UTC),
             )
-            try:
-                # Committed already: a lost live notification costs a refresh, not data.
-                await notifier.publish(
-                    "",
-                    encode(note),
-                    message_id=key,
-                    correlation_id=correlation_id,
-                    exchange=topology.notifications_exchange,
-                    mandatory=False,
-                )
-            except PublishError as exc:
-                log.warning("notification_not_published", error=str(exc))
+            fanout.offer(Note(encode(note), key, correlation_id))
 
         async def handle_event(delivery: Delivery) -> None:
             try:
@@ -119,23 +121,18 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
                             ),
                             message_id=f"{change.message_id}:{what}",
                             correlation_id=delivery.correlation_id,
+                            # The delivery stays unacked meanwhile: on a busy event loop a short
+                            # time-out only turned committed work into a retry.
+                            confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
                         )
                     )
             if requests:
                 # Confirmed before the ack (their confirms pipelined); if one fails, the retried
                 # event asks again, and the enrichment handler is idempotent.
                 await asyncio.gather(*requests)
-            notes = [
-                announce(event.tenant_id, c, delivery.correlation_id, f"{event.event_id}:{c.message_id}")
-                for c in changes
-                if c.kind != "message.existing"
-            ]
-            if notes:
-                # Best-effort and after the commit: the delivery is acked without waiting for these
-                # confirms, so a slow broker does not hold prefetch slots (announce logs a failure).
-                task = asyncio.ensure_future(asyncio.gather(*notes))
-                announcing.add(task)
-                task.add_done_callback(announcing.discard)
+            for c in changes:
+                if c.kind != "message.existing":
+                    announce(event.tenant_id, c, delivery.correlation_id, f"{event.event_id}:{c.message_id}")
 
         async def handle_enrichment(delivery: Delivery) -> None:
             try:
@@ -146,14 +143,11 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             final = delivery.attempt > len(topology.stage(ENRICH_MESSAGES).retry_queues)
             change = await handle_enrich(cmd, enrich_deps, final_attempt=final)
             if change is not None:
-                await announce(
-                    cmd.tenant_id, change, delivery.correlation_id, f"{cmd.message_id}:{cmd.what}:done"
-                )
+                announce(cmd.tenant_id, change, delivery.correlation_id, f"{cmd.message_id}:{cmd.what}:done")
 
         async def cleanup() -> None:
             await batcher.flush_all()
-            if announcing:
-                await asyncio.wait(announcing, timeout=10)
+            await fanout.close()
             await notifier.close()
             await http.aclose()
             await registry.close()
