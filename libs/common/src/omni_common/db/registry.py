@@ -182,7 +182,10 @@ class TenantEngineRegistry:
             entry = self._engines.get(tenant_id)
             if entry is not None:
                 entry.leases -= 1
-            self._cond.notify_all()
+            # Waiters wait for an evictable (unleased) engine or a free slot; only wake them when
+            # there is one: waking hundreds of them on every release cost real CPU under load.
+            if entry is None or entry.leases == 0:
+                self._cond.notify_all()
 
     @asynccontextmanager
     async def session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
