@@ -48,6 +48,8 @@ def end_to_end(load: dict[str, Any], rows: dict[str, float]) -> dict[str, Any]:
         "events_acked": len(sent),
         "events_committed": len(commit_times),
         "events_missing": len(sent) - len(commit_times),
+        # A few of them by id, to look up in the tenant databases, logs and dead-letter queues.
+        "missing_sample": sorted(e for e in sent if e not in rows)[:20],
         "seconds_to_last_commit": last - start,
         "events_per_s": len(commit_times) / (last - start) if last > start else 0.0,
         "events_per_s_in_window": in_window / window if window else 0.0,
