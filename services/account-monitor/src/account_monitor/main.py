@@ -25,6 +25,7 @@ from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
+from omni_common.graph.transport import graph_http
 from omni_common.http_common import add_health_routes
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
@@ -96,7 +97,7 @@ async def run_monitor(
     catalog = Catalog(engine)
     registry = registry_for(settings, catalog, name="monitor")
     lock = LeaderLock(settings.database_url)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0))
+    http = graph_http(timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0))
     deps = MonitorDeps(
         begin=registry.begin,
         keyring=KeyRing.from_strings(settings.encryption_key_list()),

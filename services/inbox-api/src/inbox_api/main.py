@@ -27,6 +27,7 @@ from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
+from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
@@ -81,7 +82,7 @@ async def open_deps(
         suggester = SuggestionClient(
             connection, exchange=topology.events_exchange, timeout_s=suggest_timeout_s
         )
-        http = httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        http = graph_http(timeout=httpx.Timeout(15.0, connect=5.0))
         graph = GraphClient(http, settings.graph_api_url)
 
         async def verify(channel: str, account_id: str, token: str) -> str:

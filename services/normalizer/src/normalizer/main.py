@@ -26,6 +26,7 @@ from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.graph.client import GraphClient
+from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
@@ -49,7 +50,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
         # No ping per checkout (a round trip per batch): a connection found dead fails its batch,
         # SQLAlchemy then renews the pool, and the events are redone one by one or retried.
         registry = registry_for(settings, Catalog(engine), name="normalizer", pool_pre_ping=False)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+        http = graph_http(timeout=httpx.Timeout(20.0, connect=5.0))
         enrich_deps = EnrichDeps(
             begin=registry.transaction,
             graph=GraphClient(http, settings.graph_api_url),

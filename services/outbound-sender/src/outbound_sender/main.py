@@ -23,6 +23,7 @@ from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
+from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 from omni_common.worker import Cleanup, HandlerFactory, run_worker
@@ -85,15 +86,12 @@ def handler_factory(
         # that hold. A dead connection fails one statement (then the pool is renewed); the handler
         # retries the write of an accepted send once (``SenderDeps._accept_batch``).
         registry = registry_for(settings, catalog, name="sender", pool_pre_ping=False)
-        http = httpx.AsyncClient(
+        http = graph_http(
             timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0),
-            limits=httpx.Limits(
-                max_connections=cfg.http_connections,
-                max_keepalive_connections=cfg.http_connections,
-                # Drop an idle connection before the server does: a request written on a connection
-                # the server is closing fails with no answer, which for a send means "unknown".
-                keepalive_expiry=cfg.http_keepalive_s,
-            ),
+            max_connections=cfg.http_connections,
+            # Drop an idle connection before the server does: a request written on a connection
+            # the server is closing fails with no answer, which for a send means "unknown".
+            keepalive_s=cfg.http_keepalive_s,
         )
         keyring = KeyRing.from_strings(settings.encryption_key_list())
         wa = DEFAULT_ACCOUNT_RATES["whatsapp"]

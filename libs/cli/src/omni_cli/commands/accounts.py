@@ -123,9 +123,10 @@ async def _verify(graph_url: str, channel: str, external_id: str, token: str) ->
     import httpx
 
     from omni_common.graph import GraphClient
+    from omni_common.graph.transport import graph_http
     from omni_common.tenancy.accounts import verify_credentials
 
-    async with httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0)) as http:
+    async with graph_http(timeout=httpx.Timeout(15.0, connect=5.0)) as http:
         return await verify_credentials(
             GraphClient(http, graph_url), channel=channel, external_account_id=external_id, token=token
         )

@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import httpx
 import structlog
 
 from omni_common.contracts.base import Channel
 from omni_common.graph.errors import ErrorClass, GraphError, parse_error_body
 from omni_common.graph.payloads import build_send_payload
+from omni_common.graph.transport import surely_not_sent
 from omni_common.graph.usage import Usage, parse_usage
 
 log = structlog.get_logger(__name__)
@@ -29,8 +31,8 @@ _ACCOUNT_FIELDS: dict[str, str] = {
 }
 _PROFILE_FIELDS: dict[str, str] = {"facebook": "name,first_name,last_name", "instagram": "name,username"}
 
-# The request never left this machine (or was refused before any byte): a retry cannot duplicate.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# Errors of the HTTP layer (httpx's, or aiohttp's when one escapes the transport's mapping).
+_TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -211,14 +213,15 @@ class GraphClient:
         headers = {"Authorization": f"Bearer {token}"}
         try:
             return await self._http.request(method, url, params=params, json=json, headers=headers)
-        except _NOT_SENT as exc:
-            raise GraphError(
-                f"could not reach Graph API: {type(exc).__name__}",
-                type=type(exc).__name__,
-                error_class=ErrorClass.TRANSIENT,
-                request_sent=False,
-            ) from exc
-        except httpx.TransportError as exc:
+        except _TRANSPORT_ERRORS as exc:
+            if surely_not_sent(exc):
+                # Never left this machine (or refused before any byte): a retry cannot duplicate.
+                raise GraphError(
+                    f"could not reach Graph API: {type(exc).__name__}",
+                    type=type(exc).__name__,
+                    error_class=ErrorClass.TRANSIENT,
+                    request_sent=False,
+                ) from exc
             # Read timeout, reset, peer closed mid-answer: Meta may have acted on a POST.
             # Meta has no idempotency key, so the sender must reconcile (echo / status webhook).
             raise GraphError(
