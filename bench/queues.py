@@ -57,8 +57,14 @@ async def ready_counts(amqp_url: str) -> dict[str, int]:
         await connection.close()
 
 
-async def wait_drained(amqp_url: str, timeout: float) -> float:
-    """Wait until both queues stay empty for 2 s; return the seconds waited."""
+async def wait_drained(amqp_url: str, timeout: float, vhost: str | None = None) -> float:
+    """Wait until the pipeline holds nothing; return the seconds waited.
+
+    First the exact ready counts (passive declares) must stay zero for 2 s. Those do not count what
+    a consumer holds unacked (up to its prefetch, still being written) nor the retry queues, so with
+    ``vhost`` the management API must then report zero messages (ready + unacked) in every pipeline
+    queue, retry queues included, in two samples taken a stats interval apart.
+    """
     start = time.monotonic()
     empty_since: float | None = None
     while time.monotonic() - start < timeout:
@@ -70,4 +76,26 @@ async def wait_drained(amqp_url: str, timeout: float) -> float:
         else:
             empty_since = None
         await asyncio.sleep(0.25)
+    if vhost is not None:
+        quiet = 0
+        while quiet < 2 and time.monotonic() - start < timeout:
+            quiet = quiet + 1 if await asyncio.to_thread(_held, vhost) == 0 else 0
+            if quiet < 2:
+                await asyncio.sleep(STATS_INTERVAL_S)
     return time.monotonic() - start
+
+
+STATS_INTERVAL_S = 5.5  # RabbitMQ's collect_statistics_interval (5 s) and a margin
+
+
+def _held(vhost: str) -> int:
+    """Messages (ready + unacked) in the watched queues and their retry queues, per the management API."""
+    with mgmt_client() as api:
+        rows = api.get(
+            f"/api/queues/{quote(vhost, safe='')}", params={"columns": "name,messages"}, timeout=5
+        ).json()
+    return sum(
+        int(r.get("messages") or 0)
+        for r in rows
+        if r["name"] in WATCHED or r["name"].startswith(tuple(f"{w}.retry." for w in WATCHED))
+    )

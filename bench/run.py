@@ -294,7 +294,7 @@ def pipeline_phase(
         else:
             result = load(cfg, plans, ports, duration=cfg.duration, tag="pipe", rate=cfg.rate)
         log("load done; waiting for the queues to drain")
-        waited = asyncio.run(queues.wait_drained(env.settings.rabbitmq_url, cfg.drain_timeout))
+        waited = asyncio.run(queues.wait_drained(env.settings.rabbitmq_url, cfg.drain_timeout, env.vhost))
     finally:
         sampler.stop()
         qsampler.stop()
