@@ -69,7 +69,11 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
             except httpx.HTTPError:
                 return False
 
-        wait_until(ready, timeout=120, interval=0.2, what="ingress, inbox, router and normalizer ready")
+        try:
+            wait_until(ready, timeout=180, interval=0.2, what="ingress, inbox, router and normalizer ready")
+        except AssertionError:
+            log_file.flush()
+            raise AssertionError(f"not ready; omni dev said:\n{log_path.read_text()[-6000:]}") from None
         children = psutil.Process(dev.pid).children(recursive=True)
         assert len(children) >= 6
 
