@@ -202,6 +202,33 @@ def _preview(msg: InboundMessage) -> str:
     return (text or f"[{msg.kind}]")[:PREVIEW_CHARS]
 
 
+def _message_row(
+    tenant_id: uuid.UUID, chat_id: uuid.UUID, channel: str, msg: InboundMessage, reply_to: uuid.UUID | None
+) -> dict[str, Any]:
+    """The ``chat_messages`` row of an inbound (or echoed) message."""
+    raw = dict(msg.raw)
+    extras = _extras(msg)
+    if extras:
+        raw = {**raw, "_omni": extras}
+    return {
+        "tenant_id": tenant_id,
+        "chat_id": chat_id,
+        "channel": channel,
+        "external_message_id": msg.external_message_id,
+        "direction": msg.direction,
+        "sender_name": None if msg.is_echo else msg.contact_name,
+        "sender_handle": None if msg.is_echo else msg.contact_handle,
+        "kind": msg.kind,
+        "text": msg.text,
+        "media": _media_json(msg),
+        "raw_payload": raw,
+        "status": "sent" if msg.is_echo else "received",
+        "platform_timestamp": msg.platform_timestamp,
+        "reply_to_message_id": reply_to,
+        "reply_to_external_id": msg.reply_to_external_id,
+    }
+
+
 async def store_message(
     session: AsyncConnection, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, msg: InboundMessage
 ) -> Change | None:
@@ -215,29 +242,9 @@ async def store_message(
         handle=msg.contact_handle,
     )
     reply_to = await _message_id_of(session, channel, msg.reply_to_external_id)
-    raw = dict(msg.raw)
-    extras = _extras(msg)
-    if extras:
-        raw = {**raw, "_omni": extras}
     stmt = (
         insert(ChatMessage)
-        .values(
-            tenant_id=tenant_id,
-            chat_id=chat_id,
-            channel=channel,
-            external_message_id=msg.external_message_id,
-            direction=msg.direction,
-            sender_name=None if msg.is_echo else msg.contact_name,
-            sender_handle=None if msg.is_echo else msg.contact_handle,
-            kind=msg.kind,
-            text=msg.text,
-            media=_media_json(msg),
-            raw_payload=raw,
-            status="sent" if msg.is_echo else "received",
-            platform_timestamp=msg.platform_timestamp,
-            reply_to_message_id=reply_to,
-            reply_to_external_id=msg.reply_to_external_id,
-        )
+        .values(**_message_row(tenant_id, chat_id, channel, msg, reply_to))
         .on_conflict_do_nothing(index_elements=[ChatMessage.channel, ChatMessage.external_message_id])
         .returning(ChatMessage.id)
     )
@@ -347,29 +354,7 @@ async def store_messages(session: AsyncConnection, items: list[NewMessage]) -> l
         msg = it.msg
         contact = contacts[(it.account.id, msg.contact_external_id)]
         chat_of.append(chats[(it.account.id, contact.id)])
-        raw = dict(msg.raw)
-        extras = _extras(msg)
-        if extras:
-            raw = {**raw, "_omni": extras}
-        message_rows.append(
-            {
-                "tenant_id": it.tenant_id,
-                "chat_id": chat_of[-1],
-                "channel": it.channel,
-                "external_message_id": msg.external_message_id,
-                "direction": msg.direction,
-                "sender_name": None if msg.is_echo else msg.contact_name,
-                "sender_handle": None if msg.is_echo else msg.contact_handle,
-                "kind": msg.kind,
-                "text": msg.text,
-                "media": _media_json(msg),
-                "raw_payload": raw,
-                "status": "sent" if msg.is_echo else "received",
-                "platform_timestamp": msg.platform_timestamp,
-                "reply_to_message_id": None,
-                "reply_to_external_id": None,
-            }
-        )
+        message_rows.append(_message_row(it.tenant_id, chat_of[-1], it.channel, msg, None))
     inserted = {
         (r.channel, r.external_message_id): r.id
         for r in await session.execute(
