@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.config import BenchConfig, smoke_config
 from bench.outbound import add_outbound_args, outbound_config, run_outbound
+from bench.pgcluster import private_cluster
 from bench.run import run
 from bench.tenancy import run_tenancy
+from bench.writepath import WritepathConfig, run_writepath
 from omni_common.logging import configure_logging
 
 
@@ -33,6 +37,20 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", action="store_true", help="py-spy one process per service")
     r.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
     r.add_argument("--out", type=Path, default=d.out)
+    r.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="PER_TENANT",
+        help="deliveries per tenant sent and undone before the measured load (steady state, not cold start)",
+    )
+    r.add_argument(
+        "--private-pg",
+        type=int,
+        default=0,
+        metavar="MAX_CONNECTIONS",
+        help="run on a private PostgreSQL cluster with this max_connections (started and removed by the run)",
+    )
     t = sub.add_parser("tenancy", help="the same inbound load over 10 and 1,000 tenants, back to back")
     t.add_argument("--counts", default="10,1000", help="tenant counts, comma-separated")
     t.add_argument("--duration", type=float, default=30.0, help="max seconds of load per variant")
@@ -45,10 +63,29 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--drain-timeout", type=float, default=240.0)
     t.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
     t.add_argument("--out", type=Path, default=Path("bench/results/tenancy"))
+    t.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        metavar="PER_TENANT",
+        help="deliveries per tenant sent and undone before the measured load (steady state, not cold start)",
+    )
+    t.add_argument(
+        "--private-pg",
+        type=int,
+        default=0,
+        metavar="MAX_CONNECTIONS",
+        help="run on a private PostgreSQL cluster with this max_connections (started and removed by the run)",
+    )
     o = sub.add_parser(
         "outbound", help="outbound-sender against the Meta sandbox (rate, latency, pacing, 429)"
     )
     add_outbound_args(o)
+    w = sub.add_parser("writepath", help="the normalizer's write path alone: CPU per event by batch size")
+    w.add_argument("--tenants", type=int, default=10)
+    w.add_argument("--deliveries", type=int, default=3000, help="deliveries of the mix per batch size")
+    w.add_argument("--batch", default="1,5", help="events per tenant batch, comma-separated")
+    w.add_argument("--concurrency", type=int, default=8, help="batches written at once")
     s = sub.add_parser("smoke", help="a few hundred events, < 60 s")
     s.add_argument("--out", type=Path, default=Path("bench/results/smoke"))
     return p
@@ -58,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(service="bench", json=False, level="WARNING")  # provisioning is chatty
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.cmd == "writepath":
+        run_writepath(
+            WritepathConfig(
+                tenants=args.tenants,
+                deliveries=args.deliveries,
+                batches=tuple(int(b) for b in args.batch.split(",")),
+                concurrency=args.concurrency,
+            )
+        )
+        return 0
     if args.cmd == "outbound":
         run_outbound(outbound_config(args), command)
         return 0
@@ -73,10 +120,14 @@ def main(argv: list[str] | None = None) -> int:
             baselines=False,
             ingress_only=False,
             drain_timeout=args.drain_timeout,
+            warmup_per_tenant=args.warmup,
             out=args.out,
             service_env=dict(kv.split("=", 1) for kv in args.set),
         )
-        run_tenancy(base, [int(c) for c in args.counts.split(",")], command)
+        with ExitStack() as stack:
+            if args.private_pg:
+                base.pg_admin_url = stack.enter_context(private_cluster(args.private_pg))
+            run_tenancy(base, [int(c) for c in args.counts.split(",")], command)
         return 0
     if args.cmd == "smoke":
         cfg = smoke_config(args.out)
@@ -94,10 +145,14 @@ def main(argv: list[str] | None = None) -> int:
             baselines=not args.no_baselines,
             ingress_only=not args.no_ingress_only,
             profile=args.profile,
+            warmup_per_tenant=args.warmup,
             out=args.out,
             service_env=dict(kv.split("=", 1) for kv in args.set),
         )
-    results = run(cfg, command)
+    with ExitStack() as stack:
+        if getattr(args, "private_pg", 0):
+            cfg = dataclasses.replace(cfg, pg_admin_url=stack.enter_context(private_cluster(args.private_pg)))
+        results = run(cfg, command)
     e2e = results["pipeline"]["e2e"]
     print(f"end-to-end {e2e['events_per_s']:.0f} events/s; report in {cfg.out}/report.md")
     return 0

@@ -31,6 +31,11 @@ class BenchConfig:
     seed: int = 8
     out: Path = field(default_factory=lambda: Path("bench/results/latest"))
     service_env: dict[str, str] = field(default_factory=dict)  # extra OMNI_* for the services
+    # The PostgreSQL server the run creates its databases on (``--private-pg`` points it at a
+    # cluster of the run's own, sized with its own max_connections).
+    pg_admin_url: str = PG_ADMIN_URL
+    # Deliveries per tenant sent (and undone) before the measured phase: steady state, not cold start.
+    warmup_per_tenant: int = 0
 
     @property
     def delivery_cap(self) -> int:

@@ -45,6 +45,7 @@ class BenchTenant:
 class BenchEnv:
     name: str
     settings: Settings
+    pg_admin_url: str = PG_ADMIN_URL
     vhost_created: bool = False
     tenants: list[BenchTenant] = field(default_factory=list)
 
@@ -72,9 +73,9 @@ class BenchEnv:
         return libpq_conninfo(self.settings.database_url, database=database)
 
 
-def new_env() -> BenchEnv:
+def new_env(pg_admin_url: str = PG_ADMIN_URL) -> BenchEnv:
     name = f"omnibench_{secrets.token_hex(4)}"
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    base = pg_admin_url.rsplit("/", 1)[0]
     settings = Settings(
         _env_file=None,
         database_url=f"{base}/{name}",
@@ -83,7 +84,7 @@ def new_env() -> BenchEnv:
         meta_app_secrets=APP_SECRET,
         meta_verify_token=VERIFY_TOKEN,
     )
-    return BenchEnv(name=name, settings=settings)
+    return BenchEnv(name=name, settings=settings, pg_admin_url=pg_admin_url)
 
 
 def mgmt_client() -> httpx.Client:
@@ -113,7 +114,7 @@ def teardown(env: BenchEnv) -> None:
             api.delete(f"/api/vhosts/{quote(env.vhost, safe='')}")
         env.vhost_created = False
     prefix = env.name.replace("_", r"\_") + "%"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(env.pg_admin_url, autocommit=True) as conn:
         names = [
             r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix,))
         ]

@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from normalizer import store
+from normalizer.accounts import AccountCache
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import (
     Ignored,
@@ -105,7 +106,11 @@ Outcome = list[store.Change] | Exception
 
 
 async def handle_routed_batch(
-    tenant_id: uuid.UUID, events: list[RoutedEvent], *, begin: TenantTransaction
+    tenant_id: uuid.UUID,
+    events: list[RoutedEvent],
+    *,
+    begin: TenantTransaction,
+    accounts: AccountCache | None = None,
 ) -> list[Outcome]:
     """Write many events of ONE tenant in one transaction; one outcome per event, in order.
 
@@ -127,12 +132,14 @@ async def handle_routed_batch(
         return outcomes
     try:
         async with begin(tenant_id) as session:
-            await _apply_batch(session, events, normalized, outcomes)
+            await _apply_batch(session, tenant_id, events, normalized, outcomes, accounts)
     except TenantNotFound as exc:
         return [o if isinstance(o, Exception) else DeadLetter("unknown_tenant", str(exc)) for o in outcomes]
     except TenantNotActive as exc:
         return [o if isinstance(o, Exception) else DeadLetter("tenant_inactive", str(exc)) for o in outcomes]
     except Exception as exc:  # the fallback below reports each event's own outcome
+        if accounts is not None:
+            accounts.forget(tenant_id)
         log.warning("batch_failed_one_by_one", events=len(normalized), error=f"{type(exc).__name__}: {exc}")
         for i, _ in normalized:
             try:
@@ -144,14 +151,20 @@ async def handle_routed_batch(
 
 async def _apply_batch(
     session: AsyncConnection,
+    tenant_id: uuid.UUID,
     events: list[RoutedEvent],
     normalized: list[tuple[int, list[NormalizedEvent]]],
     outcomes: list[Outcome],
+    cache: AccountCache | None,
 ) -> None:
-    # Every account of the batch in one statement (was two per account: find, then touch).
-    found = await store.find_accounts(
-        session, {(events[i].channel, events[i].account_id) for i, _ in normalized}
-    )
+    # The batch's accounts: from the cache of recent batches, the others in one statement.
+    keys = {(events[i].channel, events[i].account_id) for i, _ in normalized}
+    found, missing = cache.lookup(tenant_id, keys) if cache is not None else ({}, keys)
+    if missing:
+        read = await store.find_accounts(session, missing)
+        found.update(read)
+        if cache is not None:
+            cache.remember(tenant_id, read)
     accounts: dict[tuple[str, str], store.AccountRow | DeadLetter] = {}
     # Statuses go last, in one statement per channel: an outbound echo in the same batch is then
     # already there for its status, and statuses only move forward, so the order among them is kept.
@@ -219,7 +232,10 @@ async def _apply_batch(
         changes = outcomes[i]
         assert isinstance(changes, list)
         changes.extend(await _apply(session, event, accounts[(event.channel, event.account_id)], item))  # type: ignore[arg-type]
-    await store.touch_accounts(session, [a for a in accounts.values() if isinstance(a, store.AccountRow)])
+    usable = {k: a for k, a in accounts.items() if isinstance(a, store.AccountRow)}
+    await store.touch_accounts(session, list(usable.values()))
+    if cache is not None:
+        cache.touched(tenant_id, {k: a for k, a in usable.items() if not a.webhook_recorded})
 
 
 def _changes(outcomes: list[Outcome], i: int) -> list[store.Change]:

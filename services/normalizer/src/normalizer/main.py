@@ -11,6 +11,7 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 from pydantic import ValidationError
 
+from normalizer.accounts import AccountCache
 from normalizer.enrich import EnrichDeps, handle_enrich
 from normalizer.handler import Outcome, handle_routed_batch
 from normalizer.metrics import WRITES
@@ -60,8 +61,10 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             media_hosts=tuple(settings.media_hosts),
         )
 
+        accounts = AccountCache()
+
         async def write_batch(tenant_id: uuid.UUID, events: list[RoutedEvent]) -> list[Outcome]:
-            return await handle_routed_batch(tenant_id, events, begin=registry.transaction)
+            return await handle_routed_batch(tenant_id, events, begin=registry.transaction, accounts=accounts)
 
         # One transaction per tenant for the events that arrive together (bounded by the prefetch):
         # a commit and an engine checkout per batch instead of per event.
