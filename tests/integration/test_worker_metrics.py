@@ -24,6 +24,9 @@ from omni_common.worker import Cleanup
 pytestmark = pytest.mark.integration
 
 
+Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
+
+
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Every sample of a Prometheus exposition, keyed by name and labels."""
     return {
@@ -33,7 +36,7 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def value(found: Mapping[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
+def value(found: Samples, name: str, **labels: str) -> float | None:
     return found.get((name, frozenset(labels.items())))
 
 

@@ -82,9 +82,8 @@ async def run_worker(
         ]
         endpoint = management_endpoint(rabbitmq_url, management_url) if health_port else None
         depths = QueueDepthGauges(endpoint, (q.name for q in topology.queues)) if endpoint else None
-        health = (
-            _health_server((connection, publish_connection), host, health_port, depths) if health_port else None
-        )
+        connections = (connection, publish_connection)
+        health = _health_server(connections, host, health_port, depths) if health_port else None
         health_task = asyncio.create_task(health.serve()) if health else None
         try:
             for runner in runners:

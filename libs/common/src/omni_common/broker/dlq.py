@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -240,6 +241,15 @@ async def list_dead_letters(
         info
         async for info, _ in _browse(connection, topology, queue, with_body=False)
         if selection.matches(info)
+    ]
+
+
+def counts_by_queue_and_reason(infos: Iterable[DeadLetterInfo]) -> list[dict[str, Any]]:
+    """``[{"queue", "reason", "count"}]``, largest count first (then by queue and reason)."""
+    counted = Counter((i.queue, i.reason) for i in infos)
+    return [
+        {"queue": queue, "reason": reason, "count": n}
+        for (queue, reason), n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
 
 
