@@ -350,11 +350,17 @@ def test_verification_handshake(http: httpx.Client) -> None:
         params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"},
     )
     assert (ok.status_code, ok.text) == (200, "1158201444")
+    refused = {"channel": "facebook", "outcome": "verification_refused"}
+    before = REGISTRY.get_sample_value("omni_webhooks_total", refused) or 0
     bad = http.get(
         "/webhooks/facebook",
         params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "x"},
     )
     assert bad.status_code == 403
+    assert REGISTRY.get_sample_value("omni_webhooks_total", refused) == before + 1
+    assert (
+        'omni_webhooks_total{channel="facebook",outcome="verification_refused"}' in http.get("/metrics").text
+    )
     assert http.get("/webhooks/telegram").status_code == 404
 
 
