@@ -46,8 +46,13 @@ DOC: dict[str, Any] = {
 
 
 @contextmanager
-def running_suggester(settings: Settings, *, budget: Budget, model_timeout_s: float = 15.0) -> Iterator[None]:
-    """The ai-suggester worker (it declares the topology: the module's one declaration)."""
+def running_suggester(
+    settings: Settings, *, budget: Budget, model_timeout_s: float = 15.0, health_port: int | None = None
+) -> Iterator[None]:
+    """The ai-suggester worker (it declares the topology: the module's one declaration).
+
+    With ``health_port`` it serves ``/healthz``, ``/readyz`` and ``/metrics`` there, as in production.
+    """
     ready = threading.Event()
     box: dict[str, Any] = {}
 
@@ -67,6 +72,7 @@ def running_suggester(settings: Settings, *, budget: Budget, model_timeout_s: fl
                 build_handlers=build_handlers(settings, topology, model=model, budget=budget),
                 stop=stop,
                 started=started,
+                health_port=health_port,
             )
         )
         await asyncio.wait([task, asyncio.create_task(started.wait())], return_when="FIRST_COMPLETED")

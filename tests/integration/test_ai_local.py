@@ -10,6 +10,7 @@ import httpx
 import pytest
 from ai_support import DOC, bearer, customer_says, running_ai_inbox, running_suggester, sent_count, sql
 from inbox_support import SeededTenant, seed
+from sandbox_server import free_port
 
 from ai_suggester.context import Budget
 from inbox_api.main import session_secret
@@ -27,10 +28,16 @@ def tenants(settings: Settings) -> tuple[SeededTenant, SeededTenant]:
 
 
 @pytest.fixture(scope="module")
-def http(settings: Settings, tenants: Any) -> Iterator[httpx.Client]:
+def suggester_health() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def http(settings: Settings, tenants: Any, suggester_health: str) -> Iterator[httpx.Client]:
     assert settings.openai_base_url is None  # the default: the local suggester
+    port = int(suggester_health.rsplit(":", 1)[1])
     with (
-        running_suggester(settings, budget=Budget(requests_per_minute=RPM)),
+        running_suggester(settings, budget=Budget(requests_per_minute=RPM), health_port=port),
         running_ai_inbox(settings, suggest_timeout_s=5) as url,
         httpx.Client(base_url=url, timeout=20) as client,
     ):
@@ -142,3 +149,15 @@ def test_owners_review_the_suggestions_of_their_tenant_only(
     assert mine["requested_by"]
     theirs = http.get("/api/assistant/suggestions", headers=bearer(http, b)).json()
     assert got["suggestion_id"] not in {s["id"] for s in theirs}
+
+
+def test_the_suggester_is_ready_and_measures_its_handling(
+    http: httpx.Client, tenants: Any, suggester_health: str
+) -> None:
+    _, b = tenants
+    ask(http, b)  # at least one request handled by this worker
+    assert httpx.get(f"{suggester_health}/healthz", timeout=5).status_code == 200
+    assert httpx.get(f"{suggester_health}/readyz", timeout=5).status_code == 200
+    metrics = httpx.get(f"{suggester_health}/metrics", timeout=10).text
+    assert 'omni_handler_seconds_count{queue="ai.requests"}' in metrics
+    assert 'omni_queue_messages{queue="ai.requests",state="ready"}' in metrics

@@ -75,6 +75,13 @@ def _ready(url: str, queue: str) -> int:
     return asyncio.run(main())
 
 
+def _listed(runner: CliRunner, *args: str) -> list[dict]:
+    """The dead letters of ``omni dlq list --json``."""
+    result = runner.invoke(app, ["dlq", "list", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["dead_letters"]  # type: ignore[no-any-return]
+
+
 def test_declare_list_show_replay(cli_env: str, settings) -> None:
     runner = CliRunner()
     for _ in range(2):  # idempotent
@@ -86,14 +93,34 @@ def test_declare_list_show_replay(cli_env: str, settings) -> None:
     _dead_letter(cli_env, topology, "a-1", "invalid_payload")
     _dead_letter(cli_env, topology, "a-2", "unknown_tenant")
 
-    listed = json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)
+    _dead_letter(cli_env, topology, "a-3", "invalid_payload")
+
+    listed = _listed(runner)
     assert sorted((i["id"], i["reason"]) for i in listed) == [
         ("a-1", "invalid_payload"),
         ("a-2", "unknown_tenant"),
+        ("a-3", "invalid_payload"),
     ]
-    only = json.loads(runner.invoke(app, ["dlq", "list", "--reason", "unknown_tenant", "--json"]).stdout)
+    # Counts per queue and reason, largest first, in the JSON document and at the end of the text.
+    counts = json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)["counts"]
+    assert counts == [
+        {"queue": "ingress.raw.dlq", "reason": "invalid_payload", "count": 2},
+        {"queue": "ingress.raw.dlq", "reason": "unknown_tenant", "count": 1},
+    ]
+    text = runner.invoke(app, ["dlq", "list", "--queue", RAW_WEBHOOKS]).output
+    assert "a-1" in text
+    summary = text.split("by queue and reason:")[1].splitlines()
+    assert [line.split() for line in summary if line.strip()][:2] == [
+        ["ingress.raw.dlq", "invalid_payload", "2"],
+        ["ingress.raw.dlq", "unknown_tenant", "1"],
+    ]
+    assert "3 dead letter(s)." in text
+    only = _listed(runner, "--reason", "unknown_tenant")
     assert [i["id"] for i in only] == ["a-2"]
-    assert "a-1" in runner.invoke(app, ["dlq", "list", "--queue", RAW_WEBHOOKS]).output
+    assert json.loads(runner.invoke(app, ["dlq", "list", "--reason", "unknown_tenant", "--json"]).stdout)[
+        "counts"
+    ] == [{"queue": "ingress.raw.dlq", "reason": "unknown_tenant", "count": 1}]
+    assert runner.invoke(app, ["dlq", "purge", "a-3"]).exit_code == 0
 
     shown = json.loads(runner.invoke(app, ["dlq", "show", "a-1"]).stdout)
     assert shown["body"] == '{"id": "a-1"}'
@@ -106,22 +133,23 @@ def test_declare_list_show_replay(cli_env: str, settings) -> None:
     result = runner.invoke(app, ["dlq", "replay", "--all", "--reason", "invalid_payload"])
     assert result.exit_code == 0, result.output
     assert "Replayed 1" in result.output
-    left = json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)
+    left = _listed(runner)
     assert [i["id"] for i in left] == ["a-2"]
     assert _ready(cli_env, "ingress.raw") == 1
     result = runner.invoke(app, ["dlq", "replay", "a-2"])
     assert result.exit_code == 0, result.output
-    assert json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout) == []
+    empty = json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)
+    assert empty == {"dead_letters": [], "counts": []}
     assert _ready(cli_env, "ingress.raw") == 2
 
     # Filters and purge: nothing is removed without an ID or --all, a dry run changes nothing.
     _dead_letter(cli_env, topology, "b-1", "malformed")
     _dead_letter(cli_env, topology, "b-2", "malformed")
     assert runner.invoke(app, ["dlq", "purge"]).exit_code == 2
-    assert json.loads(runner.invoke(app, ["dlq", "list", "--channel", "instagram", "--json"]).stdout) == []
-    whatsapp = json.loads(runner.invoke(app, ["dlq", "list", "--channel", "whatsapp", "--json"]).stdout)
+    assert _listed(runner, "--channel", "instagram") == []
+    whatsapp = _listed(runner, "--channel", "whatsapp")
     assert sorted(i["id"] for i in whatsapp) == ["b-1", "b-2"]
-    assert json.loads(runner.invoke(app, ["dlq", "list", "--older-than", "1h", "--json"]).stdout) == []
+    assert _listed(runner, "--older-than", "1h") == []
     assert runner.invoke(app, ["dlq", "list", "--older-than", "7x"]).exit_code == 2
     dry = json.loads(
         runner.invoke(app, ["dlq", "purge", "--all", "--reason", "malformed", "--dry-run", "--json"]).stdout
@@ -131,4 +159,4 @@ def test_declare_list_show_replay(cli_env: str, settings) -> None:
     assert result.exit_code == 0, result.output
     assert "Purged 1" in result.output
     assert "... purged 1 so far" in result.output  # long runs report progress (on stderr)
-    assert [i["id"] for i in json.loads(runner.invoke(app, ["dlq", "list", "--json"]).stdout)] == ["b-2"]
+    assert [i["id"] for i in _listed(runner)] == ["b-2"]

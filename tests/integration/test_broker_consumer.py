@@ -13,6 +13,7 @@ import httpx
 import pytest
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from prometheus_client import REGISTRY
 
 from omni_common.broker import (
     RAW_WEBHOOKS,
@@ -187,6 +188,8 @@ class TestHandling:
         assert calls[2][3] == "tenant_db_down"
         assert successes == 1
         stage = topology.stage(RAW_WEBHOOKS)
+        retries = {"queue": stage.queue, "reason": "tenant_db_down"}
+        assert REGISTRY.get_sample_value("omni_retries_total", retries) == 2
         for q in (stage.queue, *stage.retry_queues, stage.dlq):
             await wait_count(connection, q, 0)
 
@@ -217,6 +220,8 @@ class TestHandling:
         assert (info.id, info.queue, info.source_queue) == ("m-1", stage.dlq, stage.queue)
         assert info.reason == "error:ValueError"
         assert info.detail == "bug in the normalizer"
+        retried = {"queue": stage.queue, "reason": "error:ValueError"}
+        assert REGISTRY.get_sample_value("omni_retries_total", retried) == len(settings.retry_delays_ms)
         assert info.routing_key == RK
         assert info.headers["x-omni-dlq-reason"] == "error:ValueError"
         assert info.dead_lettered_at is not None

@@ -18,7 +18,6 @@ import httpx
 import psycopg
 import pytest
 import structlog
-from account_monitor.main import MonitorSettings, run_monitor
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
 from pipeline import Pipeline, running_pipeline, running_sender, unique_digits, wait_until
 from psycopg.rows import dict_row
@@ -26,6 +25,7 @@ from sandbox_server import sandbox
 from testenv import APP_SECRET
 from typer.testing import CliRunner
 
+from account_monitor.main import MonitorSettings, run_monitor
 from meta_sandbox import SandboxConfig
 from omni_cli.main import app as cli
 from omni_common.dburl import libpq_conninfo

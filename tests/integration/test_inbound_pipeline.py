@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from pipeline import Pipeline, body_of, provision, running_pipeline, sign, unique_digits, wait_until
 from pipeline import connect as connect_tenant_account
 from prometheus_client import REGISTRY
@@ -348,11 +350,17 @@ def test_verification_handshake(http: httpx.Client) -> None:
         params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"},
     )
     assert (ok.status_code, ok.text) == (200, "1158201444")
+    refused = {"channel": "facebook", "outcome": "verification_refused"}
+    before = REGISTRY.get_sample_value("omni_webhooks_total", refused) or 0
     bad = http.get(
         "/webhooks/facebook",
         params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "x"},
     )
     assert bad.status_code == 403
+    assert REGISTRY.get_sample_value("omni_webhooks_total", refused) == before + 1
+    assert (
+        'omni_webhooks_total{channel="facebook",outcome="verification_refused"}' in http.get("/metrics").text
+    )
     assert http.get("/webhooks/telegram").status_code == 404
 
 
@@ -556,3 +564,116 @@ def test_disabling_an_account_takes_effect_at_once_despite_the_routing_cache(
         what="channel_disabled after disabling",
     )
     assert not pipe.messages(tenants.beta_db, "external_message_id = %s", (second,))
+
+
+@contextmanager
+def captured_log_events() -> Iterator[list[dict[str, Any]]]:
+    """Every structlog event of every thread, with its bound context (as the JSON lines carry it)."""
+    saved = structlog.get_config()
+    capture = structlog.testing.LogCapture()
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture])
+    try:
+        yield capture.entries
+    finally:
+        structlog.configure(**saved)
+
+
+def test_stored_messages_and_applied_statuses_are_logged_with_ids_and_correlation(
+    pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    mid, sent = f"wamid.log-{unique_digits()}", f"wamid.logout-{unique_digits()}"
+    status = json.loads((FIXTURES / "whatsapp" / "status_delivered.json").read_bytes())
+    status["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = sent
+    with captured_log_events() as events:
+
+        def logged(name: str, **fields: Any) -> list[dict[str, Any]]:
+            return [
+                e
+                for e in list(events)
+                if e["event"] == name and all(e.get(k) == v for k, v in fields.items())
+            ]
+
+        assert post(http, "whatsapp", _wa_text(mid, "log me")).status_code == 200
+        [row] = wait_until(
+            lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,)), what="row"
+        )
+        [outbound] = pipe.query(
+            tenants.alpha_db,
+            "INSERT INTO chat_messages "
+            "(tenant_id, chat_id, channel, external_message_id, direction, kind, text, status) "
+            "VALUES (%s, %s, 'whatsapp', %s, 'outbound', 'text', 'see you', 'sent') RETURNING id",
+            (tenants.alpha_id, row["chat_id"], sent),
+        )
+        assert post(http, "whatsapp", status).status_code == 200
+        [stored] = wait_until(lambda: logged("event_stored", external_message_id=mid), what="event_stored")
+        [applied] = wait_until(
+            lambda: logged("status_applied", chat_message_id=str(outbound["id"])), what="status_applied"
+        )
+    assert stored["chat_message_id"] == str(row["id"])
+    assert applied["status"] == "delivered"
+    for entry in (stored, applied):
+        # The consumer binds the delivery's correlation id (the ingress's delivery id), the handler
+        # the tenant and channel: one grep follows a webhook to its row.
+        assert entry["correlation_id"]
+        assert entry["tenant_id"] == str(tenants.alpha_id)
+        assert entry["channel"] == "whatsapp"
+        assert entry["queue"] == pipe.topology.queue_name("normalizer.events")
+    assert stored["correlation_id"] != applied["correlation_id"]  # two webhooks, two deliveries
+
+
+def test_a_replay_repeated_after_a_crash_stores_the_message_once(
+    settings: Settings, pipe: Pipeline, http: httpx.Client, tenants: Tenants
+) -> None:
+    """The same dead letter replayed twice (the first replay died after its publish, before its ack,
+    so the letter was still there for the second): one row."""
+    account = unique_digits()
+    mid = f"m_replay2-{account}"
+    delivery = json.loads((FIXTURES / "facebook" / "text.json").read_bytes())
+    delivery["entry"][0]["id"] = account
+    delivery["entry"][0]["messaging"][0]["recipient"]["id"] = account
+    delivery["entry"][0]["messaging"][0]["message"]["mid"] = mid
+    assert post(http, "facebook", delivery).status_code == 200
+    [letter] = wait_until(
+        lambda: [
+            d for d in dead_letters(settings, pipe, reason="unmapped_account") if account in str(d.to_dict())
+        ],
+        what="unmapped dead letter",
+    )
+    asyncio.run(connect_tenant_account(settings, tenants.beta_id, "facebook", account))
+
+    class DiesAfterPublish:
+        """A replay process killed between the confirmed publish and the DLQ ack."""
+
+        def __init__(self, inner: Publisher) -> None:
+            self.inner = inner
+
+        async def publish_to_queue(self, *args: Any, **kwargs: Any) -> None:
+            await self.inner.publish_to_queue(*args, **kwargs)
+            raise RuntimeError("replay process died before its ack")
+
+    async def replay_twice() -> int:
+        conn = await connect(settings.rabbitmq_url, name="test-replay-twice")
+        try:
+            publisher = Publisher(conn)
+            await publisher.start()
+            with pytest.raises(RuntimeError, match="died before its ack"):
+                await replay(conn, pipe.topology, DiesAfterPublish(publisher), ids=[letter.id])  # type: ignore[arg-type]
+            # Not acked, so still a dead letter: the operator replays it again.
+            report = await replay(conn, pipe.topology, publisher, ids=[letter.id])
+            await publisher.close()
+            return len(report.replayed)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(replay_twice()) == 1
+    wait_until(
+        lambda: pipe.messages(tenants.beta_db, "external_message_id = %s", (mid,)), what="replayed row"
+    )
+    # A later message of the same conversation proves both copies went through before the count.
+    after = f"m_replay2-after-{account}"
+    delivery["entry"][0]["messaging"][0]["message"]["mid"] = after
+    assert post(http, "facebook", delivery).status_code == 200
+    wait_until(lambda: pipe.messages(tenants.beta_db, "external_message_id = %s", (after,)), what="after row")
+    wait_until(lambda: _queues_drained(pipe), what="queues drained")
+    assert len(pipe.messages(tenants.beta_db, "external_message_id = %s", (mid,))) == 1
+    assert not [d for d in dead_letters(settings, pipe) if d.id == letter.id]

@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -43,6 +44,8 @@ from omni_common.crypto import KeyRing
 from omni_common.db.tenant_models import Notification, Outbox, SocialAccount
 from omni_common.dburl import libpq_conninfo
 from omni_common.graph import GraphClient
+from omni_common.outbound.replies import QueuedReply
+from omni_common.outbound.replies import publish_reply as publish_reply_after_commit
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import set_account_enabled
 from outbound_sender.handler import UNKNOWN_REASON, SenderDeps, handle_send
@@ -312,6 +315,14 @@ class _Logs:
     def lines(self) -> list[str]:
         return [repr(e) for e in self._events] + list(self._handler.lines)
 
+    def events(self, name: str, **fields: Any) -> list[dict[str, Any]]:
+        """structlog events called ``name`` whose fields include ``fields``."""
+        return [
+            e
+            for e in list(self._events)
+            if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())
+        ]
+
 
 @pytest.fixture
 def captured_logs() -> Iterator[_Logs]:
@@ -516,11 +527,16 @@ async def test_the_same_command_twice_at_once_sends_once(
     assert len(await _posts(ctl, account_id)) == 1
 
 
-async def test_outbox_rows_missed_by_the_inbox_are_relayed(ctl: SandboxControl, db: Db, sender: None) -> None:
+async def test_outbox_rows_missed_by_the_inbox_are_relayed(
+    ctl: SandboxControl, db: Db, sender: None, captured_logs: _Logs
+) -> None:
     _account_id, _token, social_id = await _account(ctl, db, "facebook")
     chat = await add_chat(db, social_id, "facebook", "7700000002")
     mid = await queue_reply(db, chat, "facebook", "llegó por el outbox", outbox_age_s=30)
     await _wait_status(db, mid, "sent")
+    # The relayed command carries the reply's correlation id, and the sender logs under it.
+    [sent] = captured_logs.events("reply_sent", chat_message_id=str(mid))
+    assert sent["correlation_id"] == f"reply:{mid}"
 
     async def stamped() -> bool:
         async with db.registry.session(db.tenant_id) as session:
@@ -602,3 +618,38 @@ async def test_tokens_never_logged_nor_stored_in_plain_text(
         assert t[8:] not in dump  # not even most of it
     for line in lines:
         assert token not in line
+
+
+async def test_the_inbox_publish_carries_the_replys_correlation_id_to_the_sender(
+    ctl: SandboxControl, db: Db, settings: Settings, topology: Topology, sender: None, captured_logs: _Logs
+) -> None:
+    _account_id, _token, social_id = await _account(ctl, db, "whatsapp")
+    chat = await add_chat(db, social_id, "whatsapp", "34600640000")
+    mid = await queue_reply(db, chat, "whatsapp", "con correlación", outbox_age_s=0)
+    async with db.registry.session(db.tenant_id) as session:
+        outbox_id = (await session.execute(select(Outbox.id).where(Outbox.message_id == mid))).scalar_one()
+    command = SendReply(tenant_id=db.tenant_id, message_id=mid, channel="whatsapp")
+    queued = QueuedReply(
+        message_id=mid,
+        chat_id=chat,
+        tenant_id=db.tenant_id,
+        channel="whatsapp",
+        outbox_id=outbox_id,
+        command=command,
+        text="con correlación",
+        sender_name="staff",
+        reply_to_message_id=None,
+        created_at=datetime.now(UTC),
+    )
+    conn = await amqp_connect(settings.rabbitmq_url, name="outbound-test-inbox-publish")
+    try:
+        inbox_publisher = Publisher(conn, exchange=topology.events_exchange)
+        await inbox_publisher.start()
+        assert await publish_reply_after_commit(inbox_publisher, db.registry.begin, queued)
+        await inbox_publisher.close()
+    finally:
+        await conn.close()
+    await _wait_status(db, mid, "sent")
+    [sent] = captured_logs.events("reply_sent", chat_message_id=str(mid))
+    assert sent["correlation_id"] == f"reply:{mid}"
+    assert sent["tenant_id"] == str(db.tenant_id)

@@ -1,7 +1,8 @@
 """docker-compose.yml is a valid Compose file that runs every service, healthy and scalable.
 
-There is no Docker client here, so PyYAML resolves the anchors and compose-spec validates the result
-against the Compose Specification; the checks below are the promises the runbook makes about it.
+The Docker client here has no compose plugin (so no `docker compose config`): PyYAML resolves the
+anchors and compose-spec validates the result against the Compose Specification; the checks below are
+the promises the runbook makes about it.
 """
 
 from __future__ import annotations
@@ -62,7 +63,14 @@ def test_dependencies_exist_and_wait_for_health(compose: dict[str, Any]) -> None
 
 def test_operators_tools_and_shared_state(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert "management" in services["rabbitmq"]["image"]
+    rabbitmq = services["rabbitmq"]
+    assert "management" in rabbitmq["image"]
+    # RabbitMQ's own Prometheus endpoint, for operators; the plugins file it mounts enables it.
+    assert "127.0.0.1:15692:15692" in rabbitmq["ports"]
+    mount = next(v for v in rabbitmq["volumes"] if v.endswith(":/etc/rabbitmq/enabled_plugins:ro"))
+    plugins = (COMPOSE.parent / mount.split(":")[0]).read_text()
+    assert "rabbitmq_prometheus" in plugins
+    assert "rabbitmq_management" in plugins
     # Scaled senders share one pacing budget per number; media written by the normalizer is
     # served by the inbox.
     assert services["outbound-sender"]["environment"]["OMNI_OUTBOUND_REDIS_URL"].startswith("redis://redis")

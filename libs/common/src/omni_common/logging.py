@@ -11,15 +11,45 @@ import structlog
 
 _SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api_key|credential|key)", re.IGNORECASE)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-~+/=]+")
+# Secrets as query parameters inside a text (a URL in an error message): Graph tokens, app secrets.
+_QUERY_SECRET = re.compile(
+    r"((?:access_token|input_token|client_secret|appsecret_proof|app_secret|password)=)[^&\s\"']+",
+    re.IGNORECASE,
+)
+_NESTING = 3  # levels of dicts/lists looked into (log values are small)
+
+
+def _scrub_text(value: str) -> str:
+    if "Bearer" in value:
+        value = _BEARER.sub(r"\1[redacted]", value)
+    if "=" in value:
+        value = _QUERY_SECRET.sub(r"\1[redacted]", value)
+    return value
+
+
+def _scrub(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if depth >= _NESTING:
+        return value
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if v is not None and _SECRET_KEYS.search(str(k)) else _scrub(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
 
 
 def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Drop values of secret-looking keys and bearer tokens inside strings: logs never carry secrets."""
+    """Drop values of secret-looking keys (nested ones too), bearer tokens and secret query parameters
+    inside strings: logs never carry secrets."""
     for key, value in list(event.items()):
         if key != "event" and _SECRET_KEYS.search(key) and value is not None:
             event[key] = "[redacted]"
-        elif isinstance(value, str) and "Bearer" in value:
-            event[key] = _BEARER.sub(r"\1[redacted]", value)
+        elif isinstance(value, str | dict | list | tuple):
+            event[key] = _scrub(value, 0)
     return event
 
 
@@ -35,8 +65,8 @@ def configure_logging(*, service: str, json: bool | None = None, level: str = "I
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
             structlog.processors.format_exc_info,
+            _redact,  # after the traceback is text: a URL in an exception message is scrubbed too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/omni"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Workers' /metrics read queue depths from RabbitMQ's management API here (credentials in the URL
+    # or those of rabbitmq_url); unset: http://<broker host>:15672; "" turns the queue gauges off.
+    rabbitmq_management_url: str | None = None
     encryption_keys: SecretStr = SecretStr("")
     meta_app_secrets: SecretStr = SecretStr("")
     meta_verify_token: SecretStr = SecretStr("")

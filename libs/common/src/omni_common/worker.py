@@ -19,6 +19,7 @@ from omni_common.broker.consumer import ConsumerRunner, Handler
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import Topology, declare_topology
 from omni_common.http_common import add_health_routes
+from omni_common.ops.queue_depth import QueueDepthGauges, management_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -41,10 +42,13 @@ async def run_worker(
     started: asyncio.Event | None = None,
     health_port: int | None = None,
     host: str = "127.0.0.1",
+    management_url: str | None = None,
 ) -> None:
     """Consume every queue of ``build_handlers`` until ``stop`` is set or SIGTERM.
 
     With ``stop`` given (tests, embedding), the caller owns shutdown and no signal handler is installed.
+    With ``health_port``, ``/metrics`` also reports the topology's queue depths, read at scrape time
+    from the management API at ``management_url`` (None: on the broker's host; "": not at all).
     """
     if stop is None:
         stop = asyncio.Event()
@@ -76,7 +80,10 @@ async def run_worker(
             )
             for queue, handler in handlers.items()
         ]
-        health = _health_server((connection, publish_connection), host, health_port) if health_port else None
+        endpoint = management_endpoint(rabbitmq_url, management_url) if health_port else None
+        depths = QueueDepthGauges(endpoint, (q.name for q in topology.queues)) if endpoint else None
+        connections = (connection, publish_connection)
+        health = _health_server(connections, host, health_port, depths) if health_port else None
         health_task = asyncio.create_task(health.serve()) if health else None
         try:
             for runner in runners:
@@ -93,16 +100,27 @@ async def run_worker(
             if health is not None and health_task is not None:
                 health.should_exit = True
                 await health_task
+            if depths is not None:
+                await depths.aclose()
         log.info("worker_stopped", queues=list(handlers))
     finally:
         await publish_connection.close()
         await connection.close()
 
 
-def _health_server(connections: tuple[AbstractRobustConnection, ...], host: str, port: int) -> uvicorn.Server:
+def _health_server(
+    connections: tuple[AbstractRobustConnection, ...],
+    host: str,
+    port: int,
+    depths: QueueDepthGauges | None = None,
+) -> uvicorn.Server:
     """``/healthz``, ``/readyz`` (broker connected) and ``/metrics`` for a worker without HTTP routes."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    add_health_routes(app, lambda: not any(c.is_closed for c in connections))
+    add_health_routes(
+        app,
+        lambda: not any(c.is_closed for c in connections),
+        depths.refresh if depths is not None else None,
+    )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the worker owns signals
     return server

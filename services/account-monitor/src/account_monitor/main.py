@@ -136,12 +136,18 @@ async def run_monitor(
         await engine.dispose()
 
 
+def health_app(state: MonitorState, interval_s: float) -> FastAPI:
+    """``/healthz``, ``/readyz`` (a standby, or a leader with a recent pass) and ``/metrics``."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    add_health_routes(app, lambda: state.ready(interval_s))
+    return app
+
+
 async def _serve(settings: Settings, cfg: MonitorSettings) -> None:
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     state = MonitorState()
-    add_health_routes(app, lambda: state.ready(cfg.interval_s))
+    app = health_app(state, cfg.interval_s)
     server = None
     task = None
     if settings.health_port:

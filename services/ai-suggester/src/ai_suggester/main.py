@@ -81,6 +81,7 @@ def main() -> None:
             # Each request holds a model call for seconds: a small prefetch spreads them over replicas.
             prefetch=min(settings.prefetch, 16),
             health_port=settings.health_port or None,
+            management_url=settings.rabbitmq_management_url,
             host=settings.host,
             build_handlers=build_handlers(
                 settings, topology, model=model_from_settings(settings), budget=Budget()

@@ -81,6 +81,7 @@ def create_app(
             and hmac.compare_digest(token.encode(), config.verify_token.encode())
         )
         if not ok:
+            WEBHOOKS.labels(channel, "verification_refused").inc()
             log.warning("webhook_verification_refused", channel=channel)
             return Response(status_code=403)
         # Echo the challenge verbatim: Meta documents it as an int but also as a random string.

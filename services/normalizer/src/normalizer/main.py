@@ -109,6 +109,19 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
             requests = []
             for change in changes:
                 WRITES.labels(event.channel, change.kind).inc()
+                # Here, not in the batch: the delivery's correlation id is bound in this context.
+                if change.kind == "message.created":
+                    log.info(
+                        "event_stored",
+                        chat_message_id=str(change.message_id),
+                        external_message_id=change.external_id,
+                    )
+                elif change.kind == "message.status":
+                    log.info(
+                        "status_applied",
+                        chat_message_id=str(change.message_id),
+                        status=change.data.get("status"),
+                    )
                 for what in change.enrich:
                     assert change.message_id is not None
                     requests.append(
@@ -190,6 +203,7 @@ def main() -> None:
             topology=topology,
             prefetch=settings.prefetch,
             health_port=settings.health_port or None,
+            management_url=settings.rabbitmq_management_url,
             host=settings.host,
             build_handlers=handler_factory(settings, topology),
         )

@@ -51,6 +51,7 @@ class Change:
     message_id: uuid.UUID | None
     data: dict[str, Any]
     enrich: tuple[str, ...] = ()  # follow-up fetches: "media", "profile"
+    external_id: str | None = None  # the platform's message id, for the log (message.created)
 
 
 def _upsert_contacts() -> Any:
@@ -292,6 +293,7 @@ async def store_message(
         message_id,
         {"direction": msg.direction, "kind": msg.kind},
         media + profile,
+        msg.external_message_id,
     )
 
 
@@ -382,6 +384,7 @@ async def store_messages(session: AsyncConnection, items: list[NewMessage]) -> l
                 message_id,
                 {"direction": msg.direction, "kind": msg.kind},
                 media + profile,
+                msg.external_message_id,
             )
         )
     if bumps:

@@ -140,8 +140,14 @@ def handler_factory(
                 raise DeadLetter("invalid_payload", f"not a SendReply: {exc.error_count()} errors") from exc
             await handle_send(deps, command, attempt=delivery.attempt, correlation_id=delivery.correlation_id)
 
-        async def publish(key: str, body: bytes, message_id: str) -> None:
-            await publisher.publish(key, body, message_id=message_id, exchange=topology.events_exchange)
+        async def publish(key: str, body: bytes, message_id: str, correlation_id: str) -> None:
+            await publisher.publish(
+                key,
+                body,
+                message_id=message_id,
+                correlation_id=correlation_id,
+                exchange=topology.events_exchange,
+            )
 
         async def active_tenants() -> list[uuid.UUID]:
             return [t.id for t in await catalog.list_tenants(statuses=["active"])]
@@ -192,6 +198,7 @@ def main() -> None:
             topology=topology,
             prefetch=settings.prefetch,
             health_port=settings.health_port or None,
+            management_url=settings.rabbitmq_management_url,
             host=settings.host,
             build_handlers=handler_factory(settings, topology),
         )

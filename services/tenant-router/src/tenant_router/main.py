@@ -121,6 +121,7 @@ def main() -> None:
             topology=topology,
             prefetch=settings.prefetch,
             health_port=settings.health_port or None,
+            management_url=settings.rabbitmq_management_url,
             host=settings.host,
             build_handlers=handler_factory(settings, topology),
         )

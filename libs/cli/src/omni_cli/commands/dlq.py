@@ -91,13 +91,15 @@ def list_(
     older_than: str | None = OLDER,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """List dead-lettered messages with their reasons (nothing is removed)."""
+    """List dead letters with their reasons, then counts per queue and reason (nothing is removed)."""
     from omni_common.broker import list_dead_letters
+    from omni_common.broker.dlq import counts_by_queue_and_reason
 
     where = _selection(None, reason, tenant, channel, older_than)
     infos = _run(lambda c, t: list_dead_letters(c, t, queue=queue, where=where), name="omni-cli-dlq")
+    counts = counts_by_queue_and_reason(infos)
     if as_json:
-        _print_json([i.to_dict() for i in infos])
+        _print_json({"dead_letters": [i.to_dict() for i in infos], "counts": counts})
         return
     if not infos:
         typer.echo("No dead letters.")
@@ -107,6 +109,10 @@ def list_(
             f"{i.id}  {i.queue}  reason={i.reason}  at={i.dead_lettered_at or '-'}  "
             f"rk={i.routing_key}  {i.body_size}B  {i.detail[:80]}"
         )
+    typer.echo("by queue and reason:")
+    width = max(len(c["queue"]) for c in counts)
+    for c in counts:
+        typer.echo(f"  {c['queue']:<{width}}  {c['reason']:<28} {c['count']:>6}")
     typer.echo(f"{len(infos)} dead letter(s).")
 
 

@@ -34,6 +34,11 @@ DEAD_LETTERED = Counter(
     "Messages put in a dead-letter queue, by queue and reason",
     ["queue", "reason"],
 )
+RETRIES = Counter(
+    "omni_retries_total",
+    "Messages put in a delay queue for another try, by queue and reason (error:<Class> when unexpected)",
+    ["queue", "reason"],
+)
 LATENCY = Histogram(
     "omni_handler_seconds",
     "Handler time per message, by queue",
@@ -231,6 +236,7 @@ class ConsumerRunner:
             headers=hdrs,
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
+        RETRIES.labels(self._stage.queue, reason).inc()
 
     async def _dead_letter(self, delivery: Delivery, reason: str, detail: str) -> None:
         hdrs = h.dead_letter_headers(

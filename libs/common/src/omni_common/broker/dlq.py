@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -243,6 +244,15 @@ async def list_dead_letters(
     ]
 
 
+def counts_by_queue_and_reason(infos: Iterable[DeadLetterInfo]) -> list[dict[str, Any]]:
+    """``[{"queue", "reason", "count"}]``, largest count first (then by queue and reason)."""
+    counted = Counter((i.queue, i.reason) for i in infos)
+    return [
+        {"queue": queue, "reason": reason, "count": n}
+        for (queue, reason), n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
 async def purge(
     connection: AbstractConnection,
     topology: Topology,
@@ -255,14 +265,16 @@ async def purge(
 ) -> list[DeadLetterInfo]:
     """Remove the selected dead letters for good (the rest stay); returns what was (or would be) removed."""
     removed: list[DeadLetterInfo] = []
-    async for info, message in _browse(connection, topology, queue, with_body=False):
-        if not where.matches(info):
-            continue
-        if not dry_run:
-            await message.ack()
-            log.warning("dlq_purged", message_id=info.id, dlq=info.queue, reason=info.reason)
-        removed.append(info)
-        _report(progress, progress_every, len(removed))
+    # aclosing: if anything raises midway, what was taken goes back to its DLQ at once, not at GC.
+    async with contextlib.aclosing(_browse(connection, topology, queue, with_body=False)) as items:
+        async for info, message in items:
+            if not where.matches(info):
+                continue
+            if not dry_run:
+                await message.ack()
+                log.warning("dlq_purged", message_id=info.id, dlq=info.queue, reason=info.reason)
+            removed.append(info)
+            _report(progress, progress_every, len(removed))
     return removed
 
 
@@ -291,28 +303,32 @@ async def replay(
     """Send matching dead letters (all when ``ids`` is None) back to their source queue, attempt 1."""
     report = ReplayReport(dry_run=dry_run)
     selection = where or Selection(ids=None if ids is None else frozenset(ids), reason=reason)
-    async for info, message in _browse(connection, topology, queue, with_body=False):
-        if not selection.matches(info):
-            continue
-        if dry_run:
+    # aclosing: if anything raises midway, what was taken goes back to its DLQ at once, not at GC.
+    # A replay that dies after a publish and before its ack leaves the letter to be replayed again:
+    # the copy and the letter then both arrive, and the handlers' idempotency absorbs the repeat.
+    async with contextlib.aclosing(_browse(connection, topology, queue, with_body=False)) as items:
+        async for info, message in items:
+            if not selection.matches(info):
+                continue
+            if dry_run:
+                report.replayed.append(info)
+                continue
+            hdrs = h.for_replay(message.headers)
+            hdrs[h.ROUTING_KEY] = info.routing_key  # keep the channel-bearing key for the handler
+            try:
+                await publisher.publish_to_queue(
+                    info.source_queue,
+                    message.body,
+                    message_id=info.id,
+                    correlation_id=info.correlation_id,
+                    headers=hdrs,
+                )
+            except PublishError as exc:
+                log.error("dlq_replay_failed", message_id=info.id, dlq=info.queue, error=str(exc))
+                report.failed.append((info.id, str(exc)))
+                continue
+            await message.ack()
+            log.info("dlq_replayed", message_id=info.id, dlq=info.queue, source_queue=info.source_queue)
             report.replayed.append(info)
-            continue
-        hdrs = h.for_replay(message.headers)
-        hdrs[h.ROUTING_KEY] = info.routing_key  # keep the channel-bearing key for the handler
-        try:
-            await publisher.publish_to_queue(
-                info.source_queue,
-                message.body,
-                message_id=info.id,
-                correlation_id=info.correlation_id,
-                headers=hdrs,
-            )
-        except PublishError as exc:
-            log.error("dlq_replay_failed", message_id=info.id, dlq=info.queue, error=str(exc))
-            report.failed.append((info.id, str(exc)))
-            continue
-        await message.ack()
-        log.info("dlq_replayed", message_id=info.id, dlq=info.queue, source_queue=info.source_queue)
-        report.replayed.append(info)
-        _report(progress, progress_every, len(report.replayed))
+            _report(progress, progress_every, len(report.replayed))
     return report

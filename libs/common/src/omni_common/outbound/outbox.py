@@ -21,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from omni_common.broker.topology import OUTBOUND_COMMANDS, routing_key
 from omni_common.contracts import SendReply, encode
 from omni_common.db.tenant_models import Outbox
+from omni_common.outbound.replies import reply_correlation_id
 
 log = structlog.get_logger(__name__)
 
 REPLY_KIND = "reply.send"
 
-# (routing_key, body, message_id) -> returns once the broker confirmed, raises otherwise.
-PublishFn = Callable[[str, bytes, str], Awaitable[None]]
+# (routing_key, body, message_id, correlation_id) -> returns once the broker confirmed, raises otherwise.
+PublishFn = Callable[[str, bytes, str, str], Awaitable[None]]
 Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -73,10 +74,12 @@ async def relay_outbox(
                 await _stamp(session, row.id)
                 continue
             await publish(
-                # Same message id as the inbox's own publish (replies.py), so duplicates are recognisable.
+                # Same message and correlation ids as the inbox's own publish (replies.py): duplicates
+                # are recognisable and the sender's logs of the reply carry the same id either way.
                 routing_key(OUTBOUND_COMMANDS, command.channel),
                 encode(command),
                 f"reply:{command.message_id}",
+                reply_correlation_id(command.message_id),
             )
             await _stamp(session, row.id)
             published += 1

@@ -223,6 +223,11 @@ async def queue_reply(
 BeginFn = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 
 
+def reply_correlation_id(message_id: uuid.UUID) -> str:
+    """The correlation id of a reply's command, from the inbox or the outbox relay alike."""
+    return f"reply:{message_id}"
+
+
 async def publish_reply(publisher: Publisher, begin: BeginFn, queued: QueuedReply) -> bool:
     """Publish a committed reply's SendReply (confirmed), then mark its outbox row published.
 
@@ -234,6 +239,8 @@ async def publish_reply(publisher: Publisher, begin: BeginFn, queued: QueuedRepl
             routing_key(OUTBOUND_COMMANDS, command.channel),
             encode(command),
             message_id=f"reply:{command.message_id}",
+            # The sender's logs of this reply carry it (its consumer binds the delivery's).
+            correlation_id=reply_correlation_id(command.message_id),
         )
     except PublishError as exc:
         log.warning("reply_publish_deferred", message_id=str(command.message_id), error=str(exc))
