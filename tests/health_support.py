@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -81,4 +82,6 @@ def monitor_pass(settings: Settings, meta: str, tenant_id: uuid.UUID) -> Counter
         await task
         return outcome  # type: ignore[return-value]
 
-    return asyncio.run(go())
+    # In a thread of its own: Playwright's sync API keeps an event loop running in the test's thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
