@@ -1,4 +1,9 @@
-"""Channel health and the 24-hour window in real headless Chromium (issue 9)."""
+"""Channel health and the 24-hour window in real headless Chromium (issue 9).
+
+The failures and the expiry come from where they come from in production: the Meta sandbox fails a
+reply the real outbound-sender sent (Meta's asynchronous 131047, back through ingress, router and
+normalizer), and the real account-monitor reads a token the sandbox says expires in 3 days.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
+from health_support import monitor_pass, sandbox_with_sender
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
+from pipeline import Pipeline, running_pipeline
 
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
@@ -25,8 +33,20 @@ def tenant(settings: Settings) -> SeededTenant:
 
 
 @pytest.fixture(scope="module")
-def inbox_url(settings: Settings, tenant: SeededTenant) -> Iterator[str]:
-    with running_inbox(settings, declare=True) as url:  # this module's one topology
+def pipe(settings: Settings, tenant: SeededTenant) -> Iterator[Pipeline]:
+    with running_pipeline(settings) as p:  # this module's one topology declaration
+        yield p
+
+
+@pytest.fixture(scope="module")
+def meta(settings: Settings, pipe: Pipeline, tenant: SeededTenant) -> Iterator[str]:
+    with sandbox_with_sender(settings, pipe.topology, tenant, ingress_url=pipe.ingress_url) as root:
+        yield root
+
+
+@pytest.fixture(scope="module")
+def inbox_url(settings: Settings, pipe: Pipeline, meta: str) -> Iterator[str]:
+    with running_inbox(settings, declare=False) as url:
         yield url
 
 
@@ -39,10 +59,10 @@ def page(inbox_url: str, browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def _sign_in(page: Any, tenant: SeededTenant) -> None:
+def _sign_in(page: Any, tenant: SeededTenant, role: str = "manager") -> None:
     page.goto("/login")
     page.get_by_label("Restaurant").fill(tenant.slug)
-    page.get_by_label("Email").fill(tenant.users["manager"])
+    page.get_by_label("Email").fill(tenant.users[role])
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/inbox")
@@ -53,33 +73,53 @@ def _execute(settings: Settings, tenant: SeededTenant, sql: str, params: tuple[A
         conn.execute(sql, params)
 
 
-def test_the_health_panel_shows_a_failure_in_plain_words_and_the_expiry_warning(
-    page: Any, settings: Settings, tenant: SeededTenant
+def _card(page: Any, tenant: SeededTenant, channel: str) -> Any:
+    return page.locator(f"#channel-health article[data-account='{tenant.account_ids[channel]}']")
+
+
+def test_a_reply_meta_fails_shows_on_the_health_panel_in_plain_words(
+    page: Any, meta: str, tenant: SeededTenant
 ) -> None:
-    now = datetime.now(UTC)
-    # What the normalizer stores for Meta's asynchronous "window closed" failure: code and Meta's text.
-    _execute(
-        settings,
-        tenant,
-        "INSERT INTO chat_messages (tenant_id, chat_id, channel, direction, kind, text, status, status_at, "
-        "error_code, error_message) VALUES (%s, %s, 'whatsapp', 'outbound', 'text', 'See you', 'failed', "
-        "%s, '131047', 'Re-engagement message')",
-        (tenant.id, tenant.chats["whatsapp"], now),
-    )
-    _execute(
-        settings,
-        tenant,
-        "UPDATE social_accounts SET token_expires_at = %s WHERE id = %s",
-        (now + timedelta(days=3) - timedelta(minutes=1), tenant.accounts["whatsapp"]),
-    )
+    # Meta accepts the send, then reports "window closed" in a failed status webhook, as it does.
+    fault = {
+        "error_code": 131047,
+        "mode": "accept_then_fail_async",
+        "match": {"account_id": tenant.account_ids["whatsapp"], "method": "POST"},
+    }
+    httpx.post(f"{meta}/_sandbox/faults", json=fault).raise_for_status()
     _sign_in(page, tenant)
+    page.goto(f"/inbox?c={tenant.chats['whatsapp']}")
+    text = f"See you at 8 {uuid.uuid4().hex[:4]}"
+    page.locator("#reply-text").fill(text)
+    page.get_by_role("button", name="Send").click()
+    page.locator("#messages .msg.outbound[data-status=failed]", has_text=text).wait_for()
+
     page.goto("/settings")
-    card = page.locator(f"#channel-health article[data-account='{tenant.account_ids['whatsapp']}']")
-    card.locator(".failure").first.wait_for()
-    assert "the 24-hour window has closed" in card.locator(".failure").first.inner_text()
+    card = _card(page, tenant, "whatsapp")
+    failure = card.locator(".failure[data-code='131047']")
+    failure.wait_for()
+    assert "the 24-hour window has closed" in failure.inner_text()
     assert "Re-engagement" not in card.inner_text()  # Meta's wording is replaced by plain words
+    assert "Working" in card.locator(".health-status").inner_text()  # a window is not a broken account
+
+
+def test_a_token_meta_says_expires_in_3_days_warns_the_owner_on_the_card_and_in_the_banner(
+    page: Any, settings: Settings, meta: str, tenant: SeededTenant
+) -> None:
+    account = tenant.account_ids["instagram"]
+    httpx.post(
+        f"{meta}/_sandbox/tokens", json={"account_id": account, "expires_in_s": 3 * 86400}
+    ).raise_for_status()
+    assert monitor_pass(settings, meta, tenant.id)["warned"] == 1
+    _sign_in(page, tenant, "business_owner")
+    banner = page.locator("#banner .banner[data-kind=token_expiring]")
+    banner.wait_for()
+    assert "Instagram connection expires in 3 days" in banner.inner_text()
+    banner.get_by_role("link", name="Fix it in Settings").click()
+    page.wait_for_url("**/settings")
+    card = _card(page, tenant, "instagram")
     assert "expires in 3 days" in card.locator(".token-warning").inner_text()
-    assert "Working" in card.locator(".health-status").inner_text()
+    assert card.locator(".health-facts time").last.get_attribute("datetime") is not None
 
 
 def test_a_stale_conversation_shows_the_window_closed_and_blocks_the_composer(

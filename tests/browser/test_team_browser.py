@@ -1,4 +1,6 @@
-"""The team inbox in real headless Chromium: "/" quick replies, notes, resolve/assign/label, title badge."""
+"""The team inbox in real headless Chromium: "/" quick replies, notes, resolve/assign/label, title badge,
+the audit page. The outbound-sender runs against the Meta sandbox, so "a note never reaches Meta" is
+checked in the sandbox's own log of Graph requests."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from health_support import graph_requests, sandbox_with_sender
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
-from pipeline import wait_until
+from pipeline import unique_digits, wait_until
 from playwright.sync_api import expect
 from psycopg.rows import dict_row
 
+from omni_common.broker.topology import build_topology
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 
@@ -28,8 +32,18 @@ def tenant(settings: Settings) -> SeededTenant:
 
 
 @pytest.fixture(scope="module")
-def inbox_url(settings: Settings, tenant: SeededTenant) -> Iterator[str]:
-    with running_inbox(settings, declare=True) as url:  # the one topology declaration of this module
+def meta(settings: Settings, tenant: SeededTenant) -> Iterator[str]:
+    """The sandbox and the real sender (whose worker declares this module's topology)."""
+    topology = build_topology(
+        retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+    )
+    with sandbox_with_sender(settings, topology, tenant) as root:
+        yield root
+
+
+@pytest.fixture(scope="module")
+def inbox_url(settings: Settings, tenant: SeededTenant, meta: str) -> Iterator[str]:
+    with running_inbox(settings, declare=False) as url:
         yield url
 
 
@@ -136,8 +150,8 @@ def test_slash_opens_quick_replies_and_enter_inserts_one(
     assert outbound[0]["n"] == 0
 
 
-def test_a_note_is_posted_from_the_composer_and_shown_apart(
-    page: Any, settings: Settings, tenant: SeededTenant
+def test_a_note_is_posted_from_the_composer_shown_apart_and_never_reaches_meta(
+    page: Any, settings: Settings, tenant: SeededTenant, meta: str
 ) -> None:
     sign_in(page, tenant)
     open_chat(page, tenant.chats["facebook"])
@@ -157,6 +171,17 @@ def test_a_note_is_posted_from_the_composer_and_shown_apart(
     assert query(settings, tenant, "SELECT body FROM chat_notes WHERE body = %s", (text,))
     assert not query(settings, tenant, "SELECT 1 FROM chat_messages WHERE text = %s", (text,))
     assert not query(settings, tenant, "SELECT 1 FROM outbox WHERE payload::text LIKE %s", (f"%{text}%",))
+
+    # A reply written after the note reaching the sandbox shows the sender has worked past the note.
+    page.get_by_role("button", name="Message", exact=True).click()
+    reply = f"See you tonight {uuid.uuid4().hex[:4]}"
+    page.locator("#reply-text").fill(reply)
+    page.get_by_role("button", name="Send").click()
+    wait_until(
+        lambda: any(reply in r["body"] for r in graph_requests(meta)), what="the reply reaching the sandbox"
+    )
+    logged = graph_requests(meta)
+    assert not [r for r in logged if text in r["body"] or "terrace" in r["url"]]
 
 
 def test_resolve_assign_and_label_from_the_page(
@@ -238,10 +263,54 @@ def test_resolve_assign_and_label_from_the_page(
         assert action in actions
 
 
-def test_owner_sees_the_audit_page_and_a_manager_is_refused(page: Any, tenant: SeededTenant) -> None:
+def test_owner_sees_the_audit_page_and_a_manager_is_refused(
+    page: Any, settings: Settings, tenant: SeededTenant, api: httpx.Client
+) -> None:
+    # What the trail must show, done through the API: replies from AI drafts, account changes and
+    # the assistant's settings. (A draft comes from the ai-suggester; its row is written directly.)
+    chat = tenant.chats["whatsapp"]
+    drafts = [
+        query(
+            settings,
+            tenant,
+            "INSERT INTO suggestions (chat_id, source, text) "
+            "VALUES (%s, 'local', 'See you at 8!') RETURNING id",
+            (chat,),
+        )[0]["id"]
+        for _ in range(2)
+    ]
+    for text, draft in (("See you at 8!", drafts[0]), ("See you at 8:30!", drafts[1])):
+        sent = api.post(
+            f"/api/conversations/{chat}/messages", json={"text": text, "suggestion_id": str(draft)}
+        )
+        assert sent.status_code == 202, sent.text
+    made = api.post(
+        "/api/social-accounts",
+        json={"channel": "facebook", "external_account_id": unique_digits(), "token": "EAAaudit-token"},
+    )
+    assert made.status_code == 201, made.text
+    for change in ({"display_name": "Events page"}, {"enabled": False}):
+        assert api.patch(f"/api/social-accounts/{made.json()['id']}", json=change).status_code == 200
+    assistant = api.get("/api/assistant").json()
+    assistant["enabled"] = not assistant["enabled"]
+    assert api.put("/api/assistant", json=assistant).status_code == 200
+
     sign_in(page, tenant)
     page.get_by_role("link", name="Audit").click()
     page.locator("table.audit tr[data-action='quick_reply.created']").first.wait_for()
+    shown = set(page.locator("table.audit tbody tr").evaluate_all("rs => rs.map(r => r.dataset.action)"))
+    for action in (
+        "reply.sent",
+        "suggestion.used",
+        "suggestion.edited",
+        "account.connected",
+        "account.renamed",
+        "account.disabled",
+        "assistant.updated",
+        "label.created",
+        "note.added",
+    ):
+        assert action in shown, action
     page.get_by_label("Show").select_option("note.")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url("**/audit?action=note.*")

@@ -18,15 +18,12 @@ import httpx
 import psycopg
 import pytest
 import structlog
+from health_support import monitor_pass, register_accounts, sandbox_with_sender
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
-from pipeline import Pipeline, running_pipeline, running_sender, unique_digits, wait_until
+from pipeline import Pipeline, running_pipeline, unique_digits, wait_until
 from psycopg.rows import dict_row
-from sandbox_server import sandbox
-from testenv import APP_SECRET
 from typer.testing import CliRunner
 
-from account_monitor.main import MonitorSettings, run_monitor
-from meta_sandbox import SandboxConfig
 from omni_cli.main import app as cli
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
@@ -50,29 +47,11 @@ def pipe(settings: Settings) -> Iterator[Pipeline]:
         yield p
 
 
-def _register(root: str, seeded: SeededTenant) -> None:
-    for channel, ext in seeded.account_ids.items():
-        body: dict[str, Any] = {
-            "channel": channel,
-            "account_id": ext,
-            "token": f"token-{ext}",
-            "display_name": f"{seeded.slug} {channel}",
-        }
-        if channel == "whatsapp":
-            body["waba_id"] = seeded.wabas["whatsapp"]
-        httpx.post(f"{root}/_sandbox/accounts", json=body).raise_for_status()
-
-
 @pytest.fixture(scope="module")
 def meta(settings: Settings, pipe: Pipeline, tenant: SeededTenant, other: SeededTenant) -> Iterator[str]:
     """The sandbox knowing both tenants' accounts, and a sender replying through it."""
-    config = SandboxConfig(ingress_url=pipe.ingress_url, app_secret=APP_SECRET, status_delay_s=0.2)
-    with sandbox(config) as root:
-        _register(root, tenant)
-        _register(root, other)
-        graph = settings.model_copy(update={"graph_api_url": f"{root}/v21.0"})
-        with running_sender(graph, pipe.topology):
-            yield root
+    with sandbox_with_sender(settings, pipe.topology, tenant, other, ingress_url=pipe.ingress_url) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +127,7 @@ def test_a_sandbox_send_failure_shows_on_the_health_panel_in_plain_words(
 
 
 def test_a_staff_reaction_reaches_the_sandbox_in_metas_shape(
-    owner: httpx.Client, meta: str, tenant: SeededTenant
+    settings: Settings, owner: httpx.Client, meta: str, tenant: SeededTenant
 ) -> None:
     chat, target = tenant.chats["whatsapp"], tenant.messages["whatsapp"]
     answer = owner.post(f"/api/conversations/{chat}/messages/{target}/reactions", json={"emoji": "👍"})
@@ -174,6 +153,19 @@ def test_a_staff_reaction_reaches_the_sandbox_in_metas_shape(
     listed = owner.get(f"/api/conversations/{chat}/messages").json()
     assert next(m for m in listed if m["id"] == str(target))["reactions"] == ["👍"]
     assert answer.json()["id"] not in {m["id"] for m in listed}
+    # Who reacted is in the audit trail, like a reply.
+    entries = _query(
+        settings,
+        tenant.db_name,
+        "SELECT actor_email, target_id, details FROM audit_log WHERE action = 'reaction.sent' "
+        "AND details->>'message_id' = %s",
+        (answer.json()["id"],),
+    )
+    assert [(e["actor_email"], e["target_id"]) for e in entries] == [
+        (tenant.users["business_owner"], str(chat))
+    ]
+    assert entries[0]["details"]["emoji"] == "👍"
+    assert entries[0]["details"]["reacted_to"] == str(target)
 
 
 def test_the_conversation_view_offers_reactions_on_whatsapp_only(
@@ -275,6 +267,77 @@ def test_account_actions_in_the_api_are_audited(
     assert not any("EAA" in r["d"] for r in details)  # tokens never reach the audit trail
 
 
+def _account_row(settings: Settings, db_name: str, account_id: str) -> dict[str, Any]:
+    return _query(
+        settings,
+        db_name,
+        "SELECT display_name, status, last_error_code, token_expires_at, "
+        "(SELECT count(*) FROM notifications n WHERE n.social_account_id = a.id AND n.resolved_at IS NULL) "
+        "AS open_notices FROM social_accounts a WHERE id = %s",
+        (account_id,),
+    )[0]
+
+
+def test_a_rename_keeps_a_needs_reauth_account_flagged_and_a_new_token_clears_it(
+    settings: Settings, owner: httpx.Client, tenant: SeededTenant
+) -> None:
+    page = unique_digits()
+    made = owner.post(
+        "/api/social-accounts",
+        json={"channel": "facebook", "external_account_id": page, "token": "EAArename-token-1"},
+    )
+    account = made.json()["id"]
+    expiry = datetime.now(UTC) + timedelta(days=2)
+    # What the monitor leaves behind for a refused token: the flag, Meta's code, the expiry it read
+    # earlier and the owner's notification.
+    _query(
+        settings,
+        tenant.db_name,
+        "UPDATE social_accounts SET status = 'needs_reauth', last_error_code = '190', "
+        "last_error_message = 'expired', token_expires_at = %s WHERE id = %s RETURNING id",
+        (expiry, account),
+    )
+    _query(
+        settings,
+        tenant.db_name,
+        "INSERT INTO notifications (kind, severity, title, social_account_id) "
+        "VALUES ('token_expired', 'error', 'Messenger connection needs attention', %s) RETURNING id",
+        (account,),
+    )
+    renamed = owner.patch(f"/api/social-accounts/{account}", json={"display_name": "  Terrace page "})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["status"] == "needs_reauth"
+    assert renamed.json()["display_name"] == "Terrace page"
+    row = _account_row(settings, tenant.db_name, account)
+    assert row == {
+        "display_name": "Terrace page",
+        "status": "needs_reauth",
+        "last_error_code": "190",
+        "token_expires_at": expiry,
+        "open_notices": 1,
+    }
+    entries = _query(
+        settings,
+        tenant.db_name,
+        "SELECT action, details FROM audit_log WHERE target_id = %s ORDER BY id",
+        (account,),
+    )
+    assert [e["action"] for e in entries] == ["account.connected", "account.renamed"]
+    assert entries[-1]["details"]["previous"] is None
+    assert entries[-1]["details"]["name"] == "Terrace page"
+
+    # A new token is what makes it healthy: the old token's error, expiry and notice go.
+    replaced = owner.patch(f"/api/social-accounts/{account}", json={"token": "EAArename-token-2"})
+    assert replaced.json()["status"] == "active"
+    assert _account_row(settings, tenant.db_name, account) == {
+        "display_name": "Terrace page",
+        "status": "active",
+        "last_error_code": None,
+        "token_expires_at": None,
+        "open_notices": 0,
+    }
+
+
 def test_account_actions_in_the_cli_are_audited(
     settings: Settings, tenant: SeededTenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -310,27 +373,8 @@ def test_account_actions_in_the_cli_are_audited(
 def watched(settings: Settings, meta: str) -> SeededTenant:
     """A tenant of its own for the monitor, its accounts known to the sandbox."""
     seeded = seed(settings, f"watch-{uuid.uuid4().hex[:6]}")
-    _register(meta, seeded)
+    register_accounts(meta, seeded)
     return seeded
-
-
-def _monitor_pass(settings: Settings, meta: str, tenant_id: uuid.UUID) -> Counter[str]:
-    """One run of the monitor service (lock, pass, stop), authenticating as the sandbox's app."""
-    checked = settings.model_copy(update={"graph_api_url": f"{meta}/v21.0", "meta_app_id": "sandbox-app"})
-
-    async def go() -> Counter[str]:
-        stop = asyncio.Event()
-        passes: asyncio.Queue[object] = asyncio.Queue()
-        cfg = MonitorSettings(_env_file=None, interval_s=3600, warn_days=7)  # type: ignore[call-arg]
-        task = asyncio.create_task(
-            run_monitor(checked, cfg, stop=stop, passes=passes, only_tenants=[tenant_id])
-        )
-        outcome = await asyncio.wait_for(passes.get(), 30)
-        stop.set()
-        await task
-        return outcome  # type: ignore[return-value]
-
-    return asyncio.run(go())
 
 
 def _notes(settings: Settings, seeded: SeededTenant, channel: str, kind: str) -> list[dict[str, Any]]:
@@ -349,8 +393,8 @@ def test_a_token_expiring_in_3_days_warns_the_owner_once_across_two_runs(
     httpx.post(
         f"{meta}/_sandbox/tokens", json={"account_id": account, "expires_in_s": 3 * 86400}
     ).raise_for_status()
-    first = _monitor_pass(settings, meta, watched.id)
-    second = _monitor_pass(settings, meta, watched.id)
+    first = monitor_pass(settings, meta, watched.id)
+    second = monitor_pass(settings, meta, watched.id)
     assert first["warned"] == 1
     assert second["warned"] == 0
     notes = _notes(settings, watched, "whatsapp", "token_expiring")
@@ -376,8 +420,8 @@ def test_an_invalid_token_flips_to_needs_reauth_once_and_inbound_keeps_being_sto
 ) -> None:
     account = watched.account_ids["facebook"]
     httpx.post(f"{meta}/_sandbox/tokens", json={"account_id": account, "valid": False}).raise_for_status()
-    first = _monitor_pass(settings, meta, watched.id)
-    second = _monitor_pass(settings, meta, watched.id)
+    first = monitor_pass(settings, meta, watched.id)
+    second = monitor_pass(settings, meta, watched.id)
     assert first["needs_reauth"] == 1
     assert second["needs_reauth"] == 0
     status = _query(
@@ -423,3 +467,61 @@ def test_only_one_monitor_replica_holds_the_lock(settings: Settings) -> None:
             await second.release()
 
     assert asyncio.run(go()) == (True, False, True, True)
+
+
+def test_a_token_replaced_while_it_is_checked_is_not_flagged_by_the_old_answer(settings: Settings) -> None:
+    from account_monitor.check import MonitorDeps, check_tenant
+    from omni_common.crypto import KeyRing
+    from omni_common.db.catalog import Catalog, catalog_engine
+    from omni_common.db.registry import TenantEngineRegistry
+    from omni_common.tenancy.accounts import connect_account
+    from omni_common.tenancy.token_expiry import TokenCheck
+
+    seeded = seed(settings, f"race-{uuid.uuid4().hex[:6]}")
+    old_token = f"token-{seeded.account_ids['instagram']}"
+
+    async def go() -> Counter[str]:
+        engine = catalog_engine(settings.database_url)
+        catalog = Catalog(engine)
+        registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+        keyring = KeyRing.from_strings(settings.encryption_key_list())
+
+        async def inspect(token: str) -> TokenCheck:
+            if token != old_token:
+                return TokenCheck(is_valid=True, expires_at=None)
+            # The owner saves a new token while Meta is still being asked about the old one,
+            # and Meta's answer (about the old token) is "expired".
+            async with registry.begin(seeded.id) as session:
+                await connect_account(
+                    session,
+                    catalog=catalog,
+                    keyring=keyring,
+                    tenant_id=seeded.id,
+                    channel="instagram",
+                    external_account_id=seeded.account_ids["instagram"],
+                    token="EAAnew-valid-token",
+                )
+            return TokenCheck(is_valid=False, expires_at=None, error_code=190, error_message="expired")
+
+        deps = MonitorDeps(
+            begin=registry.begin,
+            keyring=keyring,
+            inspect=inspect,
+            warn_days=7,
+            clock=lambda: datetime.now(UTC),
+        )
+        try:
+            return await check_tenant(deps, seeded.id)
+        finally:
+            await registry.close()
+            await engine.dispose()
+
+    assert asyncio.run(go()) == Counter(ok=2, changed=1)
+    row = _query(
+        settings,
+        seeded.db_name,
+        "SELECT status, last_error_code, credentials_hint FROM social_accounts WHERE id = %s",
+        (seeded.accounts["instagram"],),
+    )[0]
+    assert row == {"status": "active", "last_error_code": None, "credentials_hint": "oken"}
+    assert not _notes(settings, seeded, "instagram", "token_expired")

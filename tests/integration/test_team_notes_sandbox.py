@@ -1,22 +1,20 @@
 """End to end through the real pipeline and the Meta sandbox: a private note never leaves the
 building (the sender makes no Graph request for it), and a customer writing again through a real
-signed webhook reopens a resolved conversation."""
+signed webhook reopens a resolved conversation, while a reaction of theirs does not."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
+from health_support import graph_requests, sandbox_with_sender
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
-from pipeline import Pipeline, body_of, running_pipeline, running_sender, sign, wait_until
-from sandbox_server import sandbox
+from pipeline import Pipeline, body_of, running_pipeline, sign, wait_until
 from testenv import APP_SECRET
 
-from meta_sandbox import SandboxConfig
 from omni_common.channels import samples
 from omni_common.settings import Settings
 
@@ -37,16 +35,8 @@ def pipe(settings: Settings, tenant: SeededTenant) -> Iterator[Pipeline]:
 @pytest.fixture(scope="module")
 def meta(settings: Settings, tenant: SeededTenant, pipe: Pipeline) -> Iterator[str]:
     """The sandbox knowing the tenant's accounts, and the outbound-sender sending through it."""
-    config = SandboxConfig(ingress_url=pipe.ingress_url, app_secret=APP_SECRET, status_delay_s=0.2)
-    with sandbox(config) as root:
-        for channel, ext in tenant.account_ids.items():
-            body = {"channel": channel, "account_id": ext, "token": f"token-{ext}", "display_name": channel}
-            if channel == "whatsapp":
-                body["waba_id"] = tenant.wabas["whatsapp"]
-            httpx.post(f"{root}/_sandbox/accounts", json=body).raise_for_status()
-        graph = settings.model_copy(update={"graph_api_url": f"{root}/v21.0"})
-        with running_sender(graph, pipe.topology):
-            yield root
+    with sandbox_with_sender(settings, pipe.topology, tenant, ingress_url=pipe.ingress_url) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +51,6 @@ def bearer(http: httpx.Client, tenant: SeededTenant) -> dict[str, str]:
     http.cookies.clear()
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def graph_requests(root: str) -> list[dict[str, Any]]:
-    return httpx.get(f"{root}/_sandbox/requests").json()
 
 
 def test_a_note_makes_no_graph_request_while_a_reply_does(
@@ -100,6 +86,16 @@ def test_a_note_makes_no_graph_request_while_a_reply_does(
     assert [n["body"] for n in notes] == [secret_note]
 
 
+def post_webhook(pipe: Pipeline, body: bytes) -> None:
+    """Deliver a signed webhook to the real ingress, as Meta would."""
+    response = httpx.post(
+        f"{pipe.ingress_url}/webhooks/whatsapp",
+        content=body,
+        headers={"X-Hub-Signature-256": sign(body, APP_SECRET), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+
+
 def test_a_customer_writing_again_reopens_a_resolved_conversation(
     http: httpx.Client, tenant: SeededTenant, pipe: Pipeline
 ) -> None:
@@ -118,13 +114,37 @@ def test_a_customer_writing_again_reopens_a_resolved_conversation(
         timestamp=int(time.time()),
     )
     body = body_of(delivery)
-    response = httpx.post(
-        f"{pipe.ingress_url}/webhooks/whatsapp",
-        content=body,
-        headers={"X-Hub-Signature-256": sign(body, APP_SECRET), "Content-Type": "application/json"},
-    )
-    assert response.status_code == 200
+    post_webhook(pipe, body)
     wait_until(lambda: pipe.messages(tenant.db_name, "text = %s", (text,)), what="the message stored")
     view = http.get(f"/api/conversations/{chat}", headers=h).json()
     assert view["state"] == "open"
     assert view["my_unread_count"] >= 1
+
+
+def test_a_customers_reaction_leaves_a_resolved_conversation_resolved(
+    http: httpx.Client, tenant: SeededTenant, pipe: Pipeline
+) -> None:
+    h = bearer(http, tenant)
+    chat = tenant.chats["whatsapp"]
+    assert http.patch(f"/api/conversations/{chat}", json={"state": "resolved"}, headers=h).status_code == 200
+    target = pipe.messages(tenant.db_name, "id = %s", (tenant.messages["whatsapp"],))[0]
+    reaction_id = f"wamid.{uuid.uuid4().hex}"
+    delivery = samples.whatsapp_reaction(
+        phone_number_id=tenant.account_ids["whatsapp"],
+        waba_id=tenant.wabas["whatsapp"],
+        wa_id=tenant.contacts["whatsapp"],
+        name="Returning Customer",
+        target_message_id=target["external_message_id"],
+        emoji="🙏",
+        message_id=reaction_id,
+        timestamp=int(time.time()),
+    )
+    post_webhook(pipe, body_of(delivery))
+    wait_until(
+        lambda: pipe.messages(tenant.db_name, "external_message_id = %s", (reaction_id,)),
+        what="the reaction stored",
+    )
+    view = http.get(f"/api/conversations/{chat}", headers=h).json()
+    assert view["state"] == "resolved"  # a thumbs-up is not a new request
+    shown = http.get(f"/api/conversations/{chat}/messages", params={"mark_read": False}, headers=h).json()
+    assert next(m for m in shown if m["id"] == str(target["id"]))["reactions"] == ["🙏"]

@@ -39,14 +39,16 @@ def _run(settings: Settings, tenant_id: uuid.UUID, work):  # type: ignore[no-unt
     return asyncio.run(go())
 
 
-def _inbound(tenant: SeededTenant, chat_id: uuid.UUID, direction: str = "inbound") -> ChatMessage:
+def _inbound(
+    tenant: SeededTenant, chat_id: uuid.UUID, direction: str = "inbound", kind: str = "text"
+) -> ChatMessage:
     return ChatMessage(
         tenant_id=tenant.id,
         chat_id=chat_id,
         channel="whatsapp",
         external_message_id=f"wamid.{uuid.uuid4().hex}",
         direction=direction,
-        kind="text",
+        kind=kind,
         text="again",
         status="received" if direction == "inbound" else "queued",
     )
@@ -74,6 +76,21 @@ def test_inbound_message_reopens_a_resolved_or_snoozed_chat(
     after_outbound, row = _run(settings, tenant.id, close_then_write)
     assert after_outbound == state
     assert (row.state, row.snoozed_until) == ("open", None)
+
+
+@pytest.mark.parametrize("kind", ["reaction", "deleted"])
+def test_a_reaction_or_a_deletion_leaves_a_resolved_chat_resolved(
+    settings: Settings, tenant: SeededTenant, kind: str
+) -> None:
+    chat_id = tenant.chats["whatsapp"]
+
+    async def close_then_react(session):  # type: ignore[no-untyped-def]
+        await session.execute(Chat.__table__.update().where(Chat.id == chat_id).values(state="resolved"))
+        session.add(_inbound(tenant, chat_id, kind=kind))  # a 👍, or the placeholder of an unsent message
+        await session.flush()
+        return await session.scalar(select(Chat.state).where(Chat.id == chat_id))
+
+    assert _run(settings, tenant.id, close_then_react) == "resolved"
 
 
 def test_a_snoozed_chat_needs_a_time(settings: Settings, tenant: SeededTenant) -> None:

@@ -1,6 +1,7 @@
 """One monitor pass: ask Meta about every active account's token and act on the answer.
 
-Per account: decrypt the token, ``debug_token`` it, then in one transaction store the expiry and,
+Per account: decrypt the token, ``debug_token`` it, then in one transaction (skipped when the stored
+token changed meanwhile: the answer is about the old one) store the expiry and,
 as ``omni_common.tenancy.token_expiry.decide`` says, flag the account ``needs_reauth`` (one owner
 notification, via ``mark_needs_reauth``'s "first time" answer) or warn the owner once per expiry date
 (the warning notification itself records the date it warned about).
@@ -79,6 +80,7 @@ async def _check_account(
 ) -> str:
     try:
         async with deps.begin(tenant_id) as session:
+            checked_ciphertext = await _ciphertext(session, account.id)
             token = await read_token(
                 session, keyring=deps.keyring, tenant_id=tenant_id, account_id=account.id
             )
@@ -96,6 +98,24 @@ async def _check_account(
         check = TokenCheck(is_valid=False, expires_at=None, error_code=exc.code, error_message=exc.message)
     now = deps.clock()
     async with deps.begin(tenant_id) as session:
+        # Meta's answer is about the token read above. If the owner saved a new token (or disabled
+        # the account) while Meta was being asked, the answer is stale: writing it could flag a
+        # fresh valid token needs_reauth. The row lock makes the comparison and the write one step.
+        current = (
+            await session.execute(
+                select(SocialAccount.credentials_encrypted, SocialAccount.is_active, SocialAccount.status)
+                .where(SocialAccount.id == account.id)
+                .with_for_update()
+            )
+        ).one_or_none()
+        if (
+            current is None
+            or current.credentials_encrypted != checked_ciphertext
+            or not current.is_active
+            or current.status != "active"
+        ):
+            bound.info("token_changed_during_check")
+            return "changed"
         warned = await _warned_for(session, account.id)
         decision = decide(check, now, warn_days=deps.warn_days, warned_for=warned)
         await session.execute(
@@ -120,6 +140,14 @@ async def _check_account(
             bound.warning("token_expiring", expires_at=str(decision.store_expires_at))
             return "warned"
     return "ok"
+
+
+async def _ciphertext(session: AsyncSession, account_id: uuid.UUID) -> str | None:
+    return (
+        await session.execute(
+            select(SocialAccount.credentials_encrypted).where(SocialAccount.id == account_id)
+        )
+    ).scalar_one_or_none()
 
 
 async def _warned_for(session: AsyncSession, account_id: uuid.UUID) -> set[datetime]:

@@ -27,6 +27,8 @@ from omni_common.tenancy.accounts import (
     list_accounts,
     mark_needs_reauth,
     read_token,
+    rename_account,
+    resolve_notifications,
     set_account_enabled,
 )
 
@@ -98,7 +100,7 @@ async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountV
             waba_id=body.waba_id or None,
             display_name=body.display_name or checked_name,
         )
-        await _resolve_notifications(session, view.id)
+        await resolve_notifications(session, view.id)
         await _audit(
             session,
             user,
@@ -133,13 +135,8 @@ async def _audit(
     )
 
 
-async def _resolve_notifications(session: AsyncSession, account_id: uuid.UUID) -> None:
-    # A new token fixes the "token expired" problem: its banner goes away.
-    await session.execute(
-        update(Notification)
-        .where(Notification.social_account_id == account_id, Notification.resolved_at.is_(None))
-        .values(resolved_at=datetime.now(UTC))
-    )
+def _clean_name(name: str | None) -> str | None:
+    return (name or "").strip() or None
 
 
 async def patch(
@@ -155,12 +152,6 @@ async def patch(
         ids = {"channel": channel, "external_account_id": external_id}
         if body.token is not None:
             await check_token(deps, channel, external_id, body.token)
-        if body.token is not None or body.display_name is not None:
-            token = body.token
-            if token is None:  # rename only: keep the saved token
-                token = await read_token(
-                    session, keyring=deps.keyring, tenant_id=user.tenant_id, account_id=account_id
-                )
             was_enabled = row.is_active
             await connect_account(
                 session,
@@ -169,15 +160,22 @@ async def patch(
                 tenant_id=user.tenant_id,
                 channel=channel,
                 external_account_id=external_id,
-                token=token,
+                token=body.token,
                 waba_id=row.waba_id,
-                display_name=body.display_name or row.display_name,
+                display_name=_clean_name(body.display_name) or row.display_name,
             )
-            await _resolve_notifications(session, account_id)
-            action = "account.token_replaced" if body.token is not None else "account.renamed"
-            await _audit(session, user, action, account_id, **ids)
+            await resolve_notifications(session, account_id)
+            await _audit(session, user, "account.token_replaced", account_id, **ids)
             if not was_enabled and body.enabled is None:  # a new token does not re-enable by itself
                 body.enabled = False
+        elif body.display_name is not None:
+            # A rename says nothing about the token: status, errors, expiry and notices stay as they are.
+            new_name = _clean_name(body.display_name)
+            old_name = await rename_account(session, account_id=account_id, display_name=new_name)
+            if new_name != old_name:
+                await _audit(
+                    session, user, "account.renamed", account_id, **ids, previous=old_name, name=new_name
+                )
         if body.enabled is not None:
             session.expire_all()
             await set_account_enabled(
@@ -227,7 +225,7 @@ async def test_connection(deps: InboxDeps, user: Principal, account_id: uuid.UUI
             values["status"] = "active" if row.is_active else "disabled"
         await session.execute(update(SocialAccount).where(SocialAccount.id == account_id).values(**values))
         if row.status == "needs_reauth":
-            await _resolve_notifications(session, account_id)
+            await resolve_notifications(session, account_id)
     return {"ok": True, "display_name": name, "checked": deps.verify is not None}
 
 

@@ -22,6 +22,7 @@ from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.deps import InboxDeps
 from inbox_api.messages import publish_and_announce, refusal_status
 from inbox_api.web import PageUser, _require_csrf, _thread_context, render
+from inbox_api.workflow import actor_of
 from omni_common.contracts import SendReply
 from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccount, User
 from omni_common.graph import REACTIONS, PayloadError, build_reaction_payload
@@ -34,6 +35,7 @@ from omni_common.outbound.replies import (
     WindowClosed,
     window_open,
 )
+from omni_common.tenancy.audit import record
 
 log = structlog.get_logger(__name__)
 # Offered in the conversation view; the API accepts any single emoji.
@@ -70,13 +72,14 @@ def validate_emoji(emoji: str) -> str:
 async def queue_reaction(
     session: AsyncSession,
     *,
-    tenant_id: uuid.UUID,
+    user: Principal,
     chat_id: uuid.UUID,
     message_id: uuid.UUID,
     emoji: str,
-    user_id: uuid.UUID,
 ) -> QueuedReply:
-    """Store the reaction as a queued outbound message with its outbox row (caller commits)."""
+    """Store the reaction as a queued outbound message with its outbox row and its audit entry
+    (``reaction.sent``), all in the caller's transaction (the caller commits)."""
+    tenant_id, user_id = user.tenant_id, user.user_id
     chat = await session.get(Chat, chat_id)
     if chat is None:
         raise ChatNotFound(f"no conversation {chat_id}")
@@ -98,8 +101,8 @@ async def queue_reaction(
         raise WindowClosed(
             "the customer last wrote more than 24 hours ago; Meta allows reactions only within 24 hours"
         )
-    user = await session.get(User, user_id)
-    sender_name = (user.display_name or user.email) if user else "staff"
+    staff = await session.get(User, user_id)
+    sender_name = (staff.display_name or staff.email) if staff else "staff"
     now = datetime.now(UTC)
     new_id = uuid.uuid4()
     session.add(
@@ -126,6 +129,14 @@ async def queue_reaction(
     outbox = Outbox(message_id=new_id, kind=OUTBOX_KIND, payload=command.model_dump(mode="json"))
     session.add(outbox)
     await session.flush()
+    await record(
+        session,
+        actor_of(user),
+        "reaction.sent",
+        target_type="conversation",
+        target_id=chat_id,
+        details={"message_id": str(new_id), "reacted_to": str(target.id), "emoji": emoji},
+    )
     return QueuedReply(
         message_id=new_id,
         chat_id=chat_id,
@@ -145,14 +156,7 @@ async def react(
 ) -> QueuedReply:
     """Queue (committed), publish, and tell live inboxes."""
     async with deps.registry.begin(user.tenant_id) as session:
-        queued = await queue_reaction(
-            session,
-            tenant_id=user.tenant_id,
-            chat_id=chat_id,
-            message_id=message_id,
-            emoji=emoji,
-            user_id=user.user_id,
-        )
+        queued = await queue_reaction(session, user=user, chat_id=chat_id, message_id=message_id, emoji=emoji)
     log.info("reaction_queued", tenant_id=str(user.tenant_id), chat_id=str(chat_id), channel=queued.channel)
     await publish_and_announce(deps, user.tenant_id, chat_id, queued, kind="reaction")
     return queued

@@ -68,7 +68,7 @@ def connect(
     """Connect an account (again: replaces its token); refused if another tenant has it or Meta refuses it."""
     from omni_common.crypto import KeyRing
     from omni_common.settings import Settings
-    from omni_common.tenancy.accounts import connect_account, list_accounts
+    from omni_common.tenancy.accounts import connect_account, list_accounts, resolve_notifications
     from omni_common.tenancy.audit import record
 
     ids = {"whatsapp": phone_number_id, "facebook": page_id, "instagram": account_id}
@@ -104,6 +104,7 @@ def connect(
                 waba_id=waba_id,
                 display_name=display_name,
             )
+            await resolve_notifications(session, view.id)  # as the settings page does: the banner goes
             await record(
                 session,
                 _cli_actor(),

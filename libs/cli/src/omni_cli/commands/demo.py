@@ -141,6 +141,19 @@ def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
             ),
         ),
         (
+            # Wrote two days ago: the 24-hour window is closed, the composer says why.
+            "whatsapp",
+            samples.whatsapp_text(
+                phone_number_id=wa["id"],
+                waba_id=wa["waba"],
+                wa_id=TOM,
+                name="Tom Becker",
+                text="Can I bring my own birthday cake on Saturday?",
+                message_id="wamid.demo-0003",
+                timestamp=now - 2 * 86400,
+            ),
+        ),
+        (
             "facebook",
             samples.messaging_text(
                 "facebook",
@@ -165,13 +178,52 @@ def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+TOM = "4915799990003"  # the customer whose reply window has closed
+
+
+def _reaction(now: int) -> list[tuple[str, dict[str, Any]]]:
+    """Lena's 👍 on the manager's reply (seeded by demo_team), as Meta delivers a reaction."""
+    from omni_cli.commands.demo_team import LENA, REPLY_ID
+    from omni_common.channels import samples
+
+    wa = ACCOUNTS[0]
+    delivery = samples.whatsapp_reaction(
+        phone_number_id=wa["id"],
+        waba_id=wa["waba"],
+        wa_id=LENA,
+        name="Lena Vogel",
+        target_message_id=REPLY_ID,
+        emoji="👍",
+        message_id="wamid.demo-reaction-0001",
+        timestamp=now - 3000,
+    )
+    return [("whatsapp", delivery)]
+
+
+async def _ingest(registry: Any, tenant_id: Any, deliveries: list[tuple[str, dict[str, Any]]]) -> None:
+    """Store deliveries as the normalizer would (the seed bypasses the broker; ids make re-runs no-ops)."""
+    from normalizer.handler import handle_routed_event
+    from omni_common.channels.inbound import split_delivery
+    from omni_common.contracts import RoutedEvent
+
+    for channel, delivery in deliveries:
+        for item in split_delivery(channel, orjson.dumps(delivery)).items:  # type: ignore[arg-type]
+            event = RoutedEvent(
+                event_id=f"demo:{channel}:{item.index}",
+                delivery_id="demo",
+                tenant_id=tenant_id,
+                channel=channel,
+                account_id=item.account_id,  # type: ignore[arg-type]
+                received_at=datetime.now(UTC),
+                payload=item.payload,
+            )
+            await handle_routed_event(event, begin=registry.begin)
+
+
 async def seed() -> None:
     from sqlalchemy import update
 
-    from normalizer.handler import handle_routed_event
     from omni_cli.commands.demo_team import seed_team
-    from omni_common.channels.inbound import split_delivery
-    from omni_common.contracts import RoutedEvent
     from omni_common.contracts.assistant import AssistantDocument
     from omni_common.crypto import KeyRing
     from omni_common.db.catalog import Catalog, catalog_engine
@@ -210,7 +262,7 @@ async def seed() -> None:
             await write_document(session, AssistantDocument.model_validate(ASSISTANT), None)
         for acc in ACCOUNTS:
             async with registry.begin(tenant.id) as session:
-                await connect_account(
+                view = await connect_account(
                     session,
                     catalog=catalog,
                     keyring=keyring,
@@ -221,19 +273,9 @@ async def seed() -> None:
                     waba_id=acc["waba"] or None,
                     display_name=acc["name"],
                 )
+                await _audit_connected(session, view.id, acc)
         now = int(time.time())
-        for channel, delivery in _deliveries(now):
-            for item in split_delivery(channel, orjson.dumps(delivery)).items:  # type: ignore[arg-type]
-                event = RoutedEvent(
-                    event_id=f"demo:{channel}:{item.index}",
-                    delivery_id="demo",
-                    tenant_id=tenant.id,
-                    channel=channel,
-                    account_id=item.account_id,  # type: ignore[arg-type]
-                    received_at=datetime.now(UTC),
-                    payload=item.payload,
-                )
-                await handle_routed_event(event, begin=registry.begin)
+        await _ingest(registry, tenant.id, _deliveries(now))
         # Messenger/Instagram payloads carry no names; the normalizer fetches them through the
         # Graph API when running, the seed (which bypasses the broker) writes the demo ones itself.
         async with registry.begin(tenant.id) as session:
@@ -244,25 +286,54 @@ async def seed() -> None:
                     .values(display_name=contact["name"])
                 )
         async with registry.begin(tenant.id) as session:  # labels, quick replies, notes, audit...
-            await seed_team(session, owner_email=OWNER[0], manager_email=MANAGER[0])
-        async with registry.begin(tenant.id) as session:  # a near token expiry, a recent failure
+            await seed_team(session, tenant_id=tenant.id, owner_email=OWNER[0], manager_email=MANAGER[0])
+        await _ingest(registry, tenant.id, _reaction(now))  # after the reply it reacts to
+        async with registry.begin(tenant.id) as session:  # expiry soon, a failure, a refused token
             await _seed_health(session, tenant.id)
     finally:
         await registry.close()
         await engine.dispose()
 
 
+async def _audit_connected(session: Any, account_id: Any, acc: dict[str, str]) -> None:
+    """The owner connected the demo account (one entry per account, whatever the number of runs)."""
+    from sqlalchemy import select
+
+    from omni_common.db.tenant_models import AuditEntry, User
+    from omni_common.tenancy.audit import Actor, record
+
+    done = await session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.action == "account.connected", AuditEntry.target_id == str(account_id)
+        )
+    )
+    if done is not None:
+        return
+    owner = (await session.execute(select(User).where(User.email == OWNER[0]))).scalar_one()
+    await record(
+        session,
+        Actor(owner.id, owner.email),
+        "account.connected",
+        target_type="social_account",
+        target_id=account_id,
+        details={"channel": acc["channel"], "external_account_id": acc["id"]},
+    )
+
+
 async def _seed_health(session: Any, tenant_id: Any) -> None:
-    """Channel health demo: a near token expiry (Instagram) and a recent failed reply (WhatsApp)."""
+    """Channel health demo: a near token expiry (Instagram), a recent failed reply (WhatsApp) and a
+    token Meta refused (Messenger: needs_reauth, with the owner's notification and banner)."""
     from sqlalchemy import select, update
 
-    from omni_common.db.tenant_models import Chat, ChatMessage, SocialAccount
+    from omni_common.db.tenant_models import Chat, ChatMessage, SocialAccount, User
+    from omni_common.tenancy.audit import Actor, record
 
     await session.execute(
         update(SocialAccount)
         .where(SocialAccount.platform == "instagram", SocialAccount.external_account_id == ACCOUNTS[2]["id"])
         .values(token_expires_at=datetime.fromtimestamp(_near_expiry(), UTC))
     )
+    await _seed_needs_reauth(session)
     chat_id = await session.scalar(
         select(Chat.id)
         .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
@@ -275,22 +346,83 @@ async def _seed_health(session: Any, tenant_id: Any) -> None:
     if chat_id is None or seeded is not None:
         return
     now = datetime.now(UTC)
+    manager = (await session.execute(select(User).where(User.email == MANAGER[0]))).scalar_one()
+    failed = ChatMessage(
+        tenant_id=tenant_id,
+        chat_id=chat_id,
+        channel="whatsapp",
+        external_message_id=DEMO_FAILED_ID,
+        direction="outbound",
+        sender_name="Demo Manager",
+        kind="text",
+        text="Your table for 4 is confirmed!",
+        status="failed",
+        status_at=now,
+        error_code="131026",
+        error_message="Message undeliverable",
+        platform_timestamp=now - timedelta(minutes=30),
+        sent_by_user_id=manager.id,
+    )
     # As Meta reports it asynchronously (failed status webhook) and the normalizer stores it.
+    session.add(failed)
+    await session.flush()
+    await record(
+        session,
+        Actor(manager.id, manager.email),
+        "reply.sent",
+        target_type="conversation",
+        target_id=chat_id,
+        details={"message_id": str(failed.id), "preview": failed.text, "length": len(failed.text or "")},
+    )
+
+
+REAUTH_REASON = (
+    "Meta refused the facebook credentials: Error validating access token: Session has expired (code 190)"
+)
+
+
+async def _seed_needs_reauth(session: Any) -> None:
+    """Messenger's token refused, as the account-monitor leaves it: status, reason, one open notice.
+
+    Every run reconnects the demo accounts (status active again), so the flag is set again each run;
+    the notice is added only when none is open.
+    """
+    from sqlalchemy import select
+
+    from omni_common.db.tenant_models import Notification, SocialAccount
+    from omni_common.tenancy.accounts import mark_needs_reauth
+
+    fb = ACCOUNTS[1]
+    account_id = await session.scalar(
+        select(SocialAccount.id).where(
+            SocialAccount.platform == "facebook", SocialAccount.external_account_id == fb["id"]
+        )
+    )
+    await mark_needs_reauth(session, account_id=account_id, error_code="190", error_message=REAUTH_REASON)
+    open_notice = await session.scalar(
+        select(Notification.id).where(
+            Notification.social_account_id == account_id,
+            Notification.kind == "token_expired",
+            Notification.resolved_at.is_(None),
+        )
+    )
+    if open_notice is not None:
+        return
     session.add(
-        ChatMessage(
-            tenant_id=tenant_id,
-            chat_id=chat_id,
-            channel="whatsapp",
-            external_message_id=DEMO_FAILED_ID,
-            direction="outbound",
-            sender_name="Demo Manager",
-            kind="text",
-            text="Your table for 4 is confirmed!",
-            status="failed",
-            status_at=now,
-            error_code="131026",
-            error_message="Message undeliverable",
-            platform_timestamp=now - timedelta(minutes=30),
+        Notification(
+            kind="token_expired",
+            severity="error",
+            title="Messenger connection needs attention",
+            body=f"Meta reports the access token of account {fb['id']} is no longer valid (it expired). "
+            "Replies through it cannot be sent until the owner reconnects it; incoming messages are "
+            "still stored.",
+            social_account_id=account_id,
+            data={
+                "channel": "facebook",
+                "account_id": fb["id"],
+                "fix": "Settings → Connected accounts → Replace token (the demo token is "
+                f"{fb['token']}), or Test connection",
+            },
         )
     )
 

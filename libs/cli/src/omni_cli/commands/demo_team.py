@@ -1,8 +1,10 @@
-"""The team-inbox part of ``omni demo seed``: labels, quick replies, a note, an assigned, a snoozed and
-a resolved conversation, and the audit entries those actions leave (written once; re-runs add none)."""
+"""The team-inbox part of ``omni demo seed``: labels, quick replies, a note, an assigned, a snoozed, a
+pending and a resolved conversation, a reply the customer reacted to, and the audit entries those
+actions leave (written once; re-runs add none)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,9 +27,14 @@ QUICK_REPLIES = (
 # Demo customers by their platform id (see demo._deliveries).
 LENA, SAM, MARTA, JULES = "4915112345678", "447700900123", "6100000000000001", "1780000000000001"
 NOTE = "Asked for 4 tonight. Terrace is full: offer a table inside, and mention the allergy menu."
+# The manager's answer to Lena (Meta's id, as the sandbox would give it); Lena reacts to it with 👍.
+REPLY_ID = "wamid.demo-reply-0001"
+REPLY = "Yes! A table for 4 inside at 20:00 is yours. See you tonight!"
 
 
-async def seed_team(session: AsyncSession, *, owner_email: str, manager_email: str) -> None:
+async def seed_team(
+    session: AsyncSession, *, tenant_id: uuid.UUID, owner_email: str, manager_email: str
+) -> None:
     from omni_common.db.tenant_models import Chat, ChatLabel, ChatNote, Contact, Label, QuickReply, User
     from omni_common.tenancy.audit import Actor, record
 
@@ -84,10 +91,15 @@ async def seed_team(session: AsyncSession, *, owner_email: str, manager_email: s
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     chats[SAM].state, chats[SAM].snoozed_until = "snoozed", tomorrow
     chats[JULES].state, chats[JULES].snoozed_until = "resolved", None
+    # Marta was asked for the date of her event: waiting on her answer.
+    chats[MARTA].state, chats[MARTA].snoozed_until = "pending", None
     lena.assignee_user_id = manager.id
+    await _seed_reply(session, tenant_id, lena, manager, by_manager)
     if not first_run:
         return
-    session.add(ChatNote(chat_id=lena.id, author_user_id=manager.id, body=NOTE))
+    note = ChatNote(chat_id=lena.id, author_user_id=manager.id, body=NOTE)
+    session.add(note)
+    await session.flush()
     for ext, label in ((LENA, "Reservation"), (LENA, "Allergy"), (MARTA, "Catering")):
         await record(
             session,
@@ -111,7 +123,7 @@ async def seed_team(session: AsyncSession, *, owner_email: str, manager_email: s
         "note.added",
         target_type="conversation",
         target_id=lena.id,
-        details={"length": len(NOTE)},
+        details={"note_id": str(note.id), "length": len(NOTE)},
     )
     await record(
         session,
@@ -128,4 +140,51 @@ async def seed_team(session: AsyncSession, *, owner_email: str, manager_email: s
         target_type="conversation",
         target_id=chats[JULES].id,
         details={"from": "open", "to": "resolved", "snoozed_until": None},
+    )
+    await record(
+        session,
+        by_manager,
+        "conversation.state_changed",
+        target_type="conversation",
+        target_id=chats[MARTA].id,
+        details={"from": "open", "to": "pending", "snoozed_until": None},
+    )
+
+
+async def _seed_reply(
+    session: AsyncSession, tenant_id: uuid.UUID, lena: Any, manager: Any, actor: Any
+) -> None:
+    """The manager's reply to Lena as the sender leaves it once Meta reported it read (written once)."""
+    from omni_common.db.tenant_models import ChatMessage
+    from omni_common.tenancy.audit import record
+
+    if await session.scalar(select(ChatMessage.id).where(ChatMessage.external_message_id == REPLY_ID)):
+        return
+    at = (lena.last_inbound_at or datetime.now(UTC)) + timedelta(minutes=4)
+    reply = ChatMessage(
+        tenant_id=tenant_id,
+        chat_id=lena.id,
+        channel="whatsapp",
+        external_message_id=REPLY_ID,
+        direction="outbound",
+        sender_name=manager.display_name or manager.email,
+        kind="text",
+        text=REPLY,
+        status="read",
+        status_at=at + timedelta(minutes=1),
+        sent_by_user_id=manager.id,
+        platform_timestamp=at,
+        created_at=at,
+    )
+    session.add(reply)
+    await session.flush()
+    if lena.last_message_at is None or lena.last_message_at < at:
+        lena.last_message_at, lena.last_message_preview = at, REPLY
+    await record(
+        session,
+        actor,
+        "reply.sent",
+        target_type="conversation",
+        target_id=lena.id,
+        details={"message_id": str(reply.id), "preview": REPLY[:80], "length": len(REPLY)},
     )

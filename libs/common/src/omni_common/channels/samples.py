@@ -32,6 +32,36 @@ def whatsapp_text(
     )
 
 
+def whatsapp_reaction(
+    *,
+    phone_number_id: str,
+    waba_id: str,
+    wa_id: str,
+    name: str,
+    target_message_id: str,
+    emoji: str,
+    message_id: str,
+    timestamp: int,
+) -> dict[str, Any]:
+    """A WhatsApp delivery with a customer's reaction to a message (an empty emoji removes it)."""
+    return whatsapp_delivery(
+        waba_id,
+        phone_number_id,
+        {
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [
+                {
+                    "from": wa_id,
+                    "id": message_id,
+                    "timestamp": str(timestamp),
+                    "type": "reaction",
+                    "reaction": {"message_id": target_message_id, "emoji": emoji},
+                }
+            ],
+        },
+    )
+
+
 def whatsapp_status(
     *, phone_number_id: str, waba_id: str, message_id: str, status: str, recipient: str, timestamp: int
 ) -> dict[str, Any]:

@@ -175,8 +175,8 @@ class Chat(TenantBase):
         UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True
     )
     channel: Mapped[str] = mapped_column(Text, nullable=False)
-    # A new inbound message reopens a resolved or snoozed chat (trigger omni_chat_reopen, t0003);
-    # a snoozed chat whose snoozed_until has passed reads as open.
+    # A new inbound message (not a reaction) reopens a resolved or snoozed chat (trigger
+    # omni_chat_reopen, t0003/t0004); a snoozed chat whose snoozed_until has passed reads as open.
     state: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'open'"))
     snoozed_until: Mapped[datetime | None] = _ts()
     assignee_user_id: Mapped[uuid.UUID | None] = mapped_column(

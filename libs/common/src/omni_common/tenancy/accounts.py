@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from omni_common.crypto import KeyRing, binding
 from omni_common.db.catalog import Catalog
-from omni_common.db.tenant_models import SocialAccount
+from omni_common.db.tenant_models import Notification, SocialAccount
 from omni_common.errors import OmniError
 
 if TYPE_CHECKING:
@@ -93,6 +93,12 @@ def _view(row: SocialAccount) -> AccountView:
     )
 
 
+# Facts about the previous token that a newly saved token makes stale (None is written, not skipped).
+_CLEARED_ON_CONNECT = frozenset(
+    {"last_error_code", "last_error_message", "last_error_at", "token_expires_at"}
+)
+
+
 async def connect_account(
     session: AsyncSession,
     *,
@@ -107,6 +113,9 @@ async def connect_account(
 ) -> AccountView:
     """Connect (or re-connect, replacing the token) an account; AccountConflict if another tenant has it.
 
+    A (re)connect saves a token, so the account counts as working again and whatever was known of
+    the previous token (its errors, its expiry) is cleared; the token monitor asks Meta for the new
+    token's expiry on its next pass. A rename is ``rename_account``, which touches none of that.
     ``session`` is a transaction on the tenant's database; the caller commits.
     """
     await catalog.map_account(channel, external_account_id, tenant_id)
@@ -132,13 +141,14 @@ async def connect_account(
         "last_error_code": None,
         "last_error_message": None,
         "last_error_at": None,
+        "token_expires_at": None,
     }
     stmt = insert(SocialAccount).values(id=account_id, **values)
     row = (
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[SocialAccount.platform, SocialAccount.external_account_id],
-                set_={k: v for k, v in values.items() if v is not None or k.startswith("last_error")}
+                set_={k: v for k, v in values.items() if v is not None or k in _CLEARED_ON_CONNECT}
                 | {"credentials_encrypted": ciphertext},
             ).returning(SocialAccount)
         )
@@ -146,6 +156,35 @@ async def connect_account(
     await catalog.set_account_enabled(channel, external_account_id, tenant_id, True)
     log.info("account_connected", channel=channel, tenant_id=str(tenant_id), account_id=external_account_id)
     return _view(row)
+
+
+async def rename_account(
+    session: AsyncSession, *, account_id: uuid.UUID, display_name: str | None
+) -> str | None:
+    """Change only the display name (status, errors and token untouched); answers the previous name.
+
+    AccountNotFound when the tenant has no such account.
+    """
+    previous = (
+        await session.execute(
+            select(SocialAccount.display_name).where(SocialAccount.id == account_id).with_for_update()
+        )
+    ).one_or_none()
+    if previous is None:
+        raise AccountNotFound(f"account {account_id} does not exist")
+    await session.execute(
+        update(SocialAccount).where(SocialAccount.id == account_id).values(display_name=display_name)
+    )
+    return previous[0]
+
+
+async def resolve_notifications(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Resolve the account's open notifications (a new token fixes "expired" and "expiring soon")."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.social_account_id == account_id, Notification.resolved_at.is_(None))
+        .values(resolved_at=datetime.now(UTC))
+    )
 
 
 async def list_accounts(session: AsyncSession) -> list[AccountView]:
