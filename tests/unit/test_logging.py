@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import structlog
 
-from omni_common.logging import configure_logging
+from omni_common.logging import _redact, configure_logging
 
 SECRETS = ("EAAGm0PX4ZCpsBAKZAt0k3n", "s3cr3t-app-value", "hunter2-password", "sk-live-openai-123")
 
@@ -92,3 +92,18 @@ def test_tokens_and_secrets_never_reach_the_log(json_logs: Any) -> None:
     )
     assert call["error"] == "401 for Bearer [redacted]"
     assert "RuntimeError" in lines[1]["exception"]  # the traceback is kept, only the token goes
+
+
+def test_key_names_that_are_not_secrets_stay_readable() -> None:
+    event = {
+        "event": "x",
+        "routing_key": "ingress.raw.whatsapp",
+        "key_id": "k2",
+        "api_key": "sk-1",
+        "keys": "a,b",
+    }
+    out = _redact(None, "info", dict(event))
+    assert out["routing_key"] == "ingress.raw.whatsapp"
+    assert out["key_id"] == "k2"
+    assert out["api_key"] == "[redacted]"
+    assert out["keys"] == "[redacted]"

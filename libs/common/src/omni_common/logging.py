@@ -9,7 +9,12 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|api_key|credential|key)", re.IGNORECASE)
+# Secret-looking field names. A bare "key" anywhere would also hide routing_key, key_id and the like,
+# which operators need; keys that hold secrets are named for it (api_key, private_key, keys).
+_SECRET_KEYS = re.compile(
+    r"(token|secret|password|passwd|authorization|api_?key|credential|private_?key|encryption_?keys?|^keys?$)",
+    re.IGNORECASE,
+)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-~+/=]+")
 # Secrets as query parameters inside a text (a URL in an error message): Graph tokens, app secrets.
 _QUERY_SECRET = re.compile(
