@@ -56,6 +56,10 @@ class Fleet:
         self._extra[name] = extra_env
         return proc
 
+    def set_env(self, name: str, **extra_env: str) -> None:
+        """Replace the process's own environment overrides; they apply from its next start."""
+        self._extra[name] = extra_env
+
     def start(self, name: str, *, ready_timeout: float = 180) -> Proc:
         proc = self.procs[name]
         assert not proc.alive(), f"{name} is already running"

@@ -1,4 +1,5 @@
-"""A Toxiproxy-style TCP proxy for fault tests: forward, cut every connection, refuse new ones, restore.
+"""A Toxiproxy-style TCP proxy for fault tests: forward, cut every connection, refuse new ones, restore;
+or hold what clients send (their bytes wait in the proxy) while the server's bytes keep flowing.
 
 It runs on its own event loop in its own thread, so a test that blocks (polling, a subprocess wait)
 never stalls the bytes it forwards. Services are pointed at the proxy's port instead of the real
@@ -30,6 +31,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._up = True
+        self._flowing: asyncio.Event | None = None  # cleared: client -> server bytes are held
         self.port = 0
         self.accepted = 0
         self.refused = 0
@@ -46,6 +48,8 @@ class TcpProxy:
         return self.port
 
     async def _listen(self, sock: socket.socket) -> None:
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self._server = await asyncio.start_server(self._on_client, sock=sock, backlog=512)
 
     async def _on_client(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
@@ -63,16 +67,24 @@ class TcpProxy:
         pair = (client_w, server_w)
         self._pairs.add(pair)
         try:
-            await asyncio.gather(self._pipe(client_r, server_w), self._pipe(server_r, client_w))
+            await asyncio.gather(
+                self._pipe(client_r, server_w, upstream=True), self._pipe(server_r, client_w)
+            )
         finally:
             self._pairs.discard(pair)
             for writer in pair:
                 writer.transport.abort()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool = False
+    ) -> None:
+        assert self._flowing is not None
         try:
             while data := await reader.read(_CHUNK):
+                if upstream and not self._flowing.is_set():
+                    await self._flowing.wait()
+                if writer.transport.is_closing():  # cut while held: the held bytes are dropped
+                    break
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -95,11 +107,22 @@ class TcpProxy:
         return len(pairs)
 
     def restore(self) -> None:
-        """Accept and forward again."""
+        """Accept and forward again (held bytes of connections still open go on)."""
         self._call(self._restore())
 
     async def _restore(self) -> None:
         self._up = True
+        assert self._flowing is not None
+        self._flowing.set()
+
+    def hold(self) -> None:
+        """Keep what clients send in the proxy (the server hears nothing more from them) while the
+        server's bytes still reach the clients; ``restore()`` lets it go on, ``cut()`` drops it."""
+        self._call(self._hold())
+
+    async def _hold(self) -> None:
+        assert self._flowing is not None
+        self._flowing.clear()
 
     @property
     def open_connections(self) -> int:
@@ -110,6 +133,8 @@ class TcpProxy:
 
         async def shutdown() -> None:
             await self._cut()
+            if self._flowing is not None:
+                self._flowing.set()
             if self._server is not None:
                 self._server.close()
                 with contextlib.suppress(Exception):

@@ -1,9 +1,10 @@
 """Fault 5 of issue 7: 500 replies through the outbound-sender process while the Graph API misbehaves.
 
 The Meta sandbox (a real HTTP server) injects rate limits (429 / code 613), 5xx, timeouts, and one
-account's token is expired. Every reply must end ``sent`` or ``failed`` with a reason (``unknown``,
-also with a reason, is the documented end of a send whose request timed out after leaving), none may
-be accepted by the sandbox twice, none may stay ``queued`` or ``sending``.
+account's token is expired. Every reply must end ``sent`` or ``failed`` with a reason (a send whose
+request timed out after leaving ends ``failed`` with ``outcome_unknown``: "may have been delivered",
+never resent), none may be accepted by the sandbox twice, none may stay ``queued`` or ``sending``;
+the expired account's replies all fail with Meta's 190 and none of them reaches the sandbox's outbox.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from omni_common.broker.topology import OUTBOUND_COMMANDS, routing_key
 from omni_common.contracts import SendReply, encode
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
 from omni_common.dburl import async_url, libpq_conninfo
+from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
 
@@ -140,8 +142,10 @@ def _statuses(stack: Stack) -> list[dict]:
     for tenant in stack.tenants:
         with psycopg.connect(libpq_conninfo(stack.pg_url, database=tenant.db_name)) as conn:
             cur = conn.execute(
-                "SELECT id, text, status, error_code, error_message FROM chat_messages"
-                " WHERE direction = 'outbound'"
+                "SELECT m.id, m.text, m.status, m.error_code, m.error_message, a.external_account_id"
+                " FROM chat_messages m JOIN chats c ON c.id = m.chat_id"
+                " JOIN social_accounts a ON a.id = c.social_account_id"
+                " WHERE m.direction = 'outbound'"
             )
             names = [c.name for c in cur.description]
             rows += [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -188,30 +192,59 @@ def test_replies_end_sent_or_failed_under_graph_faults(stack: Stack, sandbox_url
         raise
     elapsed = time.monotonic() - started
     statuses = Counter(r["status"] for r in rows)
-    assert set(statuses) <= {"sent", "failed", "unknown"}, statuses
-    unreasoned = [r for r in rows if r["status"] != "sent" and not (r["error_message"] or r["error_code"])]
+    # Every reply ends sent or failed (no 'unknown', nothing left queued/sending), each failure with
+    # a code and a plain reason.
+    assert set(statuses) <= {"sent", "failed"}, statuses
+    failed = [r for r in rows if r["status"] == "failed"]
+    unreasoned = [r for r in failed if not (r["error_message"] or "").strip() or not r["error_code"]]
     assert not unreasoned, unreasoned[:3]
-    assert statuses.get("unknown", 0) <= TIMEOUT_FAULTS, statuses
-    # The expired account's replies failed (reconnect), and nothing else of it was sent.
+    by_code = Counter(r["error_code"] for r in failed)
+    # Only the injected timeouts leave a send's outcome unknown; those say "may have been delivered".
+    maybe = [r for r in failed if r["error_code"] == OUTCOME_UNKNOWN]
+    assert len(maybe) <= TIMEOUT_FAULTS, by_code
+    assert all(r["error_message"] == OUTCOME_UNKNOWN_REASON for r in maybe), maybe[:3]
+
+    def n(row: dict) -> str:
+        return row["text"].removeprefix(f"reply {tag}-").rstrip(".")
+
     requests = ctl.get("/requests", params={"path_contains": "/messages"}).json()
-    accepted = Counter()
+    accepted: Counter[str] = Counter()
     for entry in requests:
         if entry["method"] == "POST" and entry.get("response_status") == 200:
             marker = entry["body"].split(f"reply {tag}-", 1)
             if len(marker) == 2:
                 accepted[marker[1].split(".", 1)[0]] += 1
+    # None twice: the sandbox's request log holds at most one accepted POST per reply.
     twice = {k: v for k, v in accepted.items() if v > 1}
     assert not twice, f"sent twice: {list(twice.items())[:5]}"
-    sent_rows = {r["text"].removeprefix(f"reply {tag}-").rstrip(".") for r in rows if r["status"] == "sent"}
+    sent_rows = {n(r) for r in rows if r["status"] == "sent"}
     assert sent_rows <= set(accepted), "a reply marked sent that the sandbox never accepted"
+    # A plain failure never reached the customer (only "may have been delivered" ones may have).
+    reached = [r for r in failed if r["error_code"] != OUTCOME_UNKNOWN and n(r) in accepted]
+    assert not reached, reached[:3]
+    # The expired account: every one of its replies failed with Meta's 190 and none was accepted.
+    expired_rows = [r for r in rows if r["external_account_id"] == expired]
+    assert expired_rows, "no reply went through the expired account"
+    assert {(r["status"], r["error_code"]) for r in expired_rows} == {("failed", "190")}, Counter(
+        (r["status"], r["error_code"]) for r in expired_rows
+    )
+    assert all("reconnect" in r["error_message"] for r in expired_rows), expired_rows[:3]
+    expired_posts = [e for e in requests if e["method"] == "POST" and f"/{expired}/" in e["path"]]
+    assert expired_posts, "no POST through the expired account (the 190 that failed its replies)"
+    expired_accepted = [e for e in expired_posts if e.get("response_status") == 200]
+    assert not expired_accepted, expired_accepted[:1]
+    assert not {n(r) for r in expired_rows} & set(accepted)
     assert not stack.fleet.dead(), stack.fleet.tail()
     report(
         "outbound_graph_faults",
         replies=REPLIES,
         statuses=dict(statuses),
-        not_sent_by_code=dict(
-            Counter(f"{r['status']}:{r['error_code']}" for r in rows if r["status"] != "sent")
-        ),
+        failed_by_code=dict(by_code),
+        may_have_been_delivered=len(maybe),
+        may_have_been_delivered_accepted_by_sandbox=sum(1 for r in maybe if n(r) in accepted),
+        expired_account_replies=len(expired_rows),
+        expired_account_posts=len(expired_posts),
+        expired_account_accepted=len(expired_accepted),
         faults_injected={
             f"{f['error_code']}/{f.get('mode', f.get('http_status', 400))}": f["count"] for f in faults
         }
@@ -220,5 +253,6 @@ def test_replies_end_sent_or_failed_under_graph_faults(stack: Stack, sandbox_url
         accepted_by_sandbox=sum(accepted.values()),
         sent_twice=len(twice),
         stuck=0,
+        unknown=statuses.get("unknown", 0),
         seconds=round(elapsed, 1),
     )

@@ -8,14 +8,17 @@ and the dead-letter queues. Each wait is bounded; nothing sleeps to wait for a s
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import psycopg
 import pytest
-from chaos_load import Background, LoadRun, audit, landed_count, make_hooks, send
+from chaos_load import Background, LoadRun, audit, landed_count, make_hooks, rows_by_external_id, send
+from chaos_proxy import TcpProxy
 from chaos_report import metric_sum, report
 from chaos_stack import Stack, chaos_stack
 from pipeline import wait_until
@@ -31,6 +34,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(60
 TENANTS = 20
 N = 2_000
 SETTLE_S = 240  # every 200 answer must be in its tenant database within this (after the fault ends)
+HELD_COMMITS = 20  # fault 2: rows committed while the normalizer's acks are held, before the kill
+MIN_OUTAGE_S = 3.0  # fault 3: longer than the first delay tiers (0.5 + 1 s)
+MAX_OUTAGE_S = 10.0  # fault 3: well inside the whole retry schedule (15.5 s), so nothing dead-letters
 
 
 @pytest.fixture(scope="module")
@@ -171,21 +177,102 @@ def test_broker_outage_mid_stream(stack: Stack, how: str) -> None:
     )
 
 
+def _via(url: str, port: int) -> str:
+    """``url`` with its port replaced (to route one process through a proxy of its own)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{port}"))
+
+
+def _redelivered(stack: Stack, tag: str, want: set[str], timeout: float = 60) -> set[str]:
+    """External ids of the routed events the broker hands out again (``redelivered``), read by a
+    consumer that never acks (closing its channel gives every message back), until ``want`` are seen."""
+    pattern = re.compile(rb"(?:wamid\.|m_)" + re.escape(tag.encode()) + rb"-\d+")
+
+    async def go() -> set[str]:
+        connection = await aio_pika.connect(stack.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=N * 2)
+            queue = await channel.declare_queue(stack.topology.stage(ROUTED_EVENTS).queue, passive=True)
+            seen: set[str] = set()
+            done = asyncio.Event()
+
+            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                if message.redelivered:
+                    seen.update(m.decode() for m in pattern.findall(message.body))
+                    if want <= seen:
+                        done.set()
+
+            await queue.consume(on_message, no_ack=False)
+            try:
+                async with asyncio.timeout(timeout):
+                    await done.wait()
+            except TimeoutError:
+                pass  # the assertion on the result says what is missing
+            await channel.close()
+            return seen
+
+    return asyncio.run(go())
+
+
 def test_normalizer_kill9_mid_stream(stack: Stack) -> None:
-    """Fault 2: kill -9 the normalizer while it holds committed-but-unacked events; restart it."""
+    """Fault 2: kill -9 the normalizer while it holds committed-but-unacked events; restart it.
+
+    The kill must land after commits and before acks. Left to chance that window is milliseconds
+    wide, so the normalizer talks to the broker through a proxy of its own that holds its outgoing
+    bytes (acks included) just before the kill: every row committed meanwhile is committed and not
+    acked. The test then sees the broker redeliver those very events, and the restarted normalizer
+    must absorb them (each row once).
+    """
     tag = _tag("nk")
     run = LoadRun(make_hooks(stack.tenants, N, tag))
-    started = time.monotonic()
-    load = Background(stack.ingress, run, APP_SECRET, concurrency=16, pace_s=0.02).start()
-    wait_until(
-        lambda: landed_count(stack.pg_url, stack.tenants, tag) >= 300,
-        timeout=60,
-        interval=0.1,
-        what="300 rows written before the kill",
-    )
-    stored_at_kill = landed_count(stack.pg_url, stack.tenants, tag)
-    stack.fleet.kill9("normalizer")
-    stack.fleet.start("normalizer")
+    amqp = urlsplit(stack.amqp_url)
+    own = TcpProxy("rabbitmq-normalizer", amqp.hostname or "127.0.0.1", amqp.port or 5672)
+    own.start()
+    shared_url = stack.fleet.env["OMNI_RABBITMQ_URL"]
+    on_own_proxy = False
+    try:
+        stack.fleet.stop("normalizer")
+        stack.fleet.set_env("normalizer", OMNI_RABBITMQ_URL=_via(shared_url, own.port))
+        on_own_proxy = True
+        stack.fleet.start("normalizer")
+        started = time.monotonic()
+        load = Background(stack.ingress, run, APP_SECRET, concurrency=16, pace_s=0.02).start()
+        wait_until(
+            lambda: landed_count(stack.pg_url, stack.tenants, tag) >= 300,
+            timeout=60,
+            interval=0.1,
+            what="300 rows written before the kill",
+        )
+        own.hold()  # from here on the broker hears no ack from the normalizer
+        before_hold = set(rows_by_external_id(stack.pg_url, stack.tenants, tag))
+
+        def committed_unacked() -> set[str]:
+            held = set(rows_by_external_id(stack.pg_url, stack.tenants, tag)) - before_hold
+            return held if len(held) >= HELD_COMMITS else set()
+
+        wait_until(
+            committed_unacked, timeout=30, interval=0.1, what=f"{HELD_COMMITS} rows committed, acks held"
+        )
+        held = set(rows_by_external_id(stack.pg_url, stack.tenants, tag)) - before_hold
+        stored_at_kill = len(before_hold) + len(held)
+        stack.fleet.kill9("normalizer")
+        on_own_proxy = False
+        own.cut()  # the held acks never reach the broker: it requeues every unacked delivery
+        # Before the restart, see the broker hand those committed events out again.
+        redelivered = _redelivered(stack, tag, held)
+        missing = held - redelivered
+        assert not missing, (
+            f"{len(missing)} committed-but-unacked events not redelivered: {sorted(missing)[:5]}"
+        )
+        stack.fleet.set_env("normalizer")
+        stack.fleet.start("normalizer")
+    finally:
+        # The next test starts it again on the shared proxy if this one failed before the restart.
+        stack.fleet.set_env("normalizer")
+        if on_own_proxy and stack.fleet.procs["normalizer"].alive():
+            stack.fleet.kill9("normalizer")
+        own.close()
     load.join(timeout=120)
     landed_at = _wait_landed(stack, run, tag)
     figures = _assert_clean(stack, run, tag)
@@ -196,6 +283,9 @@ def test_normalizer_kill9_mid_stream(stack: Stack) -> None:
         **figures,
         answers=run.statuses(),
         stored_at_kill=stored_at_kill,
+        committed_unacked_at_kill=len(held),
+        redelivered_seen=len(redelivered),
+        committed_and_redelivered=len(held & redelivered),
         kills=1,
         dead_lettered=0,
         load_s=round(run.finished - run.started, 1),
@@ -203,11 +293,29 @@ def test_normalizer_kill9_mid_stream(stack: Stack) -> None:
     )
 
 
+def _retried(stack: Stack) -> float:
+    """The normalizer's handler runs that sent their event to a delay queue (``Retry`` or a failure)."""
+    return sum(
+        _worker_metric(stack, "normalizer", "omni_messages_handled_total", outcome=outcome)
+        for outcome in ("retry", "error")
+    )
+
+
 def test_postgres_unreachable_for_a_while(stack: Stack) -> None:
-    """Fault 3: PostgreSQL cut (proxy) for a few seconds; events retry via the delay queues, then drain."""
+    """Fault 3: PostgreSQL cut (proxy) for a few seconds; events retry via the delay queues, then drain.
+
+    The cut lasts at least MIN_OUTAGE_S (longer than the first delay tiers) and until the normalizer
+    has failed at least 50 handler runs and its events are seen waiting in a delay queue, and at most
+    MAX_OUTAGE_S, inside the retry schedule: nothing may be dead-lettered. How many tiers were used is
+    a figure, not a condition: a retried event rejoins the back of the work queue, so behind a
+    backlog (a loaded box) it may not fail a second time before the cut ends.
+    """
     tag = _tag("pg")
     run = LoadRun(make_hooks(stack.tenants, N, tag))
-    retries_before = _worker_metric(stack, "normalizer", "omni_messages_handled_total", outcome="error")
+    retries_before = _retried(stack)
+    tiers = stack.topology.stage(ROUTED_EVENTS).retry_queues
+    router_tiers = stack.topology.stage(RAW_WEBHOOKS).retry_queues
+    peak: dict[str, int] = dict.fromkeys((*tiers, *router_tiers), 0)
     started = time.monotonic()
     load = Background(stack.ingress, run, APP_SECRET, concurrency=16, pace_s=0.02).start()
     wait_until(
@@ -218,26 +326,36 @@ def test_postgres_unreachable_for_a_while(stack: Stack) -> None:
     )
     cut_at = time.monotonic()
     cut = stack.pg_proxy.cut()
-    # Down until the normalizer has visibly failed and scheduled retries (not a fixed outage length).
-    wait_until(
-        lambda: (
-            _worker_metric(stack, "normalizer", "omni_messages_handled_total", outcome="error")
-            >= retries_before + 50
-        ),
-        timeout=30,
-        interval=0.1,
-        what="the normalizer failing against the unreachable database",
-    )
-    stack.pg_proxy.restore()
+
+    def long_enough() -> bool:
+        # Sampled while the cut lasts: how many events wait in each delay queue.
+        for name, depth in stack.depths(*peak).items():
+            peak[name] = max(peak[name], depth)
+        return (
+            time.monotonic() - cut_at >= MIN_OUTAGE_S
+            and any(peak[name] > 0 for name in tiers)
+            and _retried(stack) >= retries_before + 50
+        )
+
+    try:
+        wait_until(
+            long_enough,
+            timeout=MAX_OUTAGE_S,
+            interval=0.1,
+            what="events going round the delay queues while the database is unreachable",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: delay queue peaks {peak}") from None
+    finally:
+        stack.pg_proxy.restore()
     outage = time.monotonic() - cut_at
+    assert outage >= MIN_OUTAGE_S
     load.join(timeout=120)
     landed_at = _wait_landed(stack, run, tag)
     figures = _assert_clean(stack, run, tag)
     _assert_no_dead_letters(stack)
     assert run.statuses() == {"200": N}, run.statuses()
-    retried = (
-        _worker_metric(stack, "normalizer", "omni_messages_handled_total", outcome="error") - retries_before
-    )
+    retried = _retried(stack) - retries_before
     report(
         "postgres_unreachable",
         **figures,
@@ -245,6 +363,9 @@ def test_postgres_unreachable_for_a_while(stack: Stack) -> None:
         connections_cut=cut,
         outage_s=round(outage, 1),
         handler_failures_retried=int(retried),
+        delay_queue_peaks=dict(peak),
+        delay_tiers_used=sum(1 for name in tiers if peak[name] > 0),
+        router_delay_tiers_used=sum(1 for name in router_tiers if peak[name] > 0),
         dead_lettered=0,
         load_s=round(run.finished - run.started, 1),
         seconds=round(landed_at - started, 1),

@@ -48,7 +48,7 @@ from omni_common.outbound.replies import QueuedReply
 from omni_common.outbound.replies import publish_reply as publish_reply_after_commit
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import set_account_enabled
-from outbound_sender.handler import UNKNOWN_REASON, SenderDeps, handle_send
+from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON, SenderDeps, handle_send
 from outbound_sender.main import SenderSettings
 from outbound_sender.pacing import MemoryPacer, Rate
 from outbound_sender.policy import account_key
@@ -238,7 +238,7 @@ async def test_retries_spent_end_failed_never_stuck_queued(
     assert len(await _posts(ctl, account_id)) == len(RETRY_DELAYS_MS) + 1
 
 
-async def test_connection_dropped_mid_answer_is_unknown_not_resent(
+async def test_connection_dropped_mid_answer_fails_as_may_have_been_delivered_not_resent(
     ctl: SandboxControl, db: Db, publisher: Publisher, topology: Topology
 ) -> None:
     account_id, _token, social_id = await _account(ctl, db, "whatsapp")
@@ -246,8 +246,10 @@ async def test_connection_dropped_mid_answer_is_unknown_not_resent(
     chat = await add_chat(db, social_id, "whatsapp", "34600400000")
     mid = await queue_reply(db, chat, "whatsapp", "hola")
     await publish_reply(publisher, topology, db, mid, "whatsapp")
-    row = await _wait_status(db, mid, "unknown")
-    assert row.error_message == UNKNOWN_REASON
+    row = await _wait_status(db, mid, "failed")
+    assert row.error_code == OUTCOME_UNKNOWN
+    assert row.error_message == OUTCOME_UNKNOWN_REASON
+    assert row.error_message.startswith("may have been delivered")
     assert len(await _posts(ctl, account_id)) == 1
 
 
@@ -437,8 +439,8 @@ async def test_crash_after_meta_accepted_does_not_send_twice(
 
     # The broker redelivers the unacked command to a (restarted) sender.
     await publish_reply(publisher, topology, db, mid, "whatsapp")
-    row = await _wait_status(db, mid, "unknown")
-    assert row.error_message == UNKNOWN_REASON
+    row = await _wait_status(db, mid, "failed")
+    assert (row.error_code, row.error_message) == (OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON)
     assert len(await _posts(ctl, account_id)) == 1
 
 
@@ -653,3 +655,30 @@ async def test_the_inbox_publish_carries_the_replys_correlation_id_to_the_sender
     [sent] = captured_logs.events("reply_sent", chat_message_id=str(mid))
     assert sent["correlation_id"] == f"reply:{mid}"
     assert sent["tenant_id"] == str(db.tenant_id)
+
+
+async def test_a_late_acceptance_settles_a_may_have_been_delivered_reply_as_sent(
+    ctl: SandboxControl, db: Db, sender_settings: Settings
+) -> None:
+    account_id, _token, social_id = await _account(ctl, db, "whatsapp")
+    chat = await add_chat(db, social_id, "whatsapp", "34600640000")
+    mid = await queue_reply(db, chat, "whatsapp", "tarde pero llega")
+    command = SendReply(tenant_id=db.tenant_id, message_id=mid, channel="whatsapp")
+    meanwhile: list[tuple[str | None, str | None]] = []
+
+    async def redelivered_while_with_meta() -> None:
+        # The broker redelivered the command while this call was with Meta; the copy (last attempt)
+        # cannot tell what happened and ends it "may have been delivered" without calling Meta.
+        copy = _direct_deps(ctl, db, sender_settings, MemoryPacer())
+        await handle_send(copy, command, attempt=len(RETRY_DELAYS_MS) + 1, correlation_id="late-copy")
+        row = await message(db, mid)
+        meanwhile.append((row.status, row.error_code))
+
+    deps = _direct_deps(ctl, db, sender_settings, MemoryPacer(), after_accept=redelivered_while_with_meta)
+    await handle_send(deps, command, attempt=1, correlation_id="late-first")
+
+    assert meanwhile == [("failed", OUTCOME_UNKNOWN)]
+    row = await message(db, mid)  # Meta's acceptance, when it comes, is the truth
+    assert (row.status, row.error_code, row.error_message) == ("sent", None, None)
+    assert row.external_message_id
+    assert len(await _posts(ctl, account_id)) == 1

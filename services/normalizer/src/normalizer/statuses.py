@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-# queued < sending < sent < delivered < read. "failed" ends a message that was not yet delivered;
-# "unknown" (outcome of a send could not be told) ranks with "sending" so any real answer wins.
+# queued < sending < sent < delivered < read. "failed" ends a message that was not yet delivered.
+# "unknown" is only found on rows written before unconfirmed sends ended failed/outcome_unknown;
+# it ranks with "sending" so any real answer wins. (Such messages never got a platform id, so a
+# status webhook cannot name them; the sender settles them when Meta's acceptance comes late.)
 _RANK = {"queued": 0, "sending": 1, "unknown": 1, "sent": 2, "delivered": 3, "read": 4}
 _FAILABLE = ("queued", "sending", "unknown", "sent")
 

@@ -27,7 +27,7 @@ class Action(StrEnum):
 
     RETRY = "retry"  # back to 'queued', through the delayed-retry queues
     FAIL = "fail"  # 'failed' with the reason
-    UNKNOWN = "unknown"  # may have been sent: never resend blindly
+    UNKNOWN = "unknown"  # may have been sent: 'failed' with outcome_unknown, never resent blindly
     REAUTH = "reauth"  # token dead: account needs_reauth, fail its pending sends, notify owner
 
 

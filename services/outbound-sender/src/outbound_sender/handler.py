@@ -1,8 +1,10 @@
 """Send one queued reply through its conversation's account: checks, pacing, the call, the outcome.
 
 Never sent twice: the attempt is committed (``sending``) before Meta is called, so a redelivery after a
-crash finds ``sending`` and marks the message ``unknown`` instead of calling Meta again (the status or
-echo webhooks can still move it forward). Plain async code: collaborators come in through ``SenderDeps``.
+crash finds ``sending`` and ends the message ``failed`` with ``outcome_unknown`` ("may have been
+delivered") instead of calling Meta again; so does a call whose answer never came (timeout after the
+request left). Staff decide whether to send it again. Plain async code: collaborators come in through
+``SenderDeps``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from outbound_sender.tokens import TokenCache
 log = structlog.get_logger(__name__)
 
 CUSTOMER_WINDOW = timedelta(hours=24)
-UNKNOWN_REASON = "outcome unknown: not resent to avoid a duplicate"
+# A send whose outcome cannot be known ends ``failed`` with this code and reason, never resent: the
+# code tells it apart from a refusal (the inbox shows it as "may have been delivered").
+OUTCOME_UNKNOWN = "outcome_unknown"
+OUTCOME_UNKNOWN_REASON = (
+    "may have been delivered — Meta did not confirm whether it accepted this reply, so it was not "
+    "resent (to avoid a duplicate); check with the customer before sending it again"
+)
 CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
 _CHANNEL_NAMES = {"whatsapp": "WhatsApp", "facebook": "Messenger", "instagram": "Instagram"}
 
@@ -268,8 +276,7 @@ class _Send:
         recent = started is not None and (now - started).total_seconds() < self.deps.in_flight_grace_s
         if recent and not self.last:
             raise Retry("send_in_progress", "another attempt may still be talking to Meta")
-        await self._finish(job, "unknown", ("sending",), "unknown", UNKNOWN_REASON)
-        self.log.warning("send_outcome_unknown", reason="redelivered_while_sending")
+        await self._outcome_unknown(job, cause="redelivered_while_sending")
 
     async def _on_error(self, job: store.SendJob, err: GraphError) -> None:
         deps = self.deps
@@ -303,13 +310,19 @@ class _Send:
             await self._finish(job, "queued", ("sending",), _error_code(err), reason, announce=False)
             raise Retry(err.error_class.value, f"code={err.code} subcode={err.subcode}")
         if decision.action is Action.UNKNOWN:
-            await self._finish(job, "unknown", ("sending",), _error_code(err), UNKNOWN_REASON)
+            await self._outcome_unknown(job, cause=f"{err.error_class.value}:{_error_code(err)}")
         elif decision.action is Action.REAUTH:
             await self._reauth(job, err)
         else:
             if err.retryable:  # retryable class, but this was the last attempt
                 reason = f"{reason.split(' — ')[0]}; gave up after {self.attempt} attempts"
             await self._finish(job, "failed", ("sending",), _error_code(err), reason)
+
+    async def _outcome_unknown(self, job: store.SendJob, *, cause: str) -> None:
+        """The call may have reached Meta: end ``failed``/``outcome_unknown``, never call Meta again."""
+        if await self._finish(job, "failed", ("sending",), OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON):
+            # Operators look for this event (docs/runbook.md); the cause says why nobody can tell.
+            self.log.warning("send_outcome_unknown", cause=cause)
 
     async def _reauth(self, job: store.SendJob, err: GraphError) -> None:
         """Token dead: flag the account, fail this and its other queued sends, notify the owner once."""
@@ -391,7 +404,8 @@ class _Send:
         reason: str | None,
         *,
         announce: bool = True,
-    ) -> None:
+    ) -> bool:
+        """Move the message to ``status`` if still in ``from_statuses``; True when it moved."""
         async with self.deps.begin(self.cmd.tenant_id) as session:
             changed = await store.set_status(
                 session,
@@ -404,10 +418,11 @@ class _Send:
             )
         if changed:
             SENDS.labels(job.channel, status, error_code or "").inc()
-        if changed and status in ("failed", "unknown"):
+        if changed and status == "failed" and error_code != OUTCOME_UNKNOWN:
             self.log.warning("reply_not_sent", status=status, error_code=error_code, reason=reason)
         if changed and announce:
             await self._announce(job, status)
+        return changed
 
     async def _announce(self, job: store.SendJob, status: str) -> None:
         await self._emit(

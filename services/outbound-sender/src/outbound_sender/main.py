@@ -90,7 +90,7 @@ def handler_factory(
             timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0),
             max_connections=cfg.http_connections,
             # Drop an idle connection before the server does: a request written on a connection
-            # the server is closing fails with no answer, which for a send means "unknown".
+            # the server is closing fails with no answer, which for a send means "outcome unknown".
             keepalive_s=cfg.http_keepalive_s,
         )
         keyring = KeyRing.from_strings(settings.encryption_key_list())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-# outcome: sent, failed, unknown, queued (put back for a retry); code: Meta's error code or our
-# reason (rate_limited, window_closed...), empty for a send Meta accepted.
+# outcome: sent, failed, queued (put back for a retry); code: Meta's error code or our reason
+# (rate_limited, outside_window, outcome_unknown: may have been delivered...), empty for a send Meta
+# accepted.
 SENDS = Counter(
     "omni_sends_total",
     "Replies settled by an attempt, by channel, outcome and code",

@@ -134,7 +134,10 @@ _MARK_SENT = text(
             external_message_id = v.external_message_id, platform_timestamp = v.platform_timestamp,
             updated_at = now()
         FROM v
-        WHERE m.id = v.id AND m.status IN ('sending', 'unknown')
+        WHERE m.id = v.id AND (
+            m.status IN ('sending', 'unknown')
+            OR (m.status = 'failed' AND m.error_code = 'outcome_unknown')
+        )
         RETURNING m.id
     )
     UPDATE social_accounts
@@ -195,7 +198,12 @@ async def claim_jobs(
 
 
 async def mark_sent(session: AsyncSession, accepted: list[Accepted], *, now: datetime) -> None:
-    """Record Meta's acceptances (from ``sending``/``unknown``) and touch the accounts' last send."""
+    """Record Meta's acceptances and touch the accounts' last send.
+
+    From ``sending``, and from "may have been delivered" (``failed`` with ``outcome_unknown``, or the
+    ``unknown`` of rows written before that): an attempt that outlived the in-flight grace was marked
+    so by a redelivery, and Meta's late acceptance settles it.
+    """
     conn = await _autocommit(session)
     params: dict[str, Any] = {
         "ids": [a.job.message_id for a in accepted],

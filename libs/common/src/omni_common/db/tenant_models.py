@@ -31,6 +31,8 @@ ROLES = ("business_owner", "manager", "staff", "investor", "customer", "super_ad
 INBOX_ROLES = ("business_owner", "manager")
 ACCOUNT_STATUSES = ("active", "disabled", "needs_reauth")
 DIRECTIONS = ("inbound", "outbound")
+# "unknown" is no longer written (an unconfirmed send ends "failed" with error code "outcome_unknown");
+# it stays allowed for rows written before, which the inbox shows as "may have been delivered".
 MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "read", "failed", "unknown", "received")
 CHAT_STATES = ("open", "pending", "resolved", "snoozed")
 MESSAGE_KINDS = (
