@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--deliveries", type=int, default=3000, help="deliveries of the mix per batch size")
     w.add_argument("--batch", default="1,5", help="events per tenant batch, comma-separated")
     w.add_argument("--concurrency", type=int, default=8, help="batches written at once")
+    w.add_argument("--private-pg", type=int, default=0, metavar="MAX_CONNECTIONS")
     s = sub.add_parser("smoke", help="a few hundred events, < 60 s")
     s.add_argument("--out", type=Path, default=Path("bench/results/smoke"))
     return p
@@ -96,14 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(service="bench", json=False, level="WARNING")  # provisioning is chatty
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.cmd == "writepath":
-        run_writepath(
-            WritepathConfig(
-                tenants=args.tenants,
-                deliveries=args.deliveries,
-                batches=tuple(int(b) for b in args.batch.split(",")),
-                concurrency=args.concurrency,
+        with ExitStack() as stack:
+            pg = stack.enter_context(private_cluster(args.private_pg)) if args.private_pg else None
+            run_writepath(
+                WritepathConfig(
+                    tenants=args.tenants,
+                    deliveries=args.deliveries,
+                    batches=tuple(int(b) for b in args.batch.split(",")),
+                    concurrency=args.concurrency,
+                    **({"pg_admin_url": pg} if pg else {}),
+                )
             )
-        )
         return 0
     if args.cmd == "outbound":
         run_outbound(outbound_config(args), command)

@@ -1,9 +1,10 @@
 """A short-lived cache of the accounts the normalizer found, so a batch need not look them up again.
 
 Every batch used to start with a lookup of its accounts: a round trip that cost about a quarter of a
-one-event batch's CPU. Only accounts that were found are kept, for a few seconds (like the tenant's
-own status in the engine registry): disabling an account is enforced at once by the router, whose
-routing cache the catalog invalidates, and within ``ttl`` seconds here as well.
+one-event batch's CPU. Only accounts that were found are kept, for ``ttl`` seconds (the normalizer
+uses a minute, as for the tenant's own record in its engine registry): disabling an account is
+enforced at once by the router, whose routing cache the catalog invalidates, and within ``ttl``
+seconds here as well (events routed before the disable are still written).
 """
 
 from __future__ import annotations

@@ -241,11 +241,17 @@ class TenantEngineRegistry:
 
 
 def registry_for(
-    settings: Settings, catalog: Catalog, *, name: str, pool_pre_ping: bool = True
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    name: str,
+    pool_pre_ping: bool = True,
+    tenant_cache_seconds: float = 5.0,
 ) -> TenantEngineRegistry:
     """The registry a service builds from its settings (``name`` shows in pg_stat_activity)."""
     return TenantEngineRegistry(
         pool_pre_ping=pool_pre_ping,
+        tenant_cache_seconds=tenant_cache_seconds,
         catalog=catalog,
         server_url=settings.database_url,
         max_engines=settings.tenant_engine_cache,
