@@ -6,11 +6,13 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
 from pipeline import unique_digits
 from sandbox_server import sandbox
 
+from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -79,7 +81,7 @@ def test_a_refused_token_is_not_saved_and_meta_reason_is_shown(http: httpx.Clien
 
 
 def test_test_connection_flags_an_expired_token_and_a_new_token_restores_it(
-    http: httpx.Client, meta: str
+    http: httpx.Client, meta: str, settings: Settings, tenant: SeededTenant
 ) -> None:
     account = unique_digits()
     _register(meta, account, GOOD)
@@ -93,6 +95,25 @@ def test_test_connection_flags_an_expired_token_and_a_new_token_restores_it(
     assert result["ok"] is False
     listed = {a["id"]: a for a in http.get("/api/social-accounts").json()}
     assert listed[view["id"]]["status"] == "needs_reauth"
+    assert listed[view["id"]]["last_error_at"] is not None
+
+    _register(meta, account, GOOD)  # Meta accepts the same token again (e.g. the app was re-approved)
+    assert http.post(f"/api/social-accounts/{view['id']}/test").json()["ok"] is True
+    listed = {a["id"]: a for a in http.get("/api/social-accounts").json()}
+    assert listed[view["id"]]["status"] == "active"
+    assert (listed[view["id"]]["last_error_code"], listed[view["id"]]["last_error_at"]) == (None, None)
+    with psycopg.connect(libpq_conninfo(settings.database_url, database=tenant.db_name)) as conn:
+        tested = conn.execute(
+            "SELECT details FROM audit_log WHERE action = 'account.tested' AND target_id = %s ORDER BY id",
+            (view["id"],),
+        ).fetchall()
+    assert [(d["ok"], d.get("reactivated")) for (d,) in tested] == [
+        (True, False),
+        (False, None),
+        (True, True),
+    ]
+    _register(meta, account, GOOD, token_expires_at=1)
+    assert http.post(f"/api/social-accounts/{view['id']}/test").json()["ok"] is False
 
     fresh = "EAAfresh-token-after-expiry"
     _register(meta, account, fresh)

@@ -216,16 +216,20 @@ async def test_connection(deps: InboxDeps, user: Principal, account_id: uuid.UUI
     except CredentialsRefused as exc:
         async with deps.registry.begin(user.tenant_id) as session:
             await mark_needs_reauth(session, account_id=account_id, error_code="190", error_message=str(exc))
+            await _audit(session, user, "account.tested", account_id, ok=False, reason=str(exc)[:200])
         return {"ok": False, "reason": str(exc)}
+    reactivated = row.status == "needs_reauth"
     async with deps.registry.begin(user.tenant_id) as session:
-        values: dict[str, Any] = {"last_error_code": None, "last_error_message": None}
+        # Meta accepts the token again: what was recorded about its failure no longer holds.
+        values: dict[str, Any] = {"last_error_code": None, "last_error_message": None, "last_error_at": None}
         if name:
             values["display_name"] = name
-        if row.status == "needs_reauth":
+        if reactivated:
             values["status"] = "active" if row.is_active else "disabled"
         await session.execute(update(SocialAccount).where(SocialAccount.id == account_id).values(**values))
-        if row.status == "needs_reauth":
+        if reactivated:
             await resolve_notifications(session, account_id)
+        await _audit(session, user, "account.tested", account_id, ok=True, reactivated=reactivated)
     return {"ok": True, "display_name": name, "checked": deps.verify is not None}
 
 
