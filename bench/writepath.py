@@ -184,4 +184,5 @@ def run_writepath(cfg: WritepathConfig) -> list[dict[str, Any]]:
             f" | {r['postgres_ms_per_event']:.2f} | {r['client_ms_per_batch']:.2f}"
             f" | {r['events_per_s_wall']:.0f} |"
         )
+    print(f"events not written (dead-lettered or failed): {sum(r['failed'] for r in rows)}")
     return rows

@@ -34,3 +34,28 @@ def test_bench_smoke_completes_and_reports(tmp_path: Path) -> None:
     assert set(results["baselines"]) == {"raw_insert", "raw_publish", "hmac", "confirm"}
     assert (out / "queue-depth.png").stat().st_size > 0
     assert (out / "report.md").read_text().startswith("# Benchmark run")
+
+
+def test_bench_writepath_runs_the_normalizers_write_path() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "writepath",
+            "--tenants",
+            "2",
+            "--deliveries",
+            "60",
+            "--batch",
+            "1,5",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("| 1 |", "| 5 |"))]
+    assert len(rows) == 2, proc.stdout
+    assert "events not written (dead-lettered or failed): 0" in proc.stdout
