@@ -14,19 +14,29 @@ def whatsapp_text(
     *, phone_number_id: str, waba_id: str, wa_id: str, name: str, text: str, message_id: str, timestamp: int
 ) -> dict[str, Any]:
     """A WhatsApp delivery with one inbound text message."""
+    return _whatsapp_inbound(
+        phone_number_id, waba_id, wa_id, name, message_id, timestamp, "text", {"body": text}
+    )
+
+
+def _whatsapp_inbound(
+    phone_number_id: str,
+    waba_id: str,
+    wa_id: str,
+    name: str,
+    message_id: str,
+    timestamp: int,
+    kind: str,
+    content: dict[str, Any],
+) -> dict[str, Any]:
+    """A WhatsApp delivery with one inbound message of ``kind`` (its object under that key)."""
     return whatsapp_delivery(
         waba_id,
         phone_number_id,
         {
             "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
             "messages": [
-                {
-                    "from": wa_id,
-                    "id": message_id,
-                    "timestamp": str(timestamp),
-                    "type": "text",
-                    "text": {"body": text},
-                }
+                {"from": wa_id, "id": message_id, "timestamp": str(timestamp), "type": kind, kind: content}
             ],
         },
     )
@@ -44,21 +54,15 @@ def whatsapp_reaction(
     timestamp: int,
 ) -> dict[str, Any]:
     """A WhatsApp delivery with a customer's reaction to a message (an empty emoji removes it)."""
-    return whatsapp_delivery(
-        waba_id,
+    return _whatsapp_inbound(
         phone_number_id,
-        {
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-            "messages": [
-                {
-                    "from": wa_id,
-                    "id": message_id,
-                    "timestamp": str(timestamp),
-                    "type": "reaction",
-                    "reaction": {"message_id": target_message_id, "emoji": emoji},
-                }
-            ],
-        },
+        waba_id,
+        wa_id,
+        name,
+        message_id,
+        timestamp,
+        "reaction",
+        {"message_id": target_message_id, "emoji": emoji},
     )
 
 
