@@ -75,7 +75,9 @@ async def _run(
     engine = catalog_engine(settings.database_url)
     registry = TenantEngineRegistry(catalog=Catalog(engine), server_url=settings.database_url, max_engines=1)
     try:
-        return await handle_routed_batch(tenant_id, events, begin=registry.begin, accounts=accounts)
+        return await handle_routed_batch(
+            tenant_id, events, begin=registry.driver_transaction, accounts=accounts
+        )
     finally:
         await registry.close()
         await engine.dispose()

@@ -68,3 +68,38 @@ async def test_an_evicted_engine_is_kept_without_connections_and_reused(settings
     finally:
         await registry.close()
         await engine.dispose()
+
+
+async def test_driver_transaction_commits_rolls_back_and_drops_a_broken_connection(settings: Settings) -> None:
+    tenant = await provision(settings, "driver")
+    engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
+    registry = TenantEngineRegistry(
+        catalog=Catalog(engine),
+        server_url=settings.database_url,
+        max_engines=1,
+        pool_size=1,
+        max_overflow=0,
+        pool_pre_ping=False,  # as the normalizer: only the invalidation keeps a dead connection out
+    )
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    try:
+        async with registry.driver_transaction(tenant.id) as db:
+            assert (await (await db.execute("SELECT current_database()")).fetchone()) == (tenant.db_name,)
+            await db.execute(f"CREATE TABLE {table} (n int)")
+            await db.execute(f"INSERT INTO {table} VALUES (1)")
+        with pytest.raises(RuntimeError):
+            async with registry.driver_transaction(tenant.id) as db:
+                await db.execute(f"INSERT INTO {table} VALUES (2)")
+                raise RuntimeError("the batch failed")
+        # The server ends the pool's only connection mid-transaction: it is dropped, not reused.
+        with pytest.raises(Exception) as ended:
+            async with registry.driver_transaction(tenant.id) as db:
+                await db.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        assert "terminat" in str(ended.value).lower() or "closed" in str(ended.value).lower()
+        async with registry.driver_transaction(tenant.id) as db:
+            assert await (await db.execute(f"SELECT n FROM {table}")).fetchall() == [(1,)]
+        async with registry.begin(tenant.id) as session:  # the ORM path shares the same pool, still usable
+            assert (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 1
+    finally:
+        await registry.close()
+        await engine.dispose()

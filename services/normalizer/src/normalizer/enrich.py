@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -20,7 +21,6 @@ from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from normalizer.handler import TenantTransaction
 from normalizer.store import Change
 from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import EnrichMessage
@@ -32,6 +32,9 @@ from omni_common.media.storage import MediaStorage
 from omni_common.tenancy.accounts import read_token
 
 log = structlog.get_logger(__name__)
+
+# A SQLAlchemy Core transaction on one tenant's database (the registry's ``transaction``).
+TenantTransaction = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncConnection]]
 
 MAX_MEDIA_BYTES = 100 * 1024 * 1024  # WhatsApp's largest media (documents)
 

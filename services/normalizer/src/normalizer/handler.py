@@ -7,7 +7,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from normalizer import store
 from normalizer.accounts import AccountCache
@@ -30,8 +29,8 @@ from omni_common.errors import TenantNotActive, TenantNotFound
 
 log = structlog.get_logger(__name__)
 
-# Opens a transaction on one tenant's database (the registry's ``transaction``); no default tenant.
-TenantTransaction = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncConnection]]
+# Opens a transaction on one tenant's database (the registry's ``driver_transaction``); no default tenant.
+TenantTransaction = Callable[[uuid.UUID], AbstractAsyncContextManager[store.Db]]
 
 
 async def handle_routed_event(event: RoutedEvent, *, begin: TenantTransaction) -> list[store.Change]:
@@ -67,7 +66,7 @@ async def handle_routed_event(event: RoutedEvent, *, begin: TenantTransaction) -
 
 
 async def _apply(
-    session: AsyncConnection, event: RoutedEvent, account: store.AccountRow, item: NormalizedEvent
+    session: store.Db, event: RoutedEvent, account: store.AccountRow, item: NormalizedEvent
 ) -> list[store.Change]:
     tenant_id, channel = event.tenant_id, event.channel
     change: store.Change | None
@@ -150,7 +149,7 @@ async def handle_routed_batch(
 
 
 async def _apply_batch(
-    session: AsyncConnection,
+    session: store.Db,
     tenant_id: uuid.UUID,
     events: list[RoutedEvent],
     normalized: list[tuple[int, list[NormalizedEvent]]],

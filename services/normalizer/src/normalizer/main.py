@@ -70,7 +70,9 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
         accounts = AccountCache(ttl=60.0)
 
         async def write_batch(tenant_id: uuid.UUID, events: list[RoutedEvent]) -> list[Outcome]:
-            return await handle_routed_batch(tenant_id, events, begin=registry.transaction, accounts=accounts)
+            return await handle_routed_batch(
+                tenant_id, events, begin=registry.driver_transaction, accounts=accounts
+            )
 
         # One transaction per tenant for the events that arrive together (bounded by the prefetch):
         # a commit and an engine checkout per batch instead of per event.

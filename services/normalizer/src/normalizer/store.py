@@ -3,19 +3,25 @@
 Idempotency comes from unique keys, not from reads: ``ON CONFLICT`` on
 ``(channel, external_message_id)``, ``(social_account_id, external_id)`` for contacts and
 ``(social_account_id, contact_id)`` for chats. Status changes are guarded so they only move forward.
+
+Plain SQL on the tenant's psycopg connection (``TenantEngineRegistry.driver_transaction``): this is the
+hottest write path of the system and SQLAlchemy's connection, transaction and statement machinery
+cost more client CPU than the statements themselves (``bench writepath``). Each statement takes its
+rows as arrays (``unnest``), so one server-side prepared statement serves batches of any size.
+Columns the ORM would fill on an update (``updated_at``) are set here explicitly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
 from normalizer.statuses import predecessors
 from omni_common.channels.inbound import (
@@ -27,7 +33,9 @@ from omni_common.channels.inbound import (
     StatusUpdate,
     WatermarkUpdate,
 )
-from omni_common.db.tenant_models import Chat, ChatMessage, Contact, Notification, SocialAccount
+
+# The tenant database connection the store writes through (inside the caller's transaction).
+Db = AsyncConnection[Any]
 
 PREVIEW_CHARS = 140
 # Messenger/Instagram payloads carry no sender name: it is fetched from the Graph API afterwards.
@@ -54,104 +62,140 @@ class Change:
     external_id: str | None = None  # the platform's message id, for the log (message.created)
 
 
-def _upsert_contacts() -> Any:
-    stmt = insert(Contact)
-    return stmt.on_conflict_do_update(
-        index_elements=[Contact.social_account_id, Contact.external_id],
-        set_={
-            "display_name": func.coalesce(stmt.excluded.display_name, Contact.display_name),
-            "handle": func.coalesce(stmt.excluded.handle, Contact.handle),
-        },
-    ).returning(
-        Contact.id,
-        Contact.social_account_id,
-        Contact.external_id,
-        Contact.display_name,
-        Contact.profile_fetched_at,
+async def _rows(db: Db, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    # prepare=True: parsed and planned once per connection from the first use, not after five.
+    cursor = await db.execute(sql, params, prepare=True)
+    return await cursor.fetchall()
+
+
+async def _run(db: Db, sql: str, params: Mapping[str, Any]) -> None:
+    await db.execute(sql, params, prepare=True)
+
+
+def _columns(rows: list[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
+    """Rows as one array per column, for ``unnest``."""
+    return {name: [row[name] for row in rows] for name in names}
+
+
+_FIND_ACCOUNT = """
+    SELECT id, status, is_active FROM social_accounts
+    WHERE platform = %(platform)s AND external_account_id = %(ext)s
+"""
+
+# One statement whatever the number of accounts.
+_FIND_ACCOUNTS = """
+    SELECT a.platform, a.external_account_id, a.id, a.status, a.is_active,
+           coalesce(a.last_webhook_at >= now() - interval '1 minute', false)
+    FROM social_accounts AS a
+    JOIN unnest(CAST(%(platform)s AS text[]), CAST(%(ext)s AS text[])) AS k(platform, ext)
+      ON a.platform = k.platform AND a.external_account_id = k.ext
+"""
+
+_TOUCH_ACCOUNTS = """
+    UPDATE social_accounts SET last_webhook_at = now(), updated_at = now()
+    WHERE id = ANY(CAST(%(ids)s AS uuid[]))
+"""
+
+_TOUCH_ACCOUNT = """
+    UPDATE social_accounts SET last_webhook_at = now(), updated_at = now()
+    WHERE id = %(id)s AND (last_webhook_at IS NULL OR last_webhook_at < now() - interval '1 minute')
+"""
+
+# The names that arrive win over none; a repeat keeps what is known.
+_UPSERT_CONTACTS = """
+    INSERT INTO contacts (social_account_id, channel, external_id, display_name, handle)
+    SELECT * FROM unnest(
+        CAST(%(social_account_id)s AS uuid[]), CAST(%(channel)s AS text[]), CAST(%(external_id)s AS text[]),
+        CAST(%(display_name)s AS text[]), CAST(%(handle)s AS text[])
     )
+    ON CONFLICT (social_account_id, external_id) DO UPDATE
+    SET display_name = coalesce(EXCLUDED.display_name, contacts.display_name),
+        handle = coalesce(EXCLUDED.handle, contacts.handle)
+    RETURNING id, social_account_id, external_id, display_name, profile_fetched_at
+"""
+_CONTACT_COLUMNS = ("social_account_id", "channel", "external_id", "display_name", "handle")
 
+_UPSERT_CHATS = """
+    INSERT INTO chats (social_account_id, contact_id, channel)
+    SELECT * FROM unnest(
+        CAST(%(social_account_id)s AS uuid[]), CAST(%(contact_id)s AS uuid[]), CAST(%(channel)s AS text[])
+    )
+    ON CONFLICT (social_account_id, contact_id) DO UPDATE SET channel = EXCLUDED.channel
+    RETURNING id, social_account_id, contact_id
+"""
+_CHAT_COLUMNS = ("social_account_id", "contact_id", "channel")
 
-def _upsert_chats() -> Any:
-    stmt = insert(Chat)
-    return stmt.on_conflict_do_update(
-        index_elements=[Chat.social_account_id, Chat.contact_id], set_={"channel": stmt.excluded.channel}
-    ).returning(Chat.id, Chat.social_account_id, Chat.contact_id)
-
-
-# Built once: constructing an upsert (its ``excluded`` alias above all) cost more CPU than compiling
-# and running it (15 % of the normalizer's write path in a profile). Rows come as parameters.
-_UPSERT_CONTACTS = _upsert_contacts()
-_UPSERT_CHATS = _upsert_chats()
-_INSERT_MESSAGES = (
-    insert(ChatMessage)
-    .on_conflict_do_nothing(index_elements=[ChatMessage.channel, ChatMessage.external_message_id])
-    .returning(ChatMessage.id, ChatMessage.channel, ChatMessage.external_message_id)
+_INSERT_MESSAGES = """
+    INSERT INTO chat_messages (
+        tenant_id, chat_id, channel, external_message_id, direction, sender_name, sender_handle, kind,
+        text, media, raw_payload, status, platform_timestamp, reply_to_message_id, reply_to_external_id
+    )
+    SELECT * FROM unnest(
+        CAST(%(tenant_id)s AS uuid[]), CAST(%(chat_id)s AS uuid[]), CAST(%(channel)s AS text[]),
+        CAST(%(external_message_id)s AS text[]), CAST(%(direction)s AS text[]),
+        CAST(%(sender_name)s AS text[]), CAST(%(sender_handle)s AS text[]), CAST(%(kind)s AS text[]),
+        CAST(%(text)s AS text[]), CAST(%(media)s AS jsonb[]), CAST(%(raw_payload)s AS jsonb[]),
+        CAST(%(status)s AS text[]), CAST(%(platform_timestamp)s AS timestamptz[]),
+        CAST(%(reply_to_message_id)s AS uuid[]), CAST(%(reply_to_external_id)s AS text[])
+    )
+    ON CONFLICT (channel, external_message_id) DO NOTHING
+    RETURNING id, channel, external_message_id
+"""
+_MESSAGE_COLUMNS = (
+    "tenant_id",
+    "chat_id",
+    "channel",
+    "external_message_id",
+    "direction",
+    "sender_name",
+    "sender_handle",
+    "kind",
+    "text",
+    "media",
+    "raw_payload",
+    "status",
+    "platform_timestamp",
+    "reply_to_message_id",
+    "reply_to_external_id",
 )
 
-
-async def find_account(session: AsyncConnection, channel: str, account_id: str) -> AccountRow | None:
-    row = (
-        await session.execute(
-            select(SocialAccount.id, SocialAccount.status, SocialAccount.is_active).where(
-                SocialAccount.platform == channel, SocialAccount.external_account_id == account_id
-            )
-        )
-    ).first()
-    return AccountRow(row.id, row.status, row.is_active) if row else None
+_MESSAGE_ID = "SELECT id FROM chat_messages WHERE channel = %(channel)s AND external_message_id = %(ext)s"
+_EXISTING = """
+    SELECT id, media->>'state' FROM chat_messages
+    WHERE channel = %(channel)s AND external_message_id = %(ext)s
+"""
 
 
-async def find_accounts(
-    session: AsyncConnection, keys: set[tuple[str, str]]
-) -> dict[tuple[str, str], AccountRow]:
+async def find_account(db: Db, channel: str, account_id: str) -> AccountRow | None:
+    rows = await _rows(db, _FIND_ACCOUNT, {"platform": channel, "ext": account_id})
+    return AccountRow(rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+
+async def find_accounts(db: Db, keys: set[tuple[str, str]]) -> dict[tuple[str, str], AccountRow]:
     """The accounts of a batch, keyed ``(channel, external account id)``, in one statement."""
     if not keys:
         return {}
     ordered = sorted(keys)
-    rows = await session.execute(
-        _FIND_ACCOUNTS, {"platform": [k[0] for k in ordered], "ext": [k[1] for k in ordered]}
+    rows = await _rows(
+        db, _FIND_ACCOUNTS, {"platform": [k[0] for k in ordered], "ext": [k[1] for k in ordered]}
     )
     return {(r[0], r[1]): AccountRow(r[2], r[3], r[4], bool(r[5])) for r in rows}
 
 
-# Plain SQL with arrays: one cached statement whatever the number of accounts (an expanding IN
-# is compiled again for every size, which showed in the normalizer's profile).
-_FIND_ACCOUNTS = text(
-    """
-    SELECT a.platform, a.external_account_id, a.id, a.status, a.is_active,
-           coalesce(a.last_webhook_at >= now() - interval '1 minute', false)
-    FROM social_accounts AS a
-    JOIN unnest(CAST(:platform AS text[]), CAST(:ext AS text[])) AS k(platform, ext)
-      ON a.platform = k.platform AND a.external_account_id = k.ext
-    """
-)
-
-
-async def touch_accounts(session: AsyncConnection, accounts: list[AccountRow]) -> None:
+async def touch_accounts(db: Db, accounts: list[AccountRow]) -> None:
     """``touch_account`` for many accounts; no statement at all when each was touched recently."""
     stale = [a.id for a in accounts if not a.webhook_recorded]
     if stale:
-        await session.execute(
-            update(SocialAccount).where(SocialAccount.id.in_(stale)).values(last_webhook_at=func.now())
-        )
+        await _run(db, _TOUCH_ACCOUNTS, {"ids": stale})
 
 
-async def touch_account(session: AsyncConnection, account: AccountRow) -> None:
+async def touch_account(db: Db, account: AccountRow) -> None:
     """Record that a webhook arrived (at most once a minute, to keep the hot path light)."""
-    await session.execute(
-        update(SocialAccount)
-        .where(
-            SocialAccount.id == account.id,
-            or_(
-                SocialAccount.last_webhook_at.is_(None),
-                SocialAccount.last_webhook_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 1),
-            ),
-        )
-        .values(last_webhook_at=func.now())
-    )
+    await _run(db, _TOUCH_ACCOUNT, {"id": account.id})
 
 
 async def _contact_and_chat(
-    session: AsyncConnection,
+    db: Db,
     *,
     account: AccountRow,
     channel: str,
@@ -161,37 +205,41 @@ async def _contact_and_chat(
 ) -> tuple[uuid.UUID, uuid.UUID, bool]:
     """Find or create the contact and its chat; the flag says the contact still needs a profile name."""
     contact = (
-        await session.execute(
+        await _rows(
+            db,
             _UPSERT_CONTACTS,
             {
-                "social_account_id": account.id,
-                "channel": channel,
-                "external_id": external_id,
-                "display_name": name,
-                "handle": handle,
+                "social_account_id": [account.id],
+                "channel": [channel],
+                "external_id": [external_id],
+                "display_name": [name],
+                "handle": [handle],
             },
         )
-    ).one()
-    contact_id = contact.id
-    needs_profile = contact.display_name is None and contact.profile_fetched_at is None
-    chat_id = (
-        await session.execute(
-            _UPSERT_CHATS, {"social_account_id": account.id, "contact_id": contact_id, "channel": channel}
-        )
-    ).one()[0]
-    return contact_id, chat_id, needs_profile
+    )[0]
+    contact_id = contact[0]
+    needs_profile = contact[3] is None and contact[4] is None
+    chat = await _rows(
+        db,
+        _UPSERT_CHATS,
+        {"social_account_id": [account.id], "contact_id": [contact_id], "channel": [channel]},
+    )
+    return contact_id, chat[0][0], needs_profile
 
 
-async def _message_id_of(session: AsyncConnection, channel: str, external_id: str | None) -> uuid.UUID | None:
+async def _message_id_of(db: Db, channel: str, external_id: str | None) -> uuid.UUID | None:
     if not external_id:
         return None
-    return (
-        await session.execute(
-            select(ChatMessage.id).where(
-                ChatMessage.channel == channel, ChatMessage.external_message_id == external_id
-            )
-        )
-    ).scalar_one_or_none()
+    rows = await _rows(db, _MESSAGE_ID, {"channel": channel, "ext": external_id})
+    return rows[0][0] if rows else None
+
+
+async def _insert_messages(db: Db, rows: list[dict[str, Any]]) -> dict[tuple[str, str], uuid.UUID]:
+    """Insert message rows (distinct external ids); the ids of those that were new."""
+    params = _columns(rows, _MESSAGE_COLUMNS)
+    for name in ("media", "raw_payload"):
+        params[name] = [None if v is None else Jsonb(v) for v in params[name]]
+    return {(r[1], r[2]): r[0] for r in await _rows(db, _INSERT_MESSAGES, params)}
 
 
 def _media_json(msg: InboundMessage) -> dict[str, Any] | None:
@@ -256,37 +304,31 @@ def _message_row(
 
 
 async def store_message(
-    session: AsyncConnection, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, msg: InboundMessage
+    db: Db, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, msg: InboundMessage
 ) -> Change | None:
     """Insert one message (and its contact and chat); ``None`` when it was already there."""
     _, chat_id, needs_profile = await _contact_and_chat(
-        session,
+        db,
         account=account,
         channel=channel,
         external_id=msg.contact_external_id,
         name=None if msg.is_echo else msg.contact_name,
         handle=msg.contact_handle,
     )
-    reply_to = await _message_id_of(session, channel, msg.reply_to_external_id)
-    inserted = (
-        await session.execute(_INSERT_MESSAGES, _message_row(tenant_id, chat_id, channel, msg, reply_to))
-    ).first()
-    message_id = inserted[0] if inserted else None
+    reply_to = await _message_id_of(db, channel, msg.reply_to_external_id)
+    row = _message_row(tenant_id, chat_id, channel, msg, reply_to)
+    message_id = (await _insert_messages(db, [row])).get((channel, msg.external_message_id))
     profile = ("profile",) if needs_profile and channel in PROFILE_CHANNELS and not msg.is_echo else ()
     if message_id is None:
         # A repeat. Follow-up work may not have been queued the first time (crash before the
         # publish), so it is asked for again while still pending; its handler is idempotent.
-        existing = (
-            await session.execute(
-                select(ChatMessage.id, ChatMessage.media["state"].astext).where(
-                    ChatMessage.channel == channel, ChatMessage.external_message_id == msg.external_message_id
-                )
-            )
-        ).one()
+        existing = (await _rows(db, _EXISTING, {"channel": channel, "ext": msg.external_message_id}))[0]
         enrich = (("media",) if existing[1] == "pending" else ()) + profile
         return Change("message.existing", chat_id, existing[0], {}, enrich) if enrich else None
-    await _bump_chat(session, chat_id, msg.platform_timestamp, _preview(msg), inbound=not msg.is_echo)
-    media = ("media",) if msg.media is not None and _media_json(msg)["state"] == "pending" else ()  # type: ignore[index]
+    bump = _Bump()
+    bump.add(msg.platform_timestamp, _preview(msg), inbound=not msg.is_echo)
+    await _bump_chats(db, {chat_id: bump})
+    media = ("media",) if row["media"] is not None and row["media"]["state"] == "pending" else ()
     return Change(
         "message.created",
         chat_id,
@@ -307,7 +349,7 @@ class NewMessage:
     msg: InboundMessage
 
 
-async def store_messages(session: AsyncConnection, items: list[NewMessage]) -> list[Change | None]:
+async def store_messages(db: Db, items: list[NewMessage]) -> list[Change | None]:
     """``store_message`` for many messages in four statements: contacts, chats, messages, chat bumps.
 
     One ``Change`` (or ``None``) per item, in order, as ``store_message`` would give. Items must have
@@ -333,33 +375,24 @@ async def store_messages(session: AsyncConnection, items: list[NewMessage]) -> l
         name = None if it.msg.is_echo else it.msg.contact_name
         row["display_name"] = name or row["display_name"]
         row["handle"] = it.msg.contact_handle or row["handle"]
+    # (id, social_account_id, external_id, display_name, profile_fetched_at) by (account, customer)
     contacts = {
-        (r.social_account_id, r.external_id): r
-        for r in await session.execute(_UPSERT_CONTACTS, list(contact_rows.values()))
+        (r[1], r[2]): r
+        for r in await _rows(db, _UPSERT_CONTACTS, _columns(list(contact_rows.values()), _CONTACT_COLUMNS))
     }
-    chat_rows = {
-        (c.social_account_id, c.id): {
-            "social_account_id": c.social_account_id,
-            "contact_id": c.id,
-            "channel": contact_rows[k]["channel"],
-        }
+    chat_rows = [
+        {"social_account_id": c[1], "contact_id": c[0], "channel": contact_rows[k]["channel"]}
         for k, c in contacts.items()
-    }
-    chats = {
-        (r.social_account_id, r.contact_id): r.id
-        for r in await session.execute(_UPSERT_CHATS, list(chat_rows.values()))
-    }
+    ]
+    chats = {(r[1], r[2]): r[0] for r in await _rows(db, _UPSERT_CHATS, _columns(chat_rows, _CHAT_COLUMNS))}
     chat_of: list[uuid.UUID] = []
     message_rows = []
     for it in items:
         msg = it.msg
         contact = contacts[(it.account.id, msg.contact_external_id)]
-        chat_of.append(chats[(it.account.id, contact.id)])
+        chat_of.append(chats[(it.account.id, contact[0])])
         message_rows.append(_message_row(it.tenant_id, chat_of[-1], it.channel, msg, None))
-    inserted = {
-        (r.channel, r.external_message_id): r.id
-        for r in await session.execute(_INSERT_MESSAGES, message_rows)
-    }
+    inserted = await _insert_messages(db, message_rows)
     results: list[Change | None] = []
     bumps: dict[uuid.UUID, _Bump] = {}
     for it, chat_id, row in zip(items, chat_of, message_rows, strict=True):
@@ -368,12 +401,12 @@ async def store_messages(session: AsyncConnection, items: list[NewMessage]) -> l
         if message_id is None:  # stored before this batch: the one-by-one path knows what to ask again
             results.append(
                 await store_message(
-                    session, tenant_id=it.tenant_id, channel=it.channel, account=it.account, msg=msg
+                    db, tenant_id=it.tenant_id, channel=it.channel, account=it.account, msg=msg
                 )
             )
             continue
         contact = contacts[(it.account.id, msg.contact_external_id)]
-        needs_profile = contact.display_name is None and contact.profile_fetched_at is None
+        needs_profile = contact[3] is None and contact[4] is None
         profile = ("profile",) if needs_profile and it.channel in PROFILE_CHANNELS and not msg.is_echo else ()
         media = ("media",) if row["media"] is not None and row["media"]["state"] == "pending" else ()
         bumps.setdefault(chat_id, _Bump()).add(msg.platform_timestamp, _preview(msg), inbound=not msg.is_echo)
@@ -387,23 +420,13 @@ async def store_messages(session: AsyncConnection, items: list[NewMessage]) -> l
                 msg.external_message_id,
             )
         )
-    if bumps:
-        await session.execute(
-            _BULK_BUMP,
-            {
-                "chat": list(bumps),
-                "at": [b.at for b in bumps.values()],
-                "preview": [b.preview for b in bumps.values()],
-                "inbound": [b.inbound for b in bumps.values()],
-                "inbound_at": [b.inbound_at for b in bumps.values()],
-            },
-        )
+    await _bump_chats(db, bumps)
     return results
 
 
 @dataclass
 class _Bump:
-    """What a batch's new messages do to one chat, as ``_bump_chat`` one message at a time would."""
+    """What new messages do to one chat, applied in the order they came."""
 
     at: datetime | None = None
     preview: str = ""
@@ -418,10 +441,10 @@ class _Bump:
             self.inbound_at = at if self.inbound_at is None else max(self.inbound_at, at)
 
 
-# _bump_chat over many chats: same rules (greatest times, preview only from a newer message,
-# a new customer message reopens the conversation).
-_BULK_BUMP = text(
-    """
+# The greatest times win; the preview changes only for a newer message (out-of-order arrivals must
+# not replace the preview of a newer one); a new customer message counts as unread and reopens the
+# conversation.
+_BUMP_CHATS = """
     UPDATE chats AS c
     SET last_message_at = greatest(coalesce(c.last_message_at, v.at), v.at),
         last_message_preview = CASE WHEN c.last_message_at IS NULL OR c.last_message_at <= v.at
@@ -432,81 +455,104 @@ _BULK_BUMP = text(
         state = CASE WHEN v.inbound > 0 THEN 'open' ELSE c.state END,
         updated_at = now()
     FROM unnest(
-        CAST(:chat AS uuid[]), CAST(:at AS timestamptz[]), CAST(:preview AS text[]),
-        CAST(:inbound AS int[]), CAST(:inbound_at AS timestamptz[])
+        CAST(%(chat)s AS uuid[]), CAST(%(at)s AS timestamptz[]), CAST(%(preview)s AS text[]),
+        CAST(%(inbound)s AS int[]), CAST(%(inbound_at)s AS timestamptz[])
     ) AS v(chat_id, at, preview, inbound, inbound_at)
     WHERE c.id = v.chat_id
-    """
-)
+"""
 
 
-async def _bump_chat(
-    session: AsyncConnection, chat_id: uuid.UUID, at: datetime, preview: str, *, inbound: bool
-) -> None:
-    newer = or_(Chat.last_message_at.is_(None), Chat.last_message_at <= at)
-    values: dict[str, Any] = {
-        "last_message_at": func.greatest(func.coalesce(Chat.last_message_at, at), at),
-        # Out-of-order arrivals must not replace the preview of a newer message.
-        "last_message_preview": case((newer, preview), else_=Chat.last_message_preview),
-    }
-    if inbound:
-        values["unread_count"] = Chat.unread_count + 1
-        values["last_inbound_at"] = func.greatest(func.coalesce(Chat.last_inbound_at, at), at)
-        values["state"] = "open"  # a new customer message reopens a resolved conversation
-    await session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
+async def _bump_chats(db: Db, bumps: dict[uuid.UUID, _Bump]) -> None:
+    if not bumps:
+        return
+    await _run(
+        db,
+        _BUMP_CHATS,
+        {
+            "chat": list(bumps),
+            "at": [b.at for b in bumps.values()],
+            "preview": [b.preview for b in bumps.values()],
+            "inbound": [b.inbound for b in bumps.values()],
+            "inbound_at": [b.inbound_at for b in bumps.values()],
+        },
+    )
+
+
+_INSERT_REACTION = """
+    INSERT INTO chat_messages (
+        tenant_id, chat_id, channel, external_message_id, direction, sender_name, kind, text,
+        reaction_emoji, raw_payload, status, platform_timestamp, reply_to_message_id, reply_to_external_id
+    )
+    VALUES (
+        %(tenant_id)s, %(chat_id)s, %(channel)s, %(ext)s, %(direction)s, %(sender_name)s, 'reaction',
+        %(emoji)s, %(emoji)s, %(raw)s, 'received', %(at)s, %(target)s, %(target_ext)s
+    )
+    ON CONFLICT (channel, external_message_id) DO NOTHING
+    RETURNING id
+"""
+_SHOW_REACTION = "UPDATE chat_messages SET reaction_emoji = %(emoji)s, updated_at = now() WHERE id = %(id)s"
 
 
 async def store_reaction(
-    session: AsyncConnection, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, reaction: Reaction
+    db: Db, *, tenant_id: uuid.UUID, channel: str, account: AccountRow, reaction: Reaction
 ) -> Change | None:
     """Keep the reaction as a row of its own (history) and show it on the message it reacts to."""
     _, chat_id, _ = await _contact_and_chat(
-        session,
+        db,
         account=account,
         channel=channel,
         external_id=reaction.contact_external_id,
         name=reaction.contact_name,
         handle=None,
     )
-    target = await _message_id_of(session, channel, reaction.target_external_id)
+    target = await _message_id_of(db, channel, reaction.target_external_id)
     # Messenger/Instagram reactions have no id of their own: derive a stable one so redeliveries dedupe.
     own_id = reaction.external_message_id or (
         f"reaction:{reaction.target_external_id}:{reaction.contact_external_id}:"
         f"{int(reaction.platform_timestamp.timestamp() * 1000)}"
     )
-    inserted = (
-        await session.execute(
-            insert(ChatMessage)
-            .values(
-                tenant_id=tenant_id,
-                chat_id=chat_id,
-                channel=channel,
-                external_message_id=own_id,
-                direction="outbound" if reaction.is_echo else "inbound",
-                sender_name=reaction.contact_name,
-                kind="reaction",
-                text=reaction.emoji,
-                reaction_emoji=reaction.emoji,
-                raw_payload=reaction.raw,
-                status="received",
-                platform_timestamp=reaction.platform_timestamp,
-                reply_to_message_id=target,
-                reply_to_external_id=reaction.target_external_id,
-            )
-            .on_conflict_do_nothing(index_elements=[ChatMessage.channel, ChatMessage.external_message_id])
-            .returning(ChatMessage.id)
-        )
-    ).scalar_one_or_none()
-    if inserted is None or target is None or reaction.is_echo:
-        return None
-    await session.execute(
-        update(ChatMessage).where(ChatMessage.id == target).values(reaction_emoji=reaction.emoji)
+    inserted = await _rows(
+        db,
+        _INSERT_REACTION,
+        {
+            "tenant_id": tenant_id,
+            "chat_id": chat_id,
+            "channel": channel,
+            "ext": own_id,
+            "direction": "outbound" if reaction.is_echo else "inbound",
+            "sender_name": reaction.contact_name,
+            "emoji": reaction.emoji,
+            "raw": Jsonb(reaction.raw),
+            "at": reaction.platform_timestamp,
+            "target": target,
+            "target_ext": reaction.target_external_id,
+        },
     )
+    if not inserted or target is None or reaction.is_echo:
+        return None
+    await _run(db, _SHOW_REACTION, {"emoji": reaction.emoji, "id": target})
     return Change("message.updated", chat_id, target, {"reaction": reaction.emoji})
 
 
+# The original keeps its history; when it has not arrived yet a placeholder row takes its id, so the
+# original's later insert changes nothing.
+_MARK_DELETED = """
+    INSERT INTO chat_messages (
+        tenant_id, chat_id, channel, external_message_id, direction, kind, raw_payload, status,
+        platform_timestamp, deleted_at
+    )
+    VALUES (
+        %(tenant_id)s, %(chat_id)s, %(channel)s, %(ext)s, 'inbound', 'deleted', %(raw)s, 'received',
+        %(at)s, %(at)s
+    )
+    ON CONFLICT (channel, external_message_id) DO UPDATE
+    SET deleted_at = coalesce(chat_messages.deleted_at, EXCLUDED.deleted_at)
+    RETURNING id
+"""
+
+
 async def mark_deleted(
-    session: AsyncConnection,
+    db: Db,
     *,
     tenant_id: uuid.UUID,
     channel: str,
@@ -515,139 +561,126 @@ async def mark_deleted(
 ) -> Change | None:
     """Mark the original deleted (history kept); a placeholder stands in if it has not arrived yet."""
     _, chat_id, _ = await _contact_and_chat(
-        session,
+        db,
         account=account,
         channel=channel,
         external_id=event.contact_external_id,
         name=None,
         handle=None,
     )
-    stmt = insert(ChatMessage).values(
-        tenant_id=tenant_id,
-        chat_id=chat_id,
-        channel=channel,
-        external_message_id=event.target_external_id,
-        direction="inbound",
-        kind="deleted",
-        raw_payload=event.raw,
-        status="received",
-        platform_timestamp=event.platform_timestamp,
-        deleted_at=event.platform_timestamp,
+    rows = await _rows(
+        db,
+        _MARK_DELETED,
+        {
+            "tenant_id": tenant_id,
+            "chat_id": chat_id,
+            "channel": channel,
+            "ext": event.target_external_id,
+            "raw": Jsonb(event.raw),
+            "at": event.platform_timestamp,
+        },
     )
-    message_id = (
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[ChatMessage.channel, ChatMessage.external_message_id],
-                set_={"deleted_at": func.coalesce(ChatMessage.deleted_at, stmt.excluded.deleted_at)},
-            ).returning(ChatMessage.id)
-        )
-    ).scalar_one()
-    return Change("message.updated", chat_id, message_id, {"deleted": True})
+    return Change("message.updated", chat_id, rows[0][0], {"deleted": True})
 
 
-async def apply_edit(session: AsyncConnection, *, channel: str, event: MessageEdited) -> Change | None:
+# The previous text goes to raw_payload._edit_history (SET sees the row as it was); older edits
+# arriving late change nothing.
+_APPLY_EDIT = """
+    UPDATE chat_messages
+    SET text = %(text)s,
+        edited_at = %(at)s,
+        raw_payload = coalesce(raw_payload, jsonb_build_object()) || jsonb_build_object(
+            '_edit_history',
+            coalesce(raw_payload -> '_edit_history', jsonb_build_array()) || jsonb_build_array(text)
+        ),
+        updated_at = now()
+    WHERE channel = %(channel)s AND external_message_id = %(ext)s
+      AND (edited_at IS NULL OR edited_at < %(at)s)
+    RETURNING id, chat_id
+"""
+
+
+async def apply_edit(db: Db, *, channel: str, event: MessageEdited) -> Change | None:
     """Replace the text, keeping the previous versions in the raw payload."""
-    history = func.coalesce(ChatMessage.raw_payload["_edit_history"], func.jsonb_build_array())
-    row = (
-        await session.execute(
-            update(ChatMessage)
-            .where(
-                ChatMessage.channel == channel,
-                ChatMessage.external_message_id == event.target_external_id,
-                or_(ChatMessage.edited_at.is_(None), ChatMessage.edited_at < event.platform_timestamp),
-            )
-            .values(
-                text=event.text,
-                edited_at=event.platform_timestamp,
-                raw_payload=func.coalesce(ChatMessage.raw_payload, func.jsonb_build_object()).op("||")(
-                    func.jsonb_build_object(
-                        "_edit_history", history.op("||")(func.jsonb_build_array(ChatMessage.text))
-                    )
-                ),
-            )
-            .returning(ChatMessage.id, ChatMessage.chat_id)
-        )
-    ).first()
-    return Change("message.updated", row.chat_id, row.id, {"edited": True}) if row else None
+    rows = await _rows(
+        db,
+        _APPLY_EDIT,
+        {
+            "text": event.text,
+            "at": event.platform_timestamp,
+            "channel": channel,
+            "ext": event.target_external_id,
+        },
+    )
+    return Change("message.updated", rows[0][1], rows[0][0], {"edited": True}) if rows else None
 
 
-async def apply_status(session: AsyncConnection, *, channel: str, event: StatusUpdate) -> Change | None:
+async def apply_status(db: Db, *, channel: str, event: StatusUpdate) -> Change | None:
     """Move an outbound message's status forward; statuses for unknown messages change nothing."""
-    values: dict[str, Any] = {"status": event.status, "status_at": event.platform_timestamp}
-    if event.status == "failed":
-        values["error_code"] = None if event.error_code is None else str(event.error_code)
-        values["error_message"] = event.error_message or event.error_title
-    row = (
-        await session.execute(
-            update(ChatMessage)
-            .where(
-                ChatMessage.channel == channel,
-                ChatMessage.external_message_id == event.external_message_id,
-                ChatMessage.direction == "outbound",
-                or_(ChatMessage.status.is_(None), ChatMessage.status.in_(predecessors(event.status))),
-            )
-            .values(**values)
-            .returning(ChatMessage.id, ChatMessage.chat_id)
+    return (await apply_statuses(db, channel=channel, events=[event])).get(event.external_message_id)
+
+
+_APPLY_WATERMARK = """
+    UPDATE chat_messages
+    SET status = %(status)s, status_at = %(watermark)s, updated_at = now()
+    WHERE chat_id IN (
+            SELECT chats.id FROM chats JOIN contacts ON contacts.id = chats.contact_id
+            WHERE chats.social_account_id = %(account)s AND contacts.external_id = %(contact)s
         )
-    ).first()
-    return Change("message.status", row.chat_id, row.id, {"status": event.status}) if row else None
+      AND channel = %(channel)s
+      AND direction = 'outbound'
+      AND (platform_timestamp <= %(watermark)s OR external_message_id = ANY(CAST(%(mids)s AS text[])))
+      AND (status IS NULL OR status = ANY(CAST(%(preds)s AS text[])))
+    RETURNING id, chat_id
+"""
 
 
 async def apply_watermark(
-    session: AsyncConnection, *, channel: str, account: AccountRow, event: WatermarkUpdate
+    db: Db, *, channel: str, account: AccountRow, event: WatermarkUpdate
 ) -> list[Change]:
     """Messenger: everything sent to this customer before the watermark is delivered/read."""
-    chat_ids = (
-        select(Chat.id)
-        .join(Contact, Contact.id == Chat.contact_id)
-        .where(Chat.social_account_id == account.id, Contact.external_id == event.contact_external_id)
+    rows = await _rows(
+        db,
+        _APPLY_WATERMARK,
+        {
+            "status": event.status,
+            "watermark": event.watermark,
+            "account": account.id,
+            "contact": event.contact_external_id,
+            "channel": channel,
+            "mids": list(event.mids or ()),
+            "preds": list(predecessors(event.status)),
+        },
     )
-    covered = ChatMessage.platform_timestamp <= event.watermark
-    if event.mids:
-        covered = or_(covered, ChatMessage.external_message_id.in_(event.mids))
-    rows = (
-        await session.execute(
-            update(ChatMessage)
-            .where(
-                ChatMessage.chat_id.in_(chat_ids),
-                ChatMessage.channel == channel,
-                ChatMessage.direction == "outbound",
-                covered,
-                or_(ChatMessage.status.is_(None), ChatMessage.status.in_(predecessors(event.status))),
-            )
-            .values(status=event.status, status_at=event.watermark)
-            .returning(ChatMessage.id, ChatMessage.chat_id)
-        )
-    ).all()
-    return [Change("message.status", r.chat_id, r.id, {"status": event.status}) for r in rows]
+    return [Change("message.status", r[1], r[0], {"status": event.status}) for r in rows]
 
 
-async def record_platform_error(
-    session: AsyncConnection, *, account: AccountRow, event: PlatformError
-) -> Change:
+_PLATFORM_ERROR = """
+    INSERT INTO notifications (kind, severity, title, body, social_account_id, data)
+    VALUES ('platform_error', 'warning', %(title)s, %(body)s, %(account)s, %(data)s)
+    RETURNING id
+"""
+
+
+async def record_platform_error(db: Db, *, account: AccountRow, event: PlatformError) -> Change:
     """Meta reported a problem with the account or integration: tell the owner."""
     title = f"Meta reported error {event.code}" if event.code is not None else "Meta reported an error"
-    notification_id = (
-        await session.execute(
-            insert(Notification)
-            .values(
-                kind="platform_error",
-                severity="warning",
-                title=title,
-                body=event.message or event.title,
-                social_account_id=account.id,
-                data={"code": event.code, "raw": event.raw},
-            )
-            .returning(Notification.id)
-        )
-    ).scalar_one()
-    return Change("notification", None, None, {"notification_id": str(notification_id), "title": title})
+    rows = await _rows(
+        db,
+        _PLATFORM_ERROR,
+        {
+            "title": title,
+            "body": event.message or event.title,
+            "account": account.id,
+            "data": Jsonb({"code": event.code, "raw": event.raw}),
+        },
+    )
+    return Change("notification", None, None, {"notification_id": str(rows[0][0]), "title": title})
 
 
-# One statement for many statuses (the bulk of Meta's webhooks): the same guard as apply_status, the
-# predecessors passed per row. ``updated_at`` is set here because this is not an ORM update.
-_BULK_STATUS = text(
-    """
+# One statement for many statuses (the bulk of Meta's webhooks), each guarded by the statuses it may
+# replace (passed per row): a status never moves back, whatever order they arrive in.
+_BULK_STATUS = """
     UPDATE chat_messages AS m
     SET status = v.status,
         status_at = v.status_at,
@@ -655,21 +688,18 @@ _BULK_STATUS = text(
         error_message = CASE WHEN v.status = 'failed' THEN v.error_message ELSE m.error_message END,
         updated_at = now()
     FROM unnest(
-        CAST(:ext AS text[]), CAST(:status AS text[]), CAST(:status_at AS timestamptz[]),
-        CAST(:error_code AS text[]), CAST(:error_message AS text[]), CAST(:preds AS text[])
+        CAST(%(ext)s AS text[]), CAST(%(status)s AS text[]), CAST(%(status_at)s AS timestamptz[]),
+        CAST(%(error_code)s AS text[]), CAST(%(error_message)s AS text[]), CAST(%(preds)s AS text[])
     ) AS v(ext, status, status_at, error_code, error_message, preds)
-    WHERE m.channel = :channel
+    WHERE m.channel = %(channel)s
       AND m.external_message_id = v.ext
       AND m.direction = 'outbound'
       AND (m.status IS NULL OR m.status = ANY(string_to_array(v.preds, ',')))
     RETURNING m.id, m.chat_id, v.ext
-    """
-)
+"""
 
 
-async def apply_statuses(
-    session: AsyncConnection, *, channel: str, events: list[StatusUpdate]
-) -> dict[str, Change]:
+async def apply_statuses(db: Db, *, channel: str, events: list[StatusUpdate]) -> dict[str, Change]:
     """Apply many status updates of one channel at once; the changes by external message id.
 
     The external ids must be distinct (a repeat in one statement would update a row only once with
@@ -677,7 +707,8 @@ async def apply_statuses(
     """
     if not events:
         return {}
-    rows = await session.execute(
+    rows = await _rows(
+        db,
         _BULK_STATUS,
         {
             "channel": channel,
@@ -690,4 +721,4 @@ async def apply_statuses(
         },
     )
     by_ext = {e.external_message_id: e.status for e in events}
-    return {r.ext: Change("message.status", r.chat_id, r.id, {"status": by_ext[r.ext]}) for r in rows.all()}
+    return {r[2]: Change("message.status", r[1], r[0], {"status": by_ext[r[2]]}) for r in rows}

@@ -217,7 +217,7 @@ async def _ingest(registry: Any, tenant_id: Any, deliveries: list[tuple[str, dic
                 received_at=datetime.now(UTC),
                 payload=item.payload,
             )
-            await handle_routed_event(event, begin=registry.begin)
+            await handle_routed_event(event, begin=registry.driver_transaction)
 
 
 async def seed() -> None:
