@@ -10,31 +10,25 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import structlog
-from sqlalchemy import func, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg.types.json import Jsonb
 
-from normalizer.store import Change
+from normalizer.handler import TenantTransaction
+from normalizer.store import Change, Db
 from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import EnrichMessage
 from omni_common.crypto import KeyRing
-from omni_common.db.tenant_models import Chat, ChatMessage, Contact
 from omni_common.graph.client import GraphClient
 from omni_common.graph.errors import GraphError
 from omni_common.media.storage import MediaStorage
-from omni_common.tenancy.accounts import read_token
+from omni_common.tenancy.accounts import decrypt_token
 
 log = structlog.get_logger(__name__)
-
-# A SQLAlchemy Core transaction on one tenant's database (the registry's ``transaction``).
-TenantTransaction = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncConnection]]
 
 MAX_MEDIA_BYTES = 100 * 1024 * 1024  # WhatsApp's largest media (documents)
 
@@ -70,25 +64,38 @@ class _Target:
     profile_fetched_at: Any
 
 
-async def _load(session: AsyncConnection, message_id: uuid.UUID) -> _Target | None:
-    row = (
-        await session.execute(
-            select(
-                ChatMessage.id,
-                ChatMessage.chat_id,
-                ChatMessage.media,
-                Chat.social_account_id,
-                Contact.id.label("contact_id"),
-                Contact.external_id,
-                Contact.display_name,
-                Contact.profile_fetched_at,
-            )
-            .join(Chat, Chat.id == ChatMessage.chat_id)
-            .join(Contact, Contact.id == Chat.contact_id)
-            .where(ChatMessage.id == message_id)
-        )
-    ).first()
-    return _Target(*row) if row else None
+# The message, its chat's contact and the account's sealed token, in one statement.
+_LOAD = """
+    SELECT m.id, m.chat_id, m.media, c.social_account_id, k.id, k.external_id, k.display_name,
+           k.profile_fetched_at, a.credentials_encrypted
+    FROM chat_messages AS m
+    JOIN chats AS c ON c.id = m.chat_id
+    JOIN contacts AS k ON k.id = c.contact_id
+    JOIN social_accounts AS a ON a.id = c.social_account_id
+    WHERE m.id = %(id)s
+"""
+
+# Merges the patch into the media document (keys of the patch win).
+_SET_MEDIA = """
+    UPDATE chat_messages SET media = coalesce(media, jsonb_build_object()) || %(patch)s, updated_at = now()
+    WHERE id = %(id)s
+"""
+
+# Only a contact still without a name takes the profile's; the chat's earlier messages show it too.
+_SET_CONTACT_NAME = """
+    UPDATE contacts SET display_name = %(name)s, profile_fetched_at = now(), updated_at = now()
+    WHERE id = %(id)s AND display_name IS NULL
+"""
+_SET_SENDER_NAMES = """
+    UPDATE chat_messages SET sender_name = %(name)s, updated_at = now()
+    WHERE chat_id = %(chat)s AND direction = 'inbound' AND sender_name IS NULL
+"""
+
+
+async def _load(db: Db, message_id: uuid.UUID) -> tuple[_Target, str | None] | None:
+    cursor = await db.execute(_LOAD, {"id": message_id}, prepare=True)
+    row = await cursor.fetchone()
+    return (_Target(*row[:8]), row[8]) if row else None
 
 
 def _retry_unless_final(exc: Exception, what: str, *, final: bool) -> None:
@@ -107,13 +114,14 @@ async def handle_enrich(
     On the ``final_attempt`` a failure is recorded on the message (media ``failed``) instead, so
     nothing stays ``pending`` forever.
     """
-    async with deps.begin(cmd.tenant_id) as session:
-        target = await _load(session, cmd.message_id)
-        if target is None:
-            raise DeadLetter("message_not_found", f"message {cmd.message_id}")
-        token = await read_token(
-            session, keyring=deps.keyring, tenant_id=cmd.tenant_id, account_id=target.account_id
-        )
+    async with deps.begin(cmd.tenant_id) as db:
+        loaded = await _load(db, cmd.message_id)
+    if loaded is None:
+        raise DeadLetter("message_not_found", f"message {cmd.message_id}")
+    target, sealed = loaded
+    token = decrypt_token(
+        deps.keyring, tenant_id=cmd.tenant_id, account_id=target.account_id, ciphertext=sealed
+    )
     # The HTTP calls run outside any transaction: no database connection waits on Meta.
     if cmd.what == "media":
         return await _fetch_media(cmd, deps, target, token, final=final_attempt)
@@ -160,16 +168,8 @@ async def _fetch_media(
 
 
 async def _set_media(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, patch: dict[str, Any]) -> Change:
-    async with deps.begin(cmd.tenant_id) as session:
-        await session.execute(
-            update(ChatMessage)
-            .where(ChatMessage.id == target.message_id)
-            .values(
-                media=func.coalesce(ChatMessage.media, func.jsonb_build_object()).op("||")(
-                    literal(patch, type_=JSONB)
-                )
-            )
-        )
+    async with deps.begin(cmd.tenant_id) as db:
+        await db.execute(_SET_MEDIA, {"patch": Jsonb(patch), "id": target.message_id}, prepare=True)
     log.info("media_enriched", state=patch["state"], message_id=str(target.message_id))
     return Change("message.updated", target.chat_id, target.message_id, {"media": patch["state"]})
 
@@ -187,22 +187,10 @@ async def _fetch_profile(
     except (GraphError, httpx.HTTPError) as exc:
         _retry_unless_final(exc, "profile", final=final)
         log.info("profile_unavailable", error=str(exc)[:200])
-    async with deps.begin(cmd.tenant_id) as session:
-        await session.execute(
-            update(Contact)
-            .where(Contact.id == target.contact_id, Contact.display_name.is_(None))
-            .values(display_name=name, profile_fetched_at=func.now())
-        )
+    async with deps.begin(cmd.tenant_id) as db:
+        await db.execute(_SET_CONTACT_NAME, {"name": name, "id": target.contact_id}, prepare=True)
         if name:
-            await session.execute(
-                update(ChatMessage)
-                .where(
-                    ChatMessage.chat_id == target.chat_id,
-                    ChatMessage.direction == "inbound",
-                    ChatMessage.sender_name.is_(None),
-                )
-                .values(sender_name=name)
-            )
+            await db.execute(_SET_SENDER_NAMES, {"name": name, "chat": target.chat_id}, prepare=True)
     return (
         Change("message.updated", target.chat_id, target.message_id, {"contact_name": name}) if name else None
     )

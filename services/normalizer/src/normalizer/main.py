@@ -59,7 +59,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
         )
         http = graph_http(timeout=httpx.Timeout(20.0, connect=5.0))
         enrich_deps = EnrichDeps(
-            begin=registry.transaction,
+            begin=registry.driver_transaction,
             graph=GraphClient(http, settings.graph_api_url),
             storage=storage_from_url(settings.media_storage),
             keyring=KeyRing.from_strings(settings.encryption_key_list()),

@@ -231,6 +231,13 @@ async def read_token(
             select(SocialAccount.credentials_encrypted).where(SocialAccount.id == account_id)
         )
     ).scalar_one_or_none()
+    return decrypt_token(keyring, tenant_id=tenant_id, account_id=account_id, ciphertext=ciphertext)
+
+
+def decrypt_token(
+    keyring: KeyRing, *, tenant_id: uuid.UUID, account_id: uuid.UUID, ciphertext: str | None
+) -> str:
+    """The token of ``credentials_encrypted`` read by the caller (DecryptionError if not this account's)."""
     if ciphertext is None:
         raise AccountNotFound(f"account {account_id} has no credentials")
     return keyring.decrypt(ciphertext, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
