@@ -114,7 +114,7 @@ async def _write(
         while not queue.empty():
             tenant_id, events = queue.get_nowait()
             outcomes = await handle_routed_batch(
-                tenant_id, events, begin=registry.driver_transaction, accounts=accounts
+                tenant_id, events, connect=registry.driver_connection, accounts=accounts
             )
             for outcome in outcomes:
                 failed += isinstance(outcome, (Exception, DeadLetter))

@@ -6,6 +6,8 @@ import asyncio
 import copy
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,7 +78,7 @@ async def _run(
     registry = TenantEngineRegistry(catalog=Catalog(engine), server_url=settings.database_url, max_engines=1)
     try:
         return await handle_routed_batch(
-            tenant_id, events, begin=registry.driver_transaction, accounts=accounts
+            tenant_id, events, connect=registry.driver_connection, accounts=accounts
         )
     finally:
         await registry.close()
@@ -248,3 +250,82 @@ def test_a_batch_writes_what_one_by_one_writes(settings: Settings) -> None:
     chats = {c[0]: c for c in states[0]["chats"]}
     assert chats[ana][1] == 3  # eq-1 once, eq-2, eq-4
     assert chats[ben][1] == 3  # eq-3, eq-6, eq-7 (a reaction is not unread)
+
+
+def test_a_batch_of_statuses_on_recent_accounts_is_one_statement(
+    settings: Settings, tenant: tuple[uuid.UUID, str, str]
+) -> None:
+    """No BEGIN/COMMIT round trips for the commonest batch under load."""
+    tenant_id, db, waba = tenant
+    new = f"wamid.in-{unique_digits()}"
+    asyncio.run(_run(settings, tenant_id, _events(tenant_id, waba, [_text(new)])))
+    (chat_id,) = _rows(
+        settings, db, "SELECT chat_id FROM chat_messages WHERE external_message_id = %s", (new,)
+    )[0]
+    out = [f"wamid.out-{unique_digits()}" for _ in range(3)]
+    for wamid in out:
+        _rows(
+            settings,
+            db,
+            "INSERT INTO chat_messages (tenant_id, chat_id, channel, external_message_id, direction, kind,"
+            " status) VALUES (%s, %s, 'whatsapp', %s, 'outbound', 'text', 'sent') RETURNING id",
+            (tenant_id, chat_id, wamid),
+        )
+    _rows(settings, db, "UPDATE social_accounts SET last_webhook_at = NULL RETURNING id", ())
+    cache = AccountCache()
+    statements: list[str] = []
+
+    async def run(deliveries: list[dict[str, Any]]) -> list[Any]:
+        engine = catalog_engine(settings.database_url)
+        registry = TenantEngineRegistry(
+            catalog=Catalog(engine), server_url=settings.database_url, max_engines=1
+        )
+
+        @asynccontextmanager
+        async def connect(tid: uuid.UUID) -> AsyncIterator[Any]:
+            async with registry.driver_connection(tid) as conn:
+                statements.clear()
+                yield _Recording(conn, statements)
+
+        try:
+            return await handle_routed_batch(
+                tenant_id, _events(tenant_id, waba, deliveries), connect=connect, accounts=cache
+            )
+        finally:
+            await registry.close()
+            await engine.dispose()
+
+    # First batch: the account is read and its webhook time recorded, inside a transaction.
+    first = asyncio.run(run([_status(out[0], "delivered")]))
+    assert [c.data["status"] for c in first[0]] == ["delivered"]
+    assert statements == [
+        "SELECT a.platform,",
+        "transaction",
+        "UPDATE chat_messages",
+        "UPDATE social_accounts",
+    ]
+    # Then: the cached account was recorded within the minute, so two statuses are one UPDATE.
+    second = asyncio.run(run([_status(out[1], "delivered"), _status(out[2], "read")]))
+    assert [[c.data["status"] for c in o] for o in second] == [["delivered"], ["read"]]
+    assert statements == ["UPDATE chat_messages"]
+    assert _rows(
+        settings,
+        db,
+        "SELECT status FROM chat_messages WHERE external_message_id = ANY(%s) ORDER BY 1",
+        (out,),
+    ) == [("delivered",), ("delivered",), ("read",)]
+
+
+class _Recording:
+    """A tenant connection that notes the first words of each statement and transaction it runs."""
+
+    def __init__(self, conn: Any, statements: list[str]) -> None:
+        self._conn, self._statements = conn, statements
+
+    async def execute(self, query: str, params: Any = None, **kwargs: Any) -> Any:
+        self._statements.append(" ".join(query.split()[:2]))
+        return await self._conn.execute(query, params, **kwargs)
+
+    def transaction(self) -> Any:
+        self._statements.append("transaction")
+        return self._conn.transaction()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import psycopg
 import pytest
 from pipeline import provision
 from sqlalchemy import text
@@ -70,7 +71,7 @@ async def test_an_evicted_engine_is_kept_without_connections_and_reused(settings
         await engine.dispose()
 
 
-async def test_driver_transaction_commits_rolls_back_and_drops_a_broken_connection(settings: Settings) -> None:
+async def test_driver_connections_commit_roll_back_and_drop_a_broken_one(settings: Settings) -> None:
     tenant = await provision(settings, "driver")
     engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
     registry = TenantEngineRegistry(
@@ -79,27 +80,39 @@ async def test_driver_transaction_commits_rolls_back_and_drops_a_broken_connecti
         max_engines=1,
         pool_size=1,
         max_overflow=0,
-        pool_pre_ping=False,  # as the normalizer: only the invalidation keeps a dead connection out
+        pool_pre_ping=False,  # as the normalizer: only dropping it keeps a dead connection out
     )
     table = f"t_{uuid.uuid4().hex[:8]}"
+
+    async def fail_inside_a_transaction() -> None:
+        async with registry.driver_transaction(tenant.id) as db:
+            await db.execute(f"INSERT INTO {table} VALUES (2)")
+            raise RuntimeError("the batch failed")
+
+    async def end_the_connection() -> None:
+        async with registry.driver_transaction(tenant.id) as db:
+            await db.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
     try:
         async with registry.driver_transaction(tenant.id) as db:
             assert (await (await db.execute("SELECT current_database()")).fetchone()) == (tenant.db_name,)
             await db.execute(f"CREATE TABLE {table} (n int)")
             await db.execute(f"INSERT INTO {table} VALUES (1)")
         with pytest.raises(RuntimeError):
-            async with registry.driver_transaction(tenant.id) as db:
-                await db.execute(f"INSERT INTO {table} VALUES (2)")
-                raise RuntimeError("the batch failed")
+            await fail_inside_a_transaction()
+        async with registry.driver_connection(tenant.id) as db:  # autocommit: each statement commits
+            await db.execute(f"INSERT INTO {table} VALUES (3)")
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                await db.execute("SELECT * FROM no_such_table")
         # The server ends the pool's only connection mid-transaction: it is dropped, not reused.
-        with pytest.raises(Exception) as ended:
-            async with registry.driver_transaction(tenant.id) as db:
-                await db.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-        assert "terminat" in str(ended.value).lower() or "closed" in str(ended.value).lower()
+        with pytest.raises(psycopg.OperationalError):
+            await end_the_connection()
         async with registry.driver_transaction(tenant.id) as db:
-            assert await (await db.execute(f"SELECT n FROM {table}")).fetchall() == [(1,)]
-        async with registry.begin(tenant.id) as session:  # the ORM path shares the same pool, still usable
-            assert (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 1
+            assert await (await db.execute(f"SELECT n FROM {table} ORDER BY n")).fetchall() == [(1,), (3,)]
+        async with registry.session(tenant.id) as session:  # handed back as SQLAlchemy expects it:
+            await session.execute(text(f"INSERT INTO {table} VALUES (4)"))  # not autocommit
+            await session.rollback()
+            assert (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 2
     finally:
         await registry.close()
         await engine.dispose()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -103,12 +104,27 @@ async def _apply(
 
 Outcome = list[store.Change] | Exception
 
+# Opens a connection to one tenant's database in autocommit mode (the registry's ``driver_connection``):
+# a batch that is one statement runs without BEGIN and COMMIT, the others inside ``db.transaction()``.
+TenantConnection = Callable[[uuid.UUID], AbstractAsyncContextManager[store.Db]]
+
+
+def transactions(connect: TenantConnection) -> TenantTransaction:
+    """``begin`` for :func:`handle_routed_event` from a ``connect``: one transaction per use."""
+
+    @asynccontextmanager
+    async def begin(tenant_id: uuid.UUID) -> AsyncIterator[store.Db]:
+        async with connect(tenant_id) as db, db.transaction():
+            yield db
+
+    return begin
+
 
 async def handle_routed_batch(
     tenant_id: uuid.UUID,
     events: list[RoutedEvent],
     *,
-    begin: TenantTransaction,
+    connect: TenantConnection,
     accounts: AccountCache | None = None,
 ) -> list[Outcome]:
     """Write many events of ONE tenant in one transaction; one outcome per event, in order.
@@ -130,8 +146,15 @@ async def handle_routed_batch(
     if not normalized:
         return outcomes
     try:
-        async with begin(tenant_id) as session:
-            await _apply_batch(session, tenant_id, events, normalized, outcomes, accounts)
+        async with connect(tenant_id) as db:
+            plan = await _plan(db, tenant_id, events, normalized, outcomes, accounts)
+            if plan.one_statement:
+                # Most batches under load are a few statuses of accounts seen within the minute: one
+                # UPDATE, atomic on its own. BEGIN and COMMIT would be two more round trips.
+                await _write(db, plan, outcomes, accounts, tenant_id)
+            else:
+                async with db.transaction():
+                    await _write(db, plan, outcomes, accounts, tenant_id)
     except TenantNotFound as exc:
         return [o if isinstance(o, Exception) else DeadLetter("unknown_tenant", str(exc)) for o in outcomes]
     except TenantNotActive as exc:
@@ -140,6 +163,7 @@ async def handle_routed_batch(
         if accounts is not None:
             accounts.forget(tenant_id)
         log.warning("batch_failed_one_by_one", events=len(normalized), error=f"{type(exc).__name__}: {exc}")
+        begin = transactions(connect)
         for i, _ in normalized:
             try:
                 outcomes[i] = await handle_routed_event(events[i], begin=begin)
@@ -148,62 +172,91 @@ async def handle_routed_batch(
     return outcomes
 
 
-async def _apply_batch(
-    session: store.Db,
+@dataclass
+class _Plan:
+    """What a batch writes, in the order it writes it."""
+
+    accounts: dict[tuple[str, str], store.AccountRow | DeadLetter]
+    # New messages go first and together (four statements for all of them).
+    fresh: list[tuple[int, store.NewMessage]] = field(default_factory=list)
+    # Then the rest (reactions, edits, replies, repeats) one by one, in order, so they find a message
+    # of the same batch.
+    one_by_one: list[tuple[int, RoutedEvent, store.AccountRow, NormalizedEvent]] = field(default_factory=list)
+    # Statuses last, in one statement per channel: an outbound echo in the same batch is then already
+    # there for its status, and statuses only move forward, so the order among them is kept.
+    statuses: list[tuple[int, RoutedEvent, StatusUpdate]] = field(default_factory=list)
+
+    @property
+    def usable(self) -> dict[tuple[str, str], store.AccountRow]:
+        return {k: a for k, a in self.accounts.items() if isinstance(a, store.AccountRow)}
+
+    @property
+    def one_statement(self) -> bool:
+        """Only distinct statuses of one channel, on accounts whose webhook time is already recorded."""
+        if self.fresh or self.one_by_one or not self.statuses:
+            return False
+        if len({event.channel for _, event, _ in self.statuses}) != 1:
+            return False
+        if len({item.external_message_id for _, _, item in self.statuses}) != len(self.statuses):
+            return False
+        return all(a.webhook_recorded for a in self.usable.values())
+
+
+async def _plan(
+    db: store.Db,
     tenant_id: uuid.UUID,
     events: list[RoutedEvent],
     normalized: list[tuple[int, list[NormalizedEvent]]],
     outcomes: list[Outcome],
     cache: AccountCache | None,
-) -> None:
+) -> _Plan:
     # The batch's accounts: from the cache of recent batches, the others in one statement.
     keys = {(events[i].channel, events[i].account_id) for i, _ in normalized}
     found, missing = cache.lookup(tenant_id, keys) if cache is not None else ({}, keys)
     if missing:
-        read = await store.find_accounts(session, missing)
+        read = await store.find_accounts(db, missing)
         found.update(read)
         if cache is not None:
             cache.remember(tenant_id, read)
-    accounts: dict[tuple[str, str], store.AccountRow | DeadLetter] = {}
-    # Statuses go last, in one statement per channel: an outbound echo in the same batch is then
-    # already there for its status, and statuses only move forward, so the order among them is kept.
-    statuses: list[tuple[int, RoutedEvent, StatusUpdate]] = []
-    # New messages go first and together (four statements for all of them); the rest (reactions,
-    # edits, replies, repeats) then one by one, in order, so they find a message of the same batch.
-    fresh: list[tuple[int, store.NewMessage]] = []
-    one_by_one: list[tuple[int, RoutedEvent, store.AccountRow, NormalizedEvent]] = []
+    plan = _Plan(accounts={})
     fresh_ids: set[tuple[str, str]] = set()
     for i, items in normalized:
         event = events[i]
         key = (event.channel, event.account_id)
-        if key not in accounts:
-            accounts[key] = _usable(found.get(key), event)
-        account = accounts[key]
+        if key not in plan.accounts:
+            plan.accounts[key] = _usable(found.get(key), event)
+        account = plan.accounts[key]
         if isinstance(account, DeadLetter):
             outcomes[i] = account
             continue
         for item in items:
             if isinstance(item, StatusUpdate):
-                statuses.append((i, event, item))
+                plan.statuses.append((i, event, item))
             elif (
                 isinstance(item, InboundMessage)
                 and item.reply_to_external_id is None
                 and (event.channel, item.external_message_id) not in fresh_ids
             ):
                 fresh_ids.add((event.channel, item.external_message_id))
-                fresh.append((i, store.NewMessage(event.tenant_id, event.channel, account, item)))
+                plan.fresh.append((i, store.NewMessage(event.tenant_id, event.channel, account, item)))
             else:
-                one_by_one.append((i, event, account, item))
-    stored = await store.store_messages(session, [m for _, m in fresh])
-    for (i, _), change in zip(fresh, stored, strict=True):
+                plan.one_by_one.append((i, event, account, item))
+    return plan
+
+
+async def _write(
+    db: store.Db, plan: _Plan, outcomes: list[Outcome], cache: AccountCache | None, tenant_id: uuid.UUID
+) -> None:
+    stored = await store.store_messages(db, [m for _, m in plan.fresh])
+    for (i, _), change in zip(plan.fresh, stored, strict=True):
         if change is not None:
             _changes(outcomes, i).append(change)
-    for i, event, account, item in one_by_one:
-        _changes(outcomes, i).extend(await _apply(session, event, account, item))
+    for i, event, account, item in plan.one_by_one:
+        _changes(outcomes, i).extend(await _apply(db, event, account, item))
     seen: set[tuple[str, str]] = set()
     bulk: dict[str, list[StatusUpdate]] = {}
     repeats: list[tuple[int, RoutedEvent, StatusUpdate]] = []
-    for i, event, item in statuses:
+    for i, event, item in plan.statuses:
         key = (event.channel, item.external_message_id)
         if key in seen:
             repeats.append((i, event, item))
@@ -211,28 +264,26 @@ async def _apply_batch(
             seen.add(key)
             bulk.setdefault(event.channel, []).append(item)
     applied = {
-        channel: await store.apply_statuses(session, channel=channel, events=items)
+        channel: await store.apply_statuses(db, channel=channel, events=items)
         for channel, items in bulk.items()
     }
     firsts: set[tuple[str, str]] = set()
-    for i, event, item in statuses:
+    for i, event, item in plan.statuses:
         key = (event.channel, item.external_message_id)
-        changes = outcomes[i]
-        assert isinstance(changes, list)
         if key in firsts:
             continue  # a repeat: applied one by one below
         firsts.add(key)
         change = applied[event.channel].get(item.external_message_id)
         if change is not None:
-            changes.append(change)
+            _changes(outcomes, i).append(change)
         else:
             log.info("status_not_applied", external_message_id=item.external_message_id, status=item.status)
     for i, event, item in repeats:
-        changes = outcomes[i]
-        assert isinstance(changes, list)
-        changes.extend(await _apply(session, event, accounts[(event.channel, event.account_id)], item))  # type: ignore[arg-type]
-    usable = {k: a for k, a in accounts.items() if isinstance(a, store.AccountRow)}
-    await store.touch_accounts(session, list(usable.values()))
+        account = plan.accounts[(event.channel, event.account_id)]
+        assert isinstance(account, store.AccountRow)
+        _changes(outcomes, i).extend(await _apply(db, event, account, item))
+    usable = plan.usable
+    await store.touch_accounts(db, list(usable.values()))
     if cache is not None:
         cache.touched(tenant_id, {k: a for k, a in usable.items() if not a.webhook_recorded})
 

@@ -71,7 +71,7 @@ def handler_factory(settings: Settings, topology: Topology) -> HandlerFactory:
 
         async def write_batch(tenant_id: uuid.UUID, events: list[RoutedEvent]) -> list[Outcome]:
             return await handle_routed_batch(
-                tenant_id, events, begin=registry.driver_transaction, accounts=accounts
+                tenant_id, events, connect=registry.driver_connection, accounts=accounts
             )
 
         # One transaction per tenant for the events that arrive together (bounded by the prefetch):

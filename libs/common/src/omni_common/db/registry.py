@@ -222,14 +222,15 @@ class TenantEngineRegistry:
             await self._release(tenant.id)
 
     @asynccontextmanager
-    async def driver_transaction(
+    async def driver_connection(
         self, tenant_id: uuid.UUID | None
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """The tenant's psycopg connection inside a transaction, from the same pool as :meth:`transaction`.
+        """The tenant's psycopg connection in autocommit mode, from the same pool as :meth:`transaction`.
 
         For the hottest writer (the normalizer's plain SQL): SQLAlchemy's connection, transaction and
         result objects cost it more client CPU per batch than its statements (``bench writepath``).
-        Committed on success, rolled back on error; a connection found broken is dropped from the pool.
+        Each statement commits on its own unless run inside ``db.transaction()``, so a write that is
+        one statement needs no BEGIN and COMMIT round trips. A connection found broken is dropped.
         """
         tenant = await self.tenant(tenant_id)
         engine = await self._acquire(tenant)
@@ -237,16 +238,24 @@ class TenantEngineRegistry:
             pooled = await engine.raw_connection()
             db: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
             try:
-                async with db.transaction():
-                    yield db
-            except BaseException:
-                if db.broken or db.closed:
-                    await greenlet_spawn(pooled.invalidate)
-                raise
+                await db.set_autocommit(True)
+                yield db
             finally:
+                try:
+                    await db.set_autocommit(False)  # as the pool hands it to SQLAlchemy callers
+                except psycopg.Error:  # broken, or left mid-statement: not fit for the next caller
+                    await greenlet_spawn(pooled.invalidate)
                 await greenlet_spawn(pooled.close)  # back to the pool (its reset is a no-op when idle)
         finally:
             await self._release(tenant.id)
+
+    @asynccontextmanager
+    async def driver_transaction(
+        self, tenant_id: uuid.UUID | None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """:meth:`driver_connection` inside one transaction: committed on success, rolled back on error."""
+        async with self.driver_connection(tenant_id) as db, db.transaction():
+            yield db
 
     async def close(self) -> None:
         """Dispose every engine (waits for nobody: call after the work is done)."""
