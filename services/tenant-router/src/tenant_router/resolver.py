@@ -21,7 +21,12 @@ CATALOG_CHANNEL = "omni_catalog_changed"
 
 
 class CachedResolver(Generic[R]):
-    """Caches lookups (hits for ``ttl_s``, misses for ``negative_ttl_s``); bounded LRU."""
+    """Caches lookups (hits for ``ttl_s``, misses for ``negative_ttl_s``); bounded LRU.
+
+    One lookup per key at a time: a router that starts with a backlog holds hundreds of deliveries
+    for the same few accounts, and each used to query the catalog (about five per account in a
+    benchmark start); concurrent callers now share the first one's answer.
+    """
 
     def __init__(
         self,
@@ -38,27 +43,50 @@ class CachedResolver(Generic[R]):
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[Key, tuple[float, R | None]] = OrderedDict()
+        self._pending: dict[Key, asyncio.Future[R | None]] = {}
+        # Bumped by every invalidation: a lookup that started before one is answered, not cached.
+        self._generation = 0
 
     async def resolve(self, channel: str, account_id: str) -> R | None:
         key = (channel, account_id)
         hit = self._entries.get(key)
-        now = self._clock()
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > self._clock():
             self._entries.move_to_end(key)
             return hit[1]
-        value = await self._lookup(channel, account_id)
-        self._entries[key] = (now + (self._ttl if value is not None else self._negative_ttl), value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load(key))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda done: self._settled(key, done))
+        # Shielded: a caller that gives up does not cancel the lookup the others wait for.
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: Key) -> R | None:
+        generation = self._generation
+        value = await self._lookup(*key)
+        if generation == self._generation:
+            ttl = self._ttl if value is not None else self._negative_ttl
+            self._entries[key] = (self._clock() + ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
         return value
+
+    def _settled(self, key: Key, done: asyncio.Future[R | None]) -> None:
+        if self._pending.get(key) is done:
+            del self._pending[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every waiter may have gone
 
     def invalidate(self, key: Key | None = None) -> None:
         """Forget one account, or everything (``None``)."""
+        self._generation += 1
         if key is None:
             self._entries.clear()
+            self._pending.clear()
         else:
             self._entries.pop(key, None)
+            self._pending.pop(key, None)
 
     def on_notification(self, payload: str) -> None:
         """Apply a catalog change notification: ``channel:account`` or ``*``."""
