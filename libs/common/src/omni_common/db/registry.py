@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import structlog
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
 from omni_common.db.catalog import Catalog, TenantRecord
@@ -207,25 +207,10 @@ class TenantEngineRegistry:
             yield session
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncConnection]:
-        """A Core connection inside a transaction: committed on success, rolled back on error.
-
-        For writers that only run statements (the normalizer): no ORM session and no ORM
-        statement machinery per execute, which cost it about a third of its CPU.
-        """
-        tenant = await self.tenant(tenant_id)
-        engine = await self._acquire(tenant)
-        try:
-            async with engine.begin() as connection:
-                yield connection
-        finally:
-            await self._release(tenant.id)
-
-    @asynccontextmanager
     async def driver_connection(
         self, tenant_id: uuid.UUID | None
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """The tenant's psycopg connection in autocommit mode, from the same pool as :meth:`transaction`.
+        """The tenant's psycopg connection in autocommit mode, from the same pool as :meth:`session`.
 
         For the hottest writer (the normalizer's plain SQL): SQLAlchemy's connection, transaction and
         result objects cost it more client CPU per batch than its statements (``bench writepath``).
