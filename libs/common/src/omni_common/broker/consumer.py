@@ -1,9 +1,10 @@
 """Run a handler over a stage queue: manual ack, delayed retries, dead-lettering, graceful stop.
 
 The handler sees a ``Delivery`` (never an aio-pika message). It returns once its effect is committed,
-then the message is acked. ``Retry`` (or any unexpected exception) republishes a copy into the next
-delay queue; when retries are spent, or on ``DeadLetter``, the copy goes to the stage's ``.dlq``. The
-copy is confirmed before the original is acked, so a failure in between duplicates, never loses.
+then the message is acked (a few ms later, with its neighbours: ``broker/acks.py``). ``Retry`` (or
+any unexpected exception) republishes a copy into the next delay queue; when retries are spent, or on
+``DeadLetter``, the copy goes to the stage's ``.dlq``. The copy is confirmed before the original is
+acked, so a failure in between duplicates, never loses.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+from aio_pika.exceptions import ChannelInvalidStateError
 from prometheus_client import Counter, Histogram
 
 from omni_common.broker import headers as h
+from omni_common.broker.acks import ACK_HOLD_S, ACK_INTERVAL_S, Acker
 from omni_common.broker.outcomes import DeadLetter, PublishError, Retry
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import StageQueues, Topology
@@ -100,6 +103,8 @@ class ConsumerRunner:
         publisher: Publisher | None = None,
         name: str,
         stop_timeout: float = 30.0,
+        ack_interval: float = ACK_INTERVAL_S,
+        ack_hold: float = ACK_HOLD_S,
     ) -> None:
         self._connection = connection
         self._stage: StageQueues = topology.stage(queue)
@@ -113,6 +118,8 @@ class ConsumerRunner:
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._in_flight = 0
+        # Acks go out in batches (one frame for a run of handled deliveries): see broker/acks.py.
+        self._acker = Acker(interval=ack_interval, hold=ack_hold)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -120,6 +127,11 @@ class ConsumerRunner:
     def queue(self) -> str:
         """The consumed queue's name."""
         return self._stage.queue
+
+    @property
+    def acks_owed(self) -> int:
+        """Handled deliveries whose ack is not written yet (sent within ``ack_interval``)."""
+        return self._acker.waiting
 
     @property
     def in_flight(self) -> int:
@@ -131,6 +143,7 @@ class ConsumerRunner:
         if self._publisher is None:
             self._publisher = Publisher(self._connection)
         await self._publisher.start()
+        self._acker.start()
         self._channel = await self._connection.channel()
         # aiormq runs each delivery's callback in its own task, so up to `prefetch` handlers run
         # concurrently; prefetch is the concurrency bound.
@@ -149,6 +162,7 @@ class ConsumerRunner:
             await asyncio.wait_for(self._idle.wait(), self._stop_timeout)
         except TimeoutError:
             log.warning("consumer_stop_timeout", queue=self._stage.queue, in_flight=self._in_flight)
+        await self._acker.close()  # what was handled is acked before the channel closes
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):
                 await self._channel.close()
@@ -202,7 +216,7 @@ class ConsumerRunner:
             await self._settle(message, self._retry(delivery, reason, str(exc)))
         else:
             HANDLED.labels(queue, "ok").inc()
-            await message.ack()
+            self._ack(message)
         finally:
             LATENCY.labels(queue).observe(time.perf_counter() - started)
 
@@ -215,8 +229,18 @@ class ConsumerRunner:
             # Requeue rather than drop; the quorum delivery limit still bounds a loop.
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
+                self._acker.settled(message.channel, _tag(message))
             return
-        await message.ack()
+        self._ack(message)
+
+    def _ack(self, message: AbstractIncomingMessage) -> None:
+        """Owe the broker this delivery's ack; the acker sends it with its neighbours'."""
+        try:
+            channel = message.channel
+        except ChannelInvalidStateError:  # closed meanwhile: the broker redelivers it
+            log.info("ack_channel_closed")
+            return
+        self._acker.handled(channel, _tag(message))
 
     async def _retry(self, delivery: Delivery, reason: str, detail: str) -> None:
         delays = self._stage.retry_queues
@@ -257,3 +281,10 @@ class ConsumerRunner:
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
         DEAD_LETTERED.labels(self._stage.queue, reason).inc()
+
+
+def _tag(message: AbstractIncomingMessage) -> int:
+    tag = message.delivery_tag
+    if tag is None:  # only a no-ack consumer's messages lack one; this runner never uses no_ack
+        raise RuntimeError("a delivery without a delivery tag cannot be acked")
+    return tag
