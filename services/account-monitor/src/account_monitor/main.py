@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from account_monitor.check import Inspect, MonitorDeps, run_once
 from account_monitor.lock import LeaderLock
+from omni_common import runtime
 from omni_common.broker.connection import install_signal_handlers
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
@@ -171,4 +172,4 @@ def main() -> None:
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
     cfg = MonitorSettings()
     log.info("account_monitor_starting", interval_s=cfg.interval_s, warn_days=cfg.warn_days)
-    asyncio.run(_serve(settings, cfg))
+    runtime.run(_serve(settings, cfg))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -11,6 +10,7 @@ from aio_pika.abc import AbstractRobustConnection
 from ai_suggester.context import Budget
 from ai_suggester.handler import SuggestHandler
 from ai_suggester.model import ModelClient
+from omni_common import runtime
 from omni_common.broker.consumer import Handler
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import AI_REQUESTS, Topology, build_topology
@@ -73,7 +73,7 @@ def main() -> None:
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
-    asyncio.run(
+    runtime.run(
         run_worker(
             service=SERVICE,
             rabbitmq_url=settings.rabbitmq_url,

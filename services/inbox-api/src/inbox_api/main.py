@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ipaddress
 import secrets
@@ -20,6 +19,7 @@ from inbox_api.deps import InboxDeps
 from inbox_api.events import EventHub
 from inbox_api.ratelimit import RateLimiter
 from inbox_api.sessions import TokenSigner
+from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import build_topology, declare_topology
@@ -132,4 +132,4 @@ def main() -> None:
     """Serve the inbox on ``OMNI_INBOX_PORT``."""
     settings = Settings()
     configure_logging(service="inbox-api", json=settings.log_json, level=settings.log_level)
-    asyncio.run(serve(settings))
+    runtime.run(serve(settings))

@@ -16,6 +16,7 @@ from normalizer.enrich import EnrichDeps, handle_enrich
 from normalizer.handler import Outcome, handle_routed_batch
 from normalizer.metrics import WRITES
 from normalizer.store import Change
+from omni_common import runtime
 from omni_common.broker.batcher import KeyedBatcher
 from omni_common.broker.consumer import FAILURE_COPY_CONFIRM_TIMEOUT_S, Delivery, Handler
 from omni_common.broker.fanout import Fanout, Note
@@ -204,7 +205,7 @@ def main() -> None:
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
-    asyncio.run(
+    runtime.run(
         run_worker(
             service=SERVICE,
             rabbitmq_url=settings.rabbitmq_url,

@@ -9,6 +9,7 @@ import structlog
 from aio_pika.abc import AbstractRobustConnection
 from pydantic import ValidationError
 
+from omni_common import runtime
 from omni_common.broker import headers as h
 from omni_common.broker.consumer import Delivery, Handler
 from omni_common.broker.outcomes import DeadLetter
@@ -114,7 +115,7 @@ def main() -> None:
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
-    asyncio.run(
+    runtime.run(
         run_worker(
             service=SERVICE,
             rabbitmq_url=settings.rabbitmq_url,
