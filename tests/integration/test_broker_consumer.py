@@ -71,9 +71,12 @@ async def publisher(connection: AbstractRobustConnection, topology: Topology) ->
     await pub.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=[True, False], ids=["batched-acks", "acks-one-by-one"])
 async def make_runner(
-    connection: AbstractRobustConnection, topology: Topology, publisher: Publisher
+    request: pytest.FixtureRequest,
+    connection: AbstractRobustConnection,
+    topology: Topology,
+    publisher: Publisher,
 ) -> AsyncIterator[Callable[..., Awaitable[ConsumerRunner]]]:
     """Start runners on the raw-webhooks stage; every one still running is stopped at teardown."""
     runners: list[ConsumerRunner] = []
@@ -87,6 +90,7 @@ async def make_runner(
             prefetch=prefetch,
             publisher=publisher,
             name="test",
+            batch_acks=request.param,
         )
         await runner.start()
         runners.append(runner)
@@ -153,6 +157,27 @@ class TestHandling:
         assert ctx["correlation_id"] == "c-m-1"
         assert ctx["queue"] == topology.queue_name(RAW_WEBHOOKS)
         await wait_count(connection, topology.queue_name(RAW_WEBHOOKS), 0)
+
+    async def test_deliveries_finishing_out_of_order_are_all_acked_once(
+        self, connection: AbstractRobustConnection, topology: Topology, publisher: Publisher, make_runner
+    ) -> None:
+        handled: list[str] = []
+
+        async def handler(d: Delivery) -> None:
+            # Later deliveries finish first: batched acks must wait, then ack the stragglers alone.
+            await asyncio.sleep(0.002 * (len(d.message_id) % 7) + (0.3 if d.message_id == "m-3" else 0))
+            handled.append(d.message_id)
+
+        runner = await make_runner(handler, prefetch=40)
+        await asyncio.gather(*(send(publisher, f"m-{i}") for i in range(120)))
+        await wait_count(connection, topology.queue_name(RAW_WEBHOOKS), 0)
+        while len(handled) < 120:
+            await asyncio.sleep(0.01)
+        await runner.stop()  # sends the acks still owed before it closes the channel
+        assert sorted(handled) == sorted(f"m-{i}" for i in range(120))  # none twice: none redelivered
+        async with connection.channel() as channel:
+            q = await channel.declare_queue(topology.queue_name(RAW_WEBHOOKS), passive=True)
+            assert q.declaration_result.message_count == 0  # nothing requeued by the channel's close
 
     async def test_retry_twice_then_success_through_growing_delays(
         self,

@@ -50,7 +50,7 @@ from omni_common.settings import Settings
 from omni_common.tenancy.accounts import set_account_enabled
 from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON, SenderDeps, handle_send
 from outbound_sender.main import SenderSettings
-from outbound_sender.pacing import MemoryPacer, Rate
+from outbound_sender.pacing import Checks, MemoryPacer, Paced, Rate
 from outbound_sender.policy import account_key
 
 pytestmark = pytest.mark.integration
@@ -472,9 +472,10 @@ async def test_account_slot_is_taken_after_the_claim_right_before_the_call(
     seen: list[tuple[str, str | None, int]] = []  # key, message status, Graph POSTs so far
 
     class Watching(MemoryPacer):
-        async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
-            seen.append((key, (await message(db, mid)).status, len(await _posts(ctl, account_id))))
-            return await super().acquire(key, rate, max_wait_s)
+        async def acquire_all(self, checks: Checks, max_wait_s: float) -> Paced:
+            for key, _ in checks:
+                seen.append((key, (await message(db, mid)).status, len(await _posts(ctl, account_id))))
+            return await super().acquire_all(checks, max_wait_s)
 
     deps = _direct_deps(ctl, db, sender_settings, Watching())
     command = SendReply(tenant_id=db.tenant_id, message_id=mid, channel="whatsapp")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from outbound_sender.pacing import Rate
+from outbound_sender.pacing import Paced, Rate
 from outbound_sender.shared_pacing import RedisPacer
 
 pytestmark = pytest.mark.integration
@@ -65,3 +65,15 @@ async def test_hold_and_refusal_are_seen_by_the_other_replica(
     await a.hold("acct:whatsapp:2", 30.0, rate)  # Meta said: regain access in 30 s
     assert await b.acquire("acct:whatsapp:2", rate, max_wait_s=1.0) is None
     assert await b.acquire("acct:whatsapp:3", rate, max_wait_s=1.0) == 0.0  # other accounts unaffected
+
+
+async def test_both_slots_in_one_call_all_or_none(replicas: tuple[RedisPacer, RedisPacer]) -> None:
+    a, b = replicas
+    account, customer = ("acct:whatsapp:4", Rate(80.0, burst=2)), ("pair:whatsapp:4:346", Rate(1 / 6))
+    first = await a.acquire_all([account, customer], max_wait_s=1.0)
+    assert (first.granted, first.wait_s) == (True, 0.0)
+    refused = await b.acquire_all([account, customer], max_wait_s=1.0)  # customer: next slot in ~6 s
+    assert (refused.granted, refused.refused_key) == (False, "pair:whatsapp:4:346")
+    assert refused.wait_s > 5.0
+    # Nothing was taken for the refused send: the account's burst still has its second slot.
+    assert await a.acquire_all([account, ("pair:whatsapp:4:347", Rate(1 / 6))], 1.0) == Paced(True, 0.0)

@@ -78,14 +78,27 @@ def test_a_tag_is_settled_once() -> None:
         window.settled(1)
 
 
+def test_a_crowded_window_acks_its_oldest_out_of_order_ones_at_once() -> None:
+    window = AckWindow(hold=60.0, max_held=2)
+    for tag in (2, 3, 4, 5):  # 1 is slow: none of these can go in a multiple ack
+        window.handled(tag, now=float(tag))
+    assert window.take(5.0) == [Ack(2, multiple=False), Ack(3, multiple=False)]
+    assert window.waiting == 2
+
+
 @settings(max_examples=200, deadline=None)
-@given(data=st.data(), n=st.integers(1, 60), hold=st.sampled_from([0.0, 0.05, 1.0]))
+@given(
+    data=st.data(),
+    n=st.integers(1, 60),
+    hold=st.sampled_from([0.0, 0.05, 1.0]),
+    max_held=st.sampled_from([None, 1, 5]),
+)
 def test_every_handled_delivery_is_acked_once_and_no_ack_covers_an_unhandled_one(
-    data: st.DataObject, n: int, hold: float
+    data: st.DataObject, n: int, hold: float, max_held: int | None
 ) -> None:
     order = data.draw(st.permutations(list(range(1, n + 1))))
     nacked = set(data.draw(st.lists(st.sampled_from(order), max_size=n // 4, unique=True)))
-    window = AckWindow(hold=hold)
+    window = AckWindow(hold=hold, max_held=max_held)
     broker = Broker(nacked)
     handled: set[int] = set()
     now = 0.0
@@ -100,6 +113,8 @@ def test_every_handled_delivery_is_acked_once_and_no_ack_covers_an_unhandled_one
             broker.apply(window.take(now))
             # The safety rule: nothing acked that is not handled here.
             assert set(broker.acked) <= handled
+            if max_held is not None:
+                assert window.waiting <= max_held
     broker.apply(window.take(now + 10.0, everything=True))
     assert sorted(broker.acked) == sorted(handled)
     assert window.waiting == 0

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outbound_sender.pacing import MemoryPacer, Rate, hold_tat, reserve
+from outbound_sender.pacing import MemoryPacer, Paced, Rate, hold_tat, reserve, reserve_all
 from outbound_sender.policy import (
     DEFAULT_ACCOUNT_RATES,
     PacingPolicy,
@@ -122,7 +122,7 @@ async def test_fallback_pacer_keeps_sending_when_the_shared_store_fails() -> Non
     from outbound_sender.shared_pacing import FallbackPacer
 
     class Down:
-        async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
+        async def acquire_all(self, checks: object, max_wait_s: float) -> Paced:
             raise ConnectionError("redis down")
 
         async def hold(self, key: str, seconds: float, rate: Rate) -> None:
@@ -176,3 +176,49 @@ def test_account_slot_first_then_the_customer() -> None:
         pair_key("whatsapp", "106540352242922", "34600111222"),
     ]
     assert checks[0][1] == DEFAULT_ACCOUNT_RATES["whatsapp"]
+
+
+_rates = st.builds(Rate, per_second=st.sampled_from([0.2, 1.0, 80.0]), burst=st.integers(1, 4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tats=st.lists(st.one_of(st.none(), st.floats(0, 20)), min_size=1, max_size=3),
+    rates=st.lists(_rates, min_size=3, max_size=3),
+    now=st.floats(0, 20),
+    max_wait=st.sampled_from([0.0, 0.5, 5.0, 1e9]),
+)
+def test_reserve_all_is_separate_reservations_each_after_the_last_wait_all_or_none(
+    tats: list[float | None], rates: list[Rate], now: float, max_wait: float
+) -> None:
+    checks = [(f"k{i}", rates[i]) for i in range(len(tats))]
+    paced, new_tats = reserve_all(tats, now, checks, max_wait)
+    # The same slots taken one after the other, sleeping between them, as the sender used to.
+    at, expected = now, []
+    for tat, (key, rate) in zip(tats, checks, strict=True):
+        res = reserve(tat, at, rate, max_wait)
+        if not res.granted:
+            assert paced == Paced(False, pytest.approx(at + res.wait_s - now), key)
+            assert new_tats == []  # nothing taken: no slot spent on a send that does not happen
+            return
+        expected.append(res.new_tat)
+        at += res.wait_s
+    assert paced.granted
+    assert paced.wait_s == pytest.approx(at - now)
+    assert new_tats == pytest.approx(expected)
+
+
+async def test_memory_pacer_takes_no_slot_when_the_second_refuses() -> None:
+    slept: list[float] = []
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+
+    pacer = MemoryPacer(clock=lambda: 0.0, sleep=sleep)
+    account, customer = ("acct", Rate(80.0, burst=2)), ("pair", Rate(1 / 6))
+    assert await pacer.acquire_all([account, customer], 1.0) == Paced(True, 0.0)
+    paced = await pacer.acquire_all([account, customer], 1.0)  # the customer's next slot is 6 s away
+    assert (paced.granted, paced.refused_key) == (False, "pair")
+    # The account's slot was not spent: a send to another customer still goes at once.
+    assert await pacer.acquire_all([account, ("pair2", Rate(1 / 6))], 1.0) == Paced(True, 0.0)
+    assert slept == []

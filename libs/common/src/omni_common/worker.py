@@ -43,12 +43,14 @@ async def run_worker(
     health_port: int | None = None,
     host: str = "127.0.0.1",
     management_url: str | None = None,
+    batch_acks: bool = True,
 ) -> None:
     """Consume every queue of ``build_handlers`` until ``stop`` is set or SIGTERM.
 
     With ``stop`` given (tests, embedding), the caller owns shutdown and no signal handler is installed.
     With ``health_port``, ``/metrics`` also reports the topology's queue depths, read at scrape time
     from the management API at ``management_url`` (None: on the broker's host; "": not at all).
+    ``batch_acks``: see ``ConsumerRunner``.
     """
     if stop is None:
         stop = asyncio.Event()
@@ -77,6 +79,7 @@ async def run_worker(
                 prefetch=prefetch,
                 publisher=publisher,
                 name=service,
+                batch_acks=batch_acks,
             )
             for queue, handler in handlers.items()
         ]

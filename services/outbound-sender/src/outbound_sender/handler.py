@@ -249,24 +249,24 @@ class _Send:
         ``queued`` (no call was made) and defers it through the retry queue instead of holding it.
         """
         deps = self.deps
-        for key, rate in pacing_checks(deps.policy, job.channel, job.account_external_id, job.recipient):
-            waited = await deps.pacer.acquire(key, rate, deps.max_pace_wait_s)
-            if waited is None:
-                if self.last:
-                    await self._finish(
-                        job,
-                        "failed",
-                        ("sending",),
-                        "rate_limited",
-                        "Meta is limiting how fast we can send and the retries are spent — "
-                        "send it again later",
-                    )
-                    return False
-                await self._finish(job, "queued", ("sending",), None, None, announce=False)
-                self.log.info("send_paced_later", key=key)
-                raise Retry("paced", f"pacing {key} needs more than {deps.max_pace_wait_s}s")
-            if waited:
-                self.log.debug("send_paced", key=key, waited_s=round(waited, 3))
+        checks = pacing_checks(deps.policy, job.channel, job.account_external_id, job.recipient)
+        # One reservation for both slots (one Redis round trip); none is taken if either is too far.
+        paced = await deps.pacer.acquire_all(checks, deps.max_pace_wait_s)
+        if not paced.granted:
+            if self.last:
+                await self._finish(
+                    job,
+                    "failed",
+                    ("sending",),
+                    "rate_limited",
+                    "Meta is limiting how fast we can send and the retries are spent — send it again later",
+                )
+                return False
+            await self._finish(job, "queued", ("sending",), None, None, announce=False)
+            self.log.info("send_paced_later", key=paced.refused_key)
+            raise Retry("paced", f"pacing {paced.refused_key} needs more than {deps.max_pace_wait_s}s")
+        if paced.wait_s:
+            self.log.debug("send_paced", waited_s=round(paced.wait_s, 3))
         return True
 
     async def _reconcile(self, job: store.SendJob) -> None:

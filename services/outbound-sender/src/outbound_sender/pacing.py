@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,15 +55,49 @@ def reserve(tat: float | None, now: float, rate: Rate, max_wait_s: float) -> Res
     return Reservation(True, wait, current + rate.interval)
 
 
+@dataclass(frozen=True)
+class Paced:
+    """Outcome of taking several slots at once: wait ``wait_s`` then send, or ``refused_key`` (none taken)."""
+
+    granted: bool
+    wait_s: float
+    refused_key: str | None = None
+
+
+Checks = Sequence[tuple[str, Rate]]
+
+
+def reserve_all(
+    tats: Sequence[float | None], now: float, checks: Checks, max_wait_s: float
+) -> tuple[Paced, list[float]]:
+    """Pure GCRA over several slots, taken in order as if one after the other's wait: all or none.
+
+    Each slot is reserved at the time the previous one's wait ends, exactly as separate calls with a
+    sleep between them would, and none may wait more than ``max_wait_s``. If one refuses, nothing is
+    taken (separate calls would have spent the earlier slots on a send that does not happen).
+    Returns the outcome and, when granted, the TAT to store per slot.
+    """
+    at = now
+    new_tats: list[float] = []
+    for tat, (key, rate) in zip(tats, checks, strict=True):
+        res = reserve(tat, at, rate, max_wait_s)
+        if not res.granted:
+            return Paced(False, at + res.wait_s - now, key), []
+        assert res.new_tat is not None
+        new_tats.append(res.new_tat)
+        at += res.wait_s
+    return Paced(True, at - now), new_tats
+
+
 def hold_tat(tat: float | None, until: float, rate: Rate) -> float:
     """TAT that makes the next send wait until ``until`` (Meta asked us to back off till then)."""
     return max(tat or 0.0, until + rate.tolerance)
 
 
 class Pacer(Protocol):
-    """Pacing state: ``acquire`` returns the seconds waited, or None when that would be too long."""
+    """Pacing state: ``acquire_all`` takes every slot a send needs (and sleeps), or none of them."""
 
-    async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None: ...
+    async def acquire_all(self, checks: Checks, max_wait_s: float) -> Paced: ...
 
     async def hold(self, key: str, seconds: float, rate: Rate) -> None: ...
 
@@ -80,17 +114,23 @@ class MemoryPacer:
         self._clock = clock
         self._sleep = sleep
 
-    async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
-        """Reserve a slot for ``key`` and sleep until it comes; None when the wait exceeds ``max_wait_s``."""
+    async def acquire_all(self, checks: Checks, max_wait_s: float) -> Paced:
+        """Reserve every slot of ``checks`` (see ``reserve_all``) and sleep until the last one comes."""
         # Reserve and store before sleeping (no await in between), so concurrent callers queue up.
-        res = reserve(self._tat.get(key), self._clock(), rate, max_wait_s)
-        if not res.granted:
-            return None
-        assert res.new_tat is not None
-        self._tat[key] = res.new_tat
-        if res.wait_s > 0:
-            await self._sleep(res.wait_s)
-        return res.wait_s
+        tats = [self._tat.get(k) for k, _ in checks]
+        paced, new_tats = reserve_all(tats, self._clock(), checks, max_wait_s)
+        if not paced.granted:
+            return paced
+        for (key, _), tat in zip(checks, new_tats, strict=True):
+            self._tat[key] = tat
+        if paced.wait_s > 0:
+            await self._sleep(paced.wait_s)
+        return paced
+
+    async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
+        """One slot: the seconds waited, or None when the wait would exceed ``max_wait_s``."""
+        paced = await self.acquire_all([(key, rate)], max_wait_s)
+        return paced.wait_s if paced.granted else None
 
     async def hold(self, key: str, seconds: float, rate: Rate) -> None:
         """Make ``key`` wait ``seconds`` from now before its next send."""

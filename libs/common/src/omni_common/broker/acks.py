@@ -44,10 +44,17 @@ class Ack:
 
 
 class AckWindow:
-    """The acks one channel owes, given which delivery tags have been handled and when."""
+    """The acks one channel owes, given which delivery tags have been handled and when.
 
-    def __init__(self, *, hold: float = ACK_HOLD_S) -> None:
+    Out-of-order ones are acked alone once they waited ``hold`` seconds, or as soon as more than
+    ``max_held`` wait: held acks count against the prefetch, and a consumer with a small prefetch
+    (the sender: 200, its deliveries finishing out of order behind pacing waits) would otherwise
+    stop receiving while its window fills with finished work.
+    """
+
+    def __init__(self, *, hold: float = ACK_HOLD_S, max_held: int | None = None) -> None:
         self._hold = hold
+        self._max_held = max_held
         self._upto = 0  # every tag up to this one is acked (or settled otherwise)
         self._ready: dict[int, float] = {}  # handled, not acked yet: tag -> when; oldest first
         self._gone: set[int] = set()  # past _upto, already acked alone or nacked
@@ -87,7 +94,8 @@ class AckWindow:
         if top:
             acks.append(Ack(top, multiple=True))
         for tag, at in list(self._ready.items()):  # oldest first
-            if not everything and now - at < self._hold:
+            crowded = self._max_held is not None and len(self._ready) > self._max_held
+            if not everything and not crowded and now - at < self._hold:
                 break
             del self._ready[tag]
             self._gone.add(tag)
@@ -115,9 +123,12 @@ class Acker:
     handlers are idempotent); its window is dropped with the channel.
     """
 
-    def __init__(self, *, interval: float = ACK_INTERVAL_S, hold: float = ACK_HOLD_S) -> None:
+    def __init__(
+        self, *, interval: float = ACK_INTERVAL_S, hold: float = ACK_HOLD_S, max_held: int | None = None
+    ) -> None:
         self._interval = interval
         self._hold = hold
+        self._max_held = max_held
         self._windows: dict[Any, AckWindow] = {}  # keyed by the aiormq channel object
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -175,7 +186,7 @@ class Acker:
     def _window(self, channel: AckChannel) -> AckWindow:
         window = self._windows.get(channel)
         if window is None:
-            window = self._windows[channel] = AckWindow(hold=self._hold)
+            window = self._windows[channel] = AckWindow(hold=self._hold, max_held=self._max_held)
         return window
 
     def _drop(self, channel: AckChannel, window: AckWindow) -> None:

@@ -103,9 +103,12 @@ class ConsumerRunner:
         publisher: Publisher | None = None,
         name: str,
         stop_timeout: float = 30.0,
+        batch_acks: bool = True,
         ack_interval: float = ACK_INTERVAL_S,
         ack_hold: float = ACK_HOLD_S,
     ) -> None:
+        """``batch_acks``: ack runs of handled deliveries together (``broker/acks.py``); False acks each
+        one as its handler returns (for a consumer whose deliveries finish out of order anyway)."""
         self._connection = connection
         self._stage: StageQueues = topology.stage(queue)
         self._handler = handler
@@ -119,7 +122,10 @@ class ConsumerRunner:
         self._consumer_tag: str | None = None
         self._in_flight = 0
         # Acks go out in batches (one frame for a run of handled deliveries): see broker/acks.py.
-        self._acker = Acker(interval=ack_interval, hold=ack_hold)
+        # At most a quarter of the prefetch waits for an ack: the rest keeps deliveries coming.
+        self._acker: Acker | None = None
+        if batch_acks:
+            self._acker = Acker(interval=ack_interval, hold=ack_hold, max_held=max(1, prefetch // 4))
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -131,7 +137,7 @@ class ConsumerRunner:
     @property
     def acks_owed(self) -> int:
         """Handled deliveries whose ack is not written yet (sent within ``ack_interval``)."""
-        return self._acker.waiting
+        return self._acker.waiting if self._acker is not None else 0
 
     @property
     def in_flight(self) -> int:
@@ -143,7 +149,8 @@ class ConsumerRunner:
         if self._publisher is None:
             self._publisher = Publisher(self._connection)
         await self._publisher.start()
-        self._acker.start()
+        if self._acker is not None:
+            self._acker.start()
         self._channel = await self._connection.channel()
         # aiormq runs each delivery's callback in its own task, so up to `prefetch` handlers run
         # concurrently; prefetch is the concurrency bound.
@@ -162,7 +169,8 @@ class ConsumerRunner:
             await asyncio.wait_for(self._idle.wait(), self._stop_timeout)
         except TimeoutError:
             log.warning("consumer_stop_timeout", queue=self._stage.queue, in_flight=self._in_flight)
-        await self._acker.close()  # what was handled is acked before the channel closes
+        if self._acker is not None:
+            await self._acker.close()  # what was handled is acked before the channel closes
         if self._channel is not None and not self._channel.is_closed:
             with contextlib.suppress(Exception):
                 await self._channel.close()
@@ -216,7 +224,7 @@ class ConsumerRunner:
             await self._settle(message, self._retry(delivery, reason, str(exc)))
         else:
             HANDLED.labels(queue, "ok").inc()
-            self._ack(message)
+            await self._ack(message)
         finally:
             LATENCY.labels(queue).observe(time.perf_counter() - started)
 
@@ -229,12 +237,16 @@ class ConsumerRunner:
             # Requeue rather than drop; the quorum delivery limit still bounds a loop.
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
-                self._acker.settled(message.channel, _tag(message))
+                if self._acker is not None:
+                    self._acker.settled(message.channel, _tag(message))
             return
-        self._ack(message)
+        await self._ack(message)
 
-    def _ack(self, message: AbstractIncomingMessage) -> None:
-        """Owe the broker this delivery's ack; the acker sends it with its neighbours'."""
+    async def _ack(self, message: AbstractIncomingMessage) -> None:
+        """Ack now, or owe the broker this delivery's ack: the acker sends it with its neighbours'."""
+        if self._acker is None:
+            await message.ack()
+            return
         try:
             channel = message.channel
         except ChannelInvalidStateError:  # closed meanwhile: the broker redelivers it
