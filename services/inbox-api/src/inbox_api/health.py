@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth import CurrentUser, Deps
@@ -54,8 +54,10 @@ async def _failures(session: AsyncSession, account_id: uuid.UUID, now: datetime)
             .join(Chat, Chat.id == ChatMessage.chat_id)
             .where(
                 Chat.social_account_id == account_id,
-                ChatMessage.direction == "outbound",
-                ChatMessage.status == "failed",
+                # Written into the SQL, not bound: a generic plan can then still use the partial
+                # index of failed sends (t0005), whose condition must match the query's.
+                ChatMessage.direction == literal("outbound", literal_execute=True),
+                ChatMessage.status == literal("failed", literal_execute=True),
                 ChatMessage.status_at >= now - FAILURE_LOOKBACK,
             )
             .order_by(ChatMessage.status_at.desc())

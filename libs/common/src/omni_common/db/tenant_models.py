@@ -210,6 +210,12 @@ class ChatMessage(TenantBase):
             "created_at",
             postgresql_where=text("direction = 'inbound'"),
         ),
+        # Recent failed sends (channel health), t0005: only failed rows, nothing on the inbound path.
+        Index(
+            "ix_chat_messages_failed_status_at",
+            "status_at",
+            postgresql_where=text("direction = 'outbound' AND status = 'failed'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
