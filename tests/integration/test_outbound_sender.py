@@ -29,6 +29,7 @@ from test_outbound_support import (
     add_chat,
     add_inbound,
     connect,
+    direct_deps,
     message,
     publish_reply,
     queue_reply,
@@ -444,23 +445,8 @@ async def test_crash_after_meta_accepted_does_not_send_twice(
     assert len(await _posts(ctl, account_id)) == 1
 
 
-def _direct_deps(
-    ctl: SandboxControl, db: Db, sender_settings: Settings, pacer: Any, **extra: Any
-) -> SenderDeps:
-    """Deps for calling the handler directly (no broker): notifications are dropped."""
-
-    async def notify(_event: Any) -> None:
-        return None
-
-    return SenderDeps(
-        begin=db.registry.begin,
-        graph=GraphClient(ctl.http, ctl.graph_url),
-        keyring=KeyRing.from_strings(sender_settings.encryption_key_list()),
-        pacer=pacer,
-        notify=notify,
-        retry_delays=len(RETRY_DELAYS_MS),
-        **extra,
-    )
+def _direct_deps(ctl: SandboxControl, db: Db, settings: Settings, pacer: Any, **extra: Any) -> SenderDeps:
+    return direct_deps(ctl, db, settings, pacer, retry_delays=len(RETRY_DELAYS_MS), **extra)
 
 
 async def test_account_slot_is_taken_after_the_claim_right_before_the_call(

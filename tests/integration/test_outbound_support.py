@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox_server import SandboxControl
 
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, routing_key
@@ -16,10 +19,12 @@ from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, Outbox
+from omni_common.graph import GraphClient
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import connect_account
 from omni_common.tenancy.migrate import migrate_all
 from omni_common.tenancy.provisioning import create_tenant
+from outbound_sender.handler import SenderDeps
 
 
 @dataclass
@@ -163,3 +168,22 @@ async def message(db: Db, message_id: uuid.UUID) -> ChatMessage:
         row = await session.get(ChatMessage, message_id, populate_existing=True)
         assert row is not None
         return row
+
+
+def direct_deps(
+    ctl: SandboxControl, db: Db, settings: Settings, pacer: Any, *, retry_delays: int, **extra: Any
+) -> SenderDeps:
+    """Deps for calling the sender's handler directly (no broker): notifications are dropped."""
+
+    async def notify(_event: Any) -> None:
+        return None
+
+    return SenderDeps(
+        begin=db.registry.begin,
+        graph=GraphClient(ctl.http, ctl.graph_url),
+        keyring=KeyRing.from_strings(settings.encryption_key_list()),
+        pacer=pacer,
+        notify=notify,
+        retry_delays=retry_delays,
+        **extra,
+    )

@@ -8,21 +8,18 @@ tenant's database is recorded and its generic plan checked (tests/plan_audit.py)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from plan_audit import fill, generic_plans, recording, scanning
 from sandbox_server import SandboxControl, sandbox
-from test_outbound_support import Db, add_chat, connect, message, queue_reply, tenant_db
+from test_outbound_support import Db, add_chat, connect, direct_deps, message, queue_reply, tenant_db
 
 from omni_common.contracts import SendReply
-from omni_common.crypto import KeyRing
 from omni_common.dburl import libpq_conninfo
-from omni_common.graph import GraphClient
 from omni_common.settings import Settings
-from outbound_sender.handler import SenderDeps, handle_send
+from outbound_sender.handler import handle_send
 from outbound_sender.pacing import MemoryPacer
 
 pytestmark = pytest.mark.integration
@@ -52,17 +49,7 @@ async def test_sender_statements_use_indexes_on_large_tables(
             fill(c, db.tenant_id, social)
         chat = await add_chat(db, social, "whatsapp", "34600700000")
 
-        async def notify(_event: Any) -> None:
-            return None
-
-        deps = SenderDeps(
-            begin=db.registry.begin,
-            graph=GraphClient(ctl.http, ctl.graph_url),
-            keyring=KeyRing.from_strings(settings.encryption_key_list()),
-            pacer=MemoryPacer(),
-            notify=notify,
-            retry_delays=3,
-        )
+        deps = direct_deps(ctl, db, settings, MemoryPacer(), retry_delays=3)
         with recording(db.db_name) as seen:
             ok = await queue_reply(db, chat, "whatsapp", "Le esperamos a las 9")
             command = SendReply(tenant_id=db.tenant_id, message_id=ok, channel="whatsapp")

@@ -93,10 +93,13 @@ class AckWindow:
             self._upto = nxt
         if top:
             acks.append(Ack(top, multiple=True))
-        for tag, at in list(self._ready.items()):  # oldest first
-            crowded = self._max_held is not None and len(self._ready) > self._max_held
-            if not everything and not crowded and now - at < self._hold:
+        excess = len(self._ready) - self._max_held if self._max_held is not None else 0
+        alone: list[int] = []
+        for tag, at in self._ready.items():  # oldest first; usually stops at the first one
+            if not everything and len(alone) >= excess and now - at < self._hold:
                 break
+            alone.append(tag)
+        for tag in alone:
             del self._ready[tag]
             self._gone.add(tag)
             acks.append(Ack(tag, multiple=False))
