@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,8 +26,11 @@ ROWS = 20_000
 LARGE = re.compile(r"Seq Scan on (chats|chat_messages|contacts)\b")
 
 
-def fill(conn: psycopg.Connection[Any], tenant_id: uuid.UUID, social_account_id: uuid.UUID) -> None:
-    """``ROWS`` WhatsApp contacts, one chat each (last activity spread over 30 days), one message each."""
+def fill(
+    conn: psycopg.Connection[Any], tenant_id: uuid.UUID, social_account_id: uuid.UUID, *, sent: bool = False
+) -> None:
+    """``ROWS`` WhatsApp contacts, one chat each (last activity spread over 30 days), one message each:
+    inbound, or with ``sent`` an outbound one in status ``sent`` (for statements that move statuses)."""
     conn.execute(
         "INSERT INTO contacts (social_account_id, channel, external_id, display_name)"
         " SELECT %s, 'whatsapp', 'c' || g, 'Cliente ' || g FROM generate_series(1, %s) AS g",
@@ -38,10 +41,11 @@ def fill(conn: psycopg.Connection[Any], tenant_id: uuid.UUID, social_account_id:
         " SELECT social_account_id, id, 'whatsapp', t, t FROM contacts,"
         " LATERAL (SELECT now() - random() * interval '30 days' AS t) AS r WHERE external_id LIKE 'c%%'"
     )
+    direction, status = ("outbound", "sent") if sent else ("inbound", None)
     conn.execute(
         "INSERT INTO chat_messages (tenant_id, chat_id, channel, external_message_id, direction, kind,"
-        " text) SELECT %s, id, 'whatsapp', 'wamid.' || id, 'inbound', 'text', 'hola ' || id FROM chats",
-        (tenant_id,),
+        " status, text) SELECT %s, id, 'whatsapp', 'wamid.' || id, %s, 'text', %s, 'hola ' || id FROM chats",
+        (tenant_id, direction, status),
     )
     conn.execute("ANALYZE")
 
@@ -62,12 +66,14 @@ def recording(db_name: str) -> Iterator[dict[str, dict[str, Any]]]:
         event.remove(Engine, "before_cursor_execute", record)
 
 
-def generic_plans(conn: psycopg.Connection[Any], statements: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Each statement's generic plan (prepared with its recorded parameters' values as literals)."""
+def generic_plans(
+    conn: psycopg.Connection[Any], statements: Mapping[str, Mapping[str, Any] | None]
+) -> dict[str, str]:
+    """Each statement's generic plan, executed with its recorded parameters' values (None: all NULL)."""
     conn.execute("SET plan_cache_mode = force_generic_plan")
     plans: dict[str, str] = {}
     for i, (statement, params) in enumerate(statements.items()):
-        text, values = _numbered(statement, params)
+        text, values = numbered(statement, params)
         conn.execute(f"PREPARE audit_{i} AS {text}")
         args = ", ".join(_literal(v, conn) for v in values)
         call = f"EXPLAIN EXECUTE audit_{i}({args})" if values else f"EXPLAIN EXECUTE audit_{i}"
@@ -81,7 +87,7 @@ def scanning(plans: dict[str, str]) -> dict[str, str]:
     return {s: p for s, p in plans.items() if LARGE.search(p)}
 
 
-def _numbered(statement: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+def numbered(statement: str, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
     """``%(name)s`` placeholders as ``$n`` (one number per name) and the values in that order."""
     names: dict[str, int] = {}
 
@@ -89,7 +95,7 @@ def _numbered(statement: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
         return f"${names.setdefault(m.group(1), len(names) + 1)}"
 
     text = re.sub(r"%\((\w+)\)s", number, statement).replace("%%", "%")
-    return text, [params[name] for name in names]
+    return text, [None if params is None else params[name] for name in names]
 
 
 def _literal(value: Any, conn: psycopg.Connection[Any]) -> str:

@@ -47,7 +47,7 @@ async def test_two_replicas_share_one_budget(replicas: tuple[RedisPacer, RedisPa
     sent: list[float] = []
 
     async def send(pacer: RedisPacer) -> None:
-        assert await pacer.acquire("acct:whatsapp:1", rate, max_wait_s=5) is not None
+        assert (await pacer.acquire_all([("acct:whatsapp:1", rate)], max_wait_s=5)).granted
         sent.append(time.monotonic())
 
     start = time.monotonic()
@@ -63,8 +63,8 @@ async def test_hold_and_refusal_are_seen_by_the_other_replica(
     a, b = replicas
     rate = Rate(80.0, burst=8)
     await a.hold("acct:whatsapp:2", 30.0, rate)  # Meta said: regain access in 30 s
-    assert await b.acquire("acct:whatsapp:2", rate, max_wait_s=1.0) is None
-    assert await b.acquire("acct:whatsapp:3", rate, max_wait_s=1.0) == 0.0  # other accounts unaffected
+    assert not (await b.acquire_all([("acct:whatsapp:2", rate)], max_wait_s=1.0)).granted
+    assert await b.acquire_all([("acct:whatsapp:3", rate)], max_wait_s=1.0) == Paced(True, 0.0)  # others go
 
 
 async def test_both_slots_in_one_call_all_or_none(replicas: tuple[RedisPacer, RedisPacer]) -> None:

@@ -93,11 +93,11 @@ async def test_memory_pacer_sleeps_the_reserved_time() -> None:
 
     pacer = MemoryPacer(clock=lambda: now[0], sleep=sleep)
     rate = Rate(2.0, burst=1)
-    assert await pacer.acquire("k", rate, 10) == 0
-    assert await pacer.acquire("k", rate, 10) == pytest.approx(0.5)
-    assert await pacer.acquire("k", rate, 0.6) is None  # would wait 1.0 s
+    assert await pacer.acquire_all([("k", rate)], 10) == Paced(True, 0.0)
+    assert await pacer.acquire_all([("k", rate)], 10) == Paced(True, pytest.approx(0.5))
+    assert not (await pacer.acquire_all([("k", rate)], 0.6)).granted  # would wait 1.0 s
     await pacer.hold("other", 30, rate)
-    assert await pacer.acquire("other", rate, 10) is None
+    assert not (await pacer.acquire_all([("other", rate)], 10)).granted
     assert slept == [pytest.approx(0.5)]
 
 
@@ -130,9 +130,9 @@ async def test_fallback_pacer_keeps_sending_when_the_shared_store_fails() -> Non
 
     local = MemoryPacer(clock=lambda: 0.0)
     pacer = FallbackPacer(Down(), local)
-    assert await pacer.acquire("k", Rate(1.0), 5) == 0
+    assert await pacer.acquire_all([("k", Rate(1.0))], 5) == Paced(True, 0.0)
     await pacer.hold("k", 60, Rate(1.0))
-    assert await pacer.acquire("k", Rate(1.0), 5) is None  # the local hold survived the outage
+    assert not (await pacer.acquire_all([("k", Rate(1.0))], 5)).granted  # the local hold survived the outage
 
 
 def _max_in_window(times: list[float], width: float) -> int:

@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractRobustConnection
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from omni_common import runtime
 from omni_common.broker.consumer import Delivery, Handler
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.broker.publisher import Publisher
@@ -189,12 +190,9 @@ def main() -> None:
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
-    if SenderSettings().uvloop:
-        import uvloop
-
-        # Less event-loop overhead per send (sleeps, sockets): the sender is CPU-bound per process.
-        uvloop.install()
-    asyncio.run(
+    # uvloop like every service (omni_common.runtime); the setting keeps a way back to asyncio's loop.
+    run = runtime.run if SenderSettings().uvloop else asyncio.run
+    run(
         run_worker(
             service=SERVICE,
             rabbitmq_url=settings.rabbitmq_url,

@@ -127,11 +127,6 @@ class MemoryPacer:
             await self._sleep(paced.wait_s)
         return paced
 
-    async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
-        """One slot: the seconds waited, or None when the wait would exceed ``max_wait_s``."""
-        paced = await self.acquire_all([(key, rate)], max_wait_s)
-        return paced.wait_s if paced.granted else None
-
     async def hold(self, key: str, seconds: float, rate: Rate) -> None:
         """Make ``key`` wait ``seconds`` from now before its next send."""
         self._tat[key] = hold_tat(self._tat.get(key), self._clock() + seconds, rate)

@@ -89,11 +89,6 @@ class RedisPacer:
             await self._sleep(seconds)
         return Paced(True, seconds)
 
-    async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
-        """One shared slot: the seconds waited, or None when the wait would exceed ``max_wait_s``."""
-        paced = await self.acquire_all([(key, rate)], max_wait_s)
-        return paced.wait_s if paced.granted else None
-
     async def hold(self, key: str, seconds: float, rate: Rate) -> None:
         """Make every replica wait ``seconds`` before the key's next send."""
         await self._hold(keys=[self._prefix + key], args=[seconds, rate.tolerance])
@@ -113,11 +108,6 @@ class FallbackPacer:
         except Exception as exc:  # Redis down or timing out: keep sending, paced per replica
             log.warning("shared_pacing_unavailable", error=type(exc).__name__)
             return await self._fallback.acquire_all(checks, max_wait_s)
-
-    async def acquire(self, key: str, rate: Rate, max_wait_s: float) -> float | None:
-        """One slot, shared or local."""
-        paced = await self.acquire_all([(key, rate)], max_wait_s)
-        return paced.wait_s if paced.granted else None
 
     async def hold(self, key: str, seconds: float, rate: Rate) -> None:
         """Record the hold in both places (the local one survives a Redis outage)."""
