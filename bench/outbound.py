@@ -239,8 +239,9 @@ async def publish(amqp_url: str, replies: list[tuple[uuid.UUID, uuid.UUID]]) -> 
     import aio_pika
     from aio_pika import DeliveryMode
 
-    from omni_common.broker.topology import EVENTS_EXCHANGE, OUTBOUND_COMMANDS, routing_key
+    from omni_common.broker.topology import EVENTS_EXCHANGE
     from omni_common.contracts import SendReply, encode
+    from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
 
     connection = await aio_pika.connect(amqp_url)
     t0 = time.time()

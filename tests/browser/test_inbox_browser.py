@@ -87,7 +87,7 @@ def test_login_shows_every_channel_with_its_icon_and_label(page: Any, tenant: Se
     page.wait_for_url("**/inbox")
     for channel, label in (
         ("whatsapp", "WhatsApp"),
-        ("facebook", "Facebook Messenger"),
+        ("facebook", "Messenger"),
         ("instagram", "Instagram"),
     ):
         badge = page.locator(f"#conv-list [data-channel={channel}]")

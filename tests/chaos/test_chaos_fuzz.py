@@ -29,9 +29,9 @@ from pipeline import sign, wait_until
 from testenv import APP_SECRET
 
 from omni_common.broker.headers import DLQ_REASON
-from omni_common.broker.topology import RAW_WEBHOOKS, ROUTED_EVENTS
 from omni_common.channels import samples
 from omni_common.channels.inbound import MalformedDelivery, split_delivery
+from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS
 
 # Bounded, but above the suite-wide 300 s: 10,000 requests on a shared 2-core box.
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]

@@ -28,8 +28,8 @@ from sandbox_server import sandbox
 
 from meta_sandbox import SandboxConfig
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import OUTBOUND_COMMANDS, routing_key
 from omni_common.contracts import SendReply, encode
+from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
 from omni_common.dburl import async_url, libpq_conninfo
 from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON

@@ -27,7 +27,7 @@ from testenv import APP_SECRET
 
 from omni_common.broker.dlq import Selection, replay
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import RAW_WEBHOOKS, ROUTED_EVENTS
+from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
 

@@ -17,7 +17,8 @@ import structlog
 from typer.testing import CliRunner
 
 from omni_cli.main import app
-from omni_common.broker import RAW_WEBHOOKS, Publisher, build_topology, connect
+from omni_common.broker import Publisher, build_topology, connect
+from omni_common.contracts.routing import RAW_WEBHOOKS
 
 pytestmark = pytest.mark.integration
 

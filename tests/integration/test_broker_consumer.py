@@ -16,7 +16,6 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from prometheus_client import REGISTRY
 
 from omni_common.broker import (
-    RAW_WEBHOOKS,
     ConsumerRunner,
     DeadLetter,
     DeadLetterInfo,
@@ -34,6 +33,7 @@ from omni_common.broker import (
     routing_key,
     show,
 )
+from omni_common.contracts.routing import RAW_WEBHOOKS
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,6 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from omni_common.broker import (
-    RAW_WEBHOOKS,
     Publisher,
     PublishError,
     Topology,
@@ -21,8 +20,8 @@ from omni_common.broker import (
     build_topology,
     connect,
     declare_topology,
-    routing_key,
 )
+from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration

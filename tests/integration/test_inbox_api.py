@@ -427,7 +427,7 @@ class TestReplies:
         try:
             reauth = post("instagram", "hi")
             assert reauth.status_code == 409
-            assert "new access token" in reauth.json()["detail"]
+            assert "reconnect the account" in reauth.json()["detail"]
         finally:
             db(
                 app_settings,

@@ -39,8 +39,9 @@ from test_outbound_support import (
 from omni_common.broker.connection import connect as amqp_connect
 from omni_common.broker.outcomes import Retry
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, build_topology
+from omni_common.broker.topology import Topology, build_topology
 from omni_common.contracts import SendReply
+from omni_common.contracts.routing import OUTBOUND_COMMANDS
 from omni_common.crypto import KeyRing
 from omni_common.db.tenant_models import Notification, Outbox, SocialAccount
 from omni_common.dburl import libpq_conninfo

@@ -13,8 +13,9 @@ from typing import Any
 from sandbox_server import SandboxControl
 
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, routing_key
+from omni_common.broker.topology import Topology
 from omni_common.contracts import SendReply, encode
+from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry

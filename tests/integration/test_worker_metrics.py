@@ -15,8 +15,9 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sandbox_server import free_port
 
-from omni_common.broker import RAW_WEBHOOKS, ROUTED_EVENTS, Publisher, build_topology, connect
+from omni_common.broker import Publisher, build_topology, connect
 from omni_common.broker.consumer import Delivery, Handler
+from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS
 from omni_common.ops.queue_depth import QUEUE_MESSAGES, ManagementEndpoint, QueueDepthGauges
 from omni_common.settings import Settings
 from omni_common.worker import Cleanup

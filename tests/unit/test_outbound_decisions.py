@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from omni_common.graph import ErrorClass
 from outbound_sender.backoff import Action, decide, is_last_attempt, pair_backoff_s
-from outbound_sender.handler import refusal, window_closed
+from outbound_sender.handler import refusal
 from outbound_sender.store import SendJob
 
 C = ErrorClass
@@ -102,6 +102,9 @@ def test_refusals_before_any_call() -> None:
     assert refusal(_job(last_inbound_at=None), NOW)[0] == "outside_window"  # type: ignore[index]
 
 
-@given(st.integers(0, 48 * 60))
-def test_window_is_24_hours_from_the_last_inbound(minutes_ago: int) -> None:
-    assert window_closed(NOW - timedelta(minutes=minutes_ago), NOW) == (minutes_ago > 24 * 60)
+@pytest.mark.parametrize(
+    ("elapsed", "closed"), [(timedelta(hours=24, seconds=-1), False), (timedelta(hours=24), True)]
+)
+def test_the_sender_refuses_from_exactly_24_hours(elapsed: timedelta, closed: bool) -> None:
+    refused = refusal(_job(last_inbound_at=NOW - elapsed), NOW)
+    assert (refused is not None and refused[0] == "outside_window") is closed

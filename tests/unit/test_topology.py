@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from omni_common.broker.topology import (
+from omni_common.broker.topology import build_topology
+from omni_common.contracts.routing import (
     AI_REQUESTS,
     OUTBOUND_COMMANDS,
     RAW_WEBHOOKS,
     ROUTED_EVENTS,
     STAGES,
-    build_topology,
     routing_key,
 )
 

@@ -11,8 +11,6 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-CHANNELS = ("whatsapp", "facebook", "instagram")
-
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):

@@ -3,7 +3,7 @@
 Per account: decrypt the token, ``debug_token`` it, then in one transaction (skipped when the stored
 token changed meanwhile: the answer is about the old one) store the expiry and,
 as ``omni_common.tenancy.token_expiry.decide`` says, flag the account ``needs_reauth`` (one owner
-notification, via ``mark_needs_reauth``'s "first time" answer) or warn the owner once per expiry date
+notification, via ``flag_needs_reauth``) or warn the owner once per expiry date
 (the warning notification itself records the date it warned about).
 """
 
@@ -22,16 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omni_common.crypto import KeyRing
 from omni_common.db.tenant_models import Notification, SocialAccount
+from omni_common.domain.channels import channel_name
+from omni_common.domain.reauth import fix_hint
 from omni_common.errors import DecryptionError
 from omni_common.graph import ErrorClass, GraphError
-from omni_common.tenancy.accounts import mark_needs_reauth, read_token
+from omni_common.tenancy.accounts import flag_needs_reauth, read_token
 from omni_common.tenancy.token_expiry import TokenCheck, TokenDecision, decide
 
 log = structlog.get_logger(__name__)
 
 EXPIRING_KIND = "token_expiring"
-EXPIRED_KIND = "token_expired"
-_NAMES = {"whatsapp": "WhatsApp", "facebook": "Messenger", "instagram": "Instagram"}
 
 Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 Inspect = Callable[[str], Awaitable[TokenCheck]]
@@ -124,16 +124,16 @@ async def _check_account(
             .values(token_expires_at=decision.store_expires_at)
         )
         if decision.needs_reauth:
-            first = await mark_needs_reauth(
+            flagged = await flag_needs_reauth(
                 session,
                 account_id=account.id,
+                why=decision.reauth_reason or "token not valid",
                 error_code=str(check.error_code or 190),
-                error_message=decision.reauth_reason or "token not valid",
                 now=now,
             )
-            if first:
-                _add_expired_notice(session, account, decision)
-            bound.error("account_needs_reauth", source="token_monitor", first=first, code=check.error_code)
+            bound.error(
+                "account_needs_reauth", source="token_monitor", first=flagged.first, code=check.error_code
+            )
             return "needs_reauth"
         if decision.warn:
             _add_expiring_notice(session, account, decision)
@@ -170,17 +170,10 @@ async def _warned_for(session: AsyncSession, account_id: uuid.UUID) -> set[datet
     return dates
 
 
-def _fix(channel: str) -> str:
-    return (
-        "Settings → Connected accounts → Replace token, or "
-        f"`omni account connect <tenant> {channel} ... --token NEW_TOKEN`"
-    )
-
-
 def _add_expiring_notice(session: AsyncSession, account: _Account, decision: TokenDecision) -> None:
     expires_at = decision.store_expires_at
     assert expires_at is not None
-    name = _NAMES.get(account.channel, account.channel)
+    name = channel_name(account.channel)
     left = decision.days_left or 0
     when = "within a day" if left <= 1 else f"in {left} days"
     session.add(
@@ -196,27 +189,7 @@ def _add_expiring_notice(session: AsyncSession, account: _Account, decision: Tok
                 "channel": account.channel,
                 "account_id": account.external_id,
                 "expires_at": expires_at.isoformat(),
-                "fix": _fix(account.channel),
-            },
-        )
-    )
-
-
-def _add_expired_notice(session: AsyncSession, account: _Account, decision: TokenDecision) -> None:
-    name = _NAMES.get(account.channel, account.channel)
-    session.add(
-        Notification(
-            kind=EXPIRED_KIND,
-            severity="error",
-            title=f"{name} connection needs attention",
-            body=f"Meta reports the access token of account {account.external_id} is no longer valid "
-            f"({decision.reauth_reason}). Replies through it cannot be sent until the owner reconnects "
-            "it; incoming messages are still stored.",
-            social_account_id=account.id,
-            data={
-                "channel": account.channel,
-                "account_id": account.external_id,
-                "fix": _fix(account.channel),
+                "fix": fix_hint(account.channel),
             },
         )
     )

@@ -13,7 +13,8 @@ from ai_suggester.model import ModelClient
 from omni_common import runtime
 from omni_common.broker.consumer import Handler
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import AI_REQUESTS, Topology, build_topology
+from omni_common.broker.topology import Topology, build_topology
+from omni_common.contracts.routing import AI_REQUESTS
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.logging import configure_logging

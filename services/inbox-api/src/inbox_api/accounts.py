@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.deps import InboxDeps
+from inbox_api.workflow import announce
 from omni_common.db.tenant_models import Notification, SocialAccount
 from omni_common.errors import AccountConflict
 from omni_common.graph import GraphError
@@ -24,8 +25,8 @@ from omni_common.tenancy.accounts import (
     AccountView,
     CredentialsRefused,
     connect_account,
+    flag_needs_reauth,
     list_accounts,
-    mark_needs_reauth,
     read_token,
     rename_account,
     resolve_notifications,
@@ -215,8 +216,10 @@ async def test_connection(deps: InboxDeps, user: Principal, account_id: uuid.UUI
         name = await check_token(deps, channel, external_id, token)
     except CredentialsRefused as exc:
         async with deps.registry.begin(user.tenant_id) as session:
-            await mark_needs_reauth(session, account_id=account_id, error_code="190", error_message=str(exc))
+            flagged = await flag_needs_reauth(session, account_id=account_id, why=str(exc), error_code="190")
             await _audit(session, user, "account.tested", account_id, ok=False, reason=str(exc)[:200])
+        for event in flagged.events:
+            await announce(deps, user, event.kind, None, event.data)
         return {"ok": False, "reason": str(exc)}
     reactivated = row.status == "needs_reauth"
     async with deps.registry.begin(user.tenant_id) as session:

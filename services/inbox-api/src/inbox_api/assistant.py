@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox_api.audit_api import write_assistant
 from inbox_api.auth import CurrentUser, Deps, Principal
 from inbox_api.deps import InboxDeps
-from omni_common.broker.topology import AI_REQUESTS, routing_key
 from omni_common.contracts import decode, encode
 from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
+from omni_common.contracts.routing import AI_REQUESTS, routing_key
 from omni_common.db.tenant_models import Chat, Suggestion, User
 from omni_common.tenancy.assistant import read_document
 

@@ -23,11 +23,10 @@ from inbox_api.queue_view import (
     queue_fields,
     with_queue_columns,
 )
-from omni_common.db.catalog_models import CHANNELS
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
-from omni_common.outbound.replies import REPLY_WINDOW, window_open
+from omni_common.domain import reply_window
+from omni_common.domain.channels import CHANNELS, channel_name
 
-CHANNEL_LABELS = {"whatsapp": "WhatsApp", "facebook": "Facebook Messenger", "instagram": "Instagram"}
 MAX_PAGE = 200
 
 
@@ -106,21 +105,21 @@ def conversation_view(
     assignee_name: str | None = None,
     my_unread: int | None = None,
 ) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    closes_at = reply_window.closes_at(chat.last_inbound_at)
     return {
         "id": str(chat.id),
         "channel": chat.channel,
-        "channel_label": CHANNEL_LABELS.get(chat.channel, chat.channel),
+        "channel_label": channel_name(chat.channel),
         "contact_name": name or handle or ext,
         "contact_handle": handle or ext,
         "account_name": account,
         "last_message_at": chat.last_message_at.isoformat() if chat.last_message_at else None,
         "last_message_preview": chat.last_message_preview,
         "unread_count": chat.unread_count,
-        "reply_window_open": window_open(chat.last_inbound_at),
-        "reply_window_closes_at": (chat.last_inbound_at + REPLY_WINDOW).isoformat()
-        if chat.last_inbound_at
-        else None,
-    } | queue_fields(chat, assignee_name, my_unread, datetime.now(UTC))
+        "reply_window_open": reply_window.is_open(chat.last_inbound_at, now),
+        "reply_window_closes_at": closes_at.isoformat() if closes_at else None,
+    } | queue_fields(chat, assignee_name, my_unread, now)
 
 
 async def list_conversations(session: AsyncSession, q: ConversationQuery) -> dict[str, Any]:

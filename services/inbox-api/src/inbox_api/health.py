@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth import CurrentUser, Deps
 from omni_common.db.tenant_models import Chat, ChatMessage, SocialAccount
+from omni_common.domain.channels import channel_name
 from omni_common.graph import plain_reason_for_code
 from omni_common.tenancy.token_expiry import DEFAULT_WARN_DAYS, expiry_warning
 
 RECENT_FAILURES = 5
 FAILURE_LOOKBACK = timedelta(days=7)
-_CHANNELS = {"whatsapp": "WhatsApp", "facebook": "Messenger", "instagram": "Instagram"}
 _STATUS_WORDS = {
     "active": "Working: messages arrive and replies are sent.",
     "disabled": "Disabled: incoming messages are not shown and nothing is sent.",
@@ -90,7 +90,7 @@ async def account_health(
     return {
         "id": str(row.id),
         "channel": row.platform,
-        "channel_label": _CHANNELS.get(row.platform, row.platform),
+        "channel_label": channel_name(row.platform),
         "external_account_id": row.external_account_id,
         "display_name": row.display_name,
         "status": row.status,

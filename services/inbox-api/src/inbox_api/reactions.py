@@ -25,6 +25,7 @@ from inbox_api.web import PageUser, _require_csrf, _thread_context, render
 from inbox_api.workflow import actor_of
 from omni_common.contracts import SendReply
 from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccount, User
+from omni_common.domain import reply_window
 from omni_common.graph import REACTIONS, PayloadError, build_reaction_payload
 from omni_common.outbound.replies import (
     OUTBOX_KIND,
@@ -33,7 +34,6 @@ from omni_common.outbound.replies import (
     QueuedReply,
     ReplyRefused,
     WindowClosed,
-    window_open,
 )
 from omni_common.tenancy.audit import record
 
@@ -97,13 +97,13 @@ async def queue_reaction(
     account = await session.get(SocialAccount, chat.social_account_id)
     if account is None or not account.is_active or account.status != "active":
         raise AccountUnavailable("this conversation's account cannot send right now; see Settings")
-    if not window_open(chat.last_inbound_at):
+    now = datetime.now(UTC)
+    if not reply_window.is_open(chat.last_inbound_at, now):
         raise WindowClosed(
             "the customer last wrote more than 24 hours ago; Meta allows reactions only within 24 hours"
         )
     staff = await session.get(User, user_id)
     sender_name = (staff.display_name or staff.email) if staff else "staff"
-    now = datetime.now(UTC)
     new_id = uuid.uuid4()
     session.add(
         ChatMessage(

@@ -26,19 +26,20 @@ from inbox_api.auth import (
     resolve_principal,
     set_session_cookie,
 )
-from inbox_api.conversations import CHANNEL_LABELS, ConversationQuery, get_conversation, list_conversations
+from inbox_api.conversations import ConversationQuery, get_conversation, list_conversations
 from inbox_api.deps import InboxDeps
 from inbox_api.labels import list_labels
 from inbox_api.messages import chat_messages, refusal_status, send_reply
 from inbox_api.notes import list_notes, merge_timeline
 from inbox_api.queue_view import STATE_LABELS, QueueFilters, page_filters, unread_conversations
 from inbox_api.sessions import COOKIE_NAME, CSRF_HEADER
+from omni_common.domain.channels import CHANNEL_NAMES, channel_name
 from omni_common.errors import AccountConflict
 from omni_common.outbound.replies import ChatNotFound, ReplyRefused
 from omni_common.tenancy.accounts import CredentialsRefused, list_accounts
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.globals["CHANNEL_LABELS"] = CHANNEL_LABELS
+templates.env.globals["CHANNEL_NAMES"] = CHANNEL_NAMES
 templates.env.globals["STATE_LABELS"] = STATE_LABELS
 LOGIN_CSRF_COOKIE = "omni_login_csrf"
 router = APIRouter(include_in_schema=False)
@@ -135,7 +136,7 @@ async def logout_submit(
 async def _list_context(
     deps: InboxDeps, user: Principal, channel: str | None, q: str | None, filters: QueueFilters
 ) -> dict[str, Any]:
-    channel = channel if channel in CHANNEL_LABELS else None
+    channel = channel if channel in CHANNEL_NAMES else None
     query = ConversationQuery(
         channel=channel, search=q or None, limit=100, filters=filters, viewer=user.user_id
     )
@@ -297,7 +298,7 @@ async def connect_submit(
             if "validation" not in str(exc)
             else "Please check the fields: the token needs at least 8 characters."
         )
-    return _back(msg=f"{CHANNEL_LABELS.get(channel, channel)} account connected.")
+    return _back(msg=f"{channel_name(channel)} account connected.")
 
 
 @router.post("/settings/accounts/{account_id}")

@@ -15,9 +15,8 @@ from prometheus_client import Counter
 
 from ingress_webhooks.signature import verify_signature
 from omni_common.contracts import encode_raw_webhook
+from omni_common.domain.channels import CHANNELS, is_channel
 from omni_common.http_common import add_health_routes
-
-CHANNELS = frozenset({"whatsapp", "facebook", "instagram"})
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +88,7 @@ def create_app(
 
     @app.post("/webhooks/{channel}")
     async def receive(channel: str, request: Request) -> Response:
-        if channel not in CHANNELS:
+        if not is_channel(channel):
             return Response(status_code=404)
         try:
             body = await _read_capped(request, config.max_body_bytes)
@@ -106,7 +105,7 @@ def create_app(
         delivery_id = uuid.uuid4().hex
         raw = encode_raw_webhook(
             delivery_id=delivery_id,
-            channel=channel,  # type: ignore[arg-type]  # checked against CHANNELS above
+            channel=channel,
             received_at=datetime.now(UTC),
             body=body,
         )

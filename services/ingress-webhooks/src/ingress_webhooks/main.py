@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
-from ingress_webhooks.api import CHANNELS, BrokerUnavailable, IngressConfig, create_app
+from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher, PublishError
-from omni_common.broker.topology import RAW_WEBHOOKS, build_topology, declare_topology, routing_key
+from omni_common.broker.topology import build_topology, declare_topology
+from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
+from omni_common.domain.channels import CHANNELS
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from normalizer.handler import TenantTransaction
 from normalizer.store import Change, Db
 from omni_common.broker.outcomes import DeadLetter, Retry
-from omni_common.contracts import EnrichMessage
+from omni_common.contracts import EnrichMessage, reasons
 from omni_common.crypto import KeyRing
 from omni_common.graph.client import GraphClient
 from omni_common.graph.errors import GraphError
@@ -117,7 +117,7 @@ async def handle_enrich(
     async with deps.begin(cmd.tenant_id) as db:
         loaded = await _load(db, cmd.message_id)
     if loaded is None:
-        raise DeadLetter("message_not_found", f"message {cmd.message_id}")
+        raise DeadLetter(reasons.MESSAGE_NOT_FOUND, f"message {cmd.message_id}")
     target, sealed = loaded
     token = decrypt_token(
         deps.keyring, tenant_id=cmd.tenant_id, account_id=target.account_id, ciphertext=sealed

@@ -25,7 +25,8 @@ from omni_common.channels.inbound import (
     WatermarkUpdate,
     normalize,
 )
-from omni_common.contracts import RoutedEvent
+from omni_common.contracts import RoutedEvent, reasons
+from omni_common.domain.accounts import receives
 from omni_common.errors import TenantNotActive, TenantNotFound
 
 log = structlog.get_logger(__name__)
@@ -43,26 +44,22 @@ async def handle_routed_event(event: RoutedEvent, *, begin: TenantTransaction) -
     try:
         events = normalize(event.channel, event.account_id, event.payload)
     except MalformedEvent as exc:
-        raise DeadLetter("malformed", f"{exc.reason_code}: {exc.detail}") from exc
+        raise DeadLetter(reasons.MALFORMED, f"{exc.reason_code}: {exc.detail}") from exc
 
     try:
         async with begin(event.tenant_id) as session:
-            account = await store.find_account(session, event.channel, event.account_id)
-            if account is None:
-                # The catalog routed it here but the tenant has no such account: never write.
-                raise DeadLetter("account_not_in_tenant", f"{event.channel} account {event.account_id}")
-            if not account.is_active or account.status == "disabled":
-                raise DeadLetter(
-                    "channel_disabled", f"{event.channel} account {event.account_id} is disabled"
-                )
+            found = _usable(await store.find_account(session, event.channel, event.account_id), event)
+            if isinstance(found, DeadLetter):
+                raise found
+            account = found
             await store.touch_account(session, account)
             changes: list[store.Change] = []
             for item in events:
                 changes.extend(await _apply(session, event, account, item))
     except TenantNotFound as exc:
-        raise DeadLetter("unknown_tenant", str(exc)) from exc
+        raise DeadLetter(reasons.UNKNOWN_TENANT, str(exc)) from exc
     except TenantNotActive as exc:
-        raise DeadLetter("tenant_inactive", str(exc)) from exc
+        raise DeadLetter(reasons.TENANT_INACTIVE, str(exc)) from exc
     return changes
 
 
@@ -142,7 +139,7 @@ async def handle_routed_batch(
         try:
             normalized.append((i, normalize(event.channel, event.account_id, event.payload)))
         except MalformedEvent as exc:
-            outcomes[i] = DeadLetter("malformed", f"{exc.reason_code}: {exc.detail}")
+            outcomes[i] = DeadLetter(reasons.MALFORMED, f"{exc.reason_code}: {exc.detail}")
     if not normalized:
         return outcomes
     try:
@@ -156,9 +153,13 @@ async def handle_routed_batch(
                 async with db.transaction():
                     await _write(db, plan, outcomes, accounts, tenant_id)
     except TenantNotFound as exc:
-        return [o if isinstance(o, Exception) else DeadLetter("unknown_tenant", str(exc)) for o in outcomes]
+        return [
+            o if isinstance(o, Exception) else DeadLetter(reasons.UNKNOWN_TENANT, str(exc)) for o in outcomes
+        ]
     except TenantNotActive as exc:
-        return [o if isinstance(o, Exception) else DeadLetter("tenant_inactive", str(exc)) for o in outcomes]
+        return [
+            o if isinstance(o, Exception) else DeadLetter(reasons.TENANT_INACTIVE, str(exc)) for o in outcomes
+        ]
     except Exception as exc:  # the fallback below reports each event's own outcome
         if accounts is not None:
             accounts.forget(tenant_id)
@@ -295,8 +296,10 @@ def _changes(outcomes: list[Outcome], i: int) -> list[store.Change]:
 
 
 def _usable(account: store.AccountRow | None, event: RoutedEvent) -> store.AccountRow | DeadLetter:
+    """The account if its events may be written; else the dead letter that says why."""
     if account is None:
-        return DeadLetter("account_not_in_tenant", f"{event.channel} account {event.account_id}")
-    if not account.is_active or account.status == "disabled":
-        return DeadLetter("channel_disabled", f"{event.channel} account {event.account_id} is disabled")
+        # The catalog routed it here but the tenant has no such account: never write.
+        return DeadLetter(reasons.ACCOUNT_NOT_IN_TENANT, f"{event.channel} account {event.account_id}")
+    if not receives(account.status, account.is_active):
+        return DeadLetter(reasons.CHANNEL_DISABLED, f"{event.channel} account {event.account_id} is disabled")
     return account

@@ -22,8 +22,9 @@ from omni_common.broker.consumer import FAILURE_COPY_CONFIRM_TIMEOUT_S, Delivery
 from omni_common.broker.fanout import Fanout, Note
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import ENRICH_MESSAGES, ROUTED_EVENTS, Topology, build_topology, routing_key
+from omni_common.broker.topology import Topology, build_topology
 from omni_common.contracts import EnrichMessage, NotificationEvent, RoutedEvent, decode, encode
+from omni_common.contracts.routing import ENRICH_MESSAGES, ROUTED_EVENTS, routing_key
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for

@@ -13,18 +13,20 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from omni_common.broker.outcomes import DeadLetter, Retry
-from omni_common.contracts import NotificationEvent, SendReply
+from omni_common.contracts import NotificationEvent, SendReply, reasons
 from omni_common.crypto import KeyRing
+from omni_common.domain import reply_window
+from omni_common.domain.accounts import reauth_reason, send_refusal
 from omni_common.errors import DecryptionError
 from omni_common.graph import GraphClient, GraphError, PayloadError, build_send_payload, plain_reason
-from omni_common.tenancy.accounts import AccountNotFound, mark_needs_reauth
+from omni_common.tenancy.accounts import AccountNotFound, flag_needs_reauth
 from outbound_sender import store
 from outbound_sender.backoff import Action, decide, is_last_attempt
 from outbound_sender.batching import TenantBatcher
@@ -35,7 +37,6 @@ from outbound_sender.tokens import TokenCache
 
 log = structlog.get_logger(__name__)
 
-CUSTOMER_WINDOW = timedelta(hours=24)
 # A send whose outcome cannot be known ends ``failed`` with this code and reason, never resent: the
 # code tells it apart from a refusal (the inbox shows it as "may have been delivered").
 OUTCOME_UNKNOWN = "outcome_unknown"
@@ -44,7 +45,6 @@ OUTCOME_UNKNOWN_REASON = (
     "resent (to avoid a duplicate); check with the customer before sending it again"
 )
 CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
-_CHANNEL_NAMES = {"whatsapp": "WhatsApp", "facebook": "Messenger", "instagram": "Instagram"}
 
 Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 Notify = Callable[[NotificationEvent], Awaitable[None]]
@@ -105,35 +105,17 @@ class SenderDeps:
         raise AssertionError("unreachable")
 
 
-def window_closed(
-    last_inbound_at: datetime | None, now: datetime, window: timedelta = CUSTOMER_WINDOW
-) -> bool:
-    """True when the customer has not written within the customer-service window."""
-    return last_inbound_at is None or now - last_inbound_at > window
-
-
 def refusal(job: store.SendJob, now: datetime) -> tuple[str, str] | None:
     """(error_code, reason) when the reply must not even be tried, else None."""
-    name = _CHANNEL_NAMES.get(job.channel, job.channel)
-    if not job.account_active or job.account_status == "disabled":
-        return "account_disabled", f"the {name} account is disabled — enable it in settings to send"
-    if job.account_status == "needs_reauth":
-        return "needs_reauth", reauth_reason(job.channel)
-    if window_closed(job.last_inbound_at, now):
+    refused = send_refusal(job.channel, job.account_status, job.account_active)
+    if refused is not None:
+        return refused
+    if not reply_window.is_open(job.last_inbound_at, now):
         return "outside_window", (
             "the 24-hour customer-service window has closed: the customer has not written in the last "
             "24 hours, so Meta only allows template messages (not supported yet)"
         )
     return None
-
-
-def reauth_reason(channel: str) -> str:
-    """What staff see on messages failed because the account's token is dead."""
-    name = _CHANNEL_NAMES.get(channel, channel)
-    return (
-        f"the {name} connection expired or was revoked — the owner must reconnect the account "
-        "(Settings → Connected accounts, or `omni account connect`)"
-    )
 
 
 def _error_code(err: GraphError) -> str:
@@ -232,14 +214,16 @@ class _Send:
         async with self.deps.begin(cmd.tenant_id) as session:
             job = await store.load_job(session, cmd.message_id)
         if job is None:
-            raise DeadLetter("message_not_found", f"no message {cmd.message_id} in tenant {cmd.tenant_id}")
+            raise DeadLetter(
+                reasons.MESSAGE_NOT_FOUND, f"no message {cmd.message_id} in tenant {cmd.tenant_id}"
+            )
         if job.direction != "outbound":
-            raise DeadLetter("not_outbound", f"message {cmd.message_id} is {job.direction}")
+            raise DeadLetter(reasons.NOT_OUTBOUND, f"message {cmd.message_id} is {job.direction}")
         if job.status == "sending":
             await self._reconcile(job)
             return
         if job.status == "queued":  # changed under us (e.g. retried by another replica): try later
-            raise Retry("claim_raced", "the message was queued again while being claimed")
+            raise Retry(reasons.CLAIM_RACED, "the message was queued again while being claimed")
         self.log.info("send_skipped", status=job.status)  # a duplicate command: already handled
 
     async def _pace(self, job: store.SendJob) -> bool:
@@ -264,7 +248,7 @@ class _Send:
                 return False
             await self._finish(job, "queued", ("sending",), None, None, announce=False)
             self.log.info("send_paced_later", key=paced.refused_key)
-            raise Retry("paced", f"pacing {paced.refused_key} needs more than {deps.max_pace_wait_s}s")
+            raise Retry(reasons.PACED, f"pacing {paced.refused_key} needs more than {deps.max_pace_wait_s}s")
         if paced.wait_s:
             self.log.debug("send_paced", waited_s=round(paced.wait_s, 3))
         return True
@@ -275,7 +259,7 @@ class _Send:
         started = job.send_attempted_at
         recent = started is not None and (now - started).total_seconds() < self.deps.in_flight_grace_s
         if recent and not self.last:
-            raise Retry("send_in_progress", "another attempt may still be talking to Meta")
+            raise Retry(reasons.SEND_IN_PROGRESS, "another attempt may still be talking to Meta")
         await self._outcome_unknown(job, cause="redelivered_while_sending")
 
     async def _on_error(self, job: store.SendJob, err: GraphError) -> None:
@@ -329,13 +313,10 @@ class _Send:
         deps, cmd = self.deps, self.cmd
         now = deps.clock()
         reason = reauth_reason(job.channel)
+        code = _error_code(err)
         async with deps.begin(cmd.tenant_id) as session:
-            first = await mark_needs_reauth(
-                session,
-                account_id=job.account_id,
-                error_code=_error_code(err),
-                error_message=err.message,
-                now=now,
+            flagged = await flag_needs_reauth(
+                session, account_id=job.account_id, why=err.message, error_code=code, now=now
             )
             await store.set_status(
                 session,
@@ -343,32 +324,12 @@ class _Send:
                 status="failed",
                 now=now,
                 from_statuses=("sending",),
-                error_code=_error_code(err),
+                error_code=code,
                 error_message=reason,
             )
             others = await store.fail_queued_of_account(
-                session, job.account_id, now=now, error_code=_error_code(err), error_message=reason
+                session, job.account_id, now=now, error_code=code, error_message=reason
             )
-            note_id = None
-            if first:
-                note_id = await store.add_notification(
-                    session,
-                    kind="token_expired",
-                    severity="error",
-                    title=f"{_CHANNEL_NAMES.get(job.channel, job.channel)} connection needs attention",
-                    body=f"Meta refused the access token of account {job.account_external_id}: "
-                    f"{err.message}. "
-                    "Replies through it cannot be sent until the owner reconnects it.",
-                    account_id=job.account_id,
-                    data={
-                        "channel": job.channel,
-                        "account_id": job.account_external_id,
-                        "code": err.code,
-                        "subcode": err.subcode,
-                        "fix": "Settings → Connected accounts → reconnect with a new token, or "
-                        f"`omni account connect <tenant> {job.channel} ... --token NEW_TOKEN`",
-                    },
-                )
         # Operators alert on this event name.
         self.log.error(
             "account_needs_reauth",
@@ -376,24 +337,13 @@ class _Send:
             code=err.code,
             subcode=err.subcode,
             failed_pending=len(others),
-            first=first,
+            first=flagged.first,
         )
         await self._announce(job, "failed")
         for other in others:
             await self._emit("message.status", chat_id=None, message_id=other, data={"status": "failed"})
-        await self._emit(
-            "account.status",
-            chat_id=None,
-            message_id=None,
-            data={"account_id": job.account_external_id, "channel": job.channel, "status": "needs_reauth"},
-        )
-        if note_id is not None:
-            await self._emit(
-                "notification",
-                chat_id=None,
-                message_id=None,
-                data={"notification_id": str(note_id), "kind": "token_expired", "channel": job.channel},
-            )
+        for event in flagged.events:
+            await self._emit(event.kind, chat_id=None, message_id=None, data=event.data)
 
     async def _finish(
         self,

@@ -18,8 +18,9 @@ from omni_common import runtime
 from omni_common.broker.consumer import Delivery, Handler
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import OUTBOUND_COMMANDS, Topology, build_topology
+from omni_common.broker.topology import Topology, build_topology
 from omni_common.contracts import NotificationEvent, SendReply, decode, encode
+from omni_common.contracts.routing import OUTBOUND_COMMANDS
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
+from omni_common.contracts import reasons
+
 
 class AccountRoute(Protocol):
     """What the catalog knows of a platform account (see ``omni_common.db.catalog``)."""
@@ -34,9 +36,9 @@ class Refused:
 def decide(route: AccountRoute | None, *, channel: str, account_id: str) -> Routed | Refused:
     """Route only to an active tenant whose channel account is enabled; never guess."""
     if route is None:
-        return Refused("unmapped_account", f"{channel} account {account_id} is connected to no tenant")
+        return Refused(reasons.UNMAPPED_ACCOUNT, f"{channel} account {account_id} is connected to no tenant")
     if route.tenant_status != "active":
-        return Refused("tenant_inactive", f"tenant {route.tenant_id} is {route.tenant_status}")
+        return Refused(reasons.TENANT_INACTIVE, f"tenant {route.tenant_id} is {route.tenant_status}")
     if not route.is_enabled:
-        return Refused("channel_disabled", f"{channel} account {account_id} is disabled")
+        return Refused(reasons.CHANNEL_DISABLED, f"{channel} account {account_id} is disabled")
     return Routed(route.tenant_id)

@@ -10,7 +10,7 @@ import structlog
 
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import MalformedDelivery, split_delivery
-from omni_common.contracts import RawWebhook, RoutedEvent
+from omni_common.contracts import RawWebhook, RoutedEvent, reasons
 from tenant_router.decisions import AccountRoute, Refused, decide
 
 log = structlog.get_logger(__name__)
@@ -41,11 +41,11 @@ async def route_delivery(
     batch carries the whole signed body but must not re-route its siblings.
     """
     if not raw.signature_verified:
-        raise DeadLetter("unverified", "raw event without a verified signature")
+        raise DeadLetter(reasons.UNVERIFIED, "raw event without a verified signature")
     try:
         split = split_delivery(raw.channel, raw.body)
     except MalformedDelivery as exc:
-        raise DeadLetter("malformed", f"{exc.reason_code}: {exc.detail}") from exc
+        raise DeadLetter(reasons.MALFORMED, f"{exc.reason_code}: {exc.detail}") from exc
 
     summary = RouteSummary()
     pending: list[Awaitable[None]] = []

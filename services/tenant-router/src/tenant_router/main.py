@@ -14,8 +14,9 @@ from omni_common.broker import headers as h
 from omni_common.broker.consumer import Delivery, Handler
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import RAW_WEBHOOKS, ROUTED_EVENTS, Topology, build_topology, routing_key
+from omni_common.broker.topology import Topology, build_topology
 from omni_common.contracts import RawWebhook, RoutedEvent, decode, encode
+from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS, routing_key
 from omni_common.db.catalog import AccountRoute, Catalog, catalog_engine
 from omni_common.dburl import libpq_conninfo
 from omni_common.logging import configure_logging

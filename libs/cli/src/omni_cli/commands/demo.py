@@ -389,8 +389,8 @@ async def _seed_needs_reauth(session: Any) -> None:
     """
     from sqlalchemy import select
 
-    from omni_common.db.tenant_models import Notification, SocialAccount
-    from omni_common.tenancy.accounts import mark_needs_reauth
+    from omni_common.db.tenant_models import SocialAccount
+    from omni_common.tenancy.accounts import flag_needs_reauth
 
     fb = ACCOUNTS[1]
     account_id = await session.scalar(
@@ -398,32 +398,13 @@ async def _seed_needs_reauth(session: Any) -> None:
             SocialAccount.platform == "facebook", SocialAccount.external_account_id == fb["id"]
         )
     )
-    await mark_needs_reauth(session, account_id=account_id, error_code="190", error_message=REAUTH_REASON)
-    open_notice = await session.scalar(
-        select(Notification.id).where(
-            Notification.social_account_id == account_id,
-            Notification.kind == "token_expired",
-            Notification.resolved_at.is_(None),
-        )
-    )
-    if open_notice is not None:
-        return
-    session.add(
-        Notification(
-            kind="token_expired",
-            severity="error",
-            title="Messenger connection needs attention",
-            body=f"Meta reports the access token of account {fb['id']} is no longer valid (it expired). "
-            "Replies through it cannot be sent until the owner reconnects it; incoming messages are "
-            "still stored.",
-            social_account_id=account_id,
-            data={
-                "channel": "facebook",
-                "account_id": fb["id"],
-                "fix": "Settings → Connected accounts → Replace token (the demo token is "
-                f"{fb['token']}), or Test connection",
-            },
-        )
+    await flag_needs_reauth(
+        session,
+        account_id=account_id,
+        why=REAUTH_REASON,
+        error_code="190",
+        fix="Settings → Connected accounts → Replace token (the demo token is "
+        f"{fb['token']}), or Test connection",
     )
 
 

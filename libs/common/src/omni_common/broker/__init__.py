@@ -7,23 +7,9 @@ from omni_common.broker.consumer import ConsumerRunner, Delivery, Handler
 from omni_common.broker.dlq import DeadLetterInfo, ReplayReport, list_dead_letters, replay, show
 from omni_common.broker.outcomes import BrokerError, DeadLetter, PublishError, Retry
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import (
-    AI_REQUESTS,
-    OUTBOUND_COMMANDS,
-    RAW_WEBHOOKS,
-    ROUTED_EVENTS,
-    Topology,
-    TopologyError,
-    build_topology,
-    declare_topology,
-    routing_key,
-)
+from omni_common.broker.topology import Topology, TopologyError, build_topology, declare_topology
 
 __all__ = [
-    "AI_REQUESTS",
-    "OUTBOUND_COMMANDS",
-    "RAW_WEBHOOKS",
-    "ROUTED_EVENTS",
     "BrokerError",
     "ConsumerRunner",
     "DeadLetter",
@@ -42,6 +28,5 @@ __all__ = [
     "install_signal_handlers",
     "list_dead_letters",
     "replay",
-    "routing_key",
     "show",
 ]

@@ -15,6 +15,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, ExchangeType
 from aio_pika.exceptions import ChannelPreconditionFailed
 
+from omni_common.contracts.routing import ROUTING_PREFIXES
 from omni_common.errors import OmniError
 
 log = structlog.get_logger(__name__)
@@ -23,30 +24,9 @@ EVENTS_EXCHANGE = "omni.events"
 DLX_EXCHANGE = "omni.dlx"
 NOTIFICATIONS_EXCHANGE = "omni.notifications"
 
-RAW_WEBHOOKS = "ingress.raw"
-ROUTED_EVENTS = "normalizer.events"
-OUTBOUND_COMMANDS = "outbound.commands"
-AI_REQUESTS = "ai.requests"
-ENRICH_MESSAGES = "normalizer.enrich"
-
-# Stage -> routing-key prefix; the binding pattern is "<prefix>.*" and the last word is the channel.
-ROUTING_PREFIXES: dict[str, str] = {
-    RAW_WEBHOOKS: "webhook.raw",
-    ROUTED_EVENTS: "event.routed",
-    OUTBOUND_COMMANDS: "reply.send",
-    AI_REQUESTS: "ai.suggest",
-    ENRICH_MESSAGES: "message.enrich",
-}
-STAGES: tuple[str, ...] = tuple(ROUTING_PREFIXES)
-
 
 class TopologyError(OmniError):
     """The broker holds an exchange or queue that conflicts with the topology being declared."""
-
-
-def routing_key(stage: str, channel: str) -> str:
-    """Return the routing key that reaches ``stage`` for a channel, e.g. ``webhook.raw.whatsapp``."""
-    return f"{ROUTING_PREFIXES[stage]}.{channel}"
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ Each contract is a frozen pydantic model with ``extra="forbid"`` and a ``type``/
 a message of the wrong kind or version fails validation loudly instead of being half-understood.
 """
 
+from omni_common.contracts import reasons
 from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
-from omni_common.contracts.base import Channel, Contract, decode, encode
+from omni_common.contracts.base import Contract, decode, encode
 from omni_common.contracts.commands import EnrichMessage, SendReply
 from omni_common.contracts.events import NotificationEvent, RawWebhook, RoutedEvent, encode_raw_webhook
+from omni_common.domain.channels import Channel
 
 __all__ = [
     "AssistantDocument",
@@ -23,4 +25,5 @@ __all__ = [
     "decode",
     "encode",
     "encode_raw_webhook",
+    "reasons",
 ]

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from omni_common.contracts.base import Channel, Contract
+from omni_common.contracts.base import Contract
+from omni_common.domain.channels import Channel
 
 # Caps keep one tenant's knowledge from turning into an unbounded prompt.
 SHORT = 200

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
-
-Channel = Literal["whatsapp", "facebook", "instagram"]
 
 C = TypeVar("C", bound="Contract")
 

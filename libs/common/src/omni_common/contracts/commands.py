@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from omni_common.contracts.base import Channel, Contract
+from omni_common.contracts.base import Contract
+from omni_common.domain.channels import Channel
 
 
 class SendReply(Contract):

@@ -10,7 +10,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import AwareDatetime, Field
 
-from omni_common.contracts.base import Channel, Contract
+from omni_common.contracts.base import Contract
+from omni_common.domain.channels import Channel
 
 
 class RawWebhook(Contract):

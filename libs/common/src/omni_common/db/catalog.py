@@ -13,8 +13,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from omni_common.db.catalog_models import CHANNELS, TENANT_STATUSES, ChannelAccount, Tenant
+from omni_common.db.catalog_models import TENANT_STATUSES, ChannelAccount, Tenant
 from omni_common.dburl import async_url
+from omni_common.domain.channels import CHANNELS
 from omni_common.errors import AccountConflict
 
 log = structlog.get_logger(__name__)

@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from omni_common.domain.channels import CHANNELS
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -34,7 +36,6 @@ NAMING = {
 }
 
 TENANT_STATUSES = ("provisioning", "active", "suspended", "failed")
-CHANNELS = ("whatsapp", "facebook", "instagram")
 
 
 def in_list(column: str, values: tuple[str, ...]) -> str:

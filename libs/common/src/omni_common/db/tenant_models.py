@@ -25,11 +25,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from omni_common.db.catalog_models import CHANNELS, NAMING, in_list
+from omni_common.db.catalog_models import NAMING, in_list
+from omni_common.domain.accounts import ACCOUNT_STATUSES
+from omni_common.domain.channels import CHANNELS
 
 ROLES = ("business_owner", "manager", "staff", "investor", "customer", "super_admin")
 INBOX_ROLES = ("business_owner", "manager")
-ACCOUNT_STATUSES = ("active", "disabled", "needs_reauth")
 DIRECTIONS = ("inbound", "outbound")
 # "unknown" is no longer written (an unconfirmed send ends "failed" with error code "outcome_unknown");
 # it stays allowed for rows written before, which the inbox shows as "may have been delivered".

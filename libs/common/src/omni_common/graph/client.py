@@ -16,7 +16,7 @@ import aiohttp
 import httpx
 import structlog
 
-from omni_common.contracts.base import Channel
+from omni_common.domain.channels import Channel
 from omni_common.graph.errors import ErrorClass, GraphError, parse_error_body
 from omni_common.graph.payloads import build_send_payload
 from omni_common.graph.transport import surely_not_sent

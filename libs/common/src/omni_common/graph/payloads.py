@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from omni_common.contracts.base import Channel
+from omni_common.domain.channels import Channel
 from omni_common.graph.errors import PayloadError, TextTooLong
 
 WHATSAPP_MAX_CHARS = 4096

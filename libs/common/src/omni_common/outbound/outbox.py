@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omni_common.broker.topology import OUTBOUND_COMMANDS, routing_key
 from omni_common.contracts import SendReply, encode
+from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
 from omni_common.db.tenant_models import Outbox
 from omni_common.outbound.replies import reply_correlation_id
 

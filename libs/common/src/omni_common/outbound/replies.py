@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -28,14 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omni_common.broker.outcomes import PublishError
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import OUTBOUND_COMMANDS, routing_key
 from omni_common.contracts import SendReply, encode
+from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
 from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccount, User
+from omni_common.domain import reply_window
+from omni_common.domain.accounts import send_refusal
 from omni_common.errors import OmniError
 
 log = structlog.get_logger(__name__)
 
-REPLY_WINDOW = timedelta(hours=24)
 PREVIEW_CHARS = 140
 OUTBOX_KIND = "reply.send"
 
@@ -91,13 +92,6 @@ def _too_long(channel: str, text: str) -> str | None:
     return None
 
 
-def window_open(last_inbound_at: datetime | None, now: datetime | None = None) -> bool:
-    """True while a free-form reply is allowed (the customer wrote within 24 hours)."""
-    if last_inbound_at is None:
-        return False
-    return (now or datetime.now(UTC)) - last_inbound_at < REPLY_WINDOW
-
-
 @dataclass(frozen=True)
 class QueuedReply:
     """A reply stored as ``queued``: its message, and the outbox row that carries its command."""
@@ -128,18 +122,17 @@ class QueuedReply:
         }
 
 
-async def _check_chat(session: AsyncSession, chat_id: uuid.UUID) -> Chat:
+async def _check_chat(session: AsyncSession, chat_id: uuid.UUID, now: datetime) -> Chat:
     chat = await session.get(Chat, chat_id)
     if chat is None:
         raise ChatNotFound(f"no conversation {chat_id}")
     account = await session.get(SocialAccount, chat.social_account_id)
-    if account is None or not account.is_active or account.status == "disabled":
-        raise AccountUnavailable("this conversation's account is disabled; enable it in Settings to reply")
-    if account.status == "needs_reauth":
-        raise AccountUnavailable(
-            "this conversation's account needs a new access token; replace it in Settings to reply"
-        )
-    if not window_open(chat.last_inbound_at):
+    if account is None:
+        raise AccountUnavailable("this conversation's account is no longer connected")
+    refused = send_refusal(account.platform, account.status, account.is_active)
+    if refused is not None:
+        raise AccountUnavailable(refused[1][:1].upper() + refused[1][1:])
+    if not reply_window.is_open(chat.last_inbound_at, now):
         raise WindowClosed(
             "the customer last wrote more than 24 hours ago; Meta allows replies only within 24 hours"
         )
@@ -159,7 +152,8 @@ async def queue_reply(
     text = (text or "").strip()
     if not text:
         raise EmptyReply("a reply needs some text")
-    chat = await _check_chat(session, chat_id)
+    now = datetime.now(UTC)
+    chat = await _check_chat(session, chat_id, now)
     if (problem := _too_long(chat.channel, text)) is not None:
         raise ReplyTooLong(problem)
     reply_to_external: str | None = None
@@ -177,7 +171,6 @@ async def queue_reply(
     user = await session.get(User, user_id)
     sender_name = (user.display_name or user.email) if user else "staff"
     message_id = uuid.uuid4()
-    now = datetime.now(UTC)
     message = ChatMessage(
         id=message_id,
         tenant_id=tenant_id,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from omni_common.crypto import KeyRing, binding
 from omni_common.db.catalog import Catalog
 from omni_common.db.tenant_models import Notification, SocialAccount
+from omni_common.domain.reauth import EXPIRED_KIND, LiveEvent, reauth_events, reauth_notice
 from omni_common.errors import OmniError
 
 if TYPE_CHECKING:
@@ -262,31 +263,70 @@ async def verify_credentials(
         raise CredentialsRefused(f"Meta refused the {channel} credentials: {exc.message}{code}") from exc
 
 
-async def mark_needs_reauth(
+@dataclass(frozen=True)
+class ReauthFlagged:
+    """What flagging did: whether the account was newly flagged, and what to announce after commit."""
+
+    first: bool
+    events: list[LiveEvent]
+
+
+async def flag_needs_reauth(
     session: AsyncSession,
     *,
     account_id: uuid.UUID,
+    why: str,
     error_code: str | None,
-    error_message: str,
     now: datetime | None = None,
-) -> bool:
-    """Flag an account whose token Meta refused; True when it was not flagged before (notify once)."""
+    fix: str | None = None,
+) -> ReauthFlagged:
+    """Flag an account whose token Meta refused, and tell its owner once (``domain.reauth``).
+
+    Every path that learns a token is dead comes here (the sender, the account-monitor, the inbox's
+    connection test, the demo). The row lock makes "was it flagged before?" and the flag one step, so
+    two replicas learning it at once add one notice; one is also skipped while an earlier one is open.
+    ``why`` is Meta's reason; the returned events are for live inboxes, once the caller committed.
+    """
     at = now or datetime.now(UTC)
-    previous = (
-        await session.execute(
-            select(SocialAccount.status).where(SocialAccount.id == account_id).with_for_update()
-        )
+    row = (
+        await session.execute(select(SocialAccount).where(SocialAccount.id == account_id).with_for_update())
     ).scalar_one_or_none()
-    if previous is None:
+    if row is None:
         raise AccountNotFound(f"account {account_id} does not exist")
-    await session.execute(
-        update(SocialAccount)
-        .where(SocialAccount.id == account_id)
-        .values(
-            status="needs_reauth",
-            last_error_code=error_code,
-            last_error_message=error_message,
-            last_error_at=at,
+    first = row.status != "needs_reauth"
+    row.status = "needs_reauth"
+    row.last_error_code = error_code
+    row.last_error_message = why
+    row.last_error_at = at
+    note_id: uuid.UUID | None = None
+    if first and not await _open_notice(session, account_id, EXPIRED_KIND):
+        notice = reauth_notice(
+            row.platform, row.display_name or row.external_account_id, why, code=error_code, fix=fix
         )
+        note = Notification(
+            kind=notice.kind,
+            severity=notice.severity,
+            title=notice.title,
+            body=notice.body,
+            social_account_id=account_id,
+            data=notice.data | {"account_id": row.external_account_id},
+        )
+        session.add(note)
+        await session.flush()
+        note_id = note.id
+    else:
+        await session.flush()
+    return ReauthFlagged(first, reauth_events(row.platform, row.external_account_id, note_id))
+
+
+async def _open_notice(session: AsyncSession, account_id: uuid.UUID, kind: str) -> bool:
+    found = await session.scalar(
+        select(Notification.id)
+        .where(
+            Notification.social_account_id == account_id,
+            Notification.kind == kind,
+            Notification.resolved_at.is_(None),
+        )
+        .limit(1)
     )
-    return previous != "needs_reauth"
+    return found is not None

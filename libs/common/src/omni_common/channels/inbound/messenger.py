@@ -33,7 +33,7 @@ from omni_common.channels.inbound.model import (
     StatusUpdate,
     WatermarkUpdate,
 )
-from omni_common.contracts.base import Channel
+from omni_common.domain.channels import Channel
 
 # Messenger's named reactions, for payloads that carry the name but no emoji.
 REACTION_EMOJI = {

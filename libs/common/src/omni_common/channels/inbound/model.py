@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from omni_common.contracts.base import Channel
+from omni_common.domain.channels import Channel
 
 AccountKind = Literal["phone_number", "waba", "page", "instagram"]
 

@@ -9,7 +9,7 @@ from omni_common.channels.inbound.errors import MalformedEvent
 from omni_common.channels.inbound.messenger import normalize_messaging
 from omni_common.channels.inbound.model import NormalizedEvent
 from omni_common.channels.inbound.whatsapp import normalize_whatsapp
-from omni_common.contracts.base import Channel
+from omni_common.domain.channels import Channel
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 from omni_common.channels.inbound.errors import MalformedDelivery
 from omni_common.channels.inbound.model import RejectedItem, RoutableItem, SplitResult
 from omni_common.channels.inbound.safe_json import parse_object
-from omni_common.contracts.base import Channel
+from omni_common.domain.channels import Channel
 
 logger = logging.getLogger(__name__)
 
