@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -47,7 +48,7 @@ def _scrub(value: Any, depth: int) -> Any:
     return value
 
 
-def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Drop values of secret-looking keys (nested ones too), bearer tokens and secret query parameters
     inside strings: logs never carry secrets."""
     for key, value in list(event.items()):

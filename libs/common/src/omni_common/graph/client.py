@@ -151,13 +151,14 @@ class GraphClient:
         """
         # input_token in the query is Meta's only documented form; see the module docstring.
         data, _ = await self._call("GET", "debug_token", app_token or token, params={"input_token": token})
-        info = data.get("data") if isinstance(data.get("data"), dict) else {}
-        error = info.get("error") if isinstance(info.get("error"), dict) else {}
+        info = _object(data.get("data"))
+        error = _object(info.get("error"))
         expires = info.get("expires_at")
         expires_at = (
             datetime.fromtimestamp(expires, UTC) if isinstance(expires, int) and expires > 0 else None
         )
-        scopes = info.get("scopes") if isinstance(info.get("scopes"), list) else []
+        raw_scopes = info.get("scopes")
+        scopes: list[Any] = raw_scopes if isinstance(raw_scopes, list) else []
         return TokenInfo(
             is_valid=info.get("is_valid") is True,
             expires_at=expires_at,
@@ -274,3 +275,8 @@ def _message_id(channel: str, data: dict[str, Any]) -> str | None:
 def _seg(value: str) -> str:
     """One path segment: ids come from tenants' data, so they must not smuggle in a path."""
     return quote(value, safe="")
+
+
+def _object(value: object) -> dict[str, Any]:
+    """A JSON object from Meta's answer, or an empty one when it is anything else."""
+    return value if isinstance(value, dict) else {}

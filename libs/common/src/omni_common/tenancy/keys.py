@@ -51,6 +51,8 @@ async def rotate_tenant(
                 )
             ).all()
             for account_id, token in rows:
+                if token is None:  # excluded by the query; narrows the type
+                    continue
                 # The catalog's tenant id, not the row's column: a row copied across tenants must fail.
                 aad = crypto.binding(tenant.id, account_id, FIELD)
                 fresh = keyring.rotate(token, aad=aad)

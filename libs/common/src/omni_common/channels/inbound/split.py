@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from omni_common.channels.inbound.errors import MalformedDelivery
-from omni_common.channels.inbound.model import RejectedItem, RoutableItem, SplitResult
+from omni_common.channels.inbound.model import AccountKind, RejectedItem, RoutableItem, SplitResult
 from omni_common.channels.inbound.safe_json import parse_object
 from omni_common.domain.channels import Channel
 
@@ -143,6 +143,7 @@ def _split_whatsapp_entry(e: int, entry: Any, result: SplitResult) -> None:
         payload = {"waba_id": waba_id, "field": field, "value": value}
         metadata = value.get("metadata")
         phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+        kind: AccountKind
         if isinstance(phone_number_id, str) and phone_number_id:
             account_id, kind = phone_number_id, "phone_number"
         elif field in WABA_LEVEL_FIELDS:
@@ -184,7 +185,7 @@ def _split_messaging_entry(channel: Channel, e: int, entry: Any, result: SplitRe
                 "item": item,
                 "standby": key == "standby",
             }
-            kind = "page" if channel == "facebook" else "instagram"
+            kind: AccountKind = "page" if channel == "facebook" else "instagram"
             result.items.append(
                 RoutableItem(
                     index=index, channel=channel, account_id=entry_id, account_kind=kind, payload=payload

@@ -8,6 +8,8 @@ Create Date: 2026-11-25 16:00:00
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -42,11 +44,11 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 """
 
 
-def _uuid_pk() -> sa.Column:
+def _uuid_pk() -> sa.Column[Any]:
     return sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False)
 
 
-def _now(name: str) -> sa.Column:
+def _now(name: str) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)
 
 
