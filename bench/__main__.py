@@ -11,11 +11,11 @@ from pathlib import Path
 
 from bench.config import BenchConfig, smoke_config
 from bench.outbound import add_outbound_args, outbound_config, run_outbound
-from bench.pgcluster import private_cluster
 from bench.run import run
 from bench.tenancy import run_tenancy
 from bench.writepath import WritepathConfig, run_writepath
 from omni_common.logging import configure_logging
+from omni_common.testing.pgcluster import private_cluster
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -134,7 +134,9 @@ def account_ids(index: int) -> tuple[dict[str, str], str]:
 async def _connect_accounts(env: BenchEnv, tenant_id: uuid.UUID, accounts: dict[str, str]) -> None:
     engine = catalog_engine(env.settings.database_url, pool_size=1, max_overflow=1)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=env.settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=env.settings.database_url, connections_per_server=4
+    )
     keyring = KeyRing.from_strings(env.settings.encryption_key_list())
     try:
         async with registry.begin(tenant_id) as session:

@@ -42,11 +42,9 @@ from bench.run import _child_env, _wait_consumers, log
 
 GRAPH_VERSION = "v21.0"
 DEFAULT_SERVICE_ENV = {
-    # senders x (10 engines x (1 + 0) + 3 catalog) = 2 x 13 = 26 PostgreSQL connections at most: a
-    # send holds a connection for one autocommit statement, so one per tenant and process is plenty.
-    "OMNI_TENANT_ENGINE_CACHE": "10",
-    "OMNI_TENANT_POOL_SIZE": "1",
-    "OMNI_TENANT_POOL_OVERFLOW": "0",
+    # senders x (10 + 3 catalog) = 2 x 13 = 26 PostgreSQL connections at most: a send holds a
+    # connection for one short statement, so a few per process serve every tenant.
+    "OMNI_DB_CONNECTIONS_PER_SERVER": "10",
 }
 PACING_TARGET = 80.0
 PACING_TOLERANCE = 0.05
@@ -135,7 +133,9 @@ async def provision(env: BenchEnv, cfg: OutboundConfig) -> tuple[list[Number], N
     await migrate_all(env.settings.database_url)
     engine = catalog_engine(env.settings.database_url, pool_size=1, max_overflow=1)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=env.settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=env.settings.database_url, connections_per_server=4
+    )
     keyring = KeyRing.from_strings(env.settings.encryption_key_list())
     numbers: list[Number] = []
     pacing: Number | None = None

@@ -175,12 +175,13 @@ def _profile(cfg: BenchConfig, workers: list[procs.Proc]) -> dict[str, list[tupl
 
 def check_connection_budget(cfg: BenchConfig) -> None:
     """Warn when the normalizers could exhaust the shared server's max_connections (the defaults can)."""
+    from omni_common.db.budget import default_connections
     from omni_common.settings import Settings
 
     s = Settings(
         _env_file=None, **{k[5:].lower(): v for k, v in cfg.service_env.items() if k.startswith("OMNI_")}
     )
-    budget = cfg.normalizer_procs * s.tenant_engine_cache * (s.tenant_pool_size + s.tenant_pool_overflow)
+    budget = cfg.normalizer_procs * (s.db_connections_per_server or default_connections("normalizer"))
     budget += (cfg.normalizer_procs + cfg.router_procs) * 6 + 10  # catalog pools, listener, harness
     with psycopg.connect(cfg.pg_admin_url) as conn:
         limit = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
@@ -188,7 +189,7 @@ def check_connection_budget(cfg: BenchConfig) -> None:
     if budget > limit - used - 10:
         log(
             f"WARNING: the services may open {budget} PostgreSQL connections but the shared server has only"
-            f" {limit - used} free of {limit}: lower OMNI_TENANT_ENGINE_CACHE or the normalizer count"
+            f" {limit - used} free of {limit}: lower OMNI_DB_CONNECTIONS_PER_SERVER or the normalizer count"
             " (other work on this server will see 'too many clients')"
         )
 

@@ -128,9 +128,7 @@ async def measure(env: benv.BenchEnv, cfg: WritepathConfig) -> list[dict[str, An
     registry = TenantEngineRegistry(
         catalog=Catalog(engine),
         server_url=env.settings.database_url,
-        max_engines=cfg.tenants,
-        pool_size=1,
-        max_overflow=0,
+        connections_per_server=cfg.tenants,
         pool_pre_ping=False,  # as the normalizer builds it (services/normalizer/main.py)
         tenant_cache_seconds=60.0,
     )

@@ -122,7 +122,7 @@ def settings(services: Services, namespace: str, vhost: str) -> Iterator[Setting
         verify_accounts=False,
         retry_delays_ms=[200, 500],
         delivery_limit=4,
-        tenant_engine_cache=8,
+        db_connections_per_server=8,
         # Tests never leave this machine: fixture CDN URLs (lookaside.fbsbx.com) are not fetched.
         media_hosts=["127.0.0.1"],
         log_json=True,

@@ -61,7 +61,9 @@ async def seed_tenant(settings: Settings, slug: str, *, stale_channel: str | Non
     seeded = SeededTenant(slug, record.id, record.db_name, users={"business_owner": f"owner@{slug}.test"})
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=settings.database_url, connections_per_server=4
+    )
     keyring = KeyRing.from_strings(settings.encryption_key_list())
     now = datetime.now(UTC)
     try:

@@ -198,7 +198,9 @@ async def connect(
     """Connect (and optionally disable) one account of a tenant, as `omni account connect` does."""
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=settings.database_url, connections_per_server=4
+    )
     try:
         async with registry.begin(tenant_id) as session:
             await connect_account(

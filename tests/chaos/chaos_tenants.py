@@ -35,7 +35,7 @@ async def provision_tenants(
     catalog = Catalog(engine)
     provisioner = Provisioner(catalog, catalog_url, hasher=FAST_HASHER)
     registry = TenantEngineRegistry(
-        catalog=catalog, server_url=catalog_url, max_engines=concurrency, pool_size=1, max_overflow=0
+        catalog=catalog, server_url=catalog_url, connections_per_server=concurrency
     )
     keyring = KeyRing.from_strings(keys)
     semaphore = asyncio.Semaphore(concurrency)

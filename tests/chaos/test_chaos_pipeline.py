@@ -49,7 +49,7 @@ def stack(services, namespace: str, tmp_path_factory: pytest.TempPathFactory) ->
         tenants=TENANTS,
         processes={"tenant-router": 1, "normalizer": 1},
         OMNI_PREFETCH="100",
-        OMNI_TENANT_ENGINE_CACHE="8",
+        OMNI_DB_CONNECTIONS_PER_SERVER="16",
     ) as made:
         yield made
 

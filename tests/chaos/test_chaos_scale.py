@@ -25,9 +25,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(90
 
 TENANTS = 1_000
 NORMALIZERS = 3
-ENGINE_CACHE, POOL, OVERFLOW, CATALOG_POOL = 4, 1, 1, 3  # catalog_engine(): pool 1 + overflow 2
+CONNECTIONS, CATALOG_POOL = 8, 3  # per normalizer and server; catalog_engine(): pool 1 + overflow 2
 # Per normalizer: engines x (pool + overflow) + catalog; the router holds a catalog pool only.
-BOUND = NORMALIZERS * (ENGINE_CACHE * (POOL + OVERFLOW) + CATALOG_POOL) + CATALOG_POOL
+BOUND = NORMALIZERS * (CONNECTIONS + CATALOG_POOL) + CATALOG_POOL
 N = 3_000  # three per tenant, one per channel
 
 
@@ -40,9 +40,7 @@ def stack(services, namespace: str, tmp_path_factory: pytest.TempPathFactory) ->
         label="chs",
         tenants=TENANTS,
         processes={"tenant-router": 1, "normalizer": NORMALIZERS},
-        OMNI_TENANT_ENGINE_CACHE=str(ENGINE_CACHE),
-        OMNI_TENANT_POOL_SIZE=str(POOL),
-        OMNI_TENANT_POOL_OVERFLOW=str(OVERFLOW),
+        OMNI_DB_CONNECTIONS_PER_SERVER=str(CONNECTIONS),
         OMNI_PREFETCH="50",
     ) as made:
         yield made

@@ -483,7 +483,9 @@ def test_a_token_replaced_while_it_is_checked_is_not_flagged_by_the_old_answer(s
     async def go() -> Counter[str]:
         engine = catalog_engine(settings.database_url)
         catalog = Catalog(engine)
-        registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+        registry = TenantEngineRegistry(
+            catalog=catalog, server_url=settings.database_url, connections_per_server=4
+        )
         keyring = KeyRing.from_strings(settings.encryption_key_list())
 
         async def inspect(token: str) -> TokenCheck:

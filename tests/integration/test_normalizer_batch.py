@@ -75,7 +75,9 @@ async def _run(
     settings: Settings, tenant_id: uuid.UUID, events: list[RoutedEvent], accounts: AccountCache | None = None
 ) -> list[Any]:
     engine = catalog_engine(settings.database_url)
-    registry = TenantEngineRegistry(catalog=Catalog(engine), server_url=settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=4
+    )
     try:
         return await handle_routed_batch(
             tenant_id, events, connect=registry.driver_connection, accounts=accounts
@@ -278,7 +280,7 @@ def test_a_batch_of_statuses_on_recent_accounts_is_one_statement(
     async def run(deliveries: list[dict[str, Any]]) -> list[Any]:
         engine = catalog_engine(settings.database_url)
         registry = TenantEngineRegistry(
-            catalog=Catalog(engine), server_url=settings.database_url, max_engines=1
+            catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=4
         )
 
         @asynccontextmanager

@@ -53,7 +53,9 @@ async def tenant_db(settings: Settings, slug_prefix: str) -> AsyncIterator[Db]:
     )
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=2)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=settings.database_url, connections_per_server=4
+    )
     try:
         yield Db(settings, registry, catalog, tenant.id, tenant.db_name)
     finally:

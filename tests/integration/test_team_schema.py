@@ -27,7 +27,7 @@ def _run(settings: Settings, tenant_id: uuid.UUID, work):  # type: ignore[no-unt
     async def go():  # type: ignore[no-untyped-def]
         engine = catalog_engine(settings.database_url)
         registry = TenantEngineRegistry(
-            catalog=Catalog(engine), server_url=settings.database_url, max_engines=1
+            catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=4
         )
         try:
             async with registry.begin(tenant_id) as session:

@@ -31,7 +31,7 @@ async def env(settings: Settings, namespace: str) -> AsyncIterator[SimpleNamespa
     await migrate_all(url)
     engine = catalog_engine(url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog, server_url=url, max_engines=4)
+    registry = TenantEngineRegistry(catalog, server_url=url, connections_per_server=4)
     provisioner = Provisioner(catalog, url, hasher=FAST_HASHER)
     tenants = [
         await provisioner.create_tenant(

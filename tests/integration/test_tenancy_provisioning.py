@@ -35,7 +35,7 @@ async def env(settings: Settings, namespace: str) -> AsyncIterator[SimpleNamespa
     await migrate_all(url)
     engine = catalog_engine(url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog, server_url=url, max_engines=4, tenant_cache_seconds=0)
+    registry = TenantEngineRegistry(catalog, server_url=url, connections_per_server=4, tenant_cache_seconds=0)
     provisioner = Provisioner(catalog, url, hasher=FAST_HASHER)
     yield SimpleNamespace(url=url, catalog=catalog, registry=registry, provisioner=provisioner)
     await registry.close()

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from pipeline import provision
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
@@ -33,7 +34,9 @@ async def test_concurrent_misses_share_one_catalog_read(settings: Settings) -> N
     tenant = await provision(settings, "singleflight")
     engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
     catalog = CountingCatalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=settings.database_url, connections_per_server=4
+    )
     try:
         records = await asyncio.gather(*(registry.tenant(tenant.id) for _ in range(200)))
         assert {r.id for r in records} == {tenant.id}
@@ -49,21 +52,26 @@ async def test_an_evicted_engine_is_kept_without_connections_and_reused(settings
     one, two = await provision(settings, "idleone"), await provision(settings, "idletwo")
     engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
     registry = TenantEngineRegistry(
-        catalog=Catalog(engine), server_url=settings.database_url, max_engines=1, max_idle_engines=1
+        catalog=Catalog(engine),
+        server_url=settings.database_url,
+        connections_per_server=1,
+        max_idle_engines=1,
     )
 
-    async def engine_of(tenant_id: uuid.UUID) -> object:
+    async def engine_of(tenant_id: uuid.UUID) -> AsyncEngine:
         async with registry.begin(tenant_id) as session:
             assert (await session.execute(text("SELECT current_database()"))).scalar_one() == (
                 one.db_name if tenant_id == one.id else two.db_name
             )
-            return session.bind
+            bind = session.bind
+            assert isinstance(bind, AsyncConnection)  # the leased connection
+            return bind.engine
 
     try:
         first = await engine_of(one.id)
         await engine_of(two.id)  # evicts one's engine: disposed, kept idle
-        assert registry.stats() == {"engines": 1, "leased": 0, "disposing": 0, "idle": 1}
-        assert first.pool.checkedin() == 0  # type: ignore[attr-defined]  # no connection held
+        assert registry.stats() == {"engines": 1, "leased": 0, "connections": 1, "closing": 0, "idle": 1}
+        assert first.pool.checkedin() == 0  # no connection held
         assert await engine_of(one.id) is first  # reconnected, not rebuilt
         assert registry.stats()["idle"] == 1  # two's engine now waits in its place
     finally:
@@ -77,9 +85,7 @@ async def test_driver_connections_commit_roll_back_and_drop_a_broken_one(setting
     registry = TenantEngineRegistry(
         catalog=Catalog(engine),
         server_url=settings.database_url,
-        max_engines=1,
-        pool_size=1,
-        max_overflow=0,
+        connections_per_server=4,
         pool_pre_ping=False,  # as the normalizer: only dropping it keeps a dead connection out
     )
     table = f"t_{uuid.uuid4().hex[:8]}"

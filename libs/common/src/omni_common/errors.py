@@ -5,6 +5,8 @@ OmniError
  │    ├── TenantNotFound        no such tenant in the catalog
  │    ├── TenantNotActive       tenant exists but is provisioning/suspended/failed
  │    └── NoTenantContext       tenant data used without a resolved tenant
+ ├── DatabaseUnavailable       a tenant database stayed full, busy or down for the whole wait
+ │    └── ConnectionBudgetExhausted   this process's connections to the server all stayed in use
  ├── AccountConflict           platform account already mapped to another tenant
  └── DecryptionError           ciphertext not readable with this key ring / binding
 """
@@ -38,3 +40,17 @@ class AccountConflict(OmniError):
 
 class DecryptionError(OmniError):
     """A ciphertext could not be decrypted: wrong key ring, or moved to another row or tenant."""
+
+
+class DatabaseUnavailable(OmniError):
+    """A tenant database could not be used within the wait allowed: the server is full, busy or down.
+
+    Transient by nature: the inbox answers 503 with ``Retry-After``, workers retry through their
+    delay queues. ``retry_after_s`` is a hint for the caller's answer.
+    """
+
+    retry_after_s: int = 5
+
+
+class ConnectionBudgetExhausted(DatabaseUnavailable):
+    """Every connection this process may hold to the server stayed in use for the whole wait."""

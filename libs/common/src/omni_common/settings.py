@@ -48,13 +48,13 @@ class Settings(BaseSettings):
     health_port: int = 0
     host: str = "127.0.0.1"
 
-    # Tenancy: at most ``tenant_engine_cache`` engines per process, each with at most
-    # ``tenant_pool_size + tenant_pool_overflow`` connections (plus 3 for the catalog). The defaults
-    # keep the four services that open tenant databases under PostgreSQL's default 100 connections;
-    # raise them together with max_connections (or behind PgBouncer), see docs/runbook.md.
-    tenant_engine_cache: int = Field(default=10, ge=1)
-    tenant_pool_size: int = Field(default=1, ge=1)
-    tenant_pool_overflow: int = Field(default=1, ge=0)
+    # Tenant databases: each process holds at most this many connections to one database server,
+    # shared by all its tenants there; unset, each service uses its own default
+    # (``omni_common.db.budget.DEFAULT_CONNECTIONS``), which together fit PostgreSQL's default 100.
+    db_connections_per_server: int | None = Field(default=None, ge=1)
+    # How long a request or a message waits for a tenant connection (a free one in the budget, or a
+    # server that accepts connections again) before it is refused: 503 / retried later.
+    db_acquire_timeout_s: float = Field(default=5.0, gt=0)
     # Evicted tenant engines kept without connections (~0.1-0.5 MiB each) so a returning tenant
     # reconnects instead of rebuilding its engine; no effect on the connection budget.
     tenant_engine_idle_cache: int = Field(default=1000, ge=0)

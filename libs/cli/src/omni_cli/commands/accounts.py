@@ -30,7 +30,9 @@ async def tenant_scope(slug: str) -> AsyncIterator[tuple[Any, Any, Any]]:
     settings = Settings()
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=settings.database_url, connections_per_server=4
+    )
     try:
         tenant = await catalog.get_tenant_by_slug(slug)
         if tenant is None:

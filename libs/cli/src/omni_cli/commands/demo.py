@@ -251,7 +251,9 @@ async def seed() -> None:
             raise
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
-    registry = TenantEngineRegistry(catalog=catalog, server_url=settings.database_url, max_engines=2)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=settings.database_url, connections_per_server=4
+    )
     try:
         tenant = await catalog.get_tenant_by_slug(SLUG)
         assert tenant is not None

@@ -142,7 +142,7 @@ def user_add(
     async def run() -> str:
         engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
         catalog = Catalog(engine)
-        registry = TenantEngineRegistry(catalog, server_url=settings.database_url, max_engines=1)
+        registry = TenantEngineRegistry(catalog, server_url=settings.database_url, connections_per_server=4)
         try:
             tenant = await catalog.get_tenant_by_slug(slug)
             if tenant is None:

@@ -1,11 +1,14 @@
-"""Per-tenant engine registry: one small-pooled AsyncEngine per tenant DB, LRU-bounded, leased.
+"""Per-tenant engine registry: an AsyncEngine per tenant DB, connections bounded per database server.
 
-The connection budget of a process is ``max_engines * (pool_size + max_overflow)`` (plus the
-catalog's pool): engines are only evicted when nobody leases them, and a task needing a new engine
-while every slot is leased waits instead of opening more connections. An evicted engine closes its
-connections but is kept (up to ``max_idle_engines``, holding no connection): building an engine
-costs ~10 ms of CPU (dialect set-up, statement compilation), reconnecting a kept one ~2 ms, which is
-what makes many more active tenants than cached engines affordable.
+A process holds at most ``connections_per_server`` connections to each PostgreSQL server, shared by
+all the tenants it serves there (``db/budget.py`` keeps the count). A tenant's engine keeps its
+connections open while the budget has room; when another tenant needs one and the server's budget is
+spent, the least recently used tenant without a lease gives its connections back (its engine is
+disposed and kept, holding no connection: rebuilding an engine costs ~10 ms of CPU, reconnecting a
+kept one ~2 ms). A caller that finds every connection in use waits for one, at most
+``acquire_timeout_s``; so does one whose server refuses new connections (full, restarting, down).
+Then it gets ``ConnectionBudgetExhausted`` / ``DatabaseUnavailable``: the inbox answers 503 with
+``Retry-After``, workers retry later. Nothing is half-written: the caller had no connection yet.
 """
 
 from __future__ import annotations
@@ -22,12 +25,20 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import structlog
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import QueuePool
 
+from omni_common.db.budget import ServerBudgets, Slot, default_connections
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.dburl import async_url
-from omni_common.errors import NoTenantContext, TenantNotActive, TenantNotFound
+from omni_common.errors import (
+    ConnectionBudgetExhausted,
+    DatabaseUnavailable,
+    NoTenantContext,
+    TenantNotActive,
+    TenantNotFound,
+)
 
 if TYPE_CHECKING:
     from omni_common.settings import Settings
@@ -45,10 +56,29 @@ def application_name(prefix: str, tenant_id: uuid.UUID) -> str:
     return f"{prefix}:{tenant_id.hex[:12]}"[:63]
 
 
+def server_key(url: URL) -> str:
+    """The database server a URL points at: its budget is counted under this name."""
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+# Server-side refusals of a new connection that pass with time (SQLSTATE): too many connections,
+# the server starting up or shutting down, out of resources. A refused TCP connect has no SQLSTATE.
+_TRANSIENT_CONNECT = {"53300", "53000", "57P03", "57P01", "08006", "08001", "08004"}
+
+
+def _connect_refused(exc: BaseException) -> bool:
+    """Whether a failure to open a connection may pass if we wait (not a wrong password or database)."""
+    orig = getattr(exc, "orig", exc)
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    state = getattr(orig, "sqlstate", None)
+    return state is None or state in _TRANSIENT_CONNECT
+
+
 @dataclass
 class _Entry:
     engine: AsyncEngine
-    leases: int = 0
+    slot: Slot
 
 
 @dataclass
@@ -63,31 +93,30 @@ class TenantEngineRegistry:
 
     catalog: Catalog
     server_url: str | URL
-    max_engines: int = 24
-    pool_size: int = 1
-    max_overflow: int = 2
+    connections_per_server: int = 10
+    acquire_timeout_s: float = 5.0  # longest wait for a connection (budget or server), then refused
     application_name_prefix: str = "omni"
     tenant_cache_seconds: float = 5.0
-    max_idle_engines: int = 0  # evicted engines kept without connections, for reuse
+    max_idle_engines: int = 0  # engines kept without connections, for reuse
     # A liveness round trip per checkout. A hot, small-statement caller (the outbound sender) may turn
     # it off and handle a stale connection itself; it doubles how long each checkout holds the pool.
     pool_pre_ping: bool = True
     _engines: OrderedDict[uuid.UUID, _Entry] = field(default_factory=OrderedDict, init=False)
-    _disposing: int = field(default=0, init=False)
+    _closing: int = field(default=0, init=False)
     _idle: OrderedDict[uuid.UUID, AsyncEngine] = field(default_factory=OrderedDict, init=False)
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition, init=False)
+    _budgets: ServerBudgets = field(init=False)
     _tenants: dict[uuid.UUID, _Cached] = field(default_factory=dict, init=False)
     _lookups: dict[uuid.UUID, asyncio.Future[_Cached]] = field(default_factory=dict, init=False)
     _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        if self.max_engines < 1:
-            raise ValueError("max_engines must be at least 1")
+        self._budgets = ServerBudgets(self.connections_per_server)
 
     @property
     def connection_budget(self) -> int:
-        """Most connections this registry can hold open at once."""
-        return self.max_engines * (self.pool_size + self.max_overflow)
+        """Most connections this registry holds open to one database server."""
+        return self.connections_per_server
 
     async def tenant(self, tenant_id: uuid.UUID | None) -> TenantRecord:
         """The active tenant ``tenant_id`` (briefly cached), or TenantNotFound/NotActive/NoTenantContext."""
@@ -119,54 +148,77 @@ class TenantEngineRegistry:
         """Drop the cached catalog row (e.g. after a status change made by this process)."""
         self._tenants.pop(tenant_id, None)
 
-    def _new_engine(self, tenant: TenantRecord) -> AsyncEngine:
+    def _new_entry(self, tenant: TenantRecord) -> _Entry:
         url = tenant_url(self.server_url, tenant)
+        slot = Slot(server_key(url))
         kept = self._idle.pop(tenant.id, None)
         if kept is not None and kept.url == url:
-            return kept  # disposed when evicted: it reconnects on first use
-        return create_async_engine(
+            return _Entry(kept, slot)  # disposed when evicted: it reconnects on first use
+        engine = create_async_engine(
             url,
-            pool_size=self.pool_size,
-            max_overflow=self.max_overflow,
+            # The budget bounds the pool, not the pool itself: it may hold up to the whole budget
+            # and never closes a connection on its own (no overflow to discard on return).
+            pool_size=self.connections_per_server,
+            max_overflow=0,
             pool_pre_ping=self.pool_pre_ping,
             pool_recycle=1800,
             connect_args={"application_name": application_name(self.application_name_prefix, tenant.id)},
         )
+        return _Entry(engine, slot)
 
-    async def _acquire(self, tenant: TenantRecord) -> AsyncEngine:
+    async def _acquire(self, tenant: TenantRecord, deadline: float) -> _Entry:
+        """Lease one connection of ``tenant``'s pool, waiting for the budget until ``deadline``."""
         async with self._cond:
             while True:
                 if self._closed:
                     raise RuntimeError("the tenant engine registry is closed")
                 entry = self._engines.get(tenant.id)
-                if entry is not None:
-                    entry.leases += 1
-                    self._engines.move_to_end(tenant.id)
-                    break
-                if len(self._engines) + self._disposing < self.max_engines:
+                if entry is None:
                     # Created while holding the condition's lock (engine creation does no I/O), so
                     # two tasks can never create the same tenant's engine twice.
-                    entry = _Entry(self._new_engine(tenant), leases=1)
-                    self._engines[tenant.id] = entry
-                    log.debug("tenant_engine_created", tenant_id=str(tenant.id), engines=len(self._engines))
-                    break
-                idle = next((k for k, e in self._engines.items() if e.leases == 0), None)
-                if idle is None:
-                    await self._cond.wait()  # every engine is leased: wait for a release
+                    entry = self._engines[tenant.id] = self._new_entry(tenant)
+                self._engines.move_to_end(tenant.id)
+                if self._budgets.try_lease(entry.slot):
+                    return entry
+                victim = next(
+                    (
+                        k
+                        for k, e in self._engines.items()
+                        if e.slot.server == entry.slot.server and e.slot.leases == 0 and e.slot.conns
+                    ),
+                    None,
+                )
+                if victim is not None:
+                    await self._close_idle(victim, spare=tenant.id)
                     continue
-                # Evict the least recently used idle engine; its slot stays counted until disposed,
-                # so its closing connections and the next engine's never exceed the budget together.
-                victim = self._engines.pop(idle).engine
-                self._disposing += 1
-                self._cond.release()
-                try:
-                    await victim.dispose()
-                finally:
-                    await self._cond.acquire()
-                    self._disposing -= 1
-                    self._keep_idle(idle, victim, spare=tenant.id)
-                    self._cond.notify_all()
-        return entry.engine
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ConnectionBudgetExhausted(
+                        f"all {self.connections_per_server} connections to {entry.slot.server} stayed "
+                        f"in use for {self.acquire_timeout_s:g}s"
+                    )
+                try:  # every connection of this server is leased: wait for a release
+                    await asyncio.wait_for(self._cond.wait(), left)
+                except TimeoutError:
+                    continue  # re-checked once, then refused above
+
+    async def _close_idle(self, tenant_id: uuid.UUID, *, spare: uuid.UUID) -> None:
+        """Close an unleased tenant's connections (called and returning with the lock held).
+
+        Its connections stay counted until they are closed, so the server never sees this pool's
+        closing connections and the next one's new connection above the budget together.
+        """
+        entry = self._engines.pop(tenant_id)
+        self._closing += 1
+        self._cond.release()
+        try:
+            await entry.engine.dispose()
+        finally:
+            await self._cond.acquire()
+            self._closing -= 1
+            self._budgets.closed(entry.slot)
+            self._keep_idle(tenant_id, entry.engine, spare=spare)
+            self._cond.notify_all()
 
     def _keep_idle(self, tenant_id: uuid.UUID, engine: AsyncEngine, *, spare: uuid.UUID) -> None:
         """Keep a disposed engine; drop the oldest kept ones, but not ``spare``'s (about to be used)."""
@@ -179,26 +231,62 @@ class TenantEngineRegistry:
             oldest = next(k for k in self._idle if k != spare)
             del self._idle[oldest]  # already disposed: nothing left to close
 
-    async def _release(self, tenant_id: uuid.UUID) -> None:
+    async def _release(self, tenant_id: uuid.UUID, entry: _Entry) -> None:
         async with self._cond:
-            entry = self._engines.get(tenant_id)
-            if entry is not None:
-                entry.leases -= 1
-            # Waiters wait for an evictable (unleased) engine or a free slot; only wake them when
-            # there is one: waking hundreds of them on every release cost real CPU under load.
-            if entry is None or entry.leases == 0:
+            pool = entry.engine.pool
+            # With its last lease ended every connection of the pool is back in it: what the pool
+            # really holds corrects the count (a connection that failed to open, or was dropped).
+            pooled = pool.checkedin() if isinstance(pool, QueuePool) else None
+            self._budgets.release(entry.slot, pooled)
+            if self._engines.get(tenant_id) is not entry and entry.slot.leases == 0 and entry.slot.conns:
+                self._budgets.closed(entry.slot)  # replaced meanwhile (registry closing): not counted
+            # Waiters wait for a connection to free up; only wake them when one may have: waking
+            # hundreds of them on every release cost real CPU under load.
+            if entry.slot.leases == 0 or entry.slot.idle > 0:
                 self._cond.notify_all()
+
+    async def _connect(self, entry: _Entry, deadline: float) -> AsyncConnection:
+        """A connection of ``entry``'s pool; a server refusing new ones is retried until ``deadline``."""
+        delay = 0.05
+        while True:
+            try:
+                return await entry.engine.connect()
+            except DBAPIError as exc:
+                left = deadline - time.monotonic()
+                if not _connect_refused(exc) or left <= 0:
+                    if _connect_refused(exc):
+                        raise DatabaseUnavailable(
+                            f"the database server refused connections: {exc.orig}"
+                        ) from exc
+                    raise
+                log.info("tenant_db_connect_retry", server=entry.slot.server, error=str(exc.orig)[:200])
+                await asyncio.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
+
+    @asynccontextmanager
+    async def _lease(self, tenant_id: uuid.UUID | None) -> AsyncIterator[tuple[_Entry, AsyncConnection]]:
+        tenant = await self.tenant(tenant_id)
+        deadline = time.monotonic() + self.acquire_timeout_s
+        entry = await self._acquire(tenant, deadline)
+        try:
+            conn = await self._connect(entry, deadline)
+            try:
+                yield entry, conn
+            finally:
+                await conn.close()  # back to the pool (or dropped, if it broke)
+        finally:
+            await self._release(tenant.id, entry)
 
     @asynccontextmanager
     async def session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
         """An AsyncSession on ``tenant_id``'s database (commit yourself, or use :meth:`begin`)."""
-        tenant = await self.tenant(tenant_id)
-        engine = await self._acquire(tenant)
-        try:
-            async with AsyncSession(engine, expire_on_commit=False) as session:
-                yield session
-        finally:
-            await self._release(tenant.id)
+        # Bound to the leased connection: the session begins and commits its own transactions on it,
+        # and never opens a second connection behind the budget's back.
+        async with (
+            self._lease(tenant_id) as (_entry, conn),
+            AsyncSession(bind=conn, expire_on_commit=False) as session,
+        ):
+            yield session
 
     @asynccontextmanager
     async def begin(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
@@ -217,11 +305,9 @@ class TenantEngineRegistry:
         Each statement commits on its own unless run inside ``db.transaction()``, so a write that is
         one statement needs no BEGIN and COMMIT round trips. A connection found broken is dropped.
         """
-        tenant = await self.tenant(tenant_id)
-        engine = await self._acquire(tenant)
-        try:
-            pooled = await engine.raw_connection()
-            db: psycopg.AsyncConnection[Any] = pooled.driver_connection  # type: ignore[assignment]
+        async with self._lease(tenant_id) as (_entry, conn):
+            raw = await conn.get_raw_connection()
+            db: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             try:
                 await db.set_autocommit(True)
                 yield db
@@ -229,10 +315,7 @@ class TenantEngineRegistry:
                 try:
                     await db.set_autocommit(False)  # as the pool hands it to SQLAlchemy callers
                 except psycopg.Error:  # broken, or left mid-statement: not fit for the next caller
-                    await greenlet_spawn(pooled.invalidate)
-                await greenlet_spawn(pooled.close)  # back to the pool (its reset is a no-op when idle)
-        finally:
-            await self._release(tenant.id)
+                    await conn.invalidate()
 
     @asynccontextmanager
     async def driver_transaction(
@@ -254,11 +337,12 @@ class TenantEngineRegistry:
             await engine.dispose()
 
     def stats(self) -> dict[str, int]:
-        """Engines cached and leased now (for metrics and tests)."""
+        """Engines and connections now (for metrics and tests)."""
         return {
             "engines": len(self._engines),
-            "leased": sum(1 for e in self._engines.values() if e.leases),
-            "disposing": self._disposing,
+            "leased": sum(1 for e in self._engines.values() if e.slot.leases),
+            "connections": sum(e.slot.conns for e in self._engines.values()),
+            "closing": self._closing,
             "idle": len(self._idle),
         }
 
@@ -271,15 +355,15 @@ def registry_for(
     pool_pre_ping: bool = True,
     tenant_cache_seconds: float = 5.0,
 ) -> TenantEngineRegistry:
-    """The registry a service builds from its settings (``name`` shows in pg_stat_activity)."""
+    """The registry a service builds from its settings (``name`` shows in pg_stat_activity and picks
+    the service's default budget, ``budget.DEFAULT_CONNECTIONS``)."""
     return TenantEngineRegistry(
         pool_pre_ping=pool_pre_ping,
         tenant_cache_seconds=tenant_cache_seconds,
         catalog=catalog,
         server_url=settings.database_url,
-        max_engines=settings.tenant_engine_cache,
-        pool_size=settings.tenant_pool_size,
-        max_overflow=settings.tenant_pool_overflow,
+        connections_per_server=settings.db_connections_per_server or default_connections(name),
+        acquire_timeout_s=settings.db_acquire_timeout_s,
         application_name_prefix=f"omni-{name}",
         max_idle_engines=settings.tenant_engine_idle_cache,
     )

@@ -1,10 +1,9 @@
-"""A private PostgreSQL cluster for one benchmark run (``--private-pg MAX_CONNECTIONS``).
+"""A private PostgreSQL cluster for a test or a benchmark run: its own port, data directory, settings.
 
-The machine's shared server keeps ``max_connections = 100`` for everything that runs on it. A
-database-per-tenant deployment sizes its server for one warm connection per active tenant; this
-starts such a server beside the shared one (same binaries, default settings except
-``max_connections``, its own port and a temporary data directory), so a run can measure that
-configuration without restarting or reconfiguring the shared server. Stopped and deleted at the end.
+The machine's shared server keeps ``max_connections = 100`` for everything that runs on it. Tests and
+benchmarks that need other settings (a small ``max_connections`` to fill, a second database server,
+``wal_level = logical``) start such a server beside it (same binaries, default settings except those
+given), without restarting or reconfiguring the shared one. Stopped and deleted at the end.
 """
 
 from __future__ import annotations
@@ -37,8 +36,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def private_cluster(max_connections: int) -> Iterator[str]:
-    """Start a throw-away cluster; yields its admin URL (trust auth on 127.0.0.1)."""
+def private_cluster(max_connections: int = 100, **settings: str | int) -> Iterator[str]:
+    """Start a throw-away cluster; yields its admin URL (trust auth on 127.0.0.1).
+
+    ``settings`` are extra server settings (``wal_level="logical"``), passed as ``-c name=value``.
+    """
     bindir = _bindir()
     root = Path(tempfile.mkdtemp(prefix="omnibench-pg-"))
     # The server refuses to run as root: run it as the postgres user where we are root.
@@ -57,7 +59,7 @@ def private_cluster(max_connections: int) -> Iterator[str]:
         options = (
             f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root}"
             f" -c max_connections={max_connections}"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in settings.items())
         subprocess.run(
             [
                 *as_pg,

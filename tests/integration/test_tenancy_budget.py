@@ -1,0 +1,162 @@
+"""Connections per database server stay within the budget, and a full server makes callers wait, then
+refuses them with DatabaseUnavailable (never a raw "too many clients"). A private PostgreSQL cluster
+with a small ``max_connections``, so filling it disturbs nobody else on the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import text
+
+from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.dburl import libpq_conninfo
+from omni_common.errors import ConnectionBudgetExhausted, DatabaseUnavailable
+from omni_common.tenancy.migrate import migrate_all
+from omni_common.tenancy.provisioning import Provisioner
+from omni_common.testing.pgcluster import private_cluster
+
+pytestmark = pytest.mark.integration
+
+MAX_CONNECTIONS = 20
+TENANTS = 12
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="module")
+def small_server() -> Iterator[str]:
+    with private_cluster(MAX_CONNECTIONS) as admin_url:
+        yield admin_url
+
+
+@pytest.fixture(scope="module")
+async def env(small_server: str) -> AsyncIterator[SimpleNamespace]:
+    url = small_server.rsplit("/", 1)[0] + "/omnibudget"
+    await migrate_all(url)
+    engine = catalog_engine(url, pool_size=1, max_overflow=0)
+    catalog = Catalog(engine)
+    provisioner = Provisioner(catalog, url, hasher=FAST_HASHER, strategy="WAL_LOG")
+    tenants = [
+        await provisioner.create_tenant(
+            f"budget-{n:02d}",
+            display_name=str(n),
+            owner_email=f"o@{n}.example",
+            owner_password="owner-pass-1",
+        )
+        for n in range(TENANTS)
+    ]
+    yield SimpleNamespace(url=url, catalog=catalog, tenants=tenants, admin=libpq_conninfo(small_server))
+    await engine.dispose()
+
+
+def _registry(env: SimpleNamespace, budget: int, timeout: float) -> TenantEngineRegistry:
+    return TenantEngineRegistry(
+        env.catalog,
+        server_url=env.url,
+        connections_per_server=budget,
+        acquire_timeout_s=timeout,
+        application_name_prefix="budgettest",
+    )
+
+
+async def _tenant_connections(admin: str) -> int:
+    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'budgettest:%'"
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_many_tenants_at_once_share_the_budget(env: SimpleNamespace) -> None:
+    registry = _registry(env, budget=4, timeout=30)
+    peak = 0
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, await _tenant_connections(env.admin))
+            await asyncio.sleep(0.005)
+
+    async def touch(tenant_id: uuid.UUID, expected: str) -> None:
+        async with registry.session(tenant_id) as session:
+            assert await session.scalar(text("SELECT current_database()")) == expected
+            await asyncio.sleep(0.01)  # hold it a little: leases overlap
+
+    sampler = asyncio.create_task(sample())
+    try:
+        await asyncio.gather(*(touch(t.id, t.db_name) for t in env.tenants * 4))
+        assert registry.stats()["connections"] <= 4
+    finally:
+        stop.set()
+        await sampler
+        await registry.close()
+    assert 0 < peak <= 4
+
+
+async def test_a_spent_budget_makes_callers_wait_then_refuses_them(env: SimpleNamespace) -> None:
+    registry = _registry(env, budget=1, timeout=0.3)
+    one, two = env.tenants[0], env.tenants[1]
+    try:
+        async with registry.session(one.id) as held:
+            await held.execute(text("SELECT 1"))
+            started = time.monotonic()
+            with pytest.raises(ConnectionBudgetExhausted):
+                async with registry.session(two.id):
+                    pass
+            assert time.monotonic() - started >= 0.3
+            waiting = asyncio.create_task(_current_db(registry, two.id))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+        # The holder is done: the waiter gets the connection (one's is closed to make room).
+        assert await waiting == two.db_name
+    finally:
+        await registry.close()
+
+
+async def _current_db(registry: TenantEngineRegistry, tenant_id: uuid.UUID) -> str:
+    async with registry.session(tenant_id) as session:
+        return str(await session.scalar(text("SELECT current_database()")))
+
+
+async def test_a_full_server_is_waited_for_then_refused_as_unavailable(env: SimpleNamespace) -> None:
+    """Another client takes every connection the server has: we wait, then say it plainly."""
+    hogs: list[psycopg.AsyncConnection[object]] = []
+    try:
+        while True:
+            try:
+                hogs.append(await psycopg.AsyncConnection.connect(env.admin, autocommit=True))
+            except psycopg.OperationalError as exc:
+                full = str(exc)
+                break
+        assert "too many clients" in full or "reserved" in full
+        registry = _registry(env, budget=4, timeout=0.5)
+        try:
+            with pytest.raises(DatabaseUnavailable) as refused:
+                await _current_db(registry, env.tenants[2].id)
+            assert not isinstance(refused.value, ConnectionBudgetExhausted)
+            assert registry.stats()["leased"] == 0  # the refused lease gave its place back
+        finally:
+            await registry.close()
+        # Within the wait, a server that frees connections is used as soon as it has one.
+        patient = _registry(env, budget=4, timeout=10)
+        try:
+            waiting = asyncio.create_task(_current_db(patient, env.tenants[3].id))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+            await hogs.pop().close()
+            assert await waiting == env.tenants[3].db_name
+        finally:
+            await patient.close()
+    finally:
+        for hog in hogs:
+            await hog.close()
