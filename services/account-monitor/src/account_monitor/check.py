@@ -24,7 +24,7 @@ from omni_common.crypto import KeyRing
 from omni_common.db.tenant_models import Notification, SocialAccount
 from omni_common.domain.channels import channel_name
 from omni_common.domain.reauth import fix_hint
-from omni_common.errors import DecryptionError
+from omni_common.errors import DatabaseUnavailable, DecryptionError
 from omni_common.graph import ErrorClass, GraphError
 from omni_common.tenancy.accounts import flag_needs_reauth, read_token
 from omni_common.tenancy.token_expiry import TokenCheck, TokenDecision, decide
@@ -69,6 +69,8 @@ async def check_tenant(deps: MonitorDeps, tenant_id: uuid.UUID) -> Counter[str]:
         bound = log.bind(tenant_id=str(tenant_id), channel=account.channel, account_id=account.external_id)
         try:
             outcomes[await _check_account(deps, tenant_id, account, bound)] += 1
+        except DatabaseUnavailable:
+            raise  # the whole server: the pass stops (run_once)
         except Exception:  # one broken account must not stop the others
             bound.exception("token_check_crashed")
             outcomes["error"] += 1
@@ -198,9 +200,15 @@ def _add_expiring_notice(session: AsyncSession, account: _Account, decision: Tok
 async def run_once(deps: MonitorDeps, tenants: Callable[[], Awaitable[list[uuid.UUID]]]) -> Counter[str]:
     """Check every active tenant; a tenant whose database fails is logged and skipped."""
     total: Counter[str] = Counter()
-    for tenant_id in await tenants():
+    pending = await tenants()
+    for done, tenant_id in enumerate(pending):
         try:
             total += await check_tenant(deps, tenant_id)
+        except DatabaseUnavailable as exc:
+            # Full or down: every other tenant would wait for it in turn. Said once; next pass retries.
+            log.warning("token_monitor_pass_skipped", reason=str(exc)[:200], tenants_left=len(pending) - done)
+            total["skipped"] += len(pending) - done
+            break
         except Exception:
             log.exception("tenant_check_failed", tenant_id=str(tenant_id))
             total["tenant_error"] += 1

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import structlog
 
+from omni_common.errors import DatabaseUnavailable
 from omni_common.outbound.outbox import Begin, PublishFn, relay_outbox
 
 log = structlog.get_logger(__name__)
@@ -22,11 +23,19 @@ async def sweep_once(
     *,
     older_than: timedelta,
 ) -> int:
-    """Relay every active tenant's stale outbox rows once; one tenant's failure never stops the others."""
+    """Relay every active tenant's stale outbox rows once; one tenant's failure never stops the others.
+
+    A database that is full or down ends the round (said once): every other tenant would wait for it
+    in turn, and the next round comes soon enough.
+    """
     total = 0
-    for tenant_id in await tenants():
+    pending = await tenants()
+    for done, tenant_id in enumerate(pending):
         try:
             total += await relay_outbox(begin, publish, tenant_id, older_than=older_than)
+        except DatabaseUnavailable as exc:
+            log.warning("outbox_sweep_skipped", reason=str(exc)[:200], tenants_left=len(pending) - done)
+            break
         except Exception:
             log.exception("outbox_sweep_failed", tenant_id=str(tenant_id))
     return total

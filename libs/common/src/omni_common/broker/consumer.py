@@ -26,6 +26,8 @@ from omni_common.broker.acks import ACK_HOLD_S, ACK_INTERVAL_S, Acker
 from omni_common.broker.outcomes import DeadLetter, PublishError, Retry
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import StageQueues, Topology
+from omni_common.contracts import reasons
+from omni_common.errors import DatabaseUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -217,6 +219,12 @@ class ConsumerRunner:
             HANDLED.labels(queue, "retry").inc()
             log.warning("handler_retry", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
             await self._settle(message, self._retry(delivery, exc.reason, exc.detail))
+        except DatabaseUnavailable as exc:
+            # Expected when a tenant database is full or down: back off through the delay queues
+            # like any transient failure, with a name operators can alert on, and no traceback.
+            HANDLED.labels(queue, "retry").inc()
+            log.warning("handler_retry", reason=reasons.TENANT_DB_UNAVAILABLE, detail=str(exc)[:300])
+            await self._settle(message, self._retry(delivery, reasons.TENANT_DB_UNAVAILABLE, str(exc)[:300]))
         except Exception as exc:
             HANDLED.labels(queue, "error").inc()
             log.exception("handler_failed", attempt=delivery.attempt)

@@ -28,7 +28,9 @@ ACCOUNT_NOT_IN_TENANT: Final = "account_not_in_tenant"
 MESSAGE_NOT_FOUND: Final = "message_not_found"
 NOT_OUTBOUND: Final = "not_outbound"
 
-# Retries (not dead letters): the sender defers a send.
+# Retries (not dead letters): a tenant database full, busy or down for the whole wait.
+TENANT_DB_UNAVAILABLE: Final = "tenant_db_unavailable"
+# The sender defers a send.
 CLAIM_RACED: Final = "claim_raced"
 PACED: Final = "paced"
 SEND_IN_PROGRESS: Final = "send_in_progress"
