@@ -50,7 +50,12 @@ def test_status_reports_queues_tenants_and_accounts_needing_reauth(
     assert {"ingress.raw", "ingress.raw.dlq", "normalizer.events", "outbound.commands"} <= names
     assert report["tenants_by_status"].get("active", 0) >= 1
     assert {"tenant": "statusy", "channel": "instagram", "account": account} in report["needs_reauth"]
+    (server,) = report["connections"]  # every tenant here lives on the catalog's server
+    assert server["server"] == "127.0.0.1:5432"
+    assert 0 < server["in_use"] <= server["max_connections"]
+    assert server["by_service"].get("status", 0) >= 1  # this very command's tenant connection
     text = subprocess.run(
         [str(omni), "status"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True
     ).stdout
     assert f"statusy: instagram {account}" in text
+    assert "database connections (in use / max, by service):" in text

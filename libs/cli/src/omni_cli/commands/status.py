@@ -14,7 +14,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
     from omni_common.db.catalog import Catalog, catalog_engine
     from omni_common.db.registry import registry_for
     from omni_common.logging import configure_logging
-    from omni_common.ops.status import Status, queue_status, tenant_status
+    from omni_common.ops.status import Status, connection_status, queue_status, tenant_status
     from omni_common.settings import Settings
 
     settings = Settings()
@@ -33,6 +33,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
         engine = catalog_engine(settings.database_url)
         registry = registry_for(settings, Catalog(engine), name="status")
         try:
+            servers = [settings.database_url] + [
+                t.db_url for t in await Catalog(engine).list_tenants() if t.db_url
+            ]
+            result.connections = await connection_status(servers)
             result.tenants_by_status, result.needs_reauth, result.unreachable_tenants = await tenant_status(
                 Catalog(engine), registry
             )
@@ -50,6 +54,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
         shown = "missing" if q.messages is None else f"{q.messages} / {q.consumers}"
         flag = "  <- dead letters" if q.name.endswith(".dlq") and q.messages else ""
         typer.echo(f"  {q.name:<36} {shown}{flag}")
+    typer.echo("database connections (in use / max, by service):")
+    for c in report.connections:
+        if c.error:
+            typer.echo(f"  {c.server:<22} not answering: {c.error}")
+            continue
+        who = ", ".join(f"{k} {v}" for k, v in sorted(c.by_service.items(), key=lambda kv: -kv[1]))
+        typer.echo(f"  {c.server:<22} {c.in_use} / {c.max_connections}  ({who})")
     typer.echo(
         "tenants: " + (", ".join(f"{k} {v}" for k, v in sorted(report.tenants_by_status.items())) or "none")
     )

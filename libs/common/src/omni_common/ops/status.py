@@ -7,14 +7,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import psycopg
 from aio_pika.abc import AbstractConnection
 from aio_pika.exceptions import ChannelClosed
 from sqlalchemy import select
 
 from omni_common.broker.topology import Topology
 from omni_common.db.catalog import Catalog
-from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.registry import TenantEngineRegistry, server_key
 from omni_common.db.tenant_models import SocialAccount
+from omni_common.dburl import async_url, libpq_conninfo
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,21 @@ class QueueStatus:
     consumers: int | None
 
 
+@dataclass(frozen=True)
+class ServerConnections:
+    """One database server's connections: how full it is, and who holds them."""
+
+    server: str
+    max_connections: int | None
+    in_use: int | None
+    by_service: dict[str, int]  # omni-<service> application names; "other" for everyone else
+    error: str | None = None
+
+
 @dataclass
 class Status:
     queues: list[QueueStatus] = field(default_factory=list)
+    connections: list[ServerConnections] = field(default_factory=list)
     tenants_by_status: dict[str, int] = field(default_factory=dict)
     needs_reauth: list[dict[str, str]] = field(default_factory=list)  # tenant slug, channel, account
     unreachable_tenants: list[dict[str, str]] = field(default_factory=list)
@@ -81,3 +95,42 @@ async def tenant_status(
     await asyncio.gather(*(scan(t) for t in tenants if t.status == "active"))
     reauth.sort(key=lambda r: (r["tenant"], r["channel"], r["account"]))
     return by_status, reauth, unreachable
+
+
+def service_of(application_name: str) -> str:
+    """``omni-normalizer:ab12...`` -> ``normalizer``; ``omni:catalog`` -> ``catalog``; others ``other``."""
+    head = application_name.split(":", 1)[0]
+    if head.startswith("omni-"):
+        return head[len("omni-") :]
+    if head == "omni":
+        return application_name.split(":", 1)[1] if ":" in application_name else "omni"
+    return "other"
+
+
+async def connection_status(server_urls: list[str]) -> list[ServerConnections]:
+    """Connections in use on each server (once per server, whatever the number of URLs naming it)."""
+    seen: dict[str, str] = {}
+    for url in server_urls:
+        seen.setdefault(server_key(async_url(url)), url)
+    out: list[ServerConnections] = []
+    for key, url in sorted(seen.items()):
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                libpq_conninfo(url), autocommit=True, connect_timeout=5, application_name="omni:status"
+            ) as conn:
+                limit_row = await (await conn.execute("SHOW max_connections")).fetchone()
+                rows = await (
+                    await conn.execute(
+                        "SELECT coalesce(application_name, ''), count(*) FROM pg_stat_activity"
+                        " WHERE backend_type = 'client backend' GROUP BY 1"
+                    )
+                ).fetchall()
+        except psycopg.Error as exc:
+            out.append(ServerConnections(key, None, None, {}, error=str(exc).strip()[:200]))
+            continue
+        by_service: Counter[str] = Counter()
+        for name, count in rows:
+            by_service[service_of(name)] += count
+        total = sum(by_service.values())
+        out.append(ServerConnections(key, int(limit_row[0]) if limit_row else None, total, dict(by_service)))
+    return out
