@@ -122,6 +122,7 @@
   document.addEventListener("htmx:afterRequest", function (e) {
     var form = e.detail.elt;
     if (form && form.id === "reply-form" && e.detail.successful) {
+      form.removeAttribute("data-retried");
       if (e.detail.xhr.getResponseHeader("X-Reply-Status") === "200") {
         form.reset();
         setQuote(null, "");
@@ -129,6 +130,22 @@
         setStatus("");
       }
     }
+  });
+
+  // 503: the restaurant's database is busy for a moment (the server said so with Retry-After). Try once
+  // more by ourselves, then say it in plain words; the reply stays in the box either way.
+  document.addEventListener("htmx:responseError", function (e) {
+    var form = e.detail.elt;
+    if (!form || form.id !== "reply-form" || e.detail.xhr.status !== 503) return;
+    if (form.getAttribute("data-retried") !== "1") {
+      form.setAttribute("data-retried", "1");
+      var after = parseInt(e.detail.xhr.getResponseHeader("Retry-After") || "2", 10);
+      setStatus("The inbox is busy for a moment: trying again…");
+      window.setTimeout(function () { form.requestSubmit(); }, Math.min(Math.max(after, 1), 5) * 1000);
+      return;
+    }
+    form.removeAttribute("data-retried");
+    setStatus("Not sent: the inbox is too busy right now. Your reply is still here — press Send again in a minute.");
   });
 
   document.addEventListener("htmx:afterSwap", function (e) {
