@@ -107,3 +107,44 @@ def test_key_names_that_are_not_secrets_stay_readable() -> None:
     assert out["key_id"] == "k2"
     assert out["api_key"] == "[redacted]"
     assert out["keys"] == "[redacted]"
+
+
+def test_redaction_ignores_case_looks_inside_json_text_and_at_any_depth(json_logs: Any) -> None:
+    token, app_secret, password, api_key = SECRETS
+    configure()
+    nested: dict[str, Any] = {"value": f"bearer {token}"}
+    for _ in range(10):
+        nested = {"level": nested}
+    structlog.get_logger("test").warning(
+        "graph_failed",
+        detail=f"authorization: bearer {token}",
+        body=f'{{"error": {{"message": "bad"}}, "access_token": "{token}", "password": "{password}"}}',
+        raw_token_in_text=f"page token {token} was refused",
+        openai=f"key {api_key} rejected",
+        deep=nested,
+        payload=f'{{"client_secret":"{app_secret}"}}'.encode(),
+    )
+    text = "\n".join(json.dumps(line) for line in json_logs())
+    for secret in SECRETS:
+        assert secret not in text
+    assert "bad" in text  # the rest of the message stays readable
+
+
+def test_standard_library_loggers_are_redacted_and_formatted_alike(json_logs: Any) -> None:
+    import logging
+
+    token = SECRETS[0]
+    configure()
+    logging.getLogger("uvicorn.error").error("request failed: Authorization: Bearer %s", token)
+    logging.getLogger("aiormq.connection").warning("lost connection to amqp://guest:%s@host", token)
+    lines = json_logs()
+    assert [line["logger"] for line in lines] == ["uvicorn.error", "aiormq.connection"]
+    assert all(line["service"] == "normalizer" for line in lines)
+    assert token not in json.dumps(lines)
+
+
+def test_routine_numbers_that_look_like_parameters_stay(json_logs: Any) -> None:
+    configure()
+    structlog.get_logger("test").warning("handler_retry", detail="code=613 subcode=2446079")
+    (line,) = json_logs()
+    assert line["detail"] == "code=613 subcode=2446079"

@@ -16,34 +16,53 @@ _SECRET_KEYS = re.compile(
     r"(token|secret|password|passwd|authorization|api_?key|credential|private_?key|encryption_?keys?|^keys?$)",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._\-~+/=]+")
+_BEARER = re.compile(r"(bearer\s+)[A-Za-z0-9._\-~+/=]+", re.IGNORECASE)
 # Secrets as query parameters inside a text (a URL in an error message): Graph tokens, app secrets.
 _QUERY_SECRET = re.compile(
-    r"((?:access_token|input_token|client_secret|appsecret_proof|app_secret|password)=)[^&\s\"']+",
+    r"((?:access_token|input_token|client_secret|appsecret_proof|app_secret|password|pin)=)[^&\s\"']+",
     re.IGNORECASE,
 )
-_NESTING = 3  # levels of dicts/lists looked into (log values are small)
+# Secrets as JSON members inside a text (a response body or payload quoted in an error message).
+_JSON_SECRET = re.compile(
+    r"(\"(?:[a-z_]*token|[a-z_]*secret|password|passwd|authorization|api_?key|pin|credentials?)\"\s*:\s*\")"
+    r"(?:[^\"\\]|\\.)*",
+    re.IGNORECASE,
+)
+# Tokens recognisable by their shape wherever they stand: Meta's access tokens (user, page and system
+# user tokens all start "EAA"), OpenAI-style keys.
+_TOKEN_SHAPES = re.compile(r"\b(?:EAA[A-Za-z0-9]{16,}|sk-[A-Za-z0-9_\-]{12,})")
+# Log values are small; a deeper structure is cut rather than walked (a recursion bomb must not
+# turn logging into the failure).
+_MAX_DEPTH = 32
+REDACTED = "[redacted]"
 
 
 def _scrub_text(value: str) -> str:
-    if "Bearer" in value:
-        value = _BEARER.sub(r"\1[redacted]", value)
+    lowered = value.lower()
+    if "bearer" in lowered:
+        value = _BEARER.sub(r"\1" + REDACTED, value)
     if "=" in value:
-        value = _QUERY_SECRET.sub(r"\1[redacted]", value)
+        value = _QUERY_SECRET.sub(r"\1" + REDACTED, value)
+    if '"' in value and ":" in value:
+        value = _JSON_SECRET.sub(r"\1" + REDACTED, value)
+    if "EAA" in value or "sk-" in value:
+        value = _TOKEN_SHAPES.sub(REDACTED, value)
     return value
 
 
 def _scrub(value: Any, depth: int) -> Any:
     if isinstance(value, str):
         return _scrub_text(value)
-    if depth >= _NESTING:
-        return value
+    if isinstance(value, bytes | bytearray):
+        return _scrub_text(bytes(value).decode("utf-8", "replace"))
+    if depth >= _MAX_DEPTH:
+        return "[too deep]"
     if isinstance(value, dict):
         return {
-            k: "[redacted]" if v is not None and _SECRET_KEYS.search(str(k)) else _scrub(v, depth + 1)
+            k: REDACTED if v is not None and _SECRET_KEYS.search(str(k)) else _scrub(v, depth + 1)
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(v, depth + 1) for v in value]
     return value
 
@@ -53,24 +72,45 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     inside strings: logs never carry secrets."""
     for key, value in list(event.items()):
         if key != "event" and _SECRET_KEYS.search(key) and value is not None:
-            event[key] = "[redacted]"
-        elif isinstance(value, str | dict | list | tuple):
+            event[key] = REDACTED
+        elif isinstance(value, str | bytes | bytearray | dict | list | tuple | set | frozenset):
             event[key] = _scrub(value, 0)
     return event
 
 
 def configure_logging(*, service: str, json: bool | None = None, level: str = "INFO") -> None:
-    """Configure structlog once per process; every line carries the service name."""
+    """Configure structlog once per process; every line carries the service name.
+
+    The standard library's loggers (uvicorn, aio-pika, SQLAlchemy, httpx) go through the same
+    processors, redaction included, and come out in the same format.
+    """
     as_json = (not sys.stderr.isatty()) if json is None else json
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _redact,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
     # httpx logs every request URL at INFO; some Graph URLs (debug_token) carry a token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             _redact,  # after the traceback is text: a URL in an exception message is scrubbed too
             renderer,
