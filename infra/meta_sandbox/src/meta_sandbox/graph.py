@@ -36,6 +36,7 @@ async def record(request: Request) -> dict[str, Any]:
     """Remember the request as the client sent it (headers included, so tests can assert on auth)."""
     raw = await request.body()
     _, source = extract_token(request)
+    multipart = request.headers.get("content-type", "").startswith("multipart/")
     entry: dict[str, Any] = {
         "seq": len(sandbox_state(request).requests) + 1,
         "time": time.time(),
@@ -45,26 +46,35 @@ async def record(request: Request) -> dict[str, Any]:
         "query": dict(request.query_params),
         "headers": dict(request.headers),
         "json": None,
-        "body": raw.decode("utf-8", "replace"),
+        # Uploads can be megabytes of bytes: the log keeps their size, the form fields are parsed later.
+        "body": f"<multipart, {len(raw)} bytes>" if multipart else raw.decode("utf-8", "replace"),
         "token_source": source,
         "response_status": None,
     }
-    if raw:
+    if raw and not multipart:
         with contextlib.suppress(ValueError):
             entry["json"] = await request.json()
     sandbox_state(request).requests.append(entry)
     request.state.record = entry
+    if source is None:  # perhaps in the JSON body, parsed just above
+        source = entry["token_source"] = extract_token(request)[1]
     log.info("sandbox.request", method=request.method, path=request.url.path, token_source=source)
     return entry
 
 
 def extract_token(request: Request) -> tuple[str | None, str | None]:
-    """Token and where it came from: ``header``, ``query`` (Messenger's documented form) or ``both``."""
+    """Token and where it came from: ``header``, ``query`` (Messenger's documented form), ``both``, or
+    ``body`` (the attachment upload API's JSON example carries ``access_token`` in the body)."""
     header = request.headers.get("authorization", "")
     bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
     query = request.query_params.get("access_token")
     source = "both" if bearer and query else "header" if bearer else "query" if query else None
-    return bearer or query, source
+    if bearer or query:
+        return bearer or query, source
+    recorded = getattr(request.state, "record", None)
+    body = recorded.get("json") if isinstance(recorded, dict) else None
+    in_body = body.get("access_token") if isinstance(body, dict) else None
+    return (in_body, "body") if isinstance(in_body, str) and in_body else (None, None)
 
 
 def authenticate(request: Request, *, allow_expired: bool = False, header_only: bool = False) -> Account:
@@ -88,7 +98,7 @@ def is_app_token(request: Request) -> bool:
     """True for an app access token (``{app_id}|{app_secret}``), which may call ``debug_token``."""
     token, _ = extract_token(request)
     app_id = sandbox_state(request).config.app_id
-    return bool(token) and token.startswith(f"{app_id}|") and len(token) > len(app_id) + 1
+    return token is not None and token.startswith(f"{app_id}|") and len(token) > len(app_id) + 1
 
 
 def not_found(object_id: str, method: str = "get") -> MetaError:
