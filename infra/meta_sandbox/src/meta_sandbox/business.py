@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 
 from meta_sandbox.access import Caller, acting_account, can_see_waba, identify, require_scope
 from meta_sandbox.errors import MetaError
-from meta_sandbox.grants import BUSINESS_SCOPES, IG_SCOPES, PAGE_SCOPES, WABA_SCOPES
+from meta_sandbox.grants import BUSINESS_SCOPES, IG_SCOPES, WABA_SCOPES
 from meta_sandbox.graph import check_version, not_found, record, sandbox_state
 from meta_sandbox.state import Account, SandboxState
 
@@ -81,7 +81,7 @@ async def me_accounts(ver: str, object_id: str, request: Request) -> JSONRespons
     state = sandbox_state(request)
     caller = _user_caller(request, object_id)
     assert caller.auth is not None
-    page_ids = caller.auth.targets_of(PAGE_SCOPES) if "pages_show_list" in caller.auth.scopes else []
+    page_ids = caller.auth.targets_of(frozenset({"pages_show_list"}))  # the edge needs pages_show_list
     fields = fields_of(request) or list(PAGE_FIELDS)
     data = []
     for page_id in page_ids:
