@@ -163,6 +163,10 @@ class TestPages:
             f"{ctl.graph_url}/{other_page}/messages", json=body, params={"access_token": page_token}
         )
         assert _code(refused) == (100, 33)
+        with_user_token = await ctl.http.post(
+            f"{ctl.graph_url}/{pages[0]['id']}/messages", json=body, params={"access_token": token}
+        )
+        assert _code(with_user_token)[0] == 210  # a Page sends with its page token
 
 
 class TestWhatsAppAccounts:

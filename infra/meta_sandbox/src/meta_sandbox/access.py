@@ -83,6 +83,8 @@ def acting_account(state: SandboxState, caller: Caller, object_id: str, method: 
     phone = state.accounts.get(("whatsapp", object_id))
     if phone is not None and phone.waba_id in auth.targets_of(WABA_SCOPES):
         return phone
+    if ("facebook", object_id) in state.accounts or ("instagram", object_id) in state.accounts:
+        raise MetaError(210)  # Pages act with page tokens (from /me/accounts), not user tokens
     raise not_found(object_id, method)
 
 

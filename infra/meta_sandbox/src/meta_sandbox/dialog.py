@@ -205,7 +205,7 @@ def _authorize(
     businesses = [state.world.wabas[w].business_id for w in wabas] or list(person.business_ids)
     targets_by_kind = {
         PAGE_SCOPES: [p for p in picked["page"] if p in person.page_ids],
-        IG_SCOPES: [i for i in picked["instagram"] if ("instagram", i) in state.accounts],
+        IG_SCOPES: [i for i in picked["instagram"] if i in _linked_instagram(state, person)],
         WABA_SCOPES: wabas,
         BUSINESS_SCOPES: list(dict.fromkeys(businesses)),
     }
@@ -221,6 +221,12 @@ def _authorize(
         es_session=session,
     )
     return auth, session
+
+
+def _linked_instagram(state: SandboxState, person: Person) -> set[str]:
+    """Instagram accounts linked to the person's Pages (the only ones the dialog offers)."""
+    pages = (state.accounts[("facebook", p)] for p in person.page_ids)
+    return {p.instagram_id for p in pages if p.instagram_id}
 
 
 def _finish(redirect_uri: str, query: dict[str, str], message: dict[str, Any] | None) -> Response:

@@ -1,4 +1,7 @@
-"""Shared plumbing of the fake Graph routes: request recording, token checks, fault application."""
+"""Shared plumbing of the fake Graph routes: request recording, token extraction, fault application.
+
+Who a token is and what it may touch: ``access.py``.
+"""
 
 from __future__ import annotations
 
@@ -75,23 +78,6 @@ def extract_token(request: Request) -> tuple[str | None, str | None]:
     body = recorded.get("json") if isinstance(recorded, dict) else None
     in_body = body.get("access_token") if isinstance(body, dict) else None
     return (in_body, "body") if isinstance(in_body, str) and in_body else (None, None)
-
-
-def authenticate(request: Request, *, allow_expired: bool = False, header_only: bool = False) -> Account:
-    """The account behind the request's token, or Meta's 190 errors."""
-    token, source = extract_token(request)
-    if header_only and source not in ("header", "both"):
-        token = None
-    if not token:
-        raise MetaError(104)
-    account = sandbox_state(request).account_by_token(token)
-    if account is None:
-        raise MetaError(190, subcode=467)
-    if account.revoked:
-        raise MetaError(190, subcode=460)
-    if account.expired and not allow_expired:
-        raise MetaError(190, subcode=463)
-    return account
 
 
 def is_app_token(request: Request) -> bool:
