@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     # An env var keeps the secret out of `ps` output; the flag exists for quick demos.
     parser.add_argument("--app-secret", default=os.environ.get("META_SANDBOX_APP_SECRET"))
     parser.add_argument("--public-url", default=None, help="base of media URLs if behind a proxy")
+    parser.add_argument(
+        "--app-id",
+        default=os.environ.get("META_SANDBOX_APP_ID", "sandbox-app"),
+        help="the app's id: OAuth client_id, debug_token app_id, app tokens '{app_id}|{secret}'",
+    )
     parser.add_argument("--status-delay", type=float, default=0.05, help="seconds between status webhooks")
     parser.add_argument(
         "--seed",
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         app_secret=args.app_secret,
         public_url=args.public_url,
         status_delay_s=args.status_delay,
+        app_id=args.app_id,
     )
     # uvicorn's access log prints query strings, and Messenger-style calls carry access_token there;
     # the sandbox logs each Graph request itself, path only.

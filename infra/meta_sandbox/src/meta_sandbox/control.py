@@ -119,6 +119,7 @@ class ConfigIn(_In):
     window_hours: float | None = None
     wa_window_failure: WindowFailure | None = None
     human_agent_permission: bool | None = None
+    app_id: str | None = None
     app_name: str | None = None
     oauth_code_ttl_s: float | None = None
     short_token_ttl_s: int | None = None
