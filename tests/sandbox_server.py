@@ -161,7 +161,87 @@ class SandboxControl:
         response.raise_for_status()
         return response.json()
 
+    async def add_person(self, prefix: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Seed a test person (``/_sandbox/people``) with fresh ids unless ``extra`` gives them.
+
+        Default assets: a Page with an Instagram account, a second Page without one, and a business
+        with one WABA holding a registered number and a number still to register.
+        """
+        p = prefix or f"{secrets.randbelow(10**9):09d}"
+        body: dict[str, Any] = {
+            "user_id": f"10{p}",
+            "name": "Olga Owner",
+            "pages": [
+                {
+                    "id": f"30{p}",
+                    "name": "Trattoria Olga",
+                    "instagram": {"id": f"40{p}", "username": "trattoria"},
+                },
+                {"id": f"31{p}", "name": "Olga's Bakery"},
+            ],
+            "businesses": [
+                {
+                    "id": f"50{p}",
+                    "name": "Olga SL",
+                    "wabas": [
+                        {
+                            "id": f"20{p}",
+                            "name": "Trattoria WhatsApp",
+                            "phone_numbers": [
+                                {
+                                    "id": f"11{p}",
+                                    "display_phone_number": "+34 600 000 001",
+                                    "verified_name": "Trattoria",
+                                },
+                                {
+                                    "id": f"12{p}",
+                                    "display_phone_number": "+34 600 000 002",
+                                    "verified_name": "Trattoria Two",
+                                    "registered": False,
+                                    "name_status": "PENDING_REVIEW",
+                                },
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+        return await self._post("/people", {**body, **extra})
+
+    async def consent(
+        self,
+        *,
+        person: str,
+        redirect_uri: str,
+        perms: list[str],
+        scope: str | None = None,
+        state: str = "state-1",
+        action: str = "confirm",
+        **picked: Any,
+    ) -> httpx.Response:
+        """Submit the login dialog's form as a browser would (``picked``: page, instagram, waba, phone,
+        config_id, extras, return_scopes); the answer is the dialog's redirect, not followed."""
+        form: dict[str, Any] = {
+            "client_id": "sandbox-app",
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "person": person,
+            "perm": perms,
+            "action": action,
+            **({"scope": scope} if scope is not None else {}),
+            **picked,
+        }
+        return await self.http.post(
+            f"{self.graph_url}/dialog/oauth/confirm", data=form, follow_redirects=False
+        )
+
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.http.post(f"{self.root}/_sandbox{path}", json=body)
         response.raise_for_status()
         return response.json() if response.content else {}
+
+
+def redirect_query(response: httpx.Response) -> dict[str, str]:
+    """The query of the dialog's redirect (``code``, ``state``, or ``error…``)."""
+    assert response.status_code == 303, response.text
+    return dict(httpx.URL(response.headers["location"]).params)

@@ -271,7 +271,8 @@ async def test_subscribed_apps_can_be_set_and_listed(ctl: SandboxControl, http: 
     url = f"{ctl.graph_url}/waba-{account_id}/subscribed_apps"  # default WABA id of a sandbox number
     assert (await http.get(url, headers=auth)).json() == {"data": []}
     assert (await http.post(url, headers=auth)).json() == {"success": True}
-    assert (await http.get(url, headers=auth)).json()["data"][0]["id"] == "sandbox-app"
+    [app] = (await http.get(url, headers=auth)).json()["data"]
+    assert app["whatsapp_business_api_data"]["id"] == "sandbox-app"  # Meta's shape for a WABA
 
 
 async def test_whatsapp_mark_as_read_answers_success(ctl: SandboxControl, http: httpx.AsyncClient) -> None:

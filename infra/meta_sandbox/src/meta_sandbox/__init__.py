@@ -1,4 +1,5 @@
-"""Meta sandbox: a local fake of the Graph API send/read routes and of Meta's webhooks."""
+"""Meta sandbox: a local fake of Meta's Graph API (sends, media, templates, Facebook Login, subscriptions)
+and of Meta's webhooks. Routes: ``app.py``; everything else: ``infra/meta_sandbox/README.md``."""
 
 from meta_sandbox.app import create_app
 from meta_sandbox.state import SandboxConfig

@@ -12,7 +12,12 @@ import uvicorn
 
 from meta_sandbox.app import create_app
 from meta_sandbox.control import AccountIn, ContactIn
+from meta_sandbox.control_meta import LoginConfigIn
+from meta_sandbox.grants import LoginConfig
 from meta_sandbox.state import Account, Contact, SandboxConfig, SandboxState
+from meta_sandbox.template_samples import sample_templates
+from meta_sandbox.templates import TemplateIn, add_template
+from meta_sandbox.world import PersonIn, add_person
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,11 +29,17 @@ def main(argv: list[str] | None = None) -> None:
     # An env var keeps the secret out of `ps` output; the flag exists for quick demos.
     parser.add_argument("--app-secret", default=os.environ.get("META_SANDBOX_APP_SECRET"))
     parser.add_argument("--public-url", default=None, help="base of media URLs if behind a proxy")
+    parser.add_argument(
+        "--app-id",
+        default=os.environ.get("META_SANDBOX_APP_ID", "sandbox-app"),
+        help="the app's id: OAuth client_id, debug_token app_id, app tokens '{app_id}|{secret}'",
+    )
     parser.add_argument("--status-delay", type=float, default=0.05, help="seconds between status webhooks")
     parser.add_argument(
         "--seed",
         default=os.environ.get("META_SANDBOX_SEED"),
-        help='JSON {"accounts": [...], "contacts": [...]} to register at start (as /_sandbox/accounts)',
+        help='JSON file {"accounts": [...], "contacts": [...]} to register at start (as /_sandbox/accounts); '
+        'optional keys: "templates", "sample_templates" (WABA ids), "people", "login_configs"',
     )
     args = parser.parse_args(argv)
     config = SandboxConfig(
@@ -36,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         app_secret=args.app_secret,
         public_url=args.public_url,
         status_delay_s=args.status_delay,
+        app_id=args.app_id,
     )
     # uvicorn's access log prints query strings, and Messenger-style calls carry access_token there;
     # the sandbox logs each Graph request itself, path only.
@@ -46,13 +58,31 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def seed(state: SandboxState, data: dict[str, Any]) -> None:
-    """Register accounts and contact profiles before serving (demo mode)."""
+    """Register what the sandbox must know before serving (demo mode).
+
+    ``accounts`` and ``contacts`` as ``/_sandbox/accounts`` and ``/_sandbox/contacts``; optional:
+    ``people`` (as ``/_sandbox/people``; after the accounts, so a person can own a seeded Page and
+    keep its token), ``templates`` (as ``/_sandbox/templates``), ``sample_templates`` (WABA ids to
+    give the sample set), ``login_configs`` (as ``/_sandbox/oauth/configs``).
+    """
     for item in data.get("accounts", []):
         account = Account(**AccountIn.model_validate(item).model_dump())
         state.accounts[(account.channel, account.account_id)] = account
     for item in data.get("contacts", []):
         contact = ContactIn.model_validate(item)
         state.contacts[contact.user_id] = Contact(**contact.model_dump())
+    for item in data.get("people", []):
+        add_person(state, PersonIn.model_validate(item))
+    for item in data.get("templates", []):
+        add_template(state, TemplateIn.model_validate(item))
+    for waba_id in data.get("sample_templates", []):
+        for item in sample_templates(waba_id):
+            add_template(state, TemplateIn.model_validate(item))
+    for item in data.get("login_configs", []):
+        config = LoginConfigIn.model_validate(item)
+        state.oauth.configs[config.config_id] = LoginConfig(
+            config.config_id, config.scopes, config.embedded_signup
+        )
 
 
 if __name__ == "__main__":

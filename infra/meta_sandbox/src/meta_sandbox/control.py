@@ -1,4 +1,9 @@
-"""``/_sandbox`` control endpoints for tests and demos (unauthenticated: bind to 127.0.0.1 only)."""
+"""``/_sandbox`` control endpoints for tests and demos (unauthenticated: bind to 127.0.0.1 only).
+
+Accounts and their tokens, contacts, media, faults, recorded requests/sends/webhooks, configuration,
+the customer-service window (``POST /_sandbox/window``: when a customer last wrote), reset, and
+simulated inbound messages. Templates, test people, OAuth and subscriptions: ``control_meta.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from meta_sandbox.grants import public_grant
 from meta_sandbox.state import (
     Account,
     Channel,
@@ -20,6 +26,7 @@ from meta_sandbox.state import (
     Media,
     SandboxState,
     StatusOrder,
+    WindowFailure,
     new_id,
 )
 from meta_sandbox.webhooks import WebhookEmitter, inbound_payload
@@ -41,12 +48,25 @@ class AccountIn(_In):
     display_phone_number: str | None = None
     username: str | None = None
     scopes: list[str] = Field(default_factory=list)
+    quality_rating: str = "GREEN"
+    code_verification_status: str = "VERIFIED"
+    name_status: str = "APPROVED"
+    registered: bool = True
+    instagram_id: str | None = None  # a Page's linked Instagram account
+    page_id: str | None = None  # an Instagram account's Page
 
 
 class TokenStateIn(_In):
-    """Change what Meta says about an account's token (debug_token and every call with it)."""
+    """Change what Meta says about a token (debug_token and every call with it).
 
-    account_id: str
+    Name one of: ``account_id`` (its registered token), ``token`` (one issued by the OAuth flow), or
+    ``user_id`` (every token issued from the person's authorizations; ``valid: false`` there is the
+    person removing the app).
+    """
+
+    account_id: str | None = None
+    token: str | None = None
+    user_id: str | None = None
     expires_in_s: float | None = None  # seconds from now; wins over expires_at
     expires_at: int | None = None  # unix seconds; 0 = never expires
     valid: bool | None = None  # False: revoked (190/460); True: valid again
@@ -97,6 +117,15 @@ class ConfigIn(_In):
     webhook_attempts: int | None = None
     timeout_fault_s: float | None = None
     window_hours: float | None = None
+    wa_window_failure: WindowFailure | None = None
+    human_agent_permission: bool | None = None
+    app_id: str | None = None
+    app_name: str | None = None
+    oauth_code_ttl_s: float | None = None
+    short_token_ttl_s: int | None = None
+    long_token_ttl_s: int | None = None
+    oauth_redirect_uris: list[str] | None = None
+    require_subscription: bool | None = None
 
 
 class WindowIn(_In):
@@ -121,6 +150,7 @@ def _state(request: Request) -> SandboxState:
 def _public_account(account: Account) -> dict[str, Any]:
     data = dataclasses.asdict(account)
     data.pop("token")  # control answers are shown in browsers and logs
+    data.pop("pin")
     return data
 
 
@@ -149,18 +179,42 @@ async def list_accounts(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/tokens")
-async def set_token_state(body: TokenStateIn, request: Request) -> dict[str, Any]:
-    """Make an account's token expire at a time (e.g. in 3 days) or become invalid."""
-    account = _state(request).account_by_id(body.account_id)
-    if account is None:
-        raise HTTPException(404, "unknown account")
+async def set_token_state(body: TokenStateIn, request: Request) -> Any:
+    """Make a token expire at a time (e.g. in 3 days, or already) or become invalid."""
+    state = _state(request)
+    change_expiry = body.expires_in_s is not None or body.expires_at is not None
     if body.expires_in_s is not None:
-        account.token_expires_at = int(time.time() + body.expires_in_s)
-    elif body.expires_at is not None:
-        account.token_expires_at = body.expires_at or None
-    if body.valid is not None:
-        account.revoked = not body.valid
-    return _public_account(account)
+        expiry: int | None = int(time.time() + body.expires_in_s)
+    else:
+        expiry = body.expires_at or None  # 0: never expires
+    if body.account_id is not None:
+        account = state.account_by_id(body.account_id)
+        if account is None:
+            raise HTTPException(404, "unknown account")
+        if change_expiry:
+            account.token_expires_at = expiry
+        if body.valid is not None:
+            account.revoked = not body.valid
+        return _public_account(account)
+    if body.token is not None:
+        grant = state.oauth.grant(body.token)
+        if grant is None:
+            raise HTTPException(404, "unknown token")
+        grants = [grant]
+    elif body.user_id is not None:
+        auths = {a.auth_id: a for a in state.oauth.of_user(body.user_id)}
+        grants = [g for g in state.oauth.grants.values() if g.auth_id in auths]
+        if body.valid is not None:
+            for auth in auths.values():
+                auth.revoked = not body.valid
+    else:
+        raise HTTPException(422, "name account_id, token or user_id")
+    for grant in grants:
+        if change_expiry:
+            grant.expires_at = expiry
+        if body.valid is not None and body.token is not None:
+            grant.revoked = not body.valid
+    return [public_grant(g, state.oauth.authorization(g)) for g in grants]
 
 
 @router.post("/contacts", status_code=201)

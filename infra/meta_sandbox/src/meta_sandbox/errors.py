@@ -28,22 +28,29 @@ _MESSAGES: dict[int, str] = {
     17: "(#17) User request limit reached",
     32: "(#32) Page request limit reached",
     100: "(#100) Invalid parameter",
+    101: "Error validating application. Invalid application ID.",
     104: "An access token is required to request this resource.",
     190: "Invalid OAuth access token - Cannot parse access token",
     200: "(#200) Permissions error",
+    210: "(#210) A page access token is required to request this resource.",
     368: "(#368) The action attempted has been deemed abusive or is otherwise disallowed",
+    546: "(#546) The type of file you're trying to attach isn't allowed.",
     551: "(#551) This person isn't available right now.",
     613: "(#613) Calls to this api have exceeded the rate limit.",
     80006: "(#80006) There have been too many calls for this Messenger account. Wait a bit and try again.",
     80007: "(#80007) The WhatsApp Business Account has reached its rate limit.",
     130429: "(#130429) Rate limit hit",
     131000: "(#131000) Something went wrong",
+    131008: "(#131008) Required parameter is missing",
     131016: "(#131016) Service unavailable",
     131026: "(#131026) Message undeliverable",
     131031: "(#131031) Business Account locked",
     131047: "(#131047) Re-engagement message",
     131048: "(#131048) Spam rate limit hit",
+    131053: "(#131053) Media upload error",
     131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    133005: "(#133005) Two step verification PIN Mismatch",
+    133010: "(#133010) Account not registered",
 }
 _MESSAGES_BY_PAIR: dict[tuple[int, int], str] = {
     (190, 463): "Error validating access token: Session has expired.",
@@ -56,6 +63,8 @@ _WA_DETAILS: dict[int, str] = {
     "replied to this number.",
     131056: "Too many messages sent from the sender phone number to the same recipient phone number in a "
     "short period of time.",
+    133005: "Two step verification PIN incorrect.",
+    133010: "Phone number not registered on the Whatsapp Business Platform.",
 }
 
 

@@ -1,4 +1,7 @@
-"""Shared plumbing of the fake Graph routes: request recording, token checks, fault application."""
+"""Shared plumbing of the fake Graph routes: request recording, token extraction, fault application.
+
+Who a token is and what it may touch: ``access.py``.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ async def record(request: Request) -> dict[str, Any]:
     """Remember the request as the client sent it (headers included, so tests can assert on auth)."""
     raw = await request.body()
     _, source = extract_token(request)
+    multipart = request.headers.get("content-type", "").startswith("multipart/")
     entry: dict[str, Any] = {
         "seq": len(sandbox_state(request).requests) + 1,
         "time": time.time(),
@@ -45,50 +49,42 @@ async def record(request: Request) -> dict[str, Any]:
         "query": dict(request.query_params),
         "headers": dict(request.headers),
         "json": None,
-        "body": raw.decode("utf-8", "replace"),
+        # Uploads can be megabytes of bytes: the log keeps their size, the form fields are parsed later.
+        "body": f"<multipart, {len(raw)} bytes>" if multipart else raw.decode("utf-8", "replace"),
         "token_source": source,
         "response_status": None,
     }
-    if raw:
+    if raw and not multipart:
         with contextlib.suppress(ValueError):
             entry["json"] = await request.json()
     sandbox_state(request).requests.append(entry)
     request.state.record = entry
+    if source is None:  # perhaps in the JSON body, parsed just above
+        source = entry["token_source"] = extract_token(request)[1]
     log.info("sandbox.request", method=request.method, path=request.url.path, token_source=source)
     return entry
 
 
 def extract_token(request: Request) -> tuple[str | None, str | None]:
-    """Token and where it came from: ``header``, ``query`` (Messenger's documented form) or ``both``."""
+    """Token and where it came from: ``header``, ``query`` (Messenger's documented form), ``both``, or
+    ``body`` (the attachment upload API's JSON example carries ``access_token`` in the body)."""
     header = request.headers.get("authorization", "")
     bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
     query = request.query_params.get("access_token")
     source = "both" if bearer and query else "header" if bearer else "query" if query else None
-    return bearer or query, source
-
-
-def authenticate(request: Request, *, allow_expired: bool = False, header_only: bool = False) -> Account:
-    """The account behind the request's token, or Meta's 190 errors."""
-    token, source = extract_token(request)
-    if header_only and source not in ("header", "both"):
-        token = None
-    if not token:
-        raise MetaError(104)
-    account = sandbox_state(request).account_by_token(token)
-    if account is None:
-        raise MetaError(190, subcode=467)
-    if account.revoked:
-        raise MetaError(190, subcode=460)
-    if account.expired and not allow_expired:
-        raise MetaError(190, subcode=463)
-    return account
+    if bearer or query:
+        return bearer or query, source
+    recorded = getattr(request.state, "record", None)
+    body = recorded.get("json") if isinstance(recorded, dict) else None
+    in_body = body.get("access_token") if isinstance(body, dict) else None
+    return (in_body, "body") if isinstance(in_body, str) and in_body else (None, None)
 
 
 def is_app_token(request: Request) -> bool:
     """True for an app access token (``{app_id}|{app_secret}``), which may call ``debug_token``."""
     token, _ = extract_token(request)
     app_id = sandbox_state(request).config.app_id
-    return bool(token) and token.startswith(f"{app_id}|") and len(token) > len(app_id) + 1
+    return token is not None and token.startswith(f"{app_id}|") and len(token) > len(app_id) + 1
 
 
 def not_found(object_id: str, method: str = "get") -> MetaError:

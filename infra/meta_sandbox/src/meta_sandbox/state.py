@@ -1,15 +1,27 @@
-"""In-memory state of the sandbox: accounts, contacts, media, faults, recorded requests."""
+"""In-memory state of the sandbox: accounts, contacts, media, faults, recorded requests.
+
+The newer parts of Meta's world live in their own modules and are held here: message templates
+(``templates.py``), Messenger/Instagram attachments (``attachments.py``), test people, businesses and
+WABAs (``world.py``), OAuth codes and tokens (``grants.py``).
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # these modules build on this one
+    from meta_sandbox.attachments import Attachment
+    from meta_sandbox.grants import OAuthStore
+    from meta_sandbox.templates import Template
+    from meta_sandbox.world import World
 
 Channel = Literal["whatsapp", "facebook", "instagram"]
 FaultMode = Literal["error", "timeout", "reset", "accept_then_fail_async"]
 StatusOrder = Literal["in_order", "reversed", "shuffled"]
+WindowFailure = Literal["async", "sync"]
 
 
 @dataclass
@@ -28,10 +40,25 @@ class SandboxConfig:
     timeout_fault_s: float = 30.0  # how long a "timeout" fault hangs unless the client gives up first
     app_id: str = "sandbox-app"
     # debug_token also accepts an app access token "{app_id}|{anything}" (Meta: app_id|app_secret).
-    # Customer-service window: None = never enforced. When set, a send to a user whose last inbound
-    # (simulate/inbound or /_sandbox/window) is older fails like Meta: WA async 131047, FB 10/2018278,
-    # IG 10/2534022. MESSAGE_TAG sends are let through.
+    # Customer-service window: None = never enforced. When set, a free-form send to a user whose last
+    # inbound (simulate/inbound or /_sandbox/window) is older fails like Meta (see windows.py):
+    # WhatsApp 131047 (``wa_window_failure``: "async" = 200 then a failed status webhook, "sync" = an
+    # error answer), Messenger 10/2018278, Instagram 10/2534022; templates always pass, and the
+    # HUMAN_AGENT tag passes up to 7 days when ``human_agent_permission`` is on.
     window_hours: float | None = None
+    wa_window_failure: WindowFailure = "async"
+    human_agent_permission: bool = False  # Meta grants it after App Review
+    app_name: str = "Resevit sandbox"
+    # OAuth (Facebook Login): codes live 10 minutes like Meta's; user tokens from a code are
+    # short-lived, fb_exchange_token gives ~60 days.
+    oauth_code_ttl_s: float = 600.0
+    short_token_ttl_s: int = 2 * 3600
+    long_token_ttl_s: int = 60 * 86400
+    # "Valid OAuth Redirect URIs" of the app dashboard; None accepts any http(s) URI.
+    oauth_redirect_uris: list[str] | None = None
+    # When True, webhooks go out only for objects (Page, IG account, WABA) our app is subscribed to,
+    # so a dropped subscription (Meta unsubscribes after an hour of failures) is felt.
+    require_subscription: bool = False
 
 
 @dataclass
@@ -49,6 +76,15 @@ class Account:
     scopes: list[str] = field(default_factory=list)
     revoked: bool = False  # invalidated (password change, app removed): 190/460 like Meta
     data_access_expires_at: int | None = None  # unix seconds; None = 90 days from now
+    # WhatsApp phone numbers (GET /{waba-id}/phone_numbers, POST /{id}/register):
+    quality_rating: str = "GREEN"
+    code_verification_status: str = "VERIFIED"
+    name_status: str = "APPROVED"
+    registered: bool = True  # sends from a number that is not registered fail with 133010
+    pin: str | None = None  # two-step verification PIN set by /register
+    # Facebook Login links: a Page's Instagram professional account, and back.
+    instagram_id: str | None = None
+    page_id: str | None = None
 
     @property
     def expired(self) -> bool:
@@ -69,13 +105,14 @@ class Contact:
 
 @dataclass
 class Media:
-    """Bytes behind a media id."""
+    """Bytes behind a media id (seeded, or uploaded with ``POST /{phone-number-id}/media``)."""
 
     media_id: str
     content: bytes
     mime_type: str
     sha256: str
     account_id: str | None = None
+    filename: str | None = None
 
 
 @dataclass
@@ -124,7 +161,19 @@ class SandboxState:
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     last_inbound: dict[tuple[str, str], float] = field(default_factory=dict)  # (account, user) -> unix
-    subscribed: set[str] = field(default_factory=set)  # object ids with our app subscribed
+    # object id (Page, IG account, WABA) -> subscribed_fields of our app (WABAs: [])
+    subscriptions: dict[str, list[str]] = field(default_factory=dict)
+    templates: dict[str, Template] = field(default_factory=dict)  # by template id
+    attachments: dict[str, Attachment] = field(default_factory=dict)  # by attachment id
+    world: World = field(init=False)  # test people, businesses, WABAs
+    oauth: OAuthStore = field(init=False)  # dialog codes, authorizations, issued tokens
+
+    def __post_init__(self) -> None:
+        from meta_sandbox.grants import OAuthStore  # imported here: both modules build on this one
+        from meta_sandbox.world import World
+
+        self.world = World()
+        self.oauth = OAuthStore()
 
     def outside_window(self, account_id: str, user: str) -> bool:
         """True when the window is enforced and the user has not written within it."""
@@ -158,12 +207,19 @@ class SandboxState:
         """Forget everything but the configuration."""
         for store in (self.accounts, self.contacts, self.media, self.sent, self.last_inbound):
             store.clear()
-        self.subscribed.clear()
+        for other in (self.subscriptions, self.templates, self.attachments):
+            other.clear()
         self.faults.clear()
         self.requests.clear()
         self.webhooks.clear()
+        self.__post_init__()
 
 
 def new_id(prefix: str) -> str:
     """Random platform-looking id (``wamid.…``, ``m_…``)."""
     return prefix + secrets.token_urlsafe(24)
+
+
+def new_numeric_id() -> str:
+    """A Graph object id: Meta's are 15-17 digit numbers, sent as strings."""
+    return str(10**15 + secrets.randbelow(9 * 10**15))

@@ -1,4 +1,9 @@
-"""Signed webhooks the sandbox sends to the ingress: statuses after a send, simulated inbound messages."""
+"""Signed webhooks the sandbox sends to the ingress: statuses after a send, simulated inbound messages,
+template status changes.
+
+With ``require_subscription`` on, a webhook for an object our app is not subscribed to (see
+``subscriptions.py``) is recorded as skipped and not sent, as Meta sends nothing then.
+"""
 
 from __future__ import annotations
 
@@ -87,13 +92,25 @@ def status_payloads(account: Account, message_id: str, recipient: str, text: str
     return [_messaging_envelope(account, {**ids, "timestamp": _now_ms(), "read": {"mid": message_id}})]
 
 
-def echo_payload(account: Account, message_id: str, recipient: str, text: str, app_id: str) -> dict:
-    """Messenger/IG echo of a message the business sent."""
+def echo_payload(
+    account: Account,
+    message_id: str,
+    recipient: str,
+    text: str,
+    app_id: str,
+    attachment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Messenger/IG echo of a message the business sent (text, or one attachment)."""
+    message: dict[str, Any] = {"mid": message_id, "is_echo": True, "app_id": app_id}
+    if attachment is not None:
+        message["attachments"] = [{"type": attachment["type"], "payload": {"url": attachment.get("url", "")}}]
+    else:
+        message["text"] = text
     event = {
         "sender": {"id": account.account_id},
         "recipient": {"id": recipient},
         "timestamp": _now_ms(),
-        "message": {"mid": message_id, "is_echo": True, "app_id": app_id, "text": text},
+        "message": message,
     }
     return _messaging_envelope(account, event)
 
@@ -141,14 +158,21 @@ class WebhookEmitter:
         """True when an ingress URL and an app secret are configured."""
         return bool(self._state.config.ingress_url and self._state.config.app_secret)
 
-    def after_send(self, account: Account, message_id: str, recipient: str, text: str) -> None:
+    def after_send(
+        self,
+        account: Account,
+        message_id: str,
+        recipient: str,
+        text: str,
+        attachment: dict[str, Any] | None = None,
+    ) -> None:
         """Schedule echo and status webhooks for an accepted message."""
         cfg = self._state.config
         if not self.enabled:
             return
         payloads: list[dict[str, Any]] = []
         if cfg.emit_echoes and account.channel != "whatsapp":
-            payloads.append(echo_payload(account, message_id, recipient, text, cfg.app_id))
+            payloads.append(echo_payload(account, message_id, recipient, text, cfg.app_id, attachment))
         if cfg.emit_statuses:
             statuses = status_payloads(account, message_id, recipient, text, cfg.app_id)
             if cfg.status_order == "reversed":
@@ -177,6 +201,9 @@ class WebhookEmitter:
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(cfg.app_secret, body)}
         record: dict[str, Any] = {"channel": channel, "url": url, "payload": payload, "attempts": 0}
         self._state.webhooks.append(record)
+        if cfg.require_subscription and not self._subscribed(payload):
+            record["skipped"] = "not subscribed"  # Meta sends nothing to an app that is not subscribed
+            return None
         status: int | None = None
         for attempt in range(max(1, cfg.webhook_attempts)):
             record["attempts"] = attempt + 1
@@ -192,6 +219,11 @@ class WebhookEmitter:
             await asyncio.sleep(0.05 * 2**attempt)  # backoff between redeliveries, like Meta's
         log.info("sandbox.webhook", channel=channel, status_code=status, attempts=record["attempts"])
         return status
+
+    def _subscribed(self, payload: dict[str, Any]) -> bool:
+        """True when our app is subscribed to the object (Page, IG account, WABA) of the payload."""
+        entries = payload.get("entry") or [{}]
+        return all(str(e.get("id")) in self._state.subscriptions for e in entries)
 
     async def _deliver_all(self, channel: str, payloads: list[dict[str, Any]], delay_s: float) -> None:
         for payload in payloads:
