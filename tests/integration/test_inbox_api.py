@@ -15,8 +15,8 @@ import pytest
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
 from psycopg.rows import dict_row
 
+from inbox_api.auth.sessions import TokenSigner
 from inbox_api.main import session_secret
-from inbox_api.sessions import TokenSigner
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import NOTIFICATIONS_EXCHANGE
