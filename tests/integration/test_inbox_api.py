@@ -197,6 +197,38 @@ class TestRefusals:
             assert browser.post(path, headers={"X-CSRF-Token": "wrong"}).status_code == 403
             assert browser.post(path, headers={"X-CSRF-Token": csrf}).status_code == 204
 
+    def test_every_page_form_needs_the_sessions_csrf_token(
+        self, base_url: str, app_settings: Settings, tenants: Any
+    ) -> None:
+        a = tenants[0]
+        chat, message = a.chats["whatsapp"], a.messages["whatsapp"]
+        forms = {
+            "/logout": {},
+            "/settings/accounts": {"channel": "facebook", "external_account_id": "1", "token": "t" * 9},
+            f"/settings/accounts/{a.accounts['facebook']}": {"action": "disable"},
+            "/settings/labels": {"name": "csrf-probe"},
+            f"/settings/labels/{uuid.uuid4()}": {"action": "delete"},
+            "/settings/quick-replies": {"shortcut": "csrfprobe", "body": "x"},
+            f"/settings/quick-replies/{uuid.uuid4()}": {"action": "delete"},
+            "/settings/assistant": {"name": "csrf-probe"},
+            f"/ui/conversations/{chat}/state": {"state": "resolved"},
+            f"/ui/conversations/{chat}/assignee": {"assignee_user_id": ""},
+            f"/ui/conversations/{chat}/labels": {"add": str(uuid.uuid4())},
+            f"/ui/conversations/{chat}/notes": {"body": "csrf probe"},
+            f"/ui/conversations/{chat}/reply": {"text": "csrf probe"},
+            f"/ui/conversations/{chat}/messages/{message}/reactions": {"emoji": "👍"},
+        }
+        audit_before = len(db(app_settings, a, "SELECT id FROM audit_log"))
+        with httpx.Client(base_url=base_url) as browser:
+            login(browser, a, keep_cookie=True)
+            for path, form in forms.items():
+                for token_field in ({}, {"csrf_token": "wrong"}):
+                    refused = browser.post(path, data=form | token_field)
+                    assert refused.status_code == 403, path
+                    assert "the form expired" in refused.text, path
+        # Nothing any of them would have written was written.
+        assert len(db(app_settings, a, "SELECT id FROM audit_log")) == audit_before
+
 
 class TestIsolation:
     def test_tenant_a_cannot_reach_anything_of_tenant_b(
