@@ -18,8 +18,8 @@ from sandbox_server import serve
 from ai_suggester.context import Budget
 from ai_suggester.main import build_handlers, model_from_settings
 from inbox_api.app import create_app
+from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.main import open_deps
-from inbox_api.ratelimit import RateLimiter
 from omni_common.broker.topology import build_topology
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings

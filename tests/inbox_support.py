@@ -13,8 +13,8 @@ from argon2 import PasswordHasher
 from sandbox_server import serve
 
 from inbox_api.app import create_app
+from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.main import open_deps
-from inbox_api.ratelimit import RateLimiter
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
@@ -137,8 +137,8 @@ async def seed_tenant(settings: Settings, slug: str, *, stale_channel: str | Non
     return seeded
 
 
-def seed(settings: Settings, slug: str, **kwargs: object) -> SeededTenant:
-    return asyncio.run(seed_tenant(settings, slug, **kwargs))  # type: ignore[arg-type]
+def seed(settings: Settings, slug: str, *, stale_channel: str | None = None) -> SeededTenant:
+    return asyncio.run(seed_tenant(settings, slug, stale_channel=stale_channel))
 
 
 @contextmanager

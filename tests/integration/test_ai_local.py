@@ -13,8 +13,8 @@ from inbox_support import SeededTenant, seed
 from sandbox_server import free_port
 
 from ai_suggester.context import Budget
+from inbox_api.auth.sessions import TokenSigner
 from inbox_api.main import session_secret
-from inbox_api.sessions import TokenSigner
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration

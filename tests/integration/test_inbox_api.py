@@ -15,8 +15,8 @@ import pytest
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
 from psycopg.rows import dict_row
 
+from inbox_api.auth.sessions import TokenSigner
 from inbox_api.main import session_secret
-from inbox_api.sessions import TokenSigner
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import NOTIFICATIONS_EXCHANGE
@@ -196,6 +196,38 @@ class TestRefusals:
             assert browser.post(path).status_code == 403
             assert browser.post(path, headers={"X-CSRF-Token": "wrong"}).status_code == 403
             assert browser.post(path, headers={"X-CSRF-Token": csrf}).status_code == 204
+
+    def test_every_page_form_needs_the_sessions_csrf_token(
+        self, base_url: str, app_settings: Settings, tenants: Any
+    ) -> None:
+        a = tenants[0]
+        chat, message = a.chats["whatsapp"], a.messages["whatsapp"]
+        forms = {
+            "/logout": {},
+            "/settings/accounts": {"channel": "facebook", "external_account_id": "1", "token": "t" * 9},
+            f"/settings/accounts/{a.accounts['facebook']}": {"action": "disable"},
+            "/settings/labels": {"name": "csrf-probe"},
+            f"/settings/labels/{uuid.uuid4()}": {"action": "delete"},
+            "/settings/quick-replies": {"shortcut": "csrfprobe", "body": "x"},
+            f"/settings/quick-replies/{uuid.uuid4()}": {"action": "delete"},
+            "/settings/assistant": {"name": "csrf-probe"},
+            f"/ui/conversations/{chat}/state": {"state": "resolved"},
+            f"/ui/conversations/{chat}/assignee": {"assignee_user_id": ""},
+            f"/ui/conversations/{chat}/labels": {"add": str(uuid.uuid4())},
+            f"/ui/conversations/{chat}/notes": {"body": "csrf probe"},
+            f"/ui/conversations/{chat}/reply": {"text": "csrf probe"},
+            f"/ui/conversations/{chat}/messages/{message}/reactions": {"emoji": "👍"},
+        }
+        audit_before = len(db(app_settings, a, "SELECT id FROM audit_log"))
+        with httpx.Client(base_url=base_url) as browser:
+            login(browser, a, keep_cookie=True)
+            for path, form in forms.items():
+                for token_field in ({}, {"csrf_token": "wrong"}):
+                    refused = browser.post(path, data=form | token_field)
+                    assert refused.status_code == 403, path
+                    assert "the form expired" in refused.text, path
+        # Nothing any of them would have written was written.
+        assert len(db(app_settings, a, "SELECT id FROM audit_log")) == audit_before
 
 
 class TestIsolation:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inbox_api.notes import merge_timeline
-from inbox_api.queue_view import STATE_FILTERS, BadFilter, QueueFilters, effective_state, page_filters
-from inbox_api.workflow import MAX_SNOOZE, WorkflowError, plan_state
+from inbox_api.conversations.models import STATE_FILTERS, BadFilter, QueueFilters, page_filters
+from inbox_api.conversations.rules import MAX_SNOOZE, WorkflowError, effective_state, plan_state
+from inbox_api.notes.service import merge_timeline
 from omni_common.db.tenant_models import CHAT_STATES
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -63,7 +63,9 @@ def test_a_planned_state_is_always_valid(
         (("open", None, None, datetime(2026, 12, 1)), "time zone"),  # naive on purpose
     ],
 )
-def test_refused_plans_say_why(args: tuple, says: str) -> None:  # type: ignore[type-arg]
+def test_refused_plans_say_why(
+    args: tuple[str, datetime | None, str | None, datetime | None], says: str
+) -> None:
     with pytest.raises(WorkflowError, match=says):
         plan_state(*args, NOW)
 
@@ -104,5 +106,5 @@ def test_timeline_keeps_messages_in_order_and_places_notes_by_time(msgs: list[in
     timeline = merge_timeline(messages, [_item(n, tag=f"n{i}") for i, n in enumerate(notes)])
     assert [i for i in timeline if not i.get("note")] == messages
     assert sum(1 for i in timeline if i.get("note")) == len(notes)
-    times = [i["created_at"] for i in timeline]
-    assert times == sorted(times)  # type: ignore[type-var]
+    times: list[str] = [i["created_at"] for i in timeline]
+    assert times == sorted(times)

@@ -6,31 +6,61 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from inbox_api import (
-    accounts,
-    assistant,
-    assistant_pages,
-    audit_api,
-    auth,
-    conversations,
-    events,
-    health,
-    labels,
-    messages,
-    notes,
-    queue_pages,
-    quick_replies,
-    reactions,
-    web,
-    workflow,
-)
+from inbox_api import errors
+from inbox_api.accounts import api as accounts_api
+from inbox_api.accounts import pages as accounts_pages
+from inbox_api.assistant import api as assistant_api
+from inbox_api.assistant import pages as assistant_pages
+from inbox_api.audit import api as audit_api
+from inbox_api.audit import pages as audit_pages
+from inbox_api.auth import api as auth_api
+from inbox_api.auth import pages as auth_pages
+from inbox_api.conversations import api as conversations_api
+from inbox_api.conversations import pages as conversations_pages
 from inbox_api.deps import InboxDeps
+from inbox_api.health import api as health_api
+from inbox_api.health import pages as health_pages
+from inbox_api.labels import api as labels_api
+from inbox_api.labels import pages as labels_pages
+from inbox_api.live import api as live_api
+from inbox_api.messages import api as messages_api
+from inbox_api.messages import pages as messages_pages
+from inbox_api.notes import api as notes_api
+from inbox_api.notes import pages as notes_pages
+from inbox_api.quick_replies import api as quick_replies_api
+from inbox_api.quick_replies import pages as quick_replies_pages
+from inbox_api.web.pages import install_error_pages
 from omni_common.http_common import add_health_routes
 
 STATIC = Path(__file__).parent / "static"
+# The JSON API (in the OpenAPI document), then the pages and fragments (not in it).
+ROUTERS: tuple[APIRouter, ...] = (
+    auth_api.router,
+    conversations_api.router,
+    messages_api.router,
+    accounts_api.router,
+    live_api.router,
+    assistant_api.router,
+    conversations_api.queue_router,
+    labels_api.router,
+    quick_replies_api.router,
+    notes_api.router,
+    audit_api.router,
+    health_api.router,
+    auth_pages.router,
+    conversations_pages.router,
+    messages_pages.router,
+    notes_pages.router,
+    labels_pages.router,
+    quick_replies_pages.router,
+    accounts_pages.router,
+    assistant_pages.router,
+    audit_pages.router,
+    health_pages.router,
+)
 # No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -54,13 +84,10 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
         return bool(deps and deps.ready())
 
     add_health_routes(app, ready)
-    for module in (auth, conversations, messages, accounts, events, assistant, web, assistant_pages):
-        app.include_router(module.router)
-    # Team inbox: working the queue (state, assignment, labels, quick replies, notes), the audit
-    # trail, channel health and staff reactions.
-    for module in (workflow, labels, quick_replies, notes, audit_api, queue_pages, health, reactions):
-        app.include_router(module.router)
-    web.install_error_pages(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    errors.install(app)
+    install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

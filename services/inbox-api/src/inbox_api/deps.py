@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from argon2 import PasswordHasher
 
-    from inbox_api.assistant import SuggestionClient
-    from inbox_api.events import EventHub
-    from inbox_api.ratelimit import RateLimiter
-    from inbox_api.sessions import TokenSigner
+    from inbox_api.adapters import EventHub, SuggestionClient
+    from inbox_api.auth.ratelimit import RateLimiter
+    from inbox_api.auth.sessions import TokenSigner
     from omni_common.broker.publisher import Publisher
     from omni_common.crypto import KeyRing
     from omni_common.db.catalog import Catalog

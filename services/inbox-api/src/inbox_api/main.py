@@ -13,12 +13,11 @@ import structlog
 import uvicorn
 from argon2 import PasswordHasher
 
+from inbox_api.adapters import EventHub, SuggestionClient
 from inbox_api.app import create_app
-from inbox_api.assistant import SuggestionClient
+from inbox_api.auth.ratelimit import RateLimiter
+from inbox_api.auth.sessions import TokenSigner
 from inbox_api.deps import InboxDeps
-from inbox_api.events import EventHub
-from inbox_api.ratelimit import RateLimiter
-from inbox_api.sessions import TokenSigner
 from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher

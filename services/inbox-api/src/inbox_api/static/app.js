@@ -12,12 +12,38 @@
     if (el) el.scrollTop = el.scrollHeight;
   }
 
-  function refreshMessages() {
-    var chat = openChatId();
-    if (chat) {
-      htmx.ajax("GET", "/ui/conversations/" + chat + "/messages", { target: "#messages", swap: "innerHTML" });
-    }
+  // One refresh at a time, and one more after it when events came in meanwhile: htmx drops a request
+  // on an element that already has one in flight, so a later event's refresh could be lost and an
+  // older answer would stay on screen (a reply still "delivered" once Meta said "read").
+  // ``load`` starts the request (htmx.ajax's promise) or returns null when there is nothing to load.
+  function oneAtATime(load) {
+    var running = false;
+    var again = false;
+    return function run() {
+      if (running) {
+        again = true;
+        return;
+      }
+      var request = load();
+      if (!request) return;
+      running = true;
+      var done = function () {
+        running = false;
+        if (again) {
+          again = false;
+          run();
+        }
+      };
+      request.then(done, done);
+    };
   }
+  window.omniOneAtATime = oneAtATime; // queue.js refreshes the conversation's tools the same way
+
+  var refreshMessages = oneAtATime(function () {
+    var chat = openChatId();
+    if (!chat) return null;
+    return htmx.ajax("GET", "/ui/conversations/" + chat + "/messages", { target: "#messages", swap: "innerHTML" });
+  });
 
   function refreshList() {
     var list = document.getElementById("conv-list");

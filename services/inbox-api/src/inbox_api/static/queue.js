@@ -207,29 +207,13 @@
     if (mode) setMode(mode.getAttribute("data-mode"));
   });
 
-  // One refresh at a time, and one more after it when events came in meanwhile: htmx drops a request
-  // on an element that already has one in flight, so a second event's refresh could be lost and an
-  // older answer (e.g. without the label just added) would stay on screen.
-  var refreshing = false;
-  var refreshAgain = false;
-  function refreshTools() {
+  // One at a time (app.js): a second event's refresh is not lost while one is in flight, so an older
+  // answer (e.g. without the label just added) does not stay on screen.
+  var refreshTools = window.omniOneAtATime(function () {
     var chat = openChatId();
-    if (!chat || !document.getElementById("thread-tools")) return;
-    if (refreshing) {
-      refreshAgain = true;
-      return;
-    }
-    refreshing = true;
-    var done = function () {
-      refreshing = false;
-      if (refreshAgain) {
-        refreshAgain = false;
-        refreshTools();
-      }
-    };
-    htmx.ajax("GET", "/ui/conversations/" + chat + "/tools", { target: "#thread-tools", swap: "innerHTML" })
-      .then(done, done);
-  }
+    if (!chat || !document.getElementById("thread-tools")) return null;
+    return htmx.ajax("GET", "/ui/conversations/" + chat + "/tools", { target: "#thread-tools", swap: "innerHTML" });
+  });
 
   document.addEventListener("omni:live", function (e) {
     var d = e.detail || {};

@@ -1,0 +1,1 @@
+"""The audit trail for owners: who did what, newest first (read-only; the table is append-only)."""

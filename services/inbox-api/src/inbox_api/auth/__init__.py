@@ -1,0 +1,1 @@
+"""Who is calling: sign-in, signed session tokens, the caller's principal, and the login pages."""

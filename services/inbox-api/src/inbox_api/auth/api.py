@@ -1,0 +1,51 @@
+"""The JSON API's sign-in, sign-out and "who am I"."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from inbox_api.auth.dependencies import CurrentUser, Deps, client_ip, set_session_cookie
+from inbox_api.auth.models import LoginIn, LoginOut
+from inbox_api.auth.service import authenticate
+from inbox_api.auth.sessions import COOKIE_NAME
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post("/login", response_model=LoginOut, responses={401: {}, 403: {}, 429: {}})
+async def login(body: LoginIn, request: Request, response: Response, deps: Deps) -> LoginOut:
+    """Sign in with restaurant, email and password: a bearer token and an HttpOnly session cookie."""
+    result = await authenticate(
+        deps,
+        tenant_slug=body.tenant,
+        email=body.email,
+        password=body.password,
+        client_ip=client_ip(request),
+    )
+    set_session_cookie(response, result.token, secure=deps.cookie_secure, max_age=deps.signer.ttl_s)
+    return LoginOut(
+        access_token=result.token,
+        expires_in=deps.signer.ttl_s,
+        csrf_token=deps.signer.csrf_token(result.principal.sid),
+    )
+
+
+@router.post("/logout", status_code=204)
+async def logout(response: Response, _user: CurrentUser) -> Response:
+    """Sign out: the session cookie is cleared."""
+    response.status_code = 204
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@router.get("/me")
+async def me(user: CurrentUser, deps: Deps) -> dict[str, str | None]:
+    """Who is signed in (and the CSRF token for cookie-authenticated writes)."""
+    return {
+        "tenant_id": str(user.tenant_id),
+        "user_id": str(user.user_id),
+        "email": user.email,
+        "display_name": user.display_name,
+        "role": user.role,
+        "csrf_token": deps.signer.csrf_token(user.sid),
+    }

@@ -1,0 +1,92 @@
+"""FastAPI dependencies: the app's collaborators and the caller, for JSON routes and for pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, HTTPException, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox_api.auth.models import Principal
+from inbox_api.auth.service import AuthProblem, principal_of
+from inbox_api.auth.sessions import COOKIE_NAME, CSRF_HEADER
+from inbox_api.deps import InboxDeps
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class NotSignedIn(Exception):
+    """Raised by page dependencies; turned into a redirect to the login page."""
+
+
+def get_deps(request: Request) -> InboxDeps:
+    deps: InboxDeps = request.app.state.deps
+    return deps
+
+
+Deps = Annotated[InboxDeps, Depends(get_deps)]
+
+
+async def resolve_principal(request: Request, deps: InboxDeps) -> Principal:
+    """The principal of a request (bearer token first, then the session cookie); AuthProblem if none."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return await principal_of(deps, header[7:].strip(), via_cookie=False)
+    return await principal_of(deps, request.cookies.get(COOKIE_NAME, ""), via_cookie=True)
+
+
+async def api_principal(request: Request, deps: Deps) -> Principal:
+    """The caller of a JSON route; cookie-authenticated writes need the CSRF header."""
+    try:
+        principal = await resolve_principal(request, deps)
+    except AuthProblem as exc:
+        raise HTTPException(exc.status, exc.detail) from exc
+    cookie_write = principal.via_cookie and request.method in UNSAFE_METHODS
+    if cookie_write and not deps.signer.check_csrf(principal.sid, request.headers.get(CSRF_HEADER)):
+        raise HTTPException(403, "missing or wrong CSRF token")
+    structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
+    return principal
+
+
+async def page_user(request: Request, deps: Deps) -> Principal:
+    """The caller of a page: not signed in sends them to the login page; a refused role sees why."""
+    try:
+        return await resolve_principal(request, deps)
+    except AuthProblem as exc:
+        if exc.status == 403:
+            raise
+        raise NotSignedIn from exc
+
+
+CurrentUser = Annotated[Principal, Depends(api_principal)]
+PageUser = Annotated[Principal, Depends(page_user)]
+
+
+async def tenant_session(user: CurrentUser, deps: Deps) -> AsyncIterator[AsyncSession]:
+    """A session on the caller's tenant database, for a JSON route that only reads."""
+    async with deps.registry.session(user.tenant_id) as session:
+        yield session
+
+
+async def tenant_transaction(user: CurrentUser, deps: Deps) -> AsyncIterator[AsyncSession]:
+    """The caller's tenant database in one transaction: committed when the route returns, before
+    the answer leaves (scope "function"), rolled back when it raises."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        yield session
+
+
+TenantSession = Annotated[AsyncSession, Depends(tenant_session, scope="function")]
+TenantTransaction = Annotated[AsyncSession, Depends(tenant_transaction, scope="function")]
+
+
+def set_session_cookie(response: Response, token: str, *, secure: bool, max_age: int) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (not sent on cross-site posts)."""
+    response.set_cookie(
+        COOKIE_NAME, token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+    )
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

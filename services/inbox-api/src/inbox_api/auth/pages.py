@@ -1,0 +1,69 @@
+"""The login page, signing in and out from the browser, and the site's root."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from inbox_api.auth.dependencies import Deps, client_ip, set_session_cookie
+from inbox_api.auth.service import LoginFailed, RoleRefused, TooManyAttempts, authenticate
+from inbox_api.auth.sessions import COOKIE_NAME
+from inbox_api.errors import answer
+from inbox_api.web.forms import FormUser
+from inbox_api.web.templates import render
+
+LOGIN_CSRF_COOKIE = "omni_login_csrf"
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.get("/login")
+async def login_page(request: Request, error: str | None = None) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"csrf": token, "error": error, "form": {}})
+    # Double-submit token: a cross-site form cannot read this cookie to echo it in the form.
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.post("/login")
+async def login_submit(
+    request: Request,
+    deps: Deps,
+    tenant: Annotated[str, Form()],
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Sign in from the login form (no session yet: its CSRF token is the double-submit cookie's)."""
+    form = {"tenant": tenant, "email": email}
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, csrf_token):
+        context = {"csrf": expected, "error": "The form expired; try again.", "form": form}
+        return render(request, "login.html", context, 403)
+    try:
+        result = await authenticate(
+            deps, tenant_slug=tenant, email=email, password=password, client_ip=client_ip(request)
+        )
+    except (LoginFailed, RoleRefused, TooManyAttempts) as exc:
+        refused = answer(exc)
+        status = refused.status if refused else 401
+        return render(request, "login.html", {"csrf": expected, "error": str(exc), "form": form}, status)
+    response = RedirectResponse("/inbox", status_code=303)
+    set_session_cookie(response, result.token, secure=deps.cookie_secure, max_age=deps.signer.ttl_s)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout_submit(_user: FormUser) -> RedirectResponse:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response

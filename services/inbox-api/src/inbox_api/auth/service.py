@@ -1,0 +1,110 @@
+"""Signing in and recognising the caller: credentials, roles, and the principal of a request."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import structlog
+from argon2 import PasswordHasher
+from sqlalchemy import update
+
+from inbox_api.auth.models import LoginResult, Principal
+from inbox_api.auth.sessions import InvalidToken
+from inbox_api.deps import InboxDeps
+from inbox_api.errors import Forbidden, TooManyRequests, Unauthorized
+from omni_common.db.tenant_models import INBOX_ROLES, User
+from omni_common.errors import OmniError, TenantError
+from omni_common.tenancy.users import get_user_by_email, verify_password
+
+log = structlog.get_logger(__name__)
+
+
+class LoginFailed(Unauthorized):
+    """Wrong tenant, email or password (deliberately not saying which)."""
+
+
+class RoleRefused(Forbidden):
+    """The user exists but their role may not use the inbox."""
+
+
+class TooManyAttempts(TooManyRequests):
+    """Too many login attempts for this tenant, email and address."""
+
+
+class AuthProblem(OmniError):
+    """A request without a valid session (401) or from a role that may not use the inbox (403)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+_dummy_hashes: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Unknown tenants and emails still pay for one argon2 verification, so timing reveals nothing.
+    key = id(hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = hasher.hash("not-a-real-password")
+    return _dummy_hashes[key]
+
+
+async def authenticate(
+    deps: InboxDeps, *, tenant_slug: str, email: str, password: str, client_ip: str
+) -> LoginResult:
+    """Check credentials and role; a token for owners and managers, typed errors otherwise."""
+    limiter_key = f"{tenant_slug.strip().lower()}|{email.strip().lower()}|{client_ip}"
+    if not deps.login_limiter.hit(limiter_key):
+        log.warning("login_rate_limited", tenant=tenant_slug)
+        raise TooManyAttempts("too many login attempts; wait a few minutes and try again")
+    tenant = await deps.catalog.get_tenant_by_slug(tenant_slug.strip().lower())
+    user: User | None = None
+    if tenant is not None and tenant.status == "active":
+        try:
+            async with deps.registry.session(tenant.id) as session:
+                user = await get_user_by_email(session, email)
+        except ValueError:  # not an email address
+            user = None
+    password_hash = user.password_hash if user is not None else _dummy_hash(deps.hasher)
+    ok = await asyncio.to_thread(verify_password, password_hash, password, deps.hasher)
+    if tenant is None or user is None or not ok or not user.is_active:
+        log.info("login_failed", tenant=tenant_slug)
+        raise LoginFailed("wrong restaurant, email or password")
+    if user.role not in INBOX_ROLES:
+        log.info("login_refused_role", tenant_id=str(tenant.id), role=user.role)
+        raise RoleRefused("only owners and managers can use the inbox")
+    deps.login_limiter.reset(limiter_key)
+    async with deps.registry.begin(tenant.id) as session:
+        await session.execute(update(User).where(User.id == user.id).values(last_login_at=datetime.now(UTC)))
+    token = deps.signer.issue(tenant_id=tenant.id, user_id=user.id, role=user.role)
+    claims = deps.signer.verify(token)
+    log.info("login_succeeded", tenant_id=str(tenant.id), user_id=str(user.id))
+    return LoginResult(
+        token,
+        Principal(tenant.id, user.id, user.role, user.email, user.display_name, claims.sid, via_cookie=False),
+    )
+
+
+async def principal_of(deps: InboxDeps, token: str, *, via_cookie: bool) -> Principal:
+    """The principal a session token stands for, reloaded from the tenant database; AuthProblem if none."""
+    if not token:
+        raise AuthProblem(401, "not signed in")
+    try:
+        claims = deps.signer.verify(token)
+    except InvalidToken as exc:
+        raise AuthProblem(401, "session expired or invalid; sign in again") from exc
+    try:
+        async with deps.registry.session(claims.tenant_id) as session:
+            user = await session.get(User, claims.user_id)
+    except TenantError as exc:
+        raise AuthProblem(401, "session expired or invalid; sign in again") from exc
+    if user is None or not user.is_active:
+        raise AuthProblem(401, "session expired or invalid; sign in again")
+    if user.role not in INBOX_ROLES:
+        raise AuthProblem(403, "only owners and managers can use the inbox")
+    return Principal(
+        claims.tenant_id, user.id, user.role, user.email, user.display_name, claims.sid, via_cookie
+    )

@@ -1,0 +1,21 @@
+"""The open conversation as the page shows it: the conversation, and its messages and notes by time."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from inbox_api.auth.models import Principal
+from inbox_api.conversations.service import get_conversation
+from inbox_api.deps import InboxDeps
+from inbox_api.messages.service import chat_messages
+from inbox_api.notes.service import list_notes, merge_timeline
+
+
+async def thread_view(deps: InboxDeps, user: Principal, chat_id: uuid.UUID) -> dict[str, Any]:
+    """The conversation and its history, marking it read; NotFound when the tenant has no such chat."""
+    messages = await chat_messages(deps, user, chat_id)  # first: opening it marks it read
+    async with deps.registry.session(user.tenant_id) as session:
+        chat = await get_conversation(session, chat_id, viewer=user.user_id)
+        notes = await list_notes(session, chat_id)
+    return {"chat": chat, "messages": merge_timeline(messages, notes)}

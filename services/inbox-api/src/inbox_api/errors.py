@@ -1,0 +1,117 @@
+"""The inbox's errors, and the one place where each becomes an HTTP status.
+
+OmniError
+ ├── NotFound          404  the tenant has no such conversation, label, account... (the message says which)
+ ├── Unauthorized      401  wrong restaurant, email or password
+ ├── Forbidden         403  the caller's role may not do this
+ ├── Conflict          409  a name or shortcut already taken
+ ├── Invalid           422  a request that makes no sense (a filter, a cursor, a snooze time...)
+ ├── TooManyRequests   429  too many attempts; wait
+ └── MetaUnreachable   502  Meta could not be asked; nothing was saved
+From libs/common: ChatNotFound 404; ReplyRefused 422, or 409 when the account or the 24-hour window
+forbids sending (the answer carries its ``reason``); AccountConflict 409; CredentialsRefused 422.
+
+Service functions raise these and know nothing of HTTP. JSON routes answer ``{"detail": ...}`` (the
+shape of FastAPI's HTTPException) through ``install``'s handler; a page (anything outside ``/api/``)
+gets the same words as an alert fragment; the HTML forms word a refusal in place with ``answer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from omni_common.errors import AccountConflict, OmniError
+from omni_common.outbound.replies import AccountUnavailable, ChatNotFound, ReplyRefused, WindowClosed
+from omni_common.tenancy.accounts import CredentialsRefused
+
+
+class NotFound(OmniError):
+    """The tenant has no such thing; the message names it ("no such label")."""
+
+
+class Unauthorized(OmniError):
+    """The caller could not be identified."""
+
+
+class Forbidden(OmniError):
+    """The caller may not do this."""
+
+
+class Conflict(OmniError):
+    """The change collides with what is already there (a name, a shortcut)."""
+
+
+class Invalid(OmniError):
+    """A request that makes no sense; the message says what to change."""
+
+
+class TooManyRequests(OmniError):
+    """Too many attempts in a short time."""
+
+
+class MetaUnreachable(OmniError):
+    """The Graph API could not be asked (network, Meta down): nothing was saved."""
+
+
+# The one mapping. The most specific class listed wins (a WindowClosed is a ReplyRefused: 409, not 422).
+STATUS: dict[type[Exception], int] = {
+    NotFound: 404,
+    ChatNotFound: 404,
+    Unauthorized: 401,
+    Forbidden: 403,
+    Conflict: 409,
+    AccountConflict: 409,
+    AccountUnavailable: 409,
+    WindowClosed: 409,
+    Invalid: 422,
+    ReplyRefused: 422,
+    CredentialsRefused: 422,
+    TooManyRequests: 429,
+    MetaUnreachable: 502,
+}
+# Where an error's own message is not what the caller should read.
+DETAIL: dict[type[Exception], str] = {
+    AccountConflict: "this account is already connected to another restaurant",
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the caller is told about an error."""
+
+    status: int
+    detail: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def sentence(self) -> str:
+        """The detail as a sentence for a page ("No such label.")."""
+        text = self.detail[:1].upper() + self.detail[1:]
+        return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def answer(exc: BaseException) -> Answer | None:
+    """The HTTP answer of a domain error; None for anything else (a bug: a 500)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            extra = {"reason": exc.reason} if isinstance(exc, ReplyRefused) else {}
+            return Answer(STATUS[cls], DETAIL.get(cls, str(exc)), extra)
+    return None
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    found = answer(exc)
+    if found is None:  # only registered for mapped classes; kept for the type checker
+        raise exc
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": found.detail, **found.extra}, status_code=found.status)
+    return HTMLResponse(f"<p role='alert'>{escape(found.sentence())}</p>", status_code=found.status)
+
+
+def install(app: FastAPI) -> None:
+    """Answer every mapped error the same way, whichever route raised it."""
+    for cls in STATUS:
+        app.add_exception_handler(cls, _domain_error)

@@ -1,0 +1,1 @@
+"""Labels (reservation, complaint, catering, allergy...) with a colour, and putting them on conversations."""

@@ -1,0 +1,1 @@
+"""Live updates: telling every open inbox of a tenant what changed, and the browsers' event stream."""

@@ -1,0 +1,1 @@
+"""Messages of a conversation: the history, replies, staff reactions and stored media."""

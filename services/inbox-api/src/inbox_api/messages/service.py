@@ -1,0 +1,203 @@
+"""Messages of a conversation: the history (oldest first), replies and staff reactions, stored media.
+
+Replies and reactions are queued by ``omni_common.outbound.replies`` (the account, the 24-hour window,
+the outbox), audited in the same transaction, then published and announced after the commit.
+Only WhatsApp has a documented reaction message; Messenger and Instagram are refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox_api.assistant.service import mark_used
+from inbox_api.auth.models import Principal
+from inbox_api.conversations.service import mark_read
+from inbox_api.deps import InboxDeps
+from inbox_api.errors import NotFound
+from inbox_api.live.service import announce
+from inbox_api.messages.views import message_view
+from inbox_api.rows import get_or_404
+from omni_common.db.tenant_models import Chat, ChatMessage
+from omni_common.outbound.replies import QueuedReply, publish_reply, queue_reaction, queue_reply
+from omni_common.tenancy.audit import record
+
+log = structlog.get_logger(__name__)
+# Shown inline in the page; anything else is downloaded as an attachment.
+INLINE_TYPES = ("image/", "audio/", "video/")
+
+
+async def list_messages(session: AsyncSession, chat_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` messages of a chat, oldest first; reactions folded onto their message."""
+    at = func.coalesce(ChatMessage.platform_timestamp, ChatMessage.created_at)
+    rows = list(
+        (
+            await session.execute(
+                select(ChatMessage)
+                .where(ChatMessage.chat_id == chat_id)
+                .order_by(at.desc(), ChatMessage.created_at.desc())
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    rows.reverse()
+    by_id = {m.id: m for m in rows}
+    missing = {
+        m.reply_to_message_id for m in rows if m.reply_to_message_id and m.reply_to_message_id not in by_id
+    }
+    if missing:
+        extra = (await session.execute(select(ChatMessage).where(ChatMessage.id.in_(missing)))).scalars()
+        by_id.update({m.id: m for m in extra})
+    # The latest reaction of each sender wins; an empty emoji removes it.
+    latest: dict[uuid.UUID, dict[str, str]] = {}
+    folded: set[uuid.UUID] = set()
+    for m in rows:
+        target = m.reply_to_message_id
+        if m.kind == "reaction" and target is not None and target in by_id:
+            who = m.sender_handle or m.sender_name or m.direction
+            latest.setdefault(target, {})[who] = m.reaction_emoji or ""
+            folded.add(m.id)
+    out = []
+    for m in rows:
+        if m.id in folded:
+            continue
+        quoted = by_id.get(m.reply_to_message_id) if m.reply_to_message_id else None
+        reactions = [e for e in latest.get(m.id, {}).values() if e]
+        out.append(message_view(m, quoted, reactions))
+    return out
+
+
+async def chat_messages(
+    deps: InboxDeps, user: Principal, chat_id: uuid.UUID, *, limit: int = 500, read: bool = True
+) -> list[dict[str, Any]]:
+    """A chat's messages, marking it read when ``read``; NotFound when the tenant has no such chat."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        if read:
+            await mark_read(session, chat_id, user.user_id)
+        else:
+            await get_or_404(session, Chat, chat_id, "no such conversation")
+        return await list_messages(session, chat_id, limit)
+
+
+async def _record_reply(
+    session: AsyncSession, user: Principal, queued: QueuedReply, suggestion_id: uuid.UUID | None
+) -> None:
+    """Audit a reply; when it started from an AI draft, record whether it was sent as is or edited."""
+    chat_id, message_id, text = queued.chat_id, queued.message_id, queued.text
+    actor = user.actor()
+    details = {"message_id": str(message_id), "preview": text[:80], "length": len(text)}
+    await record(session, actor, "reply.sent", target_type="conversation", target_id=chat_id, details=details)
+    if suggestion_id is None:
+        return
+    outcome = await mark_used(session, suggestion_id, chat_id=chat_id, message_id=message_id, sent_text=text)
+    if outcome is not None:
+        action = "suggestion.used" if outcome == "sent_as_is" else "suggestion.edited"
+        await record(
+            session,
+            actor,
+            action,
+            target_type="conversation",
+            target_id=chat_id,
+            details={"suggestion_id": str(suggestion_id), "message_id": str(message_id)},
+        )
+
+
+async def send_reply(
+    deps: InboxDeps,
+    user: Principal,
+    chat_id: uuid.UUID,
+    text: str,
+    reply_to: uuid.UUID | None,
+    suggestion_id: uuid.UUID | None = None,
+) -> QueuedReply:
+    """Queue a reply (committed), publish its command, and tell live inboxes about it."""
+
+    async def queue(session: AsyncSession) -> QueuedReply:
+        queued = await queue_reply(
+            session,
+            tenant_id=user.tenant_id,
+            chat_id=chat_id,
+            text=text,
+            reply_to_message_id=reply_to,
+            user_id=user.user_id,
+        )
+        await _record_reply(session, user, queued, suggestion_id)
+        return queued
+
+    return await _send(deps, user, queue)
+
+
+async def react(
+    deps: InboxDeps, user: Principal, chat_id: uuid.UUID, message_id: uuid.UUID, emoji: str
+) -> QueuedReply:
+    """Queue a reaction to a customer's message (committed), publish it, and tell live inboxes."""
+
+    async def queue(session: AsyncSession) -> QueuedReply:
+        queued = await queue_reaction(
+            session,
+            tenant_id=user.tenant_id,
+            chat_id=chat_id,
+            message_id=message_id,
+            emoji=emoji,
+            user_id=user.user_id,
+        )
+        details = {"message_id": str(queued.message_id), "reacted_to": str(message_id), "emoji": queued.text}
+        await record(
+            session,
+            user.actor(),
+            "reaction.sent",
+            target_type="conversation",
+            target_id=chat_id,
+            details=details,
+        )
+        return queued
+
+    return await _send(deps, user, queue)
+
+
+async def _send(
+    deps: InboxDeps, user: Principal, queue: Callable[[AsyncSession], Awaitable[QueuedReply]]
+) -> QueuedReply:
+    """Queue an outbound message with its audit entries in one transaction; after the commit, hand
+    it to the sender and show it in live inboxes."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        queued = await queue(session)
+    await publish_reply(deps.publisher, deps.registry.begin, queued)
+    data = {"direction": "outbound", "kind": queued.kind, "status": "queued"}
+    await announce(
+        deps, queued.tenant_id, "message.created", queued.chat_id, data, message_id=queued.message_id
+    )
+    return queued
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A stored attachment and how to hand it to the browser."""
+
+    data: bytes
+    mime_type: str
+    inline: bool
+    filename: str
+
+
+async def media_file(deps: InboxDeps, user: Principal, message_id: uuid.UUID) -> MediaFile:
+    """The stored media of a message of this tenant; NotFound when there is none."""
+    async with deps.registry.session(user.tenant_id) as session:
+        row = await session.get(ChatMessage, message_id)
+    stored = row.media if row is not None and row.media else {}
+    key = stored.get("storage_key")
+    if row is None or stored.get("state") != "stored" or not key:
+        raise NotFound("no such media")
+    try:
+        data = await deps.storage.get(user.tenant_id, str(key))
+    except (FileNotFoundError, ValueError) as exc:
+        raise NotFound("no such media") from exc
+    mime = str(stored.get("mime_type") or "application/octet-stream")
+    inline = mime.startswith(INLINE_TYPES) and "svg" not in mime
+    return MediaFile(data, mime, inline, str(stored.get("filename") or key))

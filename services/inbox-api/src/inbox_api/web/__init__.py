@@ -1,0 +1,1 @@
+"""What every page shares: the templates, the page frame (user, CSRF, banner), the one form path."""

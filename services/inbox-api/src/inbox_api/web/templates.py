@@ -1,0 +1,22 @@
+"""The Jinja2 templates of every page and fragment (server-rendered; htmx swaps the fragments)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from inbox_api.conversations.models import SNOOZE_CHOICES, STATE_LABELS
+from omni_common.domain.channels import CHANNEL_NAMES
+
+templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+templates.env.globals.update(
+    CHANNEL_NAMES=CHANNEL_NAMES, STATE_LABELS=STATE_LABELS, SNOOZE_CHOICES=SNOOZE_CHOICES
+)
+
+
+def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
