@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from inbox_api.errors import Answer, Conflict, Invalid, MetaUnreachable, NotFound, answer
 from inbox_api.web.forms import FormError, attempt, field_hint
-from omni_common.errors import AccountConflict
+from omni_common.errors import AccountConflict, ConnectionBudgetExhausted, DatabaseUnavailable
 from omni_common.outbound.replies import (
     AccountUnavailable,
     ChatNotFound,
@@ -101,3 +102,19 @@ async def test_a_form_words_refusals_and_lets_a_missing_thing_through() -> None:
     assert (await attempt(done)).done == "Label saved."
     with pytest.raises(NotFound):  # the page's 404 alert answers it
         await attempt(missing)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DatabaseUnavailable("too many clients"),
+        ConnectionBudgetExhausted("all 10 connections in use"),
+        psycopg.OperationalError("terminating connection due to administrator command"),
+    ],
+)
+def test_a_busy_or_lost_database_is_a_503_with_retry_after_in_plain_words(error: Exception) -> None:
+    found = answer(error)
+    assert found is not None
+    assert (found.status, found.headers) == (503, {"Retry-After": "5"})
+    assert "too many clients" not in found.detail  # the server's words stay in the operator's log
+    assert found.detail.startswith("the inbox is busy")

@@ -9,7 +9,10 @@ OmniError
  ├── TooManyRequests   429  too many attempts; wait
  └── MetaUnreachable   502  Meta could not be asked; nothing was saved
 From libs/common: ChatNotFound 404; ReplyRefused 422, or 409 when the account or the 24-hour window
-forbids sending (the answer carries its ``reason``); AccountConflict 409; CredentialsRefused 422.
+forbids sending (the answer carries its ``reason``); AccountConflict 409; CredentialsRefused 422;
+DatabaseUnavailable 503 with ``Retry-After`` (the restaurant's database stayed full, busy or down for
+the whole wait), and so is a connection the database dropped mid-request (its transaction rolled
+back: nothing was written).
 
 Service functions raise these and know nothing of HTTP. JSON routes answer ``{"detail": ...}`` (the
 shape of FastAPI's HTTPException) through ``install``'s handler; a page (anything outside ``/api/``)
@@ -21,12 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 
+import psycopg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import OperationalError
 
-from omni_common.errors import AccountConflict, OmniError
+from omni_common.errors import AccountConflict, DatabaseUnavailable, OmniError
 from omni_common.outbound.replies import AccountUnavailable, ChatNotFound, ReplyRefused, WindowClosed
 from omni_common.tenancy.accounts import CredentialsRefused
+
+log = structlog.get_logger(__name__)
 
 
 class NotFound(OmniError):
@@ -72,11 +80,19 @@ STATUS: dict[type[Exception], int] = {
     CredentialsRefused: 422,
     TooManyRequests: 429,
     MetaUnreachable: 502,
+    DatabaseUnavailable: 503,
+    OperationalError: 503,
+    psycopg.OperationalError: 503,
 }
 # Where an error's own message is not what the caller should read.
+BUSY = "the inbox is busy for a moment and nothing was saved; try again in a few seconds"
 DETAIL: dict[type[Exception], str] = {
     AccountConflict: "this account is already connected to another restaurant",
+    DatabaseUnavailable: BUSY,
+    OperationalError: BUSY,
+    psycopg.OperationalError: BUSY,
 }
+RETRY_AFTER_S = DatabaseUnavailable.retry_after_s
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,7 @@ class Answer:
     status: int
     detail: str
     extra: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def sentence(self) -> str:
         """The detail as a sentence for a page ("No such label.")."""
@@ -98,7 +115,9 @@ def answer(exc: BaseException) -> Answer | None:
     for cls in type(exc).__mro__:
         if cls in STATUS:
             extra = {"reason": exc.reason} if isinstance(exc, ReplyRefused) else {}
-            return Answer(STATUS[cls], DETAIL.get(cls, str(exc)), extra)
+            status = STATUS[cls]
+            headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else {}
+            return Answer(status, DETAIL.get(cls, str(exc)), extra, headers)
     return None
 
 
@@ -106,9 +125,15 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     found = answer(exc)
     if found is None:  # only registered for mapped classes; kept for the type checker
         raise exc
+    if found.status >= 500:
+        log.warning("request_refused_busy", path=request.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"detail": found.detail, **found.extra}, status_code=found.status)
-    return HTMLResponse(f"<p role='alert'>{escape(found.sentence())}</p>", status_code=found.status)
+        return JSONResponse(
+            {"detail": found.detail, **found.extra}, status_code=found.status, headers=found.headers
+        )
+    return HTMLResponse(
+        f"<p role='alert'>{escape(found.sentence())}</p>", status_code=found.status, headers=found.headers
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -62,8 +62,9 @@ def server_key(url: URL) -> str:
 
 
 # Server-side refusals of a new connection that pass with time (SQLSTATE): too many connections,
-# the server starting up or shutting down, out of resources. A refused TCP connect has no SQLSTATE.
-_TRANSIENT_CONNECT = {"53300", "53000", "57P03", "57P01", "08006", "08001", "08004"}
+# the server starting up or shutting down, out of resources, a database not accepting connections for
+# a while (maintenance, a tenant move's cut-over). A refused TCP connect has no SQLSTATE.
+_TRANSIENT_CONNECT = {"53300", "53000", "57P03", "57P01", "08006", "08001", "08004", "55000"}
 
 
 def _connect_refused(exc: BaseException) -> bool:
