@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,7 +117,7 @@ class AckChannel(Protocol):
     @property
     def is_closed(self) -> bool: ...
 
-    async def basic_ack(self, delivery_tag: int, multiple: bool = False, wait: bool = True) -> None: ...
+    def basic_ack(self, delivery_tag: int, multiple: bool = False, wait: bool = True) -> Awaitable[None]: ...
 
 
 class Acker:

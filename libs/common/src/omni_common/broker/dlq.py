@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -144,7 +144,7 @@ def _dlqs(topology: Topology, queue: str | None) -> tuple[str, ...]:
 
 async def _browse(
     connection: AbstractConnection, topology: Topology, queue: str | None, *, with_body: bool
-) -> AsyncIterator[tuple[DeadLetterInfo, AbstractIncomingMessage]]:
+) -> AsyncGenerator[tuple[DeadLetterInfo, AbstractIncomingMessage], None]:
     """Yield ``(info, message)`` for every message of the selected DLQs; unacked ones go back on exit."""
     taken: dict[str, list[AbstractIncomingMessage]] = {}
     channel = await connection.channel(publisher_confirms=False)
