@@ -32,6 +32,17 @@ class MetaFixtures:
     def folder(self) -> Path:
         return FIXTURES / self.channel
 
+    def helpers(
+        self,
+    ) -> tuple[
+        Callable[..., list[NormalizedEvent]],
+        Callable[[str], NormalizedEvent],
+        Callable[..., InboundMessage],
+        Callable[[str, InboundMessage], None],
+    ]:
+        """``events_of, only, message, assert_message``, the names the test modules use."""
+        return self.events_of, self.only, self.message, self.assert_message
+
     def events_of(self, name: str, *, rejects: int = 0) -> list[NormalizedEvent]:
         """Every event of fixture ``name`` (which must have exactly ``rejects`` unroutable parts)."""
         result = split_delivery(self.channel, (self.folder / f"{name}.json").read_bytes())

@@ -38,12 +38,7 @@ MESSENGER = MetaFixtures(
     _raw_is_of_the_thread,
 )
 FIXTURES = MESSENGER.folder
-events_of, only, message, assert_message = (
-    MESSENGER.events_of,
-    MESSENGER.only,
-    MESSENGER.message,
-    MESSENGER.assert_message,
-)
+events_of, only, message, assert_message = MESSENGER.helpers()
 
 
 class TestSplit:

@@ -37,12 +37,7 @@ INSTAGRAM = MetaFixtures(
     _raw_is_the_message,
 )
 FIXTURES = INSTAGRAM.folder
-events_of, only, message, assert_message = (
-    INSTAGRAM.events_of,
-    INSTAGRAM.only,
-    INSTAGRAM.message,
-    INSTAGRAM.assert_message,
-)
+events_of, only, message, assert_message = INSTAGRAM.helpers()
 
 
 def test_routes_by_instagram_account_id() -> None:

@@ -49,12 +49,7 @@ WHATSAPP = MetaFixtures(
     _raw_is_the_message,
 )
 FIXTURES = WHATSAPP.folder
-events_of, only, message, assert_message = (
-    WHATSAPP.events_of,
-    WHATSAPP.only,
-    WHATSAPP.message,
-    WHATSAPP.assert_message,
-)
+events_of, only, message, assert_message = WHATSAPP.helpers()
 
 
 class TestSplit:
