@@ -24,6 +24,7 @@ from bench.config import APP_SECRET, PG_ADMIN_URL
 from bench.mix import Mix, TenantPlan
 from normalizer.accounts import AccountCache
 from normalizer.handler import handle_routed_batch
+from normalizer.store import tenant_stores
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import split_delivery
 from omni_common.contracts import RoutedEvent
@@ -108,14 +109,13 @@ async def _write(
     for b in batches:
         queue.put_nowait(b)
     failed = 0
+    connect = tenant_stores(registry.driver_connection)
 
     async def worker() -> None:
         nonlocal failed
         while not queue.empty():
             tenant_id, events = queue.get_nowait()
-            outcomes = await handle_routed_batch(
-                tenant_id, events, connect=registry.driver_connection, accounts=accounts
-            )
+            outcomes = await handle_routed_batch(tenant_id, events, connect=connect, accounts=accounts)
             for outcome in outcomes:
                 failed += isinstance(outcome, (Exception, DeadLetter))
 

@@ -69,7 +69,7 @@ def running_suggester(
                 rabbitmq_url=settings.rabbitmq_url,
                 topology=topology,
                 prefetch=8,
-                build_handlers=build_handlers(settings, topology, model=model, budget=budget),
+                build_handlers=build_handlers(settings, model=model, budget=budget),
                 stop=stop,
                 started=started,
                 health_port=health_port,

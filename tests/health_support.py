@@ -66,21 +66,25 @@ def graph_requests(root: str, path_contains: str = "") -> list[dict[str, Any]]:
 
 def monitor_pass(settings: Settings, meta: str, tenant_id: uuid.UUID) -> Counter[str]:
     """One run of the account-monitor service (lock, pass, stop), authenticating as the sandbox's app."""
-    from account_monitor.main import MonitorSettings, run_monitor
+    from account_monitor.main import run_monitor
 
-    checked = settings.model_copy(update={"graph_api_url": f"{meta}/v21.0", "meta_app_id": "sandbox-app"})
+    checked = settings.model_copy(
+        update={
+            "graph_api_url": f"{meta}/v21.0",
+            "meta_app_id": "sandbox-app",
+            "account_monitor_interval_s": 3600,
+            "account_monitor_warn_days": 7,
+        }
+    )
 
     async def go() -> Counter[str]:
         stop = asyncio.Event()
-        passes: asyncio.Queue[object] = asyncio.Queue()
-        cfg = MonitorSettings(_env_file=None, interval_s=3600, warn_days=7)  # type: ignore[call-arg]
-        task = asyncio.create_task(
-            run_monitor(checked, cfg, stop=stop, passes=passes, only_tenants=[tenant_id])
-        )
+        passes: asyncio.Queue[Counter[str]] = asyncio.Queue()
+        task = asyncio.create_task(run_monitor(checked, stop=stop, passes=passes, only_tenants=[tenant_id]))
         outcome = await asyncio.wait_for(passes.get(), 30)
         stop.set()
         await task
-        return outcome  # type: ignore[return-value]
+        return outcome
 
     # In a thread of its own: Playwright's sync API keeps an event loop running in the test's thread.
     with ThreadPoolExecutor(1) as pool:

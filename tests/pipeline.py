@@ -149,8 +149,8 @@ def running_pipeline(settings: Settings) -> Iterator[Pipeline]:
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
-    router = _worker(settings, topology, "tenant-router", router_handlers(settings, topology))
-    normalizer = _worker(settings, topology, "normalizer", normalizer_handlers(settings, topology))
+    router = _worker(settings, topology, "tenant-router", router_handlers(settings))
+    normalizer = _worker(settings, topology, "normalizer", normalizer_handlers(settings))
     with serve(build_app(settings)) as ingress_url:
         router.start()
         normalizer.start()
@@ -227,16 +227,12 @@ async def connect(
 
 
 @contextmanager
-def running_sender(settings: Settings, topology: Topology, sender: Any = None) -> Iterator[None]:
-    """The outbound-sender (own thread and loop) on ``topology``, talking to ``settings.graph_api_url``.
-
-    ``sender``: its ``SenderSettings`` (defaults without reading the environment).
-    """
-    from outbound_sender.main import SenderSettings
+def running_sender(settings: Settings, topology: Topology) -> Iterator[None]:
+    """The outbound-sender (own thread and loop) on ``topology``, talking to ``settings.graph_api_url``
+    with its ``outbound_*`` settings."""
     from outbound_sender.main import handler_factory as sender_handlers
 
-    sender = sender or SenderSettings(_env_file=None)  # type: ignore[call-arg]
-    thread = _worker(settings, topology, "outbound-sender", sender_handlers(settings, topology, sender))
+    thread = _worker(settings, topology, "outbound-sender", sender_handlers(settings))
     thread.start()
     try:
         yield

@@ -18,6 +18,7 @@ from pipeline import provision, unique_digits
 
 from normalizer.accounts import AccountCache
 from normalizer.handler import handle_routed_batch
+from normalizer.store import tenant_stores
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import split_delivery
 from omni_common.contracts import RoutedEvent
@@ -80,7 +81,7 @@ async def _run(
     )
     try:
         return await handle_routed_batch(
-            tenant_id, events, connect=registry.driver_connection, accounts=accounts
+            tenant_id, events, connect=tenant_stores(registry.driver_connection), accounts=accounts
         )
     finally:
         await registry.close()
@@ -291,7 +292,10 @@ def test_a_batch_of_statuses_on_recent_accounts_is_one_statement(
 
         try:
             return await handle_routed_batch(
-                tenant_id, _events(tenant_id, waba, deliveries), connect=connect, accounts=cache
+                tenant_id,
+                _events(tenant_id, waba, deliveries),
+                connect=tenant_stores(connect),
+                accounts=cache,
             )
         finally:
             await registry.close()

@@ -15,7 +15,7 @@ import pytest
 from pipeline import provision, unique_digits
 from plan_audit import fill, generic_plans
 
-from normalizer import store
+from normalizer import sql
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def test_batch_statements_use_indexes_on_large_tables(settings: Settings) -> Non
     with psycopg.connect(f"{base}/{record.db_name}", autocommit=True) as conn:
         (account,) = conn.execute("SELECT id FROM social_accounts").fetchone() or ()
         fill(conn, record.id, account, sent=True)
-        by_text = {getattr(store, name): name for name in ("_BUMP_CHATS", "_BULK_STATUS")}
+        by_text = {getattr(sql, name): name for name in ("BUMP_CHATS", "BULK_STATUS")}
         plans = {by_text[text]: plan for text, plan in generic_plans(conn, dict.fromkeys(by_text)).items()}
     for name, plan in plans.items():
         assert "Seq Scan" not in plan, f"{name}:\n{plan}"

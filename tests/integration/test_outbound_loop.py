@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from outbound_support import Db, connect, message, publish_reply, queue_reply, tenant_db
 from pipeline import Pipeline, await_until, running_pipeline, running_sender
 from sandbox_server import SandboxControl, sandbox
 from sqlalchemy import select
-from test_outbound_support import Db, connect, message, publish_reply, queue_reply, tenant_db
 from testenv import APP_SECRET
 
 from meta_sandbox import SandboxConfig

@@ -20,11 +20,7 @@ import httpx
 import orjson
 import pytest
 import structlog
-from pipeline import await_until, running_sender
-from prometheus_client import REGISTRY
-from sandbox_server import SandboxControl, sandbox
-from sqlalchemy import select
-from test_outbound_support import (
+from outbound_support import (
     Db,
     add_chat,
     add_inbound,
@@ -35,6 +31,10 @@ from test_outbound_support import (
     queue_reply,
     tenant_db,
 )
+from pipeline import await_until, running_sender
+from prometheus_client import REGISTRY
+from sandbox_server import SandboxControl, sandbox
+from sqlalchemy import select
 
 from omni_common.broker.connection import connect as amqp_connect
 from omni_common.broker.outcomes import Retry
@@ -50,10 +50,11 @@ from omni_common.outbound.replies import QueuedReply
 from omni_common.outbound.replies import publish_reply as publish_reply_after_commit
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import set_account_enabled
-from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON, SenderDeps, handle_send
-from outbound_sender.main import SenderSettings
+from outbound_sender.deps import SenderDeps
+from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON, handle_send
 from outbound_sender.pacing import Checks, MemoryPacer, Paced, Rate
 from outbound_sender.policy import account_key
+from outbound_sender.store import SessionSendStore
 
 pytestmark = pytest.mark.integration
 
@@ -92,15 +93,16 @@ async def db(settings: Settings) -> AsyncIterator[Db]:
 
 @pytest.fixture(scope="module")
 def sender(sender_settings: Settings, topology: Topology, db: Db) -> Iterator[None]:
-    cfg = SenderSettings(
-        _env_file=None,  # type: ignore[call-arg]
-        account_rates=f"{STORM_ACCOUNT}={STORM_RATE}",
-        in_flight_grace_s=0.3,
-        outbox_sweep_interval_s=0.3,
-        outbox_grace_s=1.0,
-        graph_timeout_s=5.0,
+    cfg = sender_settings.model_copy(
+        update={
+            "outbound_account_rates": f"{STORM_ACCOUNT}={STORM_RATE}",
+            "outbound_in_flight_grace_s": 0.3,
+            "outbound_outbox_sweep_interval_s": 0.3,
+            "outbound_outbox_grace_s": 1.0,
+            "outbound_graph_timeout_s": 5.0,
+        }
     )
-    with running_sender(sender_settings, topology, cfg):
+    with running_sender(cfg, topology):
         yield
 
 
@@ -425,7 +427,7 @@ async def test_crash_after_meta_accepted_does_not_send_twice(
         notes.append(event)
 
     deps = SenderDeps(
-        begin=db.registry.begin,
+        store=SessionSendStore(db.registry.begin),
         graph=GraphClient(ctl.http, ctl.graph_url),
         keyring=KeyRing.from_strings(sender_settings.encryption_key_list()),
         pacer=MemoryPacer(),

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import psycopg
 import pytest
+from outbound_support import Db, add_chat, connect, direct_deps, message, queue_reply, tenant_db
 from plan_audit import fill, generic_plans, recording, scanning
 from sandbox_server import SandboxControl, sandbox
-from test_outbound_support import Db, add_chat, connect, direct_deps, message, queue_reply, tenant_db
 
 from omni_common.contracts import SendReply
 from omni_common.dburl import libpq_conninfo

@@ -6,21 +6,23 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-from aio_pika.abc import AbstractRobustConnection
 from pipeline import WorkerThread, wait_until
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sandbox_server import free_port
 
 from omni_common.broker import Publisher, build_topology, connect
-from omni_common.broker.consumer import Delivery, Handler
+from omni_common.broker.consumer import Delivery
+from omni_common.broker.subscription import Subscription
+from omni_common.contracts import RawWebhook, encode_raw_webhook
 from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS
 from omni_common.ops.queue_depth import QUEUE_MESSAGES, ManagementEndpoint, QueueDepthGauges
 from omni_common.settings import Settings
-from omni_common.worker import Cleanup
+from omni_common.worker import BrokerAccess, Consumers, nothing_to_clean
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +50,10 @@ def _publish(url: str, queue: str, n: int) -> None:
             pub = Publisher(conn)
             await pub.start()
             for i in range(n):
-                await pub.publish_to_queue(queue, b"{}", message_id=f"{queue}-{i}")
+                body = encode_raw_webhook(
+                    delivery_id=f"{queue}-{i}", channel="whatsapp", received_at=datetime.now(UTC), body=b"{}"
+                )
+                await pub.publish_to_queue(queue, body, message_id=f"{queue}-{i}")
             await pub.close()
         finally:
             await conn.close()
@@ -66,16 +71,14 @@ def test_queue_depths_and_handler_latency_are_on_a_workers_metrics(settings: Set
     raw, routed = topology.stage(RAW_WEBHOOKS), topology.stage(ROUTED_EVENTS)
     release = threading.Event()
 
-    async def hold(_delivery: Delivery) -> None:
+    async def hold(_raw: RawWebhook, _delivery: Delivery) -> None:
         # Keeps its message unacked until the test has read the depths.
         while not release.is_set():
             await asyncio.sleep(0.02)
 
-    async def build(_conn: AbstractRobustConnection, _pub: Publisher) -> tuple[dict[str, Handler], Cleanup]:
-        async def cleanup() -> None:
-            return None
-
-        return {raw.queue: hold}, cleanup  # routed events: nobody consumes them here
+    async def build(_broker: BrokerAccess) -> Consumers:
+        # Routed events: nobody consumes them here.
+        return [Subscription(raw.queue, RawWebhook, hold)], nothing_to_clean
 
     port = free_port()
     worker = WorkerThread(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from inbound_support import MetaFixtures
 
 from omni_common.channels.inbound import (
     Ignored,
@@ -16,49 +15,30 @@ from omni_common.channels.inbound import (
     MalformedEvent,
     MediaRef,
     MessageEdited,
-    NormalizedEvent,
     Reaction,
     WatermarkUpdate,
     normalize,
     split_delivery,
 )
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "meta" / "facebook"
 PAGE, PSID = "108201234567890", "6723543210987654"
 MID = "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"
 AT = datetime(2025, 6, 8, 20, 59, 43, 123000, tzinfo=UTC)  # 1749416383123 ms
 
 
-def events_of(name: str) -> list[NormalizedEvent]:
-    result = split_delivery("facebook", (FIXTURES / f"{name}.json").read_bytes())
-    assert result.rejects == []
-    return [event for item in result.items for event in normalize("facebook", item.account_id, item.payload)]
-
-
-def only(name: str) -> NormalizedEvent:
-    events = events_of(name)
-    assert len(events) == 1
-    return events[0]
-
-
-def message(suffix: str, **fields: Any) -> InboundMessage:
-    """The expected message ``MID + suffix`` in the PSID's thread, with defaults for everything unset."""
-    defaults: dict[str, Any] = {
-        "external_message_id": f"{MID}{suffix}",
-        "contact_external_id": PSID,
-        "contact_name": None,
-        "contact_handle": PSID,
-        "platform_timestamp": AT,
-        "raw": {},
-    }
-    return InboundMessage(**{**defaults, **fields})
-
-
-def assert_message(name: str, expected: InboundMessage) -> None:
-    event = only(name)
-    assert isinstance(event, InboundMessage)
-    assert event == dataclasses.replace(expected, raw=event.raw)
+def _raw_is_of_the_thread(event: InboundMessage, _expected: InboundMessage) -> None:
     assert event.raw["sender"]["id"] in (PSID, PAGE)
+
+
+# Messages in the PSID's thread: ``message(suffix)`` is ``MID + suffix``.
+MESSENGER = MetaFixtures(
+    "facebook",
+    MID,
+    {"contact_external_id": PSID, "contact_name": None, "contact_handle": PSID, "platform_timestamp": AT},
+    _raw_is_of_the_thread,
+)
+FIXTURES = MESSENGER.folder
+events_of, only, message, assert_message = MESSENGER.helpers()
 
 
 class TestSplit:

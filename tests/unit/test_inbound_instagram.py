@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
+from inbound_support import MetaFixtures
 
 from omni_common.channels.inbound import (
     InboundMessage,
@@ -15,50 +14,30 @@ from omni_common.channels.inbound import (
     MediaRef,
     MessageDeleted,
     MessageEdited,
-    NormalizedEvent,
     Reaction,
     StatusUpdate,
-    normalize,
     split_delivery,
 )
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "meta" / "instagram"
 IG, IGSID = "17841405822304914", "1234567890123456"
 MID = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDA1ODIyMzA0OTE0OjM0MDI4MjM2Njg0MTcxMDMwMTI0NDI1OTcyMDE"
 AT = datetime(2025, 6, 8, 20, 59, 43, 123000, tzinfo=UTC)  # 1749416383123 ms
 CDN = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id="
 
 
-def events_of(name: str) -> list[NormalizedEvent]:
-    result = split_delivery("instagram", (FIXTURES / f"{name}.json").read_bytes())
-    assert result.rejects == []
-    return [event for item in result.items for event in normalize("instagram", item.account_id, item.payload)]
-
-
-def only(name: str) -> NormalizedEvent:
-    events = events_of(name)
-    assert len(events) == 1
-    return events[0]
-
-
-def message(suffix: str, **fields: Any) -> InboundMessage:
-    """The expected message ``MID + suffix`` in the IGSID's thread, with defaults for everything unset."""
-    defaults: dict[str, Any] = {
-        "external_message_id": f"{MID}{suffix}",
-        "contact_external_id": IGSID,
-        "contact_name": None,
-        "contact_handle": IGSID,
-        "platform_timestamp": AT,
-        "raw": {},
-    }
-    return InboundMessage(**{**defaults, **fields})
-
-
-def assert_message(name: str, expected: InboundMessage) -> None:
-    event = only(name)
-    assert isinstance(event, InboundMessage)
-    assert event == dataclasses.replace(expected, raw=event.raw)
+def _raw_is_the_message(event: InboundMessage, expected: InboundMessage) -> None:
     assert event.raw["message"]["mid"] == expected.external_message_id
+
+
+# Messages in the IGSID's thread: ``message(suffix)`` is ``MID + suffix``.
+INSTAGRAM = MetaFixtures(
+    "instagram",
+    MID,
+    {"contact_external_id": IGSID, "contact_name": None, "contact_handle": IGSID, "platform_timestamp": AT},
+    _raw_is_the_message,
+)
+FIXTURES = INSTAGRAM.folder
+events_of, only, message, assert_message = INSTAGRAM.helpers()
 
 
 def test_routes_by_instagram_account_id() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from inbound_support import MetaFixtures
 
 from omni_common.channels.inbound import (
     Ignored,
@@ -18,7 +17,6 @@ from omni_common.channels.inbound import (
     MediaRef,
     MessageDeleted,
     MessageEdited,
-    NormalizedEvent,
     PlatformError,
     Reaction,
     StatusUpdate,
@@ -26,7 +24,6 @@ from omni_common.channels.inbound import (
     split_delivery,
 )
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "meta" / "whatsapp"
 WABA, PNID = "102290129340398", "106540352242922"
 WAID, NAME = "4915112345678", "Jürgen Müller"
 WAMID = "wamid.HBgNNDkxNTExMjM0NTY3OBUCABIYFjNFQjA"
@@ -35,36 +32,24 @@ AT = datetime(2025, 6, 8, 20, 59, 43, tzinfo=UTC)  # "1749416383"
 STATUS_AT = datetime(2025, 6, 8, 21, 0, 0, tzinfo=UTC)  # "1749416400"
 
 
-def events_of(name: str, *, rejects: int = 0) -> list[NormalizedEvent]:
-    result = split_delivery("whatsapp", (FIXTURES / f"{name}.json").read_bytes())
-    assert len(result.rejects) == rejects
-    return [event for item in result.items for event in normalize("whatsapp", item.account_id, item.payload)]
+def _raw_is_the_message(event: InboundMessage, expected: InboundMessage) -> None:
+    assert event.raw["id"] == expected.external_message_id
 
 
-def only(name: str) -> NormalizedEvent:
-    events = events_of(name)
-    assert len(events) == 1
-    return events[0]
-
-
-def message(number: int, **fields: Any) -> InboundMessage:
-    """The expected message ``WAMID + number`` from Jürgen, with defaults for everything unset."""
-    defaults: dict[str, Any] = {
-        "external_message_id": f"{WAMID}{number}",
+# Messages from Jürgen: ``message(number)`` is ``WAMID + number``.
+WHATSAPP = MetaFixtures(
+    "whatsapp",
+    WAMID,
+    {
         "contact_external_id": WAID,
         "contact_name": NAME,
         "contact_handle": f"+{WAID}",
         "platform_timestamp": AT,
-        "raw": {},
-    }
-    return InboundMessage(**{**defaults, **fields})
-
-
-def assert_message(name: str, expected: InboundMessage) -> None:
-    event = only(name)
-    assert isinstance(event, InboundMessage)
-    assert event.raw["id"] == expected.external_message_id
-    assert event == dataclasses.replace(expected, raw=event.raw)
+    },
+    _raw_is_the_message,
+)
+FIXTURES = WHATSAPP.folder
+events_of, only, message, assert_message = WHATSAPP.helpers()
 
 
 class TestSplit:

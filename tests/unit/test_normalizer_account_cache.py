@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from normalizer.accounts import AccountCache
-from normalizer.store import AccountRow
+from normalizer.model import AccountRow
 
 
 class Clock:

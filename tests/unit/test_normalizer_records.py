@@ -6,7 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from normalizer.store import _records
+from normalizer.sql import records as _records
 
 
 def test_rows_become_one_json_document_with_ids_and_times_as_text() -> None:

@@ -1,9 +1,12 @@
-"""Routes every HTTP service exposes: liveness, readiness and Prometheus metrics."""
+"""Routes every HTTP service exposes (liveness, readiness, Prometheus metrics), and the small server
+that serves them for a process without HTTP routes of its own (workers, the account-monitor)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 
+import uvicorn
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -35,3 +38,19 @@ def add_health_routes(
         if before_metrics is not None:
             await before_metrics()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGTERM and SIGINT to the process it runs in."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The worker's own handlers stop it gracefully and then this server; uvicorn's would stop
+        # only this server first, so /readyz went away while the worker still held deliveries.
+        yield
+
+
+def health_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
+    """Serve ``app`` (health routes) inside a process that owns its signals; set ``should_exit`` to stop."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    return _SignalFreeServer(config)

@@ -1,7 +1,10 @@
 """Configuration, read from the environment (``OMNI_*``) and an optional ``.env`` file.
 
-Only the composition roots (each service's ``main.py`` and the CLI) build a :class:`Settings`;
-library code receives the values it needs as arguments. Nothing is read at import time.
+One convention: every setting of every service is a field of :class:`Settings`, a service's own
+ones named after it (``normalizer_*``, ``outbound_*``, ``account_monitor_*``), so each is read from
+``OMNI_<FIELD>`` (``OMNI_OUTBOUND_REDIS_URL``). Only the composition roots (each service's
+``main.py`` and the CLI) build a :class:`Settings`, once at start-up; library code receives the
+values it needs as arguments. Nothing is read at import time.
 """
 
 from __future__ import annotations
@@ -11,11 +14,16 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from omni_common.tenancy.token_expiry import DEFAULT_WARN_DAYS
 
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.strip("[] ").split(",") if part.strip()]
-    return value
+
+def _split_csv(value: str) -> list[str]:
+    return [part.strip() for part in value.strip("[] ").split(",") if part.strip()]
+
+
+def _csv_field(value: object) -> object:
+    """A list setting given as ``"a,b"`` in the environment; other values go to pydantic as they are."""
+    return _split_csv(value) if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -91,10 +99,35 @@ class Settings(BaseSettings):
         ]
     )
 
+    # outbound-sender (OMNI_OUTBOUND_*).
+    # Messages per second per WhatsApp number; None: the sender's default (outbound_sender.policy).
+    outbound_whatsapp_rate: float | None = None
+    outbound_account_rates: str = ""  # per-account overrides: "ID=RATE[/BURST],..."
+    outbound_max_pace_wait_s: float = 10.0
+    outbound_in_flight_grace_s: float = 60.0
+    outbound_graph_timeout_s: float = 30.0
+    outbound_outbox_sweep_interval_s: float = 15.0
+    outbound_outbox_grace_s: float = 10.0
+    # Shared pacing across replicas (e.g. redis://127.0.0.1:6379/0); unset: each replica paces alone,
+    # which is only right with one replica (or rates divided by the replica count).
+    outbound_redis_url: str | None = None
+    outbound_redis_prefix: str = "omni:pace:"  # key prefix of the shared pacer (one per deployment)
+    # Keep-alive connections to the Graph API: at least the sends in flight (prefetch), or requests
+    # queue for a connection and reach Meta bunched.
+    outbound_http_connections: int = 200
+    outbound_http_keepalive_s: float = 2.0  # under the usual 5 s server keep-alive timeouts
+    outbound_token_cache_s: float = 60.0  # how long a decrypted token is reused (0: decrypt per send)
+    outbound_uvloop: bool = True  # False: asyncio's own loop (a way back, should uvloop misbehave)
+
+    # account-monitor (OMNI_ACCOUNT_MONITOR_*).
+    account_monitor_interval_s: float = Field(default=3600.0, gt=0)  # between passes (and lock attempts)
+    account_monitor_warn_days: int = Field(default=DEFAULT_WARN_DAYS, ge=1)  # warn this many days ahead
+    account_monitor_graph_timeout_s: float = 15.0
+
     @field_validator("media_hosts", mode="before")
     @classmethod
     def _parse_hosts(cls, value: object) -> object:
-        return _split_csv(value)
+        return _csv_field(value)
 
     @field_validator("retry_delays_ms", mode="before")
     @classmethod
@@ -103,7 +136,7 @@ class Settings(BaseSettings):
 
     def encryption_key_list(self) -> list[str]:
         """The key ring, newest first."""
-        return _split_csv(self.encryption_keys.get_secret_value())  # type: ignore[return-value]
+        return _split_csv(self.encryption_keys.get_secret_value())
 
     def debug_token_credential(self) -> str | None:
         """The app access token for ``debug_token`` (see ``meta_app_token``), or None."""
@@ -117,4 +150,4 @@ class Settings(BaseSettings):
 
     def app_secret_list(self) -> list[bytes]:
         """App secrets accepted for ``X-Hub-Signature-256`` (several during a rotation)."""
-        return [s.encode() for s in _split_csv(self.meta_app_secrets.get_secret_value())]  # type: ignore[union-attr]
+        return [s.encode() for s in _split_csv(self.meta_app_secrets.get_secret_value())]

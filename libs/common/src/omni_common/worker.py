@@ -1,13 +1,18 @@
 """Run queue consumers as a service: connect, declare the topology, consume until SIGTERM.
 
-Each worker's ``main.py`` builds its settings and collaborators and hands them here; this module
-owns the lifecycle (connect, consume, graceful stop) so that every worker stops the same way.
+Each worker's ``main.py`` reads its settings and hands ``run_worker_from_settings`` a handler
+factory; this module owns the rest, the same for every worker: the connections (one to consume on,
+one to publish on), the topology, one consumer per ``Subscription`` (each body decoded as its
+contract before its handler runs: ``broker/subscription.py``), the health server and the graceful
+stop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import uvicorn
@@ -15,20 +20,71 @@ from aio_pika.abc import AbstractRobustConnection
 from fastapi import FastAPI
 
 from omni_common.broker.connection import connect, install_signal_handlers
-from omni_common.broker.consumer import ConsumerRunner, Handler
+from omni_common.broker.consumer import ConsumerRunner
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import Topology, declare_topology
-from omni_common.http_common import add_health_routes
+from omni_common.broker.subscription import Subscription, delivery_handler
+from omni_common.broker.topology import Topology, build_topology, declare_topology
+from omni_common.http_common import add_health_routes, health_server
 from omni_common.ops.queue_depth import QueueDepthGauges, management_endpoint
+from omni_common.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 Cleanup = Callable[[], Awaitable[None]]
-# Builds the handlers (queue name -> handler) once the broker is up, and an async cleanup. It gets
-# the connection to publish on (not the consuming one) and the confirmed publisher built on it.
-HandlerFactory = Callable[
-    [AbstractRobustConnection, Publisher], Awaitable[tuple[Mapping[str, Handler], Cleanup]]
-]
+
+
+@dataclass(frozen=True)
+class BrokerAccess:
+    """What a handler factory gets once the broker is up."""
+
+    topology: Topology
+    # The connection to publish on (not the consuming one), for publishers of the worker's own
+    # (e.g. unconfirmed live notifications), and the confirmed publisher built on it.
+    connection: AbstractRobustConnection
+    publisher: Publisher
+
+
+# The worker's consumers and what to close after they stop.
+Consumers = tuple[Sequence[Subscription[Any]], Cleanup]
+# Builds the consumers once the broker is up (main.py's wiring: databases, clients, handlers).
+HandlerFactory = Callable[[BrokerAccess], Awaitable[Consumers]]
+
+
+async def nothing_to_clean() -> None:
+    """The cleanup of a factory that opened nothing."""
+
+
+async def run_worker_from_settings(
+    service: str,
+    settings: Settings,
+    build: HandlerFactory,
+    *,
+    max_prefetch: int | None = None,
+    batch_acks: bool = True,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """``run_worker`` with everything settings decide: broker, topology, prefetch, health port.
+
+    ``max_prefetch`` caps ``settings.prefetch`` for a worker whose deliveries each hold something
+    scarce (a pacing slot, a model call).
+    """
+    prefetch = settings.prefetch if max_prefetch is None else min(settings.prefetch, max_prefetch)
+    await run_worker(
+        service=service,
+        rabbitmq_url=settings.rabbitmq_url,
+        topology=build_topology(
+            retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+        ),
+        prefetch=prefetch,
+        build_handlers=build,
+        stop=stop,
+        started=started,
+        health_port=settings.health_port or None,
+        host=settings.host,
+        management_url=settings.rabbitmq_management_url,
+        batch_acks=batch_acks,
+    )
 
 
 async def run_worker(
@@ -45,7 +101,7 @@ async def run_worker(
     management_url: str | None = None,
     batch_acks: bool = True,
 ) -> None:
-    """Consume every queue of ``build_handlers`` until ``stop`` is set or SIGTERM.
+    """Consume every subscription of ``build_handlers`` until ``stop`` is set or SIGTERM.
 
     With ``stop`` given (tests, embedding), the caller owns shutdown and no signal handler is installed.
     With ``health_port``, ``/metrics`` also reports the topology's queue depths, read at scrape time
@@ -69,20 +125,21 @@ async def run_worker(
             await declare_topology(channel, topology)
         publisher = Publisher(publish_connection)
         await publisher.start()
-        handlers, cleanup = await build_handlers(publish_connection, publisher)
+        subscriptions, cleanup = await build_handlers(BrokerAccess(topology, publish_connection, publisher))
         runners = [
             ConsumerRunner(
                 connection,
-                queue=queue,
-                handler=handler,
+                queue=subscription.queue,
+                handler=delivery_handler(subscription),
                 topology=topology,
                 prefetch=prefetch,
                 publisher=publisher,
                 name=service,
                 batch_acks=batch_acks,
             )
-            for queue, handler in handlers.items()
+            for subscription in subscriptions
         ]
+        queues = [runner.queue for runner in runners]
         endpoint = management_endpoint(rabbitmq_url, management_url) if health_port else None
         depths = QueueDepthGauges(endpoint, (q.name for q in topology.queues)) if endpoint else None
         connections = (connection, publish_connection)
@@ -91,7 +148,7 @@ async def run_worker(
         try:
             for runner in runners:
                 await runner.start()
-            log.info("worker_started", queues=list(handlers), prefetch=prefetch)
+            log.info("worker_started", queues=queues, prefetch=prefetch)
             if started is not None:
                 started.set()
             await stop.wait()
@@ -105,7 +162,7 @@ async def run_worker(
                 await health_task
             if depths is not None:
                 await depths.aclose()
-        log.info("worker_stopped", queues=list(handlers))
+        log.info("worker_stopped", queues=queues)
     finally:
         await publish_connection.close()
         await connection.close()
@@ -124,6 +181,4 @@ def _health_server(
         lambda: not any(c.is_closed for c in connections),
         depths.refresh if depths is not None else None,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the worker owns signals
-    return server
+    return health_server(app, host, port)

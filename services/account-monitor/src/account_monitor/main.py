@@ -12,11 +12,8 @@ from datetime import UTC, datetime
 
 import httpx
 import structlog
-import uvicorn
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from account_monitor.check import Inspect, MonitorDeps, run_once
 from account_monitor.lock import LeaderLock
@@ -27,10 +24,10 @@ from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
 from omni_common.graph.transport import graph_http
-from omni_common.http_common import add_health_routes
+from omni_common.http_common import add_health_routes, health_server
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
-from omni_common.tenancy.token_expiry import DEFAULT_WARN_DAYS, TokenCheck
+from omni_common.tenancy.token_expiry import TokenCheck
 
 SERVICE = "account-monitor"
 log = structlog.get_logger(__name__)
@@ -55,16 +52,6 @@ class MonitorState:
         return time.time() - (self.last_pass_at or self.started_at) < 3 * interval_s
 
 
-class MonitorSettings(BaseSettings):
-    """Settings of this service only (``OMNI_ACCOUNT_MONITOR_*``)."""
-
-    model_config = SettingsConfigDict(env_prefix="OMNI_ACCOUNT_MONITOR_", env_file=".env", extra="ignore")
-
-    interval_s: float = Field(default=3600.0, gt=0)  # time between passes (and lock attempts)
-    warn_days: int = Field(default=DEFAULT_WARN_DAYS, ge=1)  # warn the owner this many days ahead
-    graph_timeout_s: float = 15.0
-
-
 def graph_inspector(graph: GraphClient, app_token: str | None) -> Inspect:
     """token -> TokenCheck through ``debug_token`` (with the app token when configured)."""
 
@@ -82,14 +69,13 @@ def graph_inspector(graph: GraphClient, app_token: str | None) -> Inspect:
 
 async def run_monitor(
     settings: Settings,
-    cfg: MonitorSettings,
     *,
     stop: asyncio.Event,
-    passes: asyncio.Queue[object] | None = None,
+    passes: asyncio.Queue[Tally[str]] | None = None,
     state: MonitorState | None = None,
     only_tenants: list[uuid.UUID] | None = None,
 ) -> None:
-    """Run passes every ``cfg.interval_s`` while holding the lock, until ``stop`` is set.
+    """Run passes every ``account_monitor_interval_s`` while holding the lock, until ``stop`` is set.
 
     Test seams: ``passes`` receives the outcome counter of each finished pass; ``only_tenants``
     limits the passes to these tenants (a shared test catalog holds other tests' tenants).
@@ -98,12 +84,12 @@ async def run_monitor(
     catalog = Catalog(engine)
     registry = registry_for(settings, catalog, name="monitor")
     lock = LeaderLock(settings.database_url)
-    http = graph_http(timeout=httpx.Timeout(cfg.graph_timeout_s, connect=5.0))
+    http = graph_http(timeout=httpx.Timeout(settings.account_monitor_graph_timeout_s, connect=5.0))
     deps = MonitorDeps(
         begin=registry.begin,
         keyring=KeyRing.from_strings(settings.encryption_key_list()),
         inspect=graph_inspector(GraphClient(http, settings.graph_api_url), settings.debug_token_credential()),
-        warn_days=cfg.warn_days,
+        warn_days=settings.account_monitor_warn_days,
         clock=lambda: datetime.now(UTC),
     )
 
@@ -129,7 +115,7 @@ async def run_monitor(
                 if passes is not None:
                     passes.put_nowait(outcomes)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), cfg.interval_s)
+                await asyncio.wait_for(stop.wait(), settings.account_monitor_interval_s)
     finally:
         await lock.release()
         await http.aclose()
@@ -144,22 +130,18 @@ def health_app(state: MonitorState, interval_s: float) -> FastAPI:
     return app
 
 
-async def _serve(settings: Settings, cfg: MonitorSettings) -> None:
+async def _serve(settings: Settings) -> None:
     stop = asyncio.Event()
     install_signal_handlers(stop)
     state = MonitorState()
-    app = health_app(state, cfg.interval_s)
     server = None
     task = None
     if settings.health_port:
-        config = uvicorn.Config(
-            app, host=settings.host, port=settings.health_port, log_level="warning", access_log=False
-        )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        app = health_app(state, settings.account_monitor_interval_s)
+        server = health_server(app, settings.host, settings.health_port)
         task = asyncio.create_task(server.serve())
     try:
-        await run_monitor(settings, cfg, stop=stop, state=state)
+        await run_monitor(settings, stop=stop, state=state)
     finally:
         if server is not None and task is not None:
             server.should_exit = True
@@ -170,6 +152,9 @@ def main() -> None:
     """Check tokens every interval until SIGTERM."""
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
-    cfg = MonitorSettings()
-    log.info("account_monitor_starting", interval_s=cfg.interval_s, warn_days=cfg.warn_days)
-    runtime.run(_serve(settings, cfg))
+    log.info(
+        "account_monitor_starting",
+        interval_s=settings.account_monitor_interval_s,
+        warn_days=settings.account_monitor_warn_days,
+    )
+    runtime.run(_serve(settings))

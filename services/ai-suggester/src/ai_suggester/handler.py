@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ai_suggester.context import Budget, SuggestContext, load_context, over_budget
@@ -19,9 +18,8 @@ from ai_suggester.model import ModelClient, ModelFailed
 from ai_suggester.prompt import INSTRUCTIONS, build_messages
 from ai_suggester.sanitize import clean_text, leaks
 from omni_common.broker.consumer import Delivery
-from omni_common.broker.outcomes import DeadLetter
 from omni_common.broker.publisher import Publisher
-from omni_common.contracts import decode, encode
+from omni_common.contracts import encode
 from omni_common.contracts.assistant import SuggestionReply, SuggestReply
 from omni_common.db.tenant_models import Suggestion
 
@@ -79,25 +77,20 @@ class SuggestHandler:
         self._budget = budget
         self._max_chars = max_chars
 
-    async def __call__(self, delivery: Delivery) -> None:
-        """Handle one request; always answers the asker, never raises for a failed draft."""
-        try:
-            request = decode(SuggestReply, delivery.body)
-        except ValidationError as exc:
-            raise DeadLetter("malformed", "not a SuggestReply") from exc
+    async def __call__(self, request: SuggestReply, delivery: Delivery) -> None:
+        """Answer one request on ``delivery.reply_to``; a failed draft is an answer too, never a raise."""
         remaining = (request.deadline - datetime.now(UTC)).total_seconds()
         if remaining <= 0:
-            log.info("suggestion_expired", tenant_id=str(request.tenant_id))
+            log.info("suggestion_expired")
             return  # nobody waits for it any more
-        with structlog.contextvars.bound_contextvars(tenant_id=str(request.tenant_id)):
-            try:
-                reply = await asyncio.wait_for(self._answer(request), remaining)
-            except TimeoutError:
-                reply = SuggestionReply(request_id=request.request_id, reason=NONE)
-            except Exception as exc:  # a failed suggestion must not stop the inbox
-                log.error("suggestion_failed", error=type(exc).__name__)
-                reply = SuggestionReply(request_id=request.request_id, reason=NONE)
-            await self._reply(delivery, reply)
+        try:
+            reply = await asyncio.wait_for(self._answer(request), remaining)
+        except TimeoutError:
+            reply = SuggestionReply(request_id=request.request_id, reason=NONE)
+        except Exception as exc:  # a failed suggestion must not stop the inbox
+            log.error("suggestion_failed", error=type(exc).__name__)
+            reply = SuggestionReply(request_id=request.request_id, reason=NONE)
+        await self._reply(delivery, reply)
 
     async def _answer(self, request: SuggestReply) -> SuggestionReply:
         async with self._session(request.tenant_id) as session:

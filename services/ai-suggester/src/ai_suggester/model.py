@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import openai
 import structlog
+from openai.types.chat import ChatCompletionMessageParam
 
 log = structlog.get_logger(__name__)
 
@@ -42,12 +42,12 @@ class ModelClient:
             base_url=base_url, api_key=api_key or "unused", timeout=timeout_s, max_retries=max_retries
         )
 
-    async def complete(self, messages: list[dict[str, Any]]) -> ModelAnswer:
+    async def complete(self, messages: list[ChatCompletionMessageParam]) -> ModelAnswer:
         """The model's draft; ``ModelFailed`` on any failure (logged without the prompt)."""
         try:
             response = await self._client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 max_tokens=self._max_tokens,
                 temperature=0.3,
             )

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+
+from openai.types.chat import (
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionUserMessageParam,
+)
 
 from ai_suggester.sanitize import clean_text
 from omni_common.contracts.assistant import AssistantDocument
@@ -61,12 +66,14 @@ def history_block(history: list[HistoryLine]) -> str:
     return "<customer_messages>\n" + "\n".join(lines) + "\n</customer_messages>"
 
 
-def build_messages(doc: AssistantDocument, history: list[HistoryLine]) -> list[dict[str, Any]]:
+def build_messages(doc: AssistantDocument, history: list[HistoryLine]) -> list[ChatCompletionMessageParam]:
     """Chat messages for the model: instructions + reference (system), conversation (user)."""
-    return [
-        {"role": "system", "content": f"{INSTRUCTIONS}\n\n{reference_block(doc)}"},
-        {
-            "role": "user",
-            "content": "Draft the restaurant's next reply to this conversation.\n" + history_block(history),
-        },
-    ]
+    system: ChatCompletionSystemMessageParam = {
+        "role": "system",
+        "content": f"{INSTRUCTIONS}\n\n{reference_block(doc)}",
+    }
+    user: ChatCompletionUserMessageParam = {
+        "role": "user",
+        "content": "Draft the restaurant's next reply to this conversation.\n" + history_block(history),
+    }
+    return [system, user]

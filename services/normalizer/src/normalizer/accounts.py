@@ -15,9 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from normalizer.store import AccountRow
-
-Key = tuple[str, str]  # (channel, external account id)
+from normalizer.model import AccountKey, AccountRow
 
 
 @dataclass
@@ -29,11 +27,13 @@ class AccountCache:
         default_factory=dict, init=False
     )
 
-    def lookup(self, tenant_id: uuid.UUID, keys: Iterable[Key]) -> tuple[dict[Key, AccountRow], set[Key]]:
+    def lookup(
+        self, tenant_id: uuid.UUID, keys: Iterable[AccountKey]
+    ) -> tuple[dict[AccountKey, AccountRow], set[AccountKey]]:
         """The fresh cached rows of ``keys``, and the keys still to be read from the database."""
         now = self.clock()
-        found: dict[Key, AccountRow] = {}
-        missing: set[Key] = set()
+        found: dict[AccountKey, AccountRow] = {}
+        missing: set[AccountKey] = set()
         for key in keys:
             cached = self._rows.get((tenant_id, *key))
             if cached is not None and cached[1] > now:
@@ -42,7 +42,7 @@ class AccountCache:
                 missing.add(key)
         return found, missing
 
-    def remember(self, tenant_id: uuid.UUID, rows: dict[Key, AccountRow]) -> None:
+    def remember(self, tenant_id: uuid.UUID, rows: dict[AccountKey, AccountRow]) -> None:
         if len(self._rows) + len(rows) > self.max_entries:
             now = self.clock()
             self._rows = {k: v for k, v in self._rows.items() if v[1] > now}
@@ -52,7 +52,7 @@ class AccountCache:
         for key, row in rows.items():
             self._rows[(tenant_id, *key)] = (row, expires)
 
-    def touched(self, tenant_id: uuid.UUID, rows: dict[Key, AccountRow]) -> None:
+    def touched(self, tenant_id: uuid.UUID, rows: dict[AccountKey, AccountRow]) -> None:
         """Their ``last_webhook_at`` was just set: later batches need not set it again."""
         for key, row in rows.items():
             cached = self._rows.get((tenant_id, *key))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -18,8 +19,8 @@ import httpx
 import structlog
 from psycopg.types.json import Jsonb
 
-from normalizer.handler import TenantTransaction
-from normalizer.store import Change, Db
+from normalizer import sql
+from normalizer.model import Change
 from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import EnrichMessage, reasons
 from omni_common.crypto import KeyRing
@@ -31,6 +32,10 @@ from omni_common.tenancy.accounts import decrypt_token
 log = structlog.get_logger(__name__)
 
 MAX_MEDIA_BYTES = 100 * 1024 * 1024  # WhatsApp's largest media (documents)
+
+
+# Opens a transaction on one tenant's database (the registry's ``driver_transaction``).
+TenantTransaction = Callable[[uuid.UUID], AbstractAsyncContextManager[sql.Db]]
 
 
 @dataclass(frozen=True)
@@ -52,50 +57,9 @@ def host_allowed(url: str, suffixes: tuple[str, ...]) -> bool:
     return parsed.scheme in ("http", "https") and any(host == s or host.endswith("." + s) for s in suffixes)
 
 
-@dataclass(frozen=True)
-class _Target:
-    message_id: uuid.UUID
-    chat_id: uuid.UUID
-    media: dict[str, Any] | None
-    account_id: uuid.UUID
-    contact_id: uuid.UUID
-    contact_external_id: str
-    contact_name: str | None
-    profile_fetched_at: Any
-
-
-# The message, its chat's contact and the account's sealed token, in one statement.
-_LOAD = """
-    SELECT m.id, m.chat_id, m.media, c.social_account_id, k.id, k.external_id, k.display_name,
-           k.profile_fetched_at, a.credentials_encrypted
-    FROM chat_messages AS m
-    JOIN chats AS c ON c.id = m.chat_id
-    JOIN contacts AS k ON k.id = c.contact_id
-    JOIN social_accounts AS a ON a.id = c.social_account_id
-    WHERE m.id = %(id)s
-"""
-
-# Merges the patch into the media document (keys of the patch win).
-_SET_MEDIA = """
-    UPDATE chat_messages SET media = coalesce(media, jsonb_build_object()) || %(patch)s, updated_at = now()
-    WHERE id = %(id)s
-"""
-
-# Only a contact still without a name takes the profile's; the chat's earlier messages show it too.
-_SET_CONTACT_NAME = """
-    UPDATE contacts SET display_name = %(name)s, profile_fetched_at = now(), updated_at = now()
-    WHERE id = %(id)s AND display_name IS NULL
-"""
-_SET_SENDER_NAMES = """
-    UPDATE chat_messages SET sender_name = %(name)s, updated_at = now()
-    WHERE chat_id = %(chat)s AND direction = 'inbound' AND sender_name IS NULL
-"""
-
-
-async def _load(db: Db, message_id: uuid.UUID) -> tuple[_Target, str | None] | None:
-    cursor = await db.execute(_LOAD, {"id": message_id}, prepare=True)
-    row = await cursor.fetchone()
-    return (_Target(*row[:8]), row[8]) if row else None
+async def _load(db: sql.Db, message_id: uuid.UUID) -> sql.EnrichTarget | None:
+    rows = await sql.fetch(db, sql.LOAD_ENRICH_TARGET, {"id": message_id}, sql.EnrichTarget)
+    return rows[0] if rows else None
 
 
 def _retry_unless_final(exc: Exception, what: str, *, final: bool) -> None:
@@ -115,12 +79,14 @@ async def handle_enrich(
     nothing stays ``pending`` forever.
     """
     async with deps.begin(cmd.tenant_id) as db:
-        loaded = await _load(db, cmd.message_id)
-    if loaded is None:
+        target = await _load(db, cmd.message_id)
+    if target is None:
         raise DeadLetter(reasons.MESSAGE_NOT_FOUND, f"message {cmd.message_id}")
-    target, sealed = loaded
     token = decrypt_token(
-        deps.keyring, tenant_id=cmd.tenant_id, account_id=target.account_id, ciphertext=sealed
+        deps.keyring,
+        tenant_id=cmd.tenant_id,
+        account_id=target.account_id,
+        ciphertext=target.credentials_encrypted,
     )
     # The HTTP calls run outside any transaction: no database connection waits on Meta.
     if cmd.what == "media":
@@ -129,7 +95,7 @@ async def handle_enrich(
 
 
 async def _fetch_media(
-    cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str, *, final: bool
+    cmd: EnrichMessage, deps: EnrichDeps, target: sql.EnrichTarget, token: str, *, final: bool
 ) -> Change | None:
     media = target.media or {}
     if media.get("state") != "pending":
@@ -167,15 +133,17 @@ async def _fetch_media(
     )
 
 
-async def _set_media(cmd: EnrichMessage, deps: EnrichDeps, target: _Target, patch: dict[str, Any]) -> Change:
+async def _set_media(
+    cmd: EnrichMessage, deps: EnrichDeps, target: sql.EnrichTarget, patch: dict[str, Any]
+) -> Change:
     async with deps.begin(cmd.tenant_id) as db:
-        await db.execute(_SET_MEDIA, {"patch": Jsonb(patch), "id": target.message_id}, prepare=True)
+        await sql.run(db, sql.SET_MEDIA, {"patch": Jsonb(patch), "id": target.message_id})
     log.info("media_enriched", state=patch["state"], message_id=str(target.message_id))
     return Change("message.updated", target.chat_id, target.message_id, {"media": patch["state"]})
 
 
 async def _fetch_profile(
-    cmd: EnrichMessage, deps: EnrichDeps, target: _Target, token: str, *, final: bool
+    cmd: EnrichMessage, deps: EnrichDeps, target: sql.EnrichTarget, token: str, *, final: bool
 ) -> Change | None:
     if target.contact_name is not None or target.profile_fetched_at is not None:
         return None
@@ -188,9 +156,9 @@ async def _fetch_profile(
         _retry_unless_final(exc, "profile", final=final)
         log.info("profile_unavailable", error=str(exc)[:200])
     async with deps.begin(cmd.tenant_id) as db:
-        await db.execute(_SET_CONTACT_NAME, {"name": name, "id": target.contact_id}, prepare=True)
+        await sql.run(db, sql.SET_CONTACT_NAME, {"name": name, "id": target.contact_id})
         if name:
-            await db.execute(_SET_SENDER_NAMES, {"name": name, "chat": target.chat_id}, prepare=True)
+            await sql.run(db, sql.SET_SENDER_NAMES, {"name": name, "chat": target.chat_id})
     return (
         Change("message.updated", target.chat_id, target.message_id, {"contact_name": name}) if name else None
     )

@@ -4,36 +4,29 @@ Never sent twice: the attempt is committed (``sending``) before Meta is called, 
 crash finds ``sending`` and ends the message ``failed`` with ``outcome_unknown`` ("may have been
 delivered") instead of calling Meta again; so does a call whose answer never came (timeout after the
 request left). Staff decide whether to send it again. Plain async code: collaborators come in through
-``SenderDeps``.
+``SenderDeps`` (``deps.py``), as protocols of our own.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import NotificationEvent, SendReply, reasons
-from omni_common.crypto import KeyRing
+from omni_common.contracts.events import NotificationKind
 from omni_common.domain import reply_window
 from omni_common.domain.accounts import reauth_reason, send_refusal
 from omni_common.errors import DecryptionError
-from omni_common.graph import GraphClient, GraphError, PayloadError, build_send_payload, plain_reason
-from omni_common.tenancy.accounts import AccountNotFound, flag_needs_reauth
-from outbound_sender import store
+from omni_common.graph import GraphError, PayloadError, build_send_payload, plain_reason
+from omni_common.tenancy.accounts import AccountNotFound
 from outbound_sender.backoff import Action, decide, is_last_attempt
-from outbound_sender.batching import TenantBatcher
+from outbound_sender.deps import SenderDeps
 from outbound_sender.metrics import SENDS
-from outbound_sender.pacing import Pacer
-from outbound_sender.policy import PacingPolicy, account_key, pacing_checks, pair_key
-from outbound_sender.tokens import TokenCache
+from outbound_sender.policy import account_key, pacing_checks, pair_key
+from outbound_sender.store import Accepted, SendJob
 
 log = structlog.get_logger(__name__)
 
@@ -46,66 +39,8 @@ OUTCOME_UNKNOWN_REASON = (
 )
 CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
 
-Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
-Notify = Callable[[NotificationEvent], Awaitable[None]]
 
-
-@dataclass
-class SenderDeps:
-    """Collaborators and knobs of the send handler (built by ``main.py``)."""
-
-    begin: Begin
-    graph: GraphClient
-    keyring: KeyRing
-    pacer: Pacer
-    notify: Notify
-    retry_delays: int  # number of delayed-retry queues: attempt > this is the last one
-    policy: PacingPolicy = field(default_factory=PacingPolicy)
-    max_pace_wait_s: float = 10.0  # longer waits go back to the retry queue instead of holding a slot
-    # A 'sending' younger than this may be another replica mid-call (duplicate command): check later.
-    in_flight_grace_s: float = 60.0
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    # Test seam: runs after Meta accepted and before 'sent' is committed (a crash there must not resend).
-    after_accept: Callable[[], Awaitable[None]] | None = None
-    tokens: TokenCache | None = None  # decrypted tokens, briefly; built from ``keyring`` when None
-
-    # Hot writes grouped per tenant (``batching``); built from ``begin``.
-    claims: TenantBatcher[uuid.UUID, store.ClaimedJob | None] = field(init=False)
-    accepts: TenantBatcher[store.Accepted, None] = field(init=False)
-
-    def __post_init__(self) -> None:
-        if self.tokens is None:
-            self.tokens = TokenCache(self.keyring)
-        self.claims = TenantBatcher(self._claim_batch)
-        self.accepts = TenantBatcher(self._accept_batch)
-
-    async def _claim_batch(
-        self, tenant_id: uuid.UUID, message_ids: list[uuid.UUID]
-    ) -> list[store.ClaimedJob | None]:
-        async with self.begin(tenant_id) as session:
-            claimed = await store.claim_jobs(session, list(set(message_ids)), self.clock())
-        results: list[store.ClaimedJob | None] = []
-        for message_id in message_ids:
-            # A duplicate command in the same batch gets nothing: only one attempt may own a claim.
-            results.append(claimed.pop(message_id, None))
-        return results
-
-    async def _accept_batch(self, tenant_id: uuid.UUID, accepted: list[store.Accepted]) -> list[None]:
-        # Meta has accepted these: the write is retried once if the pooled connection was dead
-        # (pools skip the per-checkout ping, see main.py). It is idempotent.
-        for tries in (1, 2):
-            try:
-                async with self.begin(tenant_id) as session:
-                    await store.mark_sent(session, accepted, now=self.clock())
-                return [None] * len(accepted)
-            except DBAPIError as exc:
-                if tries == 2 or not exc.connection_invalidated:
-                    raise
-                log.warning("db_connection_stale_retrying", tenant_id=str(tenant_id))
-        raise AssertionError("unreachable")
-
-
-def refusal(job: store.SendJob, now: datetime) -> tuple[str, str] | None:
+def refusal(job: SendJob, now: datetime) -> tuple[str, str] | None:
     """(error_code, reason) when the reply must not even be tried, else None."""
     refused = send_refusal(job.channel, job.account_status, job.account_active)
     if refused is not None:
@@ -164,7 +99,7 @@ class _Send:
             return
         try:  # validate the request before Meta is called: a bad one never reaches Meta
             build_send_payload(
-                job.channel,  # type: ignore[arg-type]
+                job.channel,
                 to=job.recipient,
                 text=job.text or "",
                 reply_to_external_id=job.reply_to_external_id,
@@ -174,7 +109,6 @@ class _Send:
             await self._finish(job, "failed", ("sending",), "invalid_message", str(exc))
             return
         try:
-            assert deps.tokens is not None  # set in __post_init__
             token = deps.tokens.get(cmd.tenant_id, job.account_id, claimed.credentials_encrypted)
         except (DecryptionError, AccountNotFound) as exc:
             # Retrying cannot fix a token we cannot read (key removed from the ring, no credentials).
@@ -187,7 +121,7 @@ class _Send:
             return
         try:
             result = await deps.graph.send_message(
-                job.channel,  # type: ignore[arg-type]
+                job.channel,
                 job.account_external_id,
                 token,
                 to=job.recipient,
@@ -202,7 +136,7 @@ class _Send:
             await deps.after_accept()
         # platform_timestamp is our attempt time, before Meta's own clock read it: Messenger's read
         # watermark then covers this message.
-        accepted = store.Accepted(job, result.external_message_id, platform_timestamp=attempted_at)
+        accepted = Accepted(job, result.external_message_id, platform_timestamp=attempted_at)
         await deps.accepts.submit(cmd.tenant_id, accepted)
         SENDS.labels(job.channel, "sent", "").inc()
         self.log.info("reply_sent", external_message_id=result.external_message_id)
@@ -211,8 +145,7 @@ class _Send:
     async def _not_claimable(self) -> None:
         """The claim found nothing: read the message to say why (rare: duplicates, redeliveries)."""
         cmd = self.cmd
-        async with self.deps.begin(cmd.tenant_id) as session:
-            job = await store.load_job(session, cmd.message_id)
+        job = await self.deps.store.load(cmd.tenant_id, cmd.message_id)
         if job is None:
             raise DeadLetter(
                 reasons.MESSAGE_NOT_FOUND, f"no message {cmd.message_id} in tenant {cmd.tenant_id}"
@@ -226,7 +159,7 @@ class _Send:
             raise Retry(reasons.CLAIM_RACED, "the message was queued again while being claimed")
         self.log.info("send_skipped", status=job.status)  # a duplicate command: already handled
 
-    async def _pace(self, job: store.SendJob) -> bool:
+    async def _pace(self, job: SendJob) -> bool:
         """Wait for the customer's, then the account's slot; False (message settled) if too long.
 
         The message is already ``sending`` here; a wait beyond ``max_pace_wait_s`` puts it back to
@@ -253,7 +186,7 @@ class _Send:
             self.log.debug("send_paced", waited_s=round(paced.wait_s, 3))
         return True
 
-    async def _reconcile(self, job: store.SendJob) -> None:
+    async def _reconcile(self, job: SendJob) -> None:
         """A 'sending' message came back: never call Meta again, the first call may have gone through."""
         now = self.deps.clock()
         started = job.send_attempted_at
@@ -262,7 +195,7 @@ class _Send:
             raise Retry(reasons.SEND_IN_PROGRESS, "another attempt may still be talking to Meta")
         await self._outcome_unknown(job, cause="redelivered_while_sending")
 
-    async def _on_error(self, job: store.SendJob, err: GraphError) -> None:
+    async def _on_error(self, job: SendJob, err: GraphError) -> None:
         deps = self.deps
         decision = decide(
             err.error_class,
@@ -302,52 +235,41 @@ class _Send:
                 reason = f"{reason.split(' — ')[0]}; gave up after {self.attempt} attempts"
             await self._finish(job, "failed", ("sending",), _error_code(err), reason)
 
-    async def _outcome_unknown(self, job: store.SendJob, *, cause: str) -> None:
+    async def _outcome_unknown(self, job: SendJob, *, cause: str) -> None:
         """The call may have reached Meta: end ``failed``/``outcome_unknown``, never call Meta again."""
         if await self._finish(job, "failed", ("sending",), OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON):
             # Operators look for this event (docs/runbook.md); the cause says why nobody can tell.
             self.log.warning("send_outcome_unknown", cause=cause)
 
-    async def _reauth(self, job: store.SendJob, err: GraphError) -> None:
+    async def _reauth(self, job: SendJob, err: GraphError) -> None:
         """Token dead: flag the account, fail this and its other queued sends, notify the owner once."""
         deps, cmd = self.deps, self.cmd
-        now = deps.clock()
-        reason = reauth_reason(job.channel)
-        code = _error_code(err)
-        async with deps.begin(cmd.tenant_id) as session:
-            flagged = await flag_needs_reauth(
-                session, account_id=job.account_id, why=err.message, error_code=code, now=now
-            )
-            await store.set_status(
-                session,
-                job.message_id,
-                status="failed",
-                now=now,
-                from_statuses=("sending",),
-                error_code=code,
-                error_message=reason,
-            )
-            others = await store.fail_queued_of_account(
-                session, job.account_id, now=now, error_code=code, error_message=reason
-            )
+        failed = await deps.store.fail_for_reauth(
+            cmd.tenant_id,
+            job,
+            why=err.message,
+            error_code=_error_code(err),
+            reason=reauth_reason(job.channel),
+            now=deps.clock(),
+        )
         # Operators alert on this event name.
         self.log.error(
             "account_needs_reauth",
             account_id=job.account_external_id,
             code=err.code,
             subcode=err.subcode,
-            failed_pending=len(others),
-            first=flagged.first,
+            failed_pending=len(failed.others),
+            first=failed.first,
         )
         await self._announce(job, "failed")
-        for other in others:
+        for other in failed.others:
             await self._emit("message.status", chat_id=None, message_id=other, data={"status": "failed"})
-        for event in flagged.events:
+        for event in failed.events:
             await self._emit(event.kind, chat_id=None, message_id=None, data=event.data)
 
     async def _finish(
         self,
-        job: store.SendJob,
+        job: SendJob,
         status: str,
         from_statuses: tuple[str, ...],
         error_code: str | None,
@@ -356,16 +278,15 @@ class _Send:
         announce: bool = True,
     ) -> bool:
         """Move the message to ``status`` if still in ``from_statuses``; True when it moved."""
-        async with self.deps.begin(self.cmd.tenant_id) as session:
-            changed = await store.set_status(
-                session,
-                job.message_id,
-                status=status,
-                now=self.deps.clock(),
-                from_statuses=from_statuses,
-                error_code=error_code,
-                error_message=reason,
-            )
+        changed = await self.deps.store.move(
+            self.cmd.tenant_id,
+            job.message_id,
+            status=status,
+            now=self.deps.clock(),
+            from_statuses=from_statuses,
+            error_code=error_code,
+            error_message=reason,
+        )
         if changed:
             SENDS.labels(job.channel, status, error_code or "").inc()
         if changed and status == "failed" and error_code != OUTCOME_UNKNOWN:
@@ -374,17 +295,22 @@ class _Send:
             await self._announce(job, status)
         return changed
 
-    async def _announce(self, job: store.SendJob, status: str) -> None:
+    async def _announce(self, job: SendJob, status: str) -> None:
         await self._emit(
             "message.status", chat_id=job.chat_id, message_id=job.message_id, data={"status": status}
         )
 
     async def _emit(
-        self, kind: str, *, chat_id: uuid.UUID | None, message_id: uuid.UUID | None, data: dict[str, object]
+        self,
+        kind: NotificationKind,
+        *,
+        chat_id: uuid.UUID | None,
+        message_id: uuid.UUID | None,
+        data: dict[str, object],
     ) -> None:
         event = NotificationEvent(
             tenant_id=self.cmd.tenant_id,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             chat_id=chat_id,
             message_id=message_id,
             data=data,

@@ -1,21 +1,33 @@
 """Tenant-database steps of a send; each is one guarded statement so concurrent deliveries cannot clash.
 
-The hot path (``claim_job``, ``mark_sent``) is plain SQL prepared once at import and run in autocommit:
+The hot path (``claim_jobs``, ``mark_sent``) is plain SQL prepared once at import and run in autocommit:
 one round trip per step instead of BEGIN/statement/COMMIT, and no per-call statement building or
 compiling (that was most of the sender's CPU per send). The rarer steps keep the ORM's expressions.
+``SessionSendStore`` is the handler's ``SendStore`` on top of these, one transaction per step.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+import structlog
+from sqlalchemy import Row, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from omni_common.db.tenant_models import Chat, ChatMessage, Contact, Notification, SocialAccount
+from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
+from omni_common.domain.channels import Channel, is_channel
+from omni_common.domain.reauth import LiveEvent
+from omni_common.tenancy.accounts import flag_needs_reauth
+
+log = structlog.get_logger(__name__)
+
+Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass(frozen=True)
@@ -24,7 +36,7 @@ class SendJob:
 
     message_id: uuid.UUID
     chat_id: uuid.UUID
-    channel: str
+    channel: Channel
     direction: str
     status: str | None
     text: str | None
@@ -71,16 +83,25 @@ async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | No
     ).first()
     if row is None:
         return None
+    # The quoted row's platform id wins; reply_to_external_id covers a quote of a message we lack.
+    return _job(
+        row, status=row.status, reply_to_external_id=row.quoted_external_id or row.reply_to_external_id
+    )
+
+
+def _job(row: Row[Any], *, status: str | None, reply_to_external_id: str | None) -> SendJob:
+    """A job from a row of ``load_job`` or ``_CLAIM_JOBS`` (their columns carry the same names)."""
+    if not is_channel(row.channel):
+        raise ValueError(f"message {row.id} is on an unknown channel {row.channel!r}")
     return SendJob(
         message_id=row.id,
         chat_id=row.chat_id,
         channel=row.channel,
         direction=row.direction,
-        status=row.status,
+        status=status,
         text=row.text,
         send_attempted_at=row.send_attempted_at,
-        # The quoted row's platform id wins; reply_to_external_id covers a quote of a message we lack.
-        reply_to_external_id=row.quoted_external_id or row.reply_to_external_id,
+        reply_to_external_id=reply_to_external_id,
         last_inbound_at=row.last_inbound_at,
         account_id=row.account_id,
         account_external_id=row.external_account_id,
@@ -174,27 +195,13 @@ async def claim_jobs(
     """
     conn = await _autocommit(session)
     rows = (await conn.execute(_CLAIM_JOBS, {"ids": message_ids, "now": now})).all()
-    claimed: dict[uuid.UUID, ClaimedJob] = {}
-    for row in rows:
-        job = SendJob(
-            message_id=row.id,
-            chat_id=row.chat_id,
-            channel=row.channel,
-            direction=row.direction,
-            status="sending",
-            text=row.text,
-            send_attempted_at=row.send_attempted_at,
-            reply_to_external_id=row.reply_to_external_id,
-            last_inbound_at=row.last_inbound_at,
-            account_id=row.account_id,
-            account_external_id=row.external_account_id,
-            account_status=row.account_status,
-            account_active=row.is_active,
-            recipient=row.external_id,
-            kind=row.kind,
+    return {
+        row.id: ClaimedJob(
+            _job(row, status="sending", reply_to_external_id=row.reply_to_external_id),
+            row.credentials_encrypted,
         )
-        claimed[row.id] = ClaimedJob(job, row.credentials_encrypted)
-    return claimed
+        for row in rows
+    }
 
 
 async def mark_sent(session: AsyncSession, accepted: list[Accepted], *, now: datetime) -> None:
@@ -215,19 +222,6 @@ async def mark_sent(session: AsyncSession, accepted: list[Accepted], *, now: dat
     await conn.execute(_MARK_SENT, params)
 
 
-async def claim(session: AsyncSession, message_id: uuid.UUID, now: datetime) -> bool:
-    """Record the attempt (queued -> sending) before calling Meta; False if someone else has it."""
-    row = (
-        await session.execute(
-            update(ChatMessage)
-            .where(ChatMessage.id == message_id, ChatMessage.status == "queued")
-            .values(status="sending", send_attempted_at=now, status_at=now)
-            .returning(ChatMessage.id)
-        )
-    ).first()
-    return row is not None
-
-
 async def set_status(
     session: AsyncSession,
     message_id: uuid.UUID,
@@ -237,36 +231,17 @@ async def set_status(
     from_statuses: tuple[str, ...],
     error_code: str | None = None,
     error_message: str | None = None,
-    external_message_id: str | None = None,
-    platform_timestamp: datetime | None = None,
 ) -> bool:
     """Move the message to ``status`` if it is still in one of ``from_statuses``."""
-    values: dict[str, object] = {
-        "status": status,
-        "status_at": now,
-        "error_code": error_code,
-        "error_message": error_message,
-    }
-    if external_message_id is not None:
-        values["external_message_id"] = external_message_id
-    if platform_timestamp is not None:
-        values["platform_timestamp"] = platform_timestamp
     row = (
         await session.execute(
             update(ChatMessage)
             .where(ChatMessage.id == message_id, ChatMessage.status.in_(from_statuses))
-            .values(**values)
+            .values(status=status, status_at=now, error_code=error_code, error_message=error_message)
             .returning(ChatMessage.id)
         )
     ).first()
     return row is not None
-
-
-async def touch_last_send(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> None:
-    """Remember when the account last sent (shown in settings)."""
-    await session.execute(
-        update(SocialAccount).where(SocialAccount.id == account_id).values(last_send_at=now)
-    )
 
 
 async def fail_queued_of_account(
@@ -289,20 +264,83 @@ async def fail_queued_of_account(
     return [r.id for r in rows]
 
 
-async def add_notification(
-    session: AsyncSession,
-    *,
-    kind: str,
-    severity: str,
-    title: str,
-    body: str,
-    account_id: uuid.UUID,
-    data: dict[str, object],
-) -> uuid.UUID:
-    """Insert an owner notification (the inbox shows it until resolved)."""
-    note = Notification(
-        kind=kind, severity=severity, title=title, body=body, social_account_id=account_id, data=data
-    )
-    session.add(note)
-    await session.flush()
-    return note.id
+@dataclass(frozen=True)
+class ReauthFailed:
+    """After a dead token: whether the account was newly flagged, its other failed messages, the events."""
+
+    first: bool
+    others: list[uuid.UUID]
+    events: list[LiveEvent]
+
+
+class SessionSendStore:
+    """The send handler's ``SendStore`` on tenant databases: each call is one committed step."""
+
+    def __init__(self, begin: Begin) -> None:
+        self._begin = begin
+
+    async def claim(
+        self, tenant_id: uuid.UUID, message_ids: list[uuid.UUID], now: datetime
+    ) -> dict[uuid.UUID, ClaimedJob]:
+        async with self._begin(tenant_id) as session:
+            return await claim_jobs(session, message_ids, now)
+
+    async def load(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> SendJob | None:
+        async with self._begin(tenant_id) as session:
+            return await load_job(session, message_id)
+
+    async def move(
+        self,
+        tenant_id: uuid.UUID,
+        message_id: uuid.UUID,
+        *,
+        status: str,
+        now: datetime,
+        from_statuses: tuple[str, ...],
+        error_code: str | None,
+        error_message: str | None,
+    ) -> bool:
+        async with self._begin(tenant_id) as session:
+            return await set_status(
+                session,
+                message_id,
+                status=status,
+                now=now,
+                from_statuses=from_statuses,
+                error_code=error_code,
+                error_message=error_message,
+            )
+
+    async def mark_sent(self, tenant_id: uuid.UUID, accepted: list[Accepted], now: datetime) -> None:
+        # Meta has accepted these: the write is retried once if the pooled connection was dead
+        # (pools skip the per-checkout ping, see main.py). It is idempotent.
+        for tries in (1, 2):
+            try:
+                async with self._begin(tenant_id) as session:
+                    await mark_sent(session, accepted, now=now)
+                return
+            except DBAPIError as exc:
+                if tries == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("db_connection_stale_retrying", tenant_id=str(tenant_id))
+
+    async def fail_for_reauth(
+        self, tenant_id: uuid.UUID, job: SendJob, *, why: str, error_code: str, reason: str, now: datetime
+    ) -> ReauthFailed:
+        async with self._begin(tenant_id) as session:
+            flagged = await flag_needs_reauth(
+                session, account_id=job.account_id, why=why, error_code=error_code, now=now
+            )
+            await set_status(
+                session,
+                job.message_id,
+                status="failed",
+                now=now,
+                from_statuses=("sending",),
+                error_code=error_code,
+                error_message=reason,
+            )
+            others = await fail_queued_of_account(
+                session, job.account_id, now=now, error_code=error_code, error_message=reason
+            )
+        return ReauthFailed(flagged.first, others, flagged.events)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
+from omni_common.broker import headers as h
+from omni_common.broker.consumer import Delivery
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import MalformedDelivery, split_delivery
 from omni_common.contracts import RawWebhook, RoutedEvent, reasons
@@ -15,16 +18,44 @@ from tenant_router.decisions import AccountRoute, Refused, decide
 
 log = structlog.get_logger(__name__)
 
+# Header naming the only items of a delivery to route (a dead-lettered item of a batch, replayed).
+ONLY_ITEMS = "x-omni-only-items"
+
 Resolve = Callable[[str, str], Awaitable[AccountRoute | None]]
 EmitRouted = Callable[[RoutedEvent], Awaitable[None]]
 # (raw delivery, item index, reason, detail, account id) -> dead-lettered, confirmed.
 EmitRefused = Callable[[RawWebhook, str, str, str, str | None], Awaitable[None]]
 
 
+def only_items(headers: Mapping[str, Any]) -> frozenset[str] | None:
+    """The item positions a replayed dead letter is limited to; None: the whole delivery."""
+    only = h.text(headers.get(ONLY_ITEMS))
+    return frozenset(only.split(",")) if only else None
+
+
 @dataclass
 class RouteSummary:
     routed: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+
+
+async def handle_raw_webhook(
+    raw: RawWebhook,
+    delivery: Delivery,
+    *,
+    resolve: Resolve,
+    emit_routed: EmitRouted,
+    emit_refused: EmitRefused,
+) -> None:
+    """The ``ingress.raw`` handler: route the delivery, or only the items a replayed dead letter names."""
+    summary = await route_delivery(
+        raw,
+        resolve=resolve,
+        emit_routed=emit_routed,
+        emit_refused=emit_refused,
+        only_items=only_items(delivery.headers),
+    )
+    log.debug("delivery_routed", routed=summary.routed, refused=summary.refused)
 
 
 async def route_delivery(

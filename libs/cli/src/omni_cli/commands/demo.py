@@ -203,6 +203,7 @@ def _reaction(now: int) -> list[tuple[str, dict[str, Any]]]:
 async def _ingest(registry: Any, tenant_id: Any, deliveries: list[tuple[str, dict[str, Any]]]) -> None:
     """Store deliveries as the normalizer would (the seed bypasses the broker; ids make re-runs no-ops)."""
     from normalizer.handler import handle_routed_event
+    from normalizer.store import tenant_stores
     from omni_common.channels.inbound import split_delivery
     from omni_common.contracts import RoutedEvent
 
@@ -217,7 +218,7 @@ async def _ingest(registry: Any, tenant_id: Any, deliveries: list[tuple[str, dic
                 received_at=datetime.now(UTC),
                 payload=item.payload,
             )
-            await handle_routed_event(event, begin=registry.driver_transaction)
+            await handle_routed_event(event, begin=tenant_stores(registry.driver_transaction))
 
 
 async def seed() -> None:

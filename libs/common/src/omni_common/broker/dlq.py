@@ -144,7 +144,7 @@ def _dlqs(topology: Topology, queue: str | None) -> tuple[str, ...]:
 
 async def _browse(
     connection: AbstractConnection, topology: Topology, queue: str | None, *, with_body: bool
-) -> AsyncGenerator[tuple[DeadLetterInfo, AbstractIncomingMessage]]:
+) -> AsyncGenerator[tuple[DeadLetterInfo, AbstractIncomingMessage], None]:
     """Yield ``(info, message)`` for every message of the selected DLQs; unacked ones go back on exit."""
     taken: dict[str, list[AbstractIncomingMessage]] = {}
     channel = await connection.channel(publisher_confirms=False)

@@ -66,23 +66,26 @@ class RoutedEvent(Contract):
     payload: dict[str, Any]
 
 
+NotificationKind = Literal[
+    "message.created",
+    "message.updated",
+    "message.status",
+    "account.status",
+    "notification",
+    # Team inbox: state/snooze/assignment, labels on a conversation, a private note added.
+    "conversation.updated",
+    "conversation.labels",
+    "note.created",
+]
+
+
 class NotificationEvent(Contract):
     """Something a live inbox should show: a new message, a status change, an account problem."""
 
     type: Literal["notification"] = "notification"
     version: Literal[1] = 1
     tenant_id: uuid.UUID
-    kind: Literal[
-        "message.created",
-        "message.updated",
-        "message.status",
-        "account.status",
-        "notification",
-        # Team inbox: state/snooze/assignment, labels on a conversation, a private note added.
-        "conversation.updated",
-        "conversation.labels",
-        "note.created",
-    ]
+    kind: NotificationKind
     chat_id: uuid.UUID | None = None
     message_id: uuid.UUID | None = None
     data: dict[str, Any] = Field(default_factory=dict)

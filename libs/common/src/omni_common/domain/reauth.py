@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from omni_common.domain.channels import channel_name
 
@@ -62,7 +62,7 @@ def reauth_notice(
 class LiveEvent:
     """A change live inboxes should hear about (kind and data of a ``NotificationEvent``)."""
 
-    kind: str
+    kind: Literal["account.status", "notification"]
     data: dict[str, Any]
 
 

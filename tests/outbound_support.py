@@ -20,12 +20,14 @@ from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, Outbox
+from omni_common.domain.channels import Channel
 from omni_common.graph import GraphClient
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import connect_account
 from omni_common.tenancy.migrate import migrate_all
 from omni_common.tenancy.provisioning import create_tenant
-from outbound_sender.handler import SenderDeps
+from outbound_sender.deps import SenderDeps
+from outbound_sender.store import SessionSendStore
 
 
 @dataclass
@@ -119,7 +121,7 @@ async def add_inbound(db: Db, chat_id: uuid.UUID, channel: str, external_id: str
 async def queue_reply(
     db: Db,
     chat_id: uuid.UUID,
-    channel: str,
+    channel: Channel,
     text: str,
     *,
     reply_to: uuid.UUID | None = None,
@@ -140,7 +142,7 @@ async def queue_reply(
         session.add(msg)
         await session.flush()
         if outbox_age_s is not None:
-            command = SendReply(tenant_id=db.tenant_id, message_id=msg.id, channel=channel)  # type: ignore[arg-type]
+            command = SendReply(tenant_id=db.tenant_id, message_id=msg.id, channel=channel)
             session.add(
                 Outbox(
                     message_id=msg.id,
@@ -153,10 +155,10 @@ async def queue_reply(
 
 
 async def publish_reply(
-    publisher: Publisher, topology: Topology, db: Db, message_id: uuid.UUID, channel: str
+    publisher: Publisher, topology: Topology, db: Db, message_id: uuid.UUID, channel: Channel
 ) -> None:
     """Publish the SendReply command as the inbox does after its commit."""
-    command = SendReply(tenant_id=db.tenant_id, message_id=message_id, channel=channel)  # type: ignore[arg-type]
+    command = SendReply(tenant_id=db.tenant_id, message_id=message_id, channel=channel)
     await publisher.publish(
         routing_key(OUTBOUND_COMMANDS, channel),
         encode(command),
@@ -182,7 +184,7 @@ def direct_deps(
         return None
 
     return SenderDeps(
-        begin=db.registry.begin,
+        store=SessionSendStore(db.registry.begin),
         graph=GraphClient(ctl.http, ctl.graph_url),
         keyring=KeyRing.from_strings(settings.encryption_key_list()),
         pacer=pacer,

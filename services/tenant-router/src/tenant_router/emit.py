@@ -1,0 +1,49 @@
+"""The router's broker side: routed events to the normalizer, refused items to the raw queue's DLQ."""
+
+from __future__ import annotations
+
+from omni_common.broker import headers as h
+from omni_common.broker.publisher import Publisher
+from omni_common.broker.topology import Topology
+from omni_common.contracts import RawWebhook, RoutedEvent, encode
+from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS, routing_key
+from tenant_router.handler import ONLY_ITEMS
+from tenant_router.metrics import EVENTS
+
+
+class BrokerEmitter:
+    """``emit_routed`` and ``emit_refused`` of ``route_delivery``, each returning once confirmed."""
+
+    def __init__(self, publisher: Publisher, topology: Topology) -> None:
+        self._publisher = publisher
+        self._raw = topology.stage(RAW_WEBHOOKS)
+
+    async def routed(self, event: RoutedEvent) -> None:
+        await self._publisher.publish(
+            routing_key(ROUTED_EVENTS, event.channel),
+            encode(event),
+            message_id=event.event_id,
+            correlation_id=event.delivery_id,
+            headers={"x-omni-tenant-id": str(event.tenant_id), "x-omni-channel": event.channel},
+        )
+        EVENTS.labels(event.channel, "routed").inc()
+
+    async def refused(
+        self, raw: RawWebhook, index: str, reason: str, detail: str, account_id: str | None
+    ) -> None:
+        # The whole signed delivery is kept, limited to this item on replay.
+        hdrs = h.dead_letter_headers(
+            {ONLY_ITEMS: index, "x-omni-channel": raw.channel, "x-omni-account-id": account_id or ""},
+            reason=reason,
+            detail=detail,
+            source_queue=self._raw.queue,
+            routing_key=routing_key(RAW_WEBHOOKS, raw.channel),
+        )
+        await self._publisher.publish_to_queue(
+            self._raw.dlq,
+            encode(raw),
+            message_id=f"{raw.delivery_id}:{index}",
+            correlation_id=raw.delivery_id,
+            headers=hdrs,
+        )
+        EVENTS.labels(raw.channel, reason).inc()

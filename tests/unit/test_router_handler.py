@@ -1,0 +1,117 @@
+"""The tenant-router's handler on fakes: which items of a delivery go where, and which are refused."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from fakes import FakeRouting, Route
+
+from omni_common.broker.outcomes import DeadLetter
+from omni_common.channels import samples
+from omni_common.contracts import RawWebhook, reasons
+from tenant_router.handler import only_items, route_delivery
+
+TENANT, OTHER = uuid.uuid4(), uuid.uuid4()
+WABA = "200000000000001"
+
+
+def _text(phone_number_id: str, n: int = 1) -> dict[str, Any]:
+    return samples.whatsapp_text(
+        phone_number_id=phone_number_id,
+        waba_id=WABA,
+        wa_id="4915100000001",
+        name="Ana",
+        text="hola",
+        message_id=f"wamid.{phone_number_id}.{n}",
+        timestamp=1_760_000_000,
+    )
+
+
+def _raw(*deliveries: dict[str, Any], verified: bool = True, body: bytes | None = None) -> RawWebhook:
+    """One delivery holding the entries of ``deliveries`` (Meta batches several in one POST)."""
+    entries = [entry for d in deliveries for entry in d["entry"]]
+    document = {"object": "whatsapp_business_account", "entry": entries}
+    return RawWebhook(
+        delivery_id="d1",
+        channel="whatsapp",
+        received_at=datetime.now(UTC),
+        signature_verified=verified,
+        body=body if body is not None else orjson.dumps(document),
+    )
+
+
+async def _route(fake: FakeRouting, raw: RawWebhook, only: frozenset[str] | None = None) -> None:
+    await route_delivery(
+        raw,
+        resolve=fake.resolve,
+        emit_routed=fake.emit_routed,
+        emit_refused=fake.emit_refused,
+        only_items=only,
+    )
+
+
+class TestRouteDelivery:
+    async def test_routes_each_entry_to_the_tenant_of_its_account(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT), ("whatsapp", "102"): Route(OTHER)})
+
+        await _route(fake, _raw(_text("101"), _text("102")))
+
+        assert [(e.tenant_id, e.account_id, e.event_id) for e in fake.routed] == [
+            (TENANT, "101", "d1:e0.c0"),
+            (OTHER, "102", "d1:e1.c0"),
+        ]
+        assert fake.refused == []
+
+    async def test_refuses_only_the_entry_no_tenant_connected(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT)})
+
+        await _route(fake, _raw(_text("101"), _text("999")))
+
+        assert [e.account_id for e in fake.routed] == ["101"]
+        assert fake.refused == [("e1.c0", reasons.UNMAPPED_ACCOUNT, "999")]
+
+    @pytest.mark.parametrize(
+        ("route", "reason"),
+        [
+            (Route(TENANT, tenant_status="suspended"), reasons.TENANT_INACTIVE),
+            (Route(TENANT, is_enabled=False), reasons.CHANNEL_DISABLED),
+        ],
+    )
+    async def test_refuses_an_inactive_tenant_or_a_disabled_account(self, route: Route, reason: str) -> None:
+        fake = FakeRouting({("whatsapp", "101"): route})
+
+        await _route(fake, _raw(_text("101")))
+
+        assert fake.routed == []
+        assert fake.refused == [("e0.c0", reason, "101")]
+
+    async def test_a_replayed_dead_letter_routes_only_the_items_it_names(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT), ("whatsapp", "102"): Route(TENANT)})
+
+        await _route(fake, _raw(_text("101"), _text("102")), only=only_items({"x-omni-only-items": "e1.c0"}))
+
+        assert [e.account_id for e in fake.routed] == ["102"]
+
+    async def test_dead_letters_a_delivery_whose_signature_was_not_verified(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT)})
+
+        with pytest.raises(DeadLetter) as refused:
+            await _route(fake, _raw(_text("101"), verified=False))
+
+        assert refused.value.reason == reasons.UNVERIFIED
+        assert fake.routed == []
+
+    async def test_dead_letters_a_body_that_is_not_json(self) -> None:
+        with pytest.raises(DeadLetter) as refused:
+            await _route(FakeRouting(), _raw(body=b"{not json"))
+
+        assert refused.value.reason == reasons.MALFORMED
+
+
+def test_the_only_items_header_lists_positions() -> None:
+    assert only_items({"x-omni-only-items": "e0.c0,e2.c1"}) == frozenset({"e0.c0", "e2.c1"})
+    assert only_items({}) is None
