@@ -56,7 +56,10 @@ async def tenant_db(settings: Settings, slug_prefix: str) -> AsyncIterator[Db]:
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
     registry = TenantEngineRegistry(
-        catalog=catalog, server_url=settings.database_url, connections_per_server=4
+        catalog=catalog,
+        server_url=settings.database_url,
+        connections_per_server=4,
+        acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     try:
         yield Db(settings, registry, catalog, tenant.id, tenant.db_name)

@@ -41,7 +41,9 @@ async def tenant(settings: Settings) -> SeededTenant:
 @pytest.fixture(scope="module")
 async def registry(settings: Settings, tenant: SeededTenant) -> AsyncIterator[TenantEngineRegistry]:
     engine = catalog_engine(settings.database_url)
-    registry = TenantEngineRegistry(catalog=Catalog(engine), server_url=settings.database_url, max_engines=1)
+    registry = TenantEngineRegistry(
+        catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=4
+    )
     try:
         yield registry
     finally:

@@ -21,7 +21,7 @@ from omni_common.channels.inbound import InboundMessage, NormalizedEvent, Status
 from omni_common.contracts import EnrichMessage, NotificationEvent, RawWebhook, RoutedEvent
 from omni_common.domain.channels import Channel
 from omni_common.domain.reauth import reauth_events
-from omni_common.errors import TenantNotActive, TenantNotFound
+from omni_common.errors import DatabaseUnavailable, TenantNotActive, TenantNotFound
 from omni_common.graph import GraphError, SendResult
 from outbound_sender.pacing import Checks, Paced, Rate
 from outbound_sender.store import Accepted, ClaimedJob, ReauthFailed, SendJob
@@ -183,6 +183,8 @@ class FakeSendStore:
     sent: list[Accepted] = field(default_factory=list)
     errors: dict[uuid.UUID, tuple[str | None, str | None]] = field(default_factory=dict)  # code, reason
     reauthed: list[str] = field(default_factory=list)  # error codes of the re-authorisation flags
+    # The next N ``mark_sent`` calls find the database unavailable (full, down, connection lost).
+    unavailable_marks: int = 0
 
     def add(self, job: SendJob, credentials: str | None = None) -> SendJob:
         """Queue ``job``; ``credentials``: its account's sealed token (none: unreadable)."""
@@ -225,6 +227,9 @@ class FakeSendStore:
         return True
 
     async def mark_sent(self, tenant_id: uuid.UUID, accepted: list[Accepted], now: datetime) -> None:
+        if self.unavailable_marks:
+            self.unavailable_marks -= 1
+            raise DatabaseUnavailable("the database server refused connections: too many clients")
         for a in accepted:
             self.jobs[a.job.message_id] = dataclasses.replace(self.jobs[a.job.message_id], status="sent")
             self.sent.append(a)

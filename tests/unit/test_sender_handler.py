@@ -103,6 +103,51 @@ class TestASend:
         assert world.notes.events == []
 
 
+class TestOurSideFailingAfterMetaAccepted:
+    """Meta's answer came back; only recording it failed. It ends ``sent``, never "may have been
+    delivered", and Meta is never asked twice."""
+
+    async def test_a_database_hiccup_is_retried_in_place(self) -> None:
+        world = World(SendResult("wamid.hiccup", {}))
+        world.store.unavailable_marks = 2
+
+        await world.send()
+
+        assert (world.status, [a.external_message_id for a in world.store.sent]) == ("sent", ["wamid.hiccup"])
+        assert len(world.graph.calls) == 1
+
+    async def test_a_longer_outage_goes_through_the_delay_queue_and_the_redelivery_completes_it(self) -> None:
+        world = World(SendResult("wamid.later", {}))
+        world.deps.accept_retry_s = 0.3
+        world.store.unavailable_marks = 10
+
+        with pytest.raises(Retry) as later:
+            await world.send()
+        assert later.value.reason == reasons.TENANT_DB_UNAVAILABLE
+        assert world.status == "sending"
+
+        world.store.unavailable_marks = 0  # the database is back when the copy is redelivered
+        await world.send(attempt=2)
+
+        assert (world.status, [a.external_message_id for a in world.store.sent]) == ("sent", ["wamid.later"])
+        assert world.store.sent[0].platform_timestamp == NOW  # the first attempt's time, kept
+        assert len(world.graph.calls) == 1
+        assert world.notes.kinds() == ["message.status"]
+
+    async def test_a_redelivery_long_after_completes_it_even_when_marked_unknown_meanwhile(self) -> None:
+        world = World(SendResult("wamid.late", {}))
+        world.deps.accept_retry_s = 0
+        world.store.unavailable_marks = 1
+        with pytest.raises(Retry):
+            await world.send()
+        world.store.jobs[world.job.message_id] = dataclasses.replace(world.job, status="failed")
+
+        await world.send(attempt=RETRIES + 1)
+
+        assert world.status == "sent"
+        assert len(world.graph.calls) == 1
+
+
 class TestNotClaimable:
     async def test_a_missing_message_is_dead_lettered(self) -> None:
         world = World()

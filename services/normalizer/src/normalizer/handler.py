@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
+import psycopg
 import structlog
 
 from normalizer.accounts import AccountCache
@@ -21,7 +22,7 @@ from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import MalformedEvent, NormalizedEvent, StatusUpdate, normalize
 from omni_common.contracts import RoutedEvent, reasons
 from omni_common.domain.channels import Channel
-from omni_common.errors import TenantNotActive, TenantNotFound
+from omni_common.errors import DatabaseUnavailable, TenantNotActive, TenantNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -125,6 +126,14 @@ async def handle_routed_batch(
     except TenantNotActive as exc:
         inactive = {i: DeadLetter(reasons.TENANT_INACTIVE, str(exc)) for i in normalized}
         return _outcomes(len(events), malformed, inactive)
+    except (DatabaseUnavailable, psycopg.OperationalError) as exc:
+        # The database, not an event: one by one, every event would wait for it in turn. All of them
+        # go back through the delay queues together (tenant_db_unavailable).
+        if accounts is not None:
+            accounts.forget(tenant_id)
+        busy = exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(f"connection lost: {exc}")
+        log.warning("batch_deferred_database_unavailable", events=len(normalized), error=str(exc)[:200])
+        return _outcomes(len(events), malformed, dict.fromkeys(normalized, busy))
     except Exception as exc:  # the fallback below reports each event's own outcome
         if accounts is not None:
             accounts.forget(tenant_id)

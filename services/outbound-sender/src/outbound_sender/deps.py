@@ -17,6 +17,7 @@ from omni_common.crypto import KeyRing
 from omni_common.domain.channels import Channel
 from omni_common.graph import SendResult
 from outbound_sender.batching import TenantBatcher
+from outbound_sender.journal import AcceptanceJournal, MemoryJournal
 from outbound_sender.pacing import Pacer
 from outbound_sender.policy import PacingPolicy
 from outbound_sender.store import Accepted, ClaimedJob, ReauthFailed, SendJob
@@ -100,6 +101,10 @@ class SenderDeps:
     after_accept: Callable[[], Awaitable[None]] | None = None
     tokens: TokenCache = field(init=False)  # decrypted tokens, briefly
     token_cache_s: float = 60.0
+    # Meta's answers until the database has them (``journal.py``); Redis when shared pacing is on.
+    journal: AcceptanceJournal = field(default_factory=MemoryJournal)
+    # How long recording an accepted send is retried in place before it goes to the delay queues.
+    accept_retry_s: float = 10.0
 
     # Hot writes grouped per tenant (``batching``).
     claims: TenantBatcher[uuid.UUID, ClaimedJob | None] = field(init=False)

@@ -1,29 +1,37 @@
 """Send one queued reply through its conversation's account: checks, pacing, the call, the outcome.
 
-Never sent twice: the attempt is committed (``sending``) before Meta is called, so a redelivery after a
-crash finds ``sending`` and ends the message ``failed`` with ``outcome_unknown`` ("may have been
-delivered") instead of calling Meta again; so does a call whose answer never came (timeout after the
-request left). Staff decide whether to send it again. Plain async code: collaborators come in through
+Never sent twice: the attempt is committed (``sending``) before Meta is called, so a redelivery finds
+``sending`` and never calls Meta again. Meta's answer is kept in the acceptance journal
+(``journal.py``) the moment it arrives: a redelivery caused by our side (the database busy or down
+when ``sent`` was to be recorded, a channel closed by our own error) completes the send from it.
+Only a call whose answer never came (a timeout or reset after the request left, or a crash before
+the answer reached the journal) ends ``failed`` with ``outcome_unknown`` ("may have been
+delivered"); staff decide whether to send it again. Plain async code: collaborators come in through
 ``SenderDeps`` (``deps.py``), as protocols of our own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
+import psycopg
 import structlog
+from sqlalchemy.exc import DBAPIError
 
 from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import NotificationEvent, SendReply, reasons
 from omni_common.contracts.events import NotificationKind
 from omni_common.domain import reply_window
 from omni_common.domain.accounts import reauth_reason, send_refusal
-from omni_common.errors import DecryptionError
+from omni_common.errors import DatabaseUnavailable, DecryptionError
 from omni_common.graph import GraphError, PayloadError, build_send_payload, plain_reason
 from omni_common.tenancy.accounts import AccountNotFound
 from outbound_sender.backoff import Action, decide, is_last_attempt
 from outbound_sender.deps import SenderDeps
+from outbound_sender.journal import Answer
 from outbound_sender.metrics import SENDS
 from outbound_sender.policy import account_key, pacing_checks, pair_key
 from outbound_sender.store import Accepted, SendJob
@@ -38,6 +46,8 @@ OUTCOME_UNKNOWN_REASON = (
     "resent (to avoid a duplicate); check with the customer before sending it again"
 )
 CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
+# Our side failing, not Meta's: a full or unreachable database, a connection lost mid-statement.
+DATABASE_TROUBLE = (DatabaseUnavailable, DBAPIError, psycopg.OperationalError)
 
 
 def refusal(job: SendJob, now: datetime) -> tuple[str, str] | None:
@@ -132,14 +142,43 @@ class _Send:
         except GraphError as err:
             await self._on_error(job, err)
             return
-        if deps.after_accept is not None:
-            await deps.after_accept()
         # platform_timestamp is our attempt time, before Meta's own clock read it: Messenger's read
         # watermark then covers this message.
-        accepted = Accepted(job, result.external_message_id, platform_timestamp=attempted_at)
-        await deps.accepts.submit(cmd.tenant_id, accepted)
+        answer = Answer(result.external_message_id, attempted_at)
+        # Meta's answer is known from here on: kept apart from the database first, so a failure to
+        # record it below (ours, not Meta's) can never turn into "may have been delivered".
+        await deps.journal.remember(cmd.tenant_id, job.message_id, answer)
+        if deps.after_accept is not None:
+            await deps.after_accept()
+        await self._record_sent(job, answer)
+
+    async def _record_sent(self, job: SendJob, answer: Answer) -> None:
+        """Commit ``sent`` with the platform id, retried a while when the database is busy or down.
+
+        Past ``accept_retry_s`` the message goes back through the delay queues; its redelivery finds
+        the answer in the journal and completes it (``_not_claimable``).
+        """
+        deps, cmd = self.deps, self.cmd
+        accepted = Accepted(job, answer.external_message_id, platform_timestamp=answer.platform_timestamp)
+        deadline = time.monotonic() + deps.accept_retry_s
+        delay = 0.2
+        while True:
+            try:
+                await deps.accepts.submit(cmd.tenant_id, accepted)
+                break
+            except DATABASE_TROUBLE as exc:
+                if time.monotonic() + delay > deadline:
+                    self.log.warning(
+                        "acceptance_not_recorded_yet", error=f"{type(exc).__name__}: {exc}"[:200]
+                    )
+                    raise Retry(
+                        reasons.TENANT_DB_UNAVAILABLE, "Meta accepted the reply; recording it is retried"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        await deps.journal.forget(cmd.tenant_id, job.message_id)
         SENDS.labels(job.channel, "sent", "").inc()
-        self.log.info("reply_sent", external_message_id=result.external_message_id)
+        self.log.info("reply_sent", external_message_id=answer.external_message_id)
         await self._announce(job, "sent")
 
     async def _not_claimable(self) -> None:
@@ -152,6 +191,12 @@ class _Send:
             )
         if job.direction != "outbound":
             raise DeadLetter(reasons.NOT_OUTBOUND, f"message {cmd.message_id} is {job.direction}")
+        if job.status in ("sending", "failed", "unknown"):
+            answer = await self.deps.journal.recall(cmd.tenant_id, job.message_id)
+            if answer is not None:  # Meta accepted it before; only recording it failed
+                self.log.info("acceptance_recovered", external_message_id=answer.external_message_id)
+                await self._record_sent(job, answer)
+                return
         if job.status == "sending":
             await self._reconcile(job)
             return

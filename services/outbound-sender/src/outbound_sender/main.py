@@ -27,6 +27,7 @@ from omni_common.settings import Settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
 from outbound_sender.deps import SenderDeps
 from outbound_sender.handler import handle_send
+from outbound_sender.journal import MemoryJournal, RedisJournal
 from outbound_sender.notify import BackgroundNotifier
 from outbound_sender.pacing import MemoryPacer, Pacer, Rate
 from outbound_sender.policy import DEFAULT_ACCOUNT_RATES, PacingPolicy, parse_overrides
@@ -89,16 +90,19 @@ def handler_factory(
 
         notify = BackgroundNotifier(publish_notification)
         redis_client: Redis | None = None
-        chosen = pacer
-        if chosen is None and settings.outbound_redis_url:
+        if settings.outbound_redis_url:
             redis_client = Redis.from_url(
                 settings.outbound_redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
             )
+        chosen = pacer
+        if chosen is None and redis_client is not None:
             chosen = FallbackPacer(
                 RedisPacer(redis_client, prefix=settings.outbound_redis_prefix), MemoryPacer()
             )
         elif chosen is None:
             log.info("pacing_local_only", reason="OMNI_OUTBOUND_REDIS_URL unset")
+        # Meta's answers until the database has them: in Redis every replica finds them.
+        journal = RedisJournal(redis_client) if redis_client is not None else MemoryJournal()
         deps = SenderDeps(
             store=SessionSendStore(registry.begin),
             graph=GraphClient(http, settings.graph_api_url),
@@ -111,6 +115,7 @@ def handler_factory(
             max_pace_wait_s=settings.outbound_max_pace_wait_s,
             in_flight_grace_s=settings.outbound_in_flight_grace_s,
             after_accept=after_accept,
+            journal=journal,
         )
 
         async def handle(command: SendReply, delivery: Delivery) -> None:
