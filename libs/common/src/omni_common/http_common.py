@@ -52,5 +52,6 @@ class _SignalFreeServer(uvicorn.Server):
 
 def health_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
     """Serve ``app`` (health routes) inside a process that owns its signals; set ``should_exit`` to stop."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    # log_config=None: uvicorn's loggers go through ours (omni_common.logging), redaction included.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, log_config=None)
     return _SignalFreeServer(config)

@@ -106,6 +106,12 @@ def configure_logging(*, service: str, json: bool | None = None, level: str = "I
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn's own logging config gives its loggers handlers of their own that do not propagate:
+    # they would write past the redaction. Our servers pass log_config=None; this catches the rest.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
     # httpx logs every request URL at INFO; some Graph URLs (debug_token) carry a token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     structlog.configure(

@@ -122,7 +122,12 @@ async def serve(settings: Settings) -> None:
     """Serve the inbox until SIGTERM/SIGINT."""
     app = create_app(lambda: open_deps(settings))
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.inbox_port, log_level="warning", timeout_graceful_shutdown=5
+        app,
+        host=settings.host,
+        port=settings.inbox_port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        log_config=None,  # uvicorn's loggers go through ours (omni_common.logging), redaction included
     )
     await uvicorn.Server(config).serve()
 

@@ -86,6 +86,7 @@ def main() -> None:
         port=settings.ingress_port,
         log_level="warning",
         access_log=False,
+        log_config=None,  # uvicorn's loggers go through ours (omni_common.logging), redaction included
         loop="uvloop",
         http="httptools",
         # Longer than the senders keep an idle connection (uvicorn's default is 5 s): a server that
