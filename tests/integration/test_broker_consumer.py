@@ -30,10 +30,9 @@ from omni_common.broker import (
     declare_topology,
     list_dead_letters,
     replay,
-    routing_key,
     show,
 )
-from omni_common.contracts.routing import RAW_WEBHOOKS
+from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
