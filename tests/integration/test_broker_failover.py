@@ -18,7 +18,7 @@ from pipeline import await_until
 from prometheus_client import REGISTRY
 from sandbox_server import free_port
 
-from omni_common.broker import Publisher, connect
+from omni_common.broker import Publisher, PublishError, connect
 from omni_common.broker.cluster import ClusterConnection
 from omni_common.ops.queue_depth import QueueDepthGauges, management_endpoint
 from omni_common.settings import Settings
@@ -135,3 +135,30 @@ async def test_queue_depths_come_from_the_first_management_api_that_answers(
         await channel.queue_delete(name)
     finally:
         await asyncio.shield(channel_conn.close())
+
+
+async def test_a_nack_gives_the_publisher_a_new_channel(settings: Settings) -> None:
+    """After a failover RabbitMQ may nack every publish of a channel (see Publisher._renew_after_nack):
+    a nack makes the next publish use a new channel. Here the nack comes from a full queue."""
+    connection = await connect(settings.rabbitmq_url, name="test-nack")
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(
+            f"full-{uuid.uuid4().hex[:8]}",
+            auto_delete=True,
+            arguments={"x-max-length": 1, "x-overflow": "reject-publish"},
+        )
+        publisher = Publisher(connection)
+        await publisher.start()
+        await publisher.publish_to_queue(queue.name, b"{}", message_id="1")
+        before = publisher._channel
+        with pytest.raises(PublishError, match="nack"):
+            await publisher.publish_to_queue(queue.name, b"{}", message_id="2")
+        await queue.purge()
+        await publisher.publish_to_queue(queue.name, b"{}", message_id="3")
+        assert publisher._channel is not before
+        assert before is not None
+        assert before.is_closed
+        await publisher.close()
+    finally:
+        await connection.close()
