@@ -34,6 +34,10 @@ def test_commas_inside_a_url_stay_in_it() -> None:
     assert urls == ["amqps://omni:a,b@mq-0/v?name=x,y", "AMQPS://omni:a,b@mq-1/v"]
 
 
+def test_the_default_vhost_may_be_written_either_way() -> None:
+    assert len(broker_urls("amqp://mq-0/,amqp://mq-1/%2F,amqp://mq-2")) == 3
+
+
 def test_nodes_of_different_vhosts_or_none_are_refused() -> None:
     with pytest.raises(BrokerUrlError, match="different vhosts"):
         broker_urls("amqp://mq-0/a,amqp://mq-1/b")

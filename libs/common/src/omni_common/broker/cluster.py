@@ -39,10 +39,16 @@ def broker_urls(value: str | Sequence[str]) -> list[str]:
     urls = [u for part in parts for u in _SPLIT.split(part.strip()) if u]
     if not urls:
         raise BrokerUrlError("no broker URL given")
-    vhosts = {URL(u).path or "/" for u in urls}
+    vhosts = {_vhost(u) for u in urls}
     if len(vhosts) > 1:
         raise BrokerUrlError(f"the broker URLs name different vhosts: {sorted(vhosts)}")
     return urls
+
+
+def _vhost(url: str) -> str:
+    # As aiormq reads it: no path or "/" is the default vhost, "/%2F" too.
+    path = URL(url).path
+    return "/" if path in ("", "/") else path[1:].replace("%2F", "/")
 
 
 def node_label(url: URL | str) -> str:
