@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from compose_spec import PyCompose
 
 from omni_cli.commands.services import SERVICES
+from omni_common.broker.cluster import broker_urls
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 # Served on fixed host ports on purpose; everything else must scale with --scale.
@@ -40,7 +42,7 @@ def test_every_service_runs_with_a_health_check(compose: dict[str, Any]) -> None
         check = services[name]["healthcheck"]
         assert not check.get("disable"), name
         assert "/readyz" in " ".join(check["test"]), name
-    for infra in ("postgres", "rabbitmq", "redis"):
+    for infra in ("postgres", "rabbitmq", "rabbitmq-2", "rabbitmq-3", "redis"):
         assert "healthcheck" in services[infra], infra
 
 
@@ -71,9 +73,59 @@ def test_operators_tools_and_shared_state(compose: dict[str, Any]) -> None:
     plugins = (COMPOSE.parent / mount.split(":")[0]).read_text()
     assert "rabbitmq_prometheus" in plugins
     assert "rabbitmq_management" in plugins
+    assert "rabbitmq_consistent_hash_exchange" in plugins
     # Scaled senders share one pacing budget per number; media written by the normalizer is
     # served by the inbox.
     assert services["outbound-sender"]["environment"]["OMNI_OUTBOUND_REDIS_URL"].startswith("redis://redis")
     assert "media:/app/var/media" in services["normalizer"]["volumes"]
     assert "media:/app/var/media" in services["inbox-api"]["volumes"]
     assert services["meta-sandbox"]["profiles"] == ["demo"]
+
+
+RABBIT_NODES = ("rabbitmq", "rabbitmq-2", "rabbitmq-3")
+
+
+def _conf(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and line[0] != "#")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def test_the_cluster_profile_runs_three_rabbitmq_nodes_that_find_each_other(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    nodes = [services[name] for name in RABBIT_NODES]
+    assert "profiles" not in nodes[0], "the first node runs without the profile (a cluster of one)"
+    assert all(n.get("profiles") == ["cluster"] for n in nodes[1:])
+    # Same image and one shared Erlang cookie (written to the cookie file by the entrypoint).
+    assert len({n["image"] for n in nodes}) == 1
+    assert len({n["environment"]["OMNI_ERLANG_COOKIE"] for n in nodes}) == 1
+    assert all(".erlang.cookie" in " ".join(n["entrypoint"]) for n in nodes)
+    # Peer discovery by configuration: the node names listed are the nodes' own (rabbit@hostname).
+    mounts = [{v.split(":")[1]: v.split(":")[0] for v in n["volumes"]} for n in nodes]
+    confs = {m["/etc/rabbitmq/conf.d/20-omni-cluster.conf"] for m in mounts}
+    assert len(confs) == 1
+    conf = _conf(COMPOSE.parent / confs.pop())
+    assert conf["cluster_formation.peer_discovery_backend"] == "classic_config"
+    listed = {v for k, v in conf.items() if k.startswith("cluster_formation.classic_config.nodes.")}
+    assert listed == {f"rabbit@{n['hostname']}" for n in nodes}
+    # Quorum queues get a member on each of the three nodes, also when declared before a node joined.
+    assert conf["quorum_queue.continuous_membership_reconciliation.enabled"] == "true"
+    assert conf["quorum_queue.continuous_membership_reconciliation.target_group_size"] == "3"
+    assert conf["cluster_partition_handling"] == "pause_minority"
+    # Plugins, each node its own data.
+    plugins = {(COMPOSE.parent / m["/etc/rabbitmq/enabled_plugins"]).read_text() for m in mounts}
+    assert len(plugins) == 1
+    for plugin in ("rabbitmq_management", "rabbitmq_prometheus", "rabbitmq_consistent_hash_exchange"):
+        assert plugin in next(iter(plugins))
+    assert len({m["/var/lib/rabbitmq"] for m in mounts}) == 3
+    for n in nodes[1:]:
+        assert n["depends_on"] == {"rabbitmq": {"condition": "service_healthy"}}, "join a running node"
+        assert "healthcheck" in n
+        assert "ports" not in n
+
+
+def test_every_service_lists_every_broker_node(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    hostnames = [services[name]["hostname"] for name in RABBIT_NODES]
+    for name in SERVICES:
+        urls = broker_urls(services[name]["environment"]["OMNI_RABBITMQ_URL"])
+        assert [urlsplit(u).hostname for u in urls] == hostnames, name

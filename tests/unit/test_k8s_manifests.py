@@ -1,0 +1,270 @@
+"""deploy/k8s renders, validates against the Kubernetes and operator schemas, and keeps its promises.
+
+`kubectl kustomize` (kustomize built into kubectl) renders both overlays. Core objects are validated
+with kubernetes-validate (the upstream schemas it bundles, strict: unknown fields refused); KEDA,
+RabbitMQ Cluster Operator and CloudNativePG objects against their CRD schemas vendored in
+deploy/k8s/schemas (made strict the same way, as `kubectl apply`'s field validation is). Then the
+promises docs/runbook.md makes: a Deployment per service folder with probes and resources, a
+ScaledObject on every work queue, secrets by reference only, no development credential in
+production.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from omni_cli.commands.services import SERVICES
+from omni_common.broker.consumer import ConsumerRunner
+from omni_common.broker.topology import build_topology
+from omni_common.contracts.routing import (
+    AI_REQUESTS,
+    ENRICH_MESSAGES,
+    OUTBOUND_COMMANDS,
+    RAW_WEBHOOKS,
+    ROUTED_EVENTS,
+    STAGES,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+SCHEMAS = K8S / "schemas"
+OVERLAYS = ("dev", "production")
+KUBERNETES_VERSION = "1.30"  # the oldest Kubernetes the manifests are for (docs/runbook.md)
+HTTP = {"ingress-webhooks": "OMNI_INGRESS_PORT", "inbox-api": "OMNI_INBOX_PORT"}
+# The queues each worker consumes (its main.py), by stage name.
+WORK = {
+    "tenant-router": [RAW_WEBHOOKS],
+    "normalizer": [ROUTED_EVENTS, ENRICH_MESSAGES],
+    "outbound-sender": [OUTBOUND_COMMANDS],
+    "ai-suggester": [AI_REQUESTS],
+}
+DEV_ONLY = ("guest", "dev-only", "omni-dev:")
+
+Doc = dict[str, Any]
+
+
+@cache
+def render(overlay: str) -> tuple[Doc, ...]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:  # .ci/run requires it, so CI never skips this
+        pytest.skip("kubectl is not installed")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"kubectl kustomize overlays/{overlay} failed:\n{done.stderr}"
+    return tuple(d for d in yaml.safe_load_all(done.stdout) if d)
+
+
+def objects(overlay: str, kind: str) -> dict[str, Doc]:
+    return {d["metadata"]["name"]: d for d in render(overlay) if d["kind"] == kind}
+
+
+def _strict(schema: Any) -> Any:
+    """Refuse unknown fields wherever an object schema lists its properties (as the API server does)."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items()}
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+@cache
+def crd_schema(api_version: str, kind: str) -> Doc | None:
+    group, _, version = api_version.rpartition("/")
+    path = SCHEMAS / group / f"{kind}_{version}.json"
+    if not group or not path.exists():
+        return None
+    schema: Doc = _strict(json.loads(path.read_text()))
+    # apiVersion/kind/metadata are checked by the API server itself, not by the CRD schema.
+    schema["properties"].setdefault("apiVersion", {"type": "string"})
+    schema["properties"].setdefault("kind", {"type": "string"})
+    return schema
+
+
+def validate(doc: Doc) -> None:
+    schema = crd_schema(doc["apiVersion"], doc["kind"])
+    if schema is not None:
+        jsonschema.Draft7Validator(schema).validate(doc)
+        return
+    kubernetes_validate.validate(copy.deepcopy(doc), KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_object_validates(overlay: str) -> None:
+    docs = render(overlay)
+    kinds = {d["kind"] for d in docs}
+    for kind in ("Deployment", "Job", "ScaledObject", "TriggerAuthentication", "RabbitmqCluster", "Cluster"):
+        assert kind in kinds, kind
+    errors = []
+    for doc in docs:
+        try:
+            validate(doc)
+        except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc}"[:600])
+    assert not errors, "\n".join(errors)
+
+
+def test_strictness_catches_a_typo() -> None:
+    scaled = copy.deepcopy(objects("production", "ScaledObject")["normalizer"])
+    scaled["spec"]["maxReplicas"] = 3  # the HPA's spelling, not KEDA's
+    with pytest.raises(jsonschema.ValidationError):
+        validate(scaled)
+    deployment = copy.deepcopy(objects("production", "Deployment")["normalizer"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessprobe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(deployment)
+
+
+def _container(deployment: Doc) -> Doc:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def _config(overlay: str) -> dict[str, str]:
+    maps = [d for n, d in objects(overlay, "ConfigMap").items() if n.startswith("omni-config")]
+    assert len(maps) == 1
+    return dict(maps[0]["data"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_folder_has_a_deployment_with_probes_and_resources(overlay: str) -> None:
+    folders = {p.name for p in (ROOT / "services").iterdir() if (p / "src").is_dir()}
+    assert folders == set(SERVICES)
+    deployments = objects(overlay, "Deployment")
+    config = _config(overlay)
+    drain_s = inspect.signature(ConsumerRunner.__init__).parameters["stop_timeout"].default
+    for name in sorted(folders):
+        assert name in deployments, f"no Deployment for services/{name}"
+        pod = deployments[name]["spec"]["template"]["spec"]
+        container = _container(deployments[name])
+        assert container["args"] == ["run", name]
+        port = int(config[HTTP.get(name, "OMNI_HEALTH_PORT")])
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            get = container[probe]["httpGet"]
+            assert get["path"] == path, (name, probe)
+            assert named[get["port"]] == port, (name, probe, "not the port the service serves on")
+        for bound in ("requests", "limits"):
+            assert set(container["resources"][bound]) >= {"cpu", "memory"}, (name, bound)
+        if name in WORK:
+            # Longer than a consumer's drain (ConsumerRunner.stop), or SIGKILL cuts it short.
+            assert pod["terminationGracePeriodSeconds"] > drain_s, name
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_work_queue_scales_its_worker_on_its_depth(overlay: str) -> None:
+    topology = build_topology(retry_delays_ms=[1000], delivery_limit=10)
+    scaled = objects(overlay, "ScaledObject")
+    auths = objects(overlay, "TriggerAuthentication")
+    covered = set()
+    for worker, stages in WORK.items():
+        spec = scaled[worker]["spec"]
+        assert spec["scaleTargetRef"]["name"] == worker
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+        queues = {}
+        for trigger in spec["triggers"]:
+            assert trigger["type"] == "rabbitmq"
+            assert trigger["metadata"]["mode"] == "QueueLength"
+            assert int(trigger["metadata"]["value"]) > 0
+            auth = auths[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
+            assert {(a["parameter"], a["name"]) for a in auth} == {("host", "omni-broker")}
+            queues[trigger["metadata"]["queueName"]] = trigger
+        assert set(queues) == {topology.queue_name(s) for s in stages}, worker
+        covered.update(stages)
+    assert covered == set(STAGES), f"work queues nobody scales on: {set(STAGES) - covered}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_http_services_scale_on_cpu_behind_services_and_the_ingress(overlay: str) -> None:
+    hpas = objects(overlay, "HorizontalPodAutoscaler")
+    services = objects(overlay, "Service")
+    ingress = objects(overlay, "Ingress")["omni"]
+    backends = {
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == set(HTTP)
+    for name in HTTP:
+        hpa = hpas[name]["spec"]
+        assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert [m["resource"]["name"] for m in hpa["metrics"]] == ["cpu"]
+        assert services[name]["spec"]["selector"] == {"app.kubernetes.io/name": name}
+        assert "replicas" not in objects(overlay, "Deployment")[name]["spec"], "the HPA owns replicas"
+    for name in WORK:
+        assert "replicas" not in objects(overlay, "Deployment")[name]["spec"], "KEDA owns replicas"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_disruption_budgets_and_graceful_stops(overlay: str) -> None:
+    budgets = objects(overlay, "PodDisruptionBudget")
+    for name, deployment in objects(overlay, "Deployment").items():
+        if name not in SERVICES:
+            continue
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert budgets[name]["spec"]["selector"]["matchLabels"] == selector, name
+    assert "omni-rabbitmq" in budgets
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_by_reference_and_pods_wait_for_the_migration(overlay: str) -> None:
+    job = objects(overlay, "Job")["omni-migrate"]
+    assert _container(job)["args"] == ["migrate"]
+    workloads = [*objects(overlay, "Deployment").values(), job]
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            for var in container.get("env", []):
+                assert "value" not in var, f"{workload['metadata']['name']}: {var['name']} written inline"
+                assert "secretKeyRef" in var["valueFrom"], var
+        env = {v["name"] for v in _container(workload).get("env", [])}
+        if "OMNI_DATABASE_URL" in env and workload["kind"] == "Deployment":
+            init = pod.get("initContainers", [])
+            assert [c["name"] for c in init] == ["wait-for-schema"], workload["metadata"]["name"]
+
+
+def test_production_carries_no_credentials_and_the_cluster_shape() -> None:
+    text = yaml.safe_dump_all(render("production"))
+    for needle in DEV_ONLY:
+        assert needle not in text, f"{needle!r} in the production overlay"
+    assert not objects("production", "Secret"), "production secrets are created by the operator"
+    broker = objects("production", "RabbitmqCluster")["omni-rabbitmq"]["spec"]
+    assert broker["replicas"] == 3
+    assert "rabbitmq_consistent_hash_exchange" in broker["rabbitmq"]["additionalPlugins"]
+    assert len(objects("production", "Cluster")) == 2, "the catalog's server and a tenant server"
+    images = {
+        c["image"]
+        for d in objects("production", "Deployment").values()
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert len(images) == 1
+    assert not next(iter(images)).endswith((":latest", ":dev"))
+
+
+def test_dev_runs_as_is_with_its_own_secrets_and_redis() -> None:
+    secrets = objects("dev", "Secret")
+    assert set(secrets) >= {"omni-app", "omni-broker", "omni-redis"}
+    assert "omni-redis" in objects("dev", "StatefulSet")
+    assert objects("dev", "RabbitmqCluster")["omni-rabbitmq"]["spec"]["replicas"] == 3
