@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ai_support import DOC, bearer, customer_says, running_ai_inbox, running_suggester, sent_count, sql
+from ai_support import DOC, bearer, customer_says, rpc, running_ai_inbox, running_suggester, sent_count, sql
 from inbox_support import SeededTenant, seed
 from sandbox_server import free_port
 
@@ -18,7 +18,7 @@ from inbox_api.sessions import TokenSigner
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
-RPM = 8  # tenant A asks 7 times in a row below; B then exhausts its own minute
+RPM = 10  # tenant A asks 9 times in a row below; B then exhausts its own minute
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,8 @@ def test_ai_is_off_by_default_and_settings_round_trip(http: httpx.Client, tenant
         ("do you have vegan dishes?", ["Vegan Lasagne (13.00)"]),
         ("Is there parking nearby?", ["free parking"]),
         ("Habt ihr heute Abend geöffnet?", ["Öffnungszeiten", "Tue-Sun 12:00-22:30"]),
-        ("Gibt es vegane Gerichte?", ["vegane Gerichte", "Vegan Lasagne"]),
+        ("Gibt es vegane Gerichte?", ["Aus unserer Karte", "Vegan Lasagne"]),
+        ("Gibt es Parkplätze in der Nähe?", ["nur in einer anderen Sprache", "free parking"]),
         ("where is my order??", ["check with the team"]),
         ("Wo bleibt meine Bestellung?", ["kläre das mit dem Team"]),
     ],
@@ -132,8 +133,18 @@ def test_requests_per_minute_budget_degrades_gracefully(
     customer_says(settings, b, "whatsapp", "are you open tonight?")
     answers = [ask(http, b) for _ in range(RPM + 1)]
     assert all("22:30" in (x["text"] or "") for x in answers[:RPM])
-    assert answers[RPM] == {"text": None, "reason": "no suggestion"}
+    assert answers[RPM]["text"] is None
+    assert answers[RPM]["reason"].startswith("AI limit reached, try again in ")  # plain words, not "none"
     assert http.get("/api/conversations", headers=bearer(http, b)).status_code == 200  # the inbox carries on
+    limited = rpc(settings, b)
+    assert limited is not None
+    assert limited.limited
+    assert limited.text is None
+    assert limited.retry_after_s is not None
+    assert 1 <= limited.retry_after_s <= 60
+    # Refused requests are recorded, but do not keep the limit going.
+    rows = sql(settings, b, "SELECT count(*) FROM suggestions WHERE reason = 'limited'")
+    assert rows[0][0] >= 2
 
 
 def test_owners_review_the_suggestions_of_their_tenant_only(
@@ -161,3 +172,71 @@ def test_the_suggester_is_ready_and_measures_its_handling(
     metrics = httpx.get(f"{suggester_health}/metrics", timeout=10).text
     assert 'omni_handler_seconds_count{queue="ai.requests"}' in metrics
     assert 'omni_queue_messages{queue="ai.requests",state="ready"}' in metrics
+
+
+def test_the_operators_limit_for_one_tenant(http: httpx.Client, settings: Settings) -> None:
+    c = seed(settings, f"ail-c-{uuid.uuid4().hex[:6]}")
+    assert http.put("/api/assistant", json=DOC, headers=bearer(http, c)).status_code == 200
+    sql(settings, c, "UPDATE assistant_settings SET suggestions_per_minute = 2")  # as `omni ai limits` does
+    customer_says(settings, c, "whatsapp", "are you open tonight?")
+    replies = [rpc(settings, c) for _ in range(3)]
+    assert [r.limited for r in replies if r is not None] == [False, False, True]
+
+
+def test_a_german_guest_gets_german_knowledge_and_sentences(http: httpx.Client, settings: Settings) -> None:
+    d = seed(settings, f"ail-d-{uuid.uuid4().hex[:6]}")
+    doc = DOC | {
+        "faq": [
+            *DOC["faq"],
+            {"question": "Gibt es Parkplätze?", "answer": "Ja, kostenlos hinter dem Haus.", "language": "de"},
+        ]
+    }
+    assert http.put("/api/assistant", json=doc, headers=bearer(http, d)).status_code == 200
+    customer_says(settings, d, "whatsapp", "Hallo! Kann man bei euch irgendwo parken?")
+    got = rpc(settings, d)
+    assert got is not None
+    assert got.language == "de"
+    assert got.text is not None
+    assert "Ja, kostenlos hinter dem Haus." in got.text
+    assert "free parking" not in got.text
+    customer_says(settings, d, "whatsapp", "Und wie ist das WLAN-Passwort?")
+    unknown = rpc(settings, d)
+    assert unknown is not None
+    assert unknown.text is not None
+    assert "kläre das mit dem Team" in unknown.text  # declines, in German
+    row = sql(settings, d, "SELECT language, action FROM suggestions WHERE id = %s", (unknown.suggestion_id,))
+    assert row == [("de", "suggest")]
+
+
+def test_owner_actions_without_a_model_say_what_they_did(http: httpx.Client, settings: Settings) -> None:
+    e = seed(settings, f"ail-e-{uuid.uuid4().hex[:6]}")
+    assert http.put("/api/assistant", json=DOC, headers=bearer(http, e)).status_code == 200
+    customer_says(settings, e, "whatsapp", "Habt ihr heute Abend geöffnet?")
+    english = "Hi! Our opening hours: Tue-Sun 12:00-22:30, closed Mondays. Hope to see you soon!"
+    translated = rpc(settings, e, action="translate", draft=english)
+    assert translated is not None
+    assert translated.text == "Hallo! Unsere Öffnungszeiten: Tue-Sun 12:00-22:30, closed Mondays. Bis bald!"
+    assert translated.source == "local"
+    assert "without an AI model" in (translated.note or "")
+    own = rpc(settings, e, action="translate", draft="We have a lovely terrace, come early!")
+    assert own is not None
+    assert own.text is None
+    assert "can't translate this without an AI model" in (own.note or "")
+    long = (
+        "Thanks a lot for your message, we are always happy to hear from our guests. "
+        "We are open tonight from 18:00 to 22:30. "
+        "It is usually busy after eight, so an earlier table is more relaxed."
+    )
+    short = rpc(settings, e, action="shorten", draft=long)
+    assert short is not None
+    assert short.text == "We are open tonight from 18:00 to 22:30."
+    rewritten = rpc(settings, e, action="rewrite", draft="The terrace opens in May.")
+    assert rewritten is not None
+    assert rewritten.text == "Hi! The terrace opens in May. Hope to see you soon!"
+    nothing = rpc(settings, e, action="rewrite", draft="   ")
+    assert nothing is not None
+    assert nothing.text is None
+    assert "no draft" in (nothing.reason or "")
+    rows = sql(settings, e, "SELECT action, count(*) FROM suggestions GROUP BY action ORDER BY action")
+    assert rows == [("rewrite", 1), ("shorten", 1), ("translate", 2)]
+    assert sent_count(settings, e) == (0, 0)  # drafts only: nothing leaves the building
