@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from ai_support import DOC, bearer, customer_says, rpc, running_ai_inbox, running_suggester, sent_count, sql
 from inbox_support import SeededTenant, seed
 from sandbox_server import free_port
+from typer.testing import CliRunner
 
 from ai_suggester.context import Budget
 from inbox_api.main import session_secret
 from inbox_api.sessions import TokenSigner
+from omni_cli.main import app
 from omni_common.settings import Settings
+from omni_common.tenancy.assistant_stats import AssistantStats, assistant_stats
 
 pytestmark = pytest.mark.integration
 RPM = 10  # tenant A asks 9 times in a row below; B then exhausts its own minute
@@ -240,3 +245,91 @@ def test_owner_actions_without_a_model_say_what_they_did(http: httpx.Client, set
     rows = sql(settings, e, "SELECT action, count(*) FROM suggestions GROUP BY action ORDER BY action")
     assert rows == [("rewrite", 1), ("shorten", 1), ("translate", 2)]
     assert sent_count(settings, e) == (0, 0)  # drafts only: nothing leaves the building
+
+
+def test_the_operator_sets_limits_with_the_cli(
+    http: httpx.Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    g = seed(settings, f"ail-g-{uuid.uuid4().hex[:6]}")
+    monkeypatch.setenv("OMNI_DATABASE_URL", settings.database_url)
+    saved = structlog.get_config()  # the CLI configures logging onto CliRunner's stream
+    try:
+        runner = CliRunner()
+        shown = runner.invoke(app, ["ai", "limits", g.slug])
+        assert shown.exit_code == 0, shown.output
+        assert "default suggestions per minute" in shown.output
+        done = runner.invoke(app, ["ai", "limits", g.slug, "--per-minute", "3", "--tokens-per-day", "5000"])
+        assert done.exit_code == 0, done.output
+        assert "3 suggestions per minute, 5000 model tokens per day" in done.output
+        query = "SELECT suggestions_per_minute, tokens_per_day, enabled FROM assistant_settings"
+        assert sql(settings, g, query) == [(3, 5000, False)]  # the owner's switch untouched
+        assert runner.invoke(app, ["ai", "limits", g.slug, "--per-minute", "0"]).exit_code != 0
+        cleared = runner.invoke(app, ["ai", "limits", g.slug, "--default"])
+        assert cleared.exit_code == 0, cleared.output
+        assert sql(settings, g, query) == [(None, None, False)]
+        assert runner.invoke(app, ["ai", "limits", "no-such-tenant"]).exit_code != 0
+    finally:
+        structlog.configure(**saved)
+
+
+def _stats(settings: Settings, tenant: SeededTenant) -> AssistantStats:
+    from omni_common.db.catalog import Catalog, catalog_engine
+    from omni_common.db.registry import TenantEngineRegistry
+
+    async def run() -> AssistantStats:
+        engine = catalog_engine(settings.database_url)
+        registry = TenantEngineRegistry(
+            catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=2
+        )
+        try:
+            async with registry.session(tenant.id) as session:
+                return await assistant_stats(session)
+        finally:
+            await registry.close()
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_how_well_it_helps_over_the_last_30_days(http: httpx.Client, settings: Settings) -> None:
+    f = seed(settings, f"ail-f-{uuid.uuid4().hex[:6]}")
+    wa, fb = f.chats["whatsapp"], f.chats["facebook"]
+    rows = [
+        # chat, action, source, text, outcome, reason, note, age, tokens, prompt, completion
+        (wa, "suggest", "gpt-4o-mini", "a", "sent_as_is", None, None, "2 days", 1000, 800, 200),
+        (wa, "suggest", "local", "b", "edited", None, None, "1 day", 0, 0, 0),
+        (wa, "rewrite", "gpt-4o-mini", "c", None, None, None, "3 hours", 0, 0, 0),
+        (wa, "translate", "local", "d", None, None, None, "1 minute", 0, 0, 0),
+        (wa, "suggest", "local", None, None, "limited", None, "0 seconds", 0, 0, 0),
+        (wa, "shorten", "local", "e", None, None, "The AI model did not answer.", "40 days", 0, 0, 0),
+        (fb, "suggest", "local", "f", None, None, "The AI model did not answer.", "10 minutes", 0, 0, 0),
+        (
+            fb,
+            "suggest",
+            "gpt-4o-mini",
+            "g",
+            "sent_as_is",
+            None,
+            None,
+            "5 days",
+            500,
+            0,
+            0,
+        ),  # before the split
+    ]
+    for chat, action, source, text, outcome, reason, note, age, tokens, prompt, completion in rows:
+        sql(
+            settings,
+            f,
+            "INSERT INTO suggestions (chat_id, action, source, text, outcome, reason, note, requested_at,"
+            " tokens, prompt_tokens, completion_tokens)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, now() - %s::interval, %s, %s, %s)",
+            (chat, action, source, text, outcome, reason, note, age, tokens, prompt, completion),
+        )
+    got = _stats(settings, f)
+    assert got.asked == 7
+    assert got.asked_by_action == {"suggest": 5, "rewrite": 1, "shorten": 0, "translate": 1}
+    assert (got.drafted, got.used_as_is, got.used_edited, got.discarded, got.pending) == (6, 2, 1, 1, 2)
+    assert (got.limited, got.fell_back) == (1, 1)
+    assert (got.model_tokens, got.prompt_tokens, got.completion_tokens) == (1500, 1300, 200)
+    assert got.cost_estimate_usd == pytest.approx((1300 * 0.00015 + 200 * 0.0006) / 1000)
