@@ -333,3 +333,29 @@ def test_how_well_it_helps_over_the_last_30_days(http: httpx.Client, settings: S
     assert (got.limited, got.fell_back) == (1, 1)
     assert (got.model_tokens, got.prompt_tokens, got.completion_tokens) == (1500, 1300, 200)
     assert got.cost_estimate_usd == pytest.approx((1300 * 0.00015 + 200 * 0.0006) / 1000)
+
+
+def test_another_tenants_knowledge_never_reaches_a_local_suggestion(
+    http: httpx.Client, settings: Settings
+) -> None:
+    canary = f"CANARY-LOCAL-{uuid.uuid4().hex[:8]}"
+    h, i = seed(settings, f"ail-h-{uuid.uuid4().hex[:6]}"), seed(settings, f"ail-i-{uuid.uuid4().hex[:6]}")
+    theirs = DOC | {"faq": [{"question": "Is there a secret menu?", "answer": canary}]}
+    assert http.put("/api/assistant", json=theirs, headers=bearer(http, i)).status_code == 200
+    assert http.put("/api/assistant", json=DOC, headers=bearer(http, h)).status_code == 200
+    customer_says(settings, h, "whatsapp", "Is there a secret menu?")
+    for action, draft in (
+        ("suggest", None),
+        ("rewrite", "Hello"),
+        ("shorten", "A. B. C."),
+        ("translate", "Hi!"),
+    ):
+        got = rpc(settings, h, action=action, draft=draft)  # type: ignore[arg-type]
+        assert got is not None
+        assert canary not in f"{got.text} {got.note} {got.reason}"
+    assert sql(
+        settings, h, "SELECT count(*) FROM assistant_knowledge WHERE body LIKE %s", (f"%{canary}%",)
+    ) == [(0,)]
+    assert sql(
+        settings, i, "SELECT count(*) FROM assistant_knowledge WHERE body LIKE %s", (f"%{canary}%",)
+    ) == [(1,)]

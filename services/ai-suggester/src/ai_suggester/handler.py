@@ -161,7 +161,7 @@ class SuggestHandler:
             "suggestion_drafted", source=draft.source, ok=draft.text is not None, reason=draft.reason,
             language=language, entries=len(hits),
         )  # fmt: skip
-        retry = state.tokens_back_in_s if state.tokens_exhausted else None
+        back_in = state.tokens_back_in_s if state.tokens_exhausted else None
         return SuggestionReply(
             request_id=request.request_id,
             suggestion_id=suggestion_id,
@@ -170,7 +170,7 @@ class SuggestHandler:
             reason=None if draft.text is not None else NONE,
             action=request.action,
             language=language,
-            retry_after_s=retry,
+            retry_after_s=back_in,
             note=draft.note,
         )
 

@@ -89,7 +89,7 @@ async def assistant_stats(
             _STATS, {"since": now - timedelta(days=days), "pending_since": now - PENDING_FOR}
         )
     ).all()
-    by_action = {a: 0 for a in ACTIONS}
+    by_action: dict[str, int] = dict.fromkeys(ACTIONS, 0)
     totals: dict[str, int] = {}
     for row in rows:
         by_action[row.action] = int(row.asked)
