@@ -359,3 +359,17 @@ def test_another_tenants_knowledge_never_reaches_a_local_suggestion(
     assert sql(
         settings, i, "SELECT count(*) FROM assistant_knowledge WHERE body LIKE %s", (f"%{canary}%",)
     ) == [(1,)]
+
+
+def test_a_stale_index_is_rebuilt_on_the_next_suggestion(http: httpx.Client, settings: Settings) -> None:
+    j = seed(settings, f"ail-j-{uuid.uuid4().hex[:6]}")
+    assert http.put("/api/assistant", json=DOC, headers=bearer(http, j)).status_code == 200
+    # As after the migration: a document saved before the index existed.
+    sql(settings, j, "DELETE FROM assistant_knowledge")
+    sql(settings, j, "UPDATE assistant_settings SET knowledge_hash = NULL")
+    customer_says(settings, j, "whatsapp", "is there a car park close by?")
+    got = rpc(settings, j)
+    assert got is not None
+    assert "free parking" in (got.text or "")
+    assert sql(settings, j, "SELECT count(*) > 0 FROM assistant_knowledge") == [(True,)]
+    assert sql(settings, j, "SELECT knowledge_hash IS NOT NULL FROM assistant_settings") == [(True,)]

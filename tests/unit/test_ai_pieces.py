@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ai_suggester.handler import check_output
+from ai_suggester.handler import check_output, limited_reason, wait_words
 from ai_suggester.local import suggest_locally
 from ai_suggester.prompt import INSTRUCTIONS, HistoryLine, build_messages
 from ai_suggester.retrieval import Hit
@@ -188,3 +188,9 @@ def test_prompt_delimits_reference_and_untrusted_customer_text() -> None:
     assert "\u200b" not in body
     assert "\U000e0041" not in body
     assert "Vegan Lasagne" not in body  # reference data stays in its own block
+
+
+def test_limits_are_said_in_plain_words() -> None:
+    assert limited_reason(40) == "AI limit reached, try again in 40 s"
+    assert wait_words(600) == "10 min"
+    assert wait_words(5 * 3600) == "5 h"

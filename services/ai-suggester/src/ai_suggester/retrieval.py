@@ -45,12 +45,17 @@ _SEARCH = text(
         WHERE g.word IS NULL
            OR numnode(plainto_tsquery(CAST(:qconfig AS regconfig), unaccent(g.word))) > 0
     ),
+    q AS (  -- each group parsed once per configuration in use (stemmed the way entries were)
+        SELECT g.n, g.weight, g.word, c.config,
+               to_tsquery(CAST(c.config AS regconfig), unaccent(g.title_q)) AS title_q,
+               to_tsquery(CAST(c.config AS regconfig), unaccent(g.any_q)) AS any_q
+        FROM g CROSS JOIN (SELECT DISTINCT config FROM assistant_knowledge) AS c
+    ),
     m AS (
-        SELECT e.id, g.n, g.weight,
-               e.tsv @@ to_tsquery(CAST(e.config AS regconfig), unaccent(g.title_q)) AS in_title,
-               e.tsv @@ to_tsquery(CAST(e.config AS regconfig), unaccent(g.any_q))
-               OR (length(g.word) >= 5 AND g.word <% e.plain) AS in_any
-        FROM assistant_knowledge e CROSS JOIN g
+        SELECT e.id, q.n, q.weight,
+               e.tsv @@ q.title_q AS in_title,
+               e.tsv @@ q.any_q OR (length(q.word) >= 5 AND q.word <% e.plain) AS in_any
+        FROM assistant_knowledge e JOIN q ON q.config = e.config
     ),
     s AS (
         SELECT m.*, count(*) FILTER (WHERE m.in_any) OVER (PARTITION BY m.n) AS df,
