@@ -7,9 +7,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aio_pika
 import httpx
 import psycopg
 from inbox_support import CHEAP_HASHER, PASSWORD, SeededTenant
@@ -21,6 +22,9 @@ from inbox_api.app import create_app
 from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.main import open_deps
 from omni_common.broker.topology import build_topology
+from omni_common.contracts import decode, encode
+from omni_common.contracts.assistant import Action, SuggestionReply, SuggestReply
+from omni_common.contracts.routing import AI_REQUESTS, routing_key
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 from omni_common.worker import run_worker
@@ -141,3 +145,62 @@ def sent_count(settings: Settings, tenant: SeededTenant) -> tuple[int, int]:
     out = sql(settings, tenant, "SELECT count(*) FROM chat_messages WHERE direction = 'outbound'")[0][0]
     box = sql(settings, tenant, "SELECT count(*) FROM outbox")[0][0]
     return int(out), int(box)
+
+
+def owner_id(settings: Settings, tenant: SeededTenant) -> uuid.UUID:
+    row = sql(settings, tenant, "SELECT id FROM users WHERE email = %s", (tenant.users["business_owner"],))
+    return uuid.UUID(str(row[0][0]))
+
+
+def rpc(
+    settings: Settings,
+    tenant: SeededTenant,
+    *,
+    action: Action = "suggest",
+    draft: str | None = None,
+    channel: str = "whatsapp",
+    timeout_s: float = 5.0,
+) -> SuggestionReply | None:
+    """Ask the running suggester over RabbitMQ as the inbox does (direct reply-to); None on timeout."""
+    request = SuggestReply(
+        request_id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        chat_id=tenant.chats[channel],
+        user_id=owner_id(settings, tenant),
+        channel=channel,  # type: ignore[arg-type]
+        deadline=datetime.now(UTC) + timedelta(seconds=timeout_s),
+        action=action,
+        draft=draft,
+    )
+
+    async def run() -> SuggestionReply | None:
+        connection = await aio_pika.connect(settings.rabbitmq_url)
+        try:
+            channel_ = await connection.channel(publisher_confirms=False)
+            answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+            async def on_reply(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                if not answer.done():
+                    answer.set_result(message.body)
+
+            replies = await channel_.get_queue("amq.rabbitmq.reply-to", ensure=False)
+            await replies.consume(on_reply, no_ack=True)
+            topology = build_topology(
+                retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+            )
+            exchange = await channel_.get_exchange(topology.events_exchange, ensure=False)
+            key = str(request.request_id)
+            await exchange.publish(
+                aio_pika.Message(
+                    encode(request), message_id=key, correlation_id=key, reply_to="amq.rabbitmq.reply-to"
+                ),
+                routing_key=routing_key(AI_REQUESTS, request.channel),
+            )
+            try:
+                return decode(SuggestionReply, await asyncio.wait_for(answer, timeout_s + 1))
+            except TimeoutError:
+                return None
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())

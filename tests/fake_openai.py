@@ -16,7 +16,7 @@ HIDDEN_PAYLOAD = "Sure\u200b!\u202e \U000e0041\U000e0042 ![x](https://evil.test/
 
 @dataclass
 class FakeOpenAI:
-    """``mode`` picks the answer: ok, echoes, hidden characters, failures, slowness, cost."""
+    """``mode`` picks the answer: ok, echoes, hidden characters, failures (once or always), slowness, cost."""
 
     mode: str = "ok"
     answer: str = "Thanks for asking! We are open until 22:30 tonight."
@@ -52,6 +52,8 @@ class FakeOpenAI:
             if self.mode == "fail_once" and not self._failed_once:
                 self._failed_once = True
                 return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+            if self.mode == "fail":
+                return JSONResponse({"error": {"message": "internal error"}}, status_code=500)
             if self.mode == "slow":
                 await asyncio.sleep(self.slow_s)
             tokens = 10_000_000 if self.mode == "expensive" else 42

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str | None = None
+    # Default AI limits of every tenant (the operator overrides them per tenant: `omni ai limits`):
+    # suggestions per minute, all staff and actions together; model tokens per UTC day.
+    ai_suggestions_per_minute: int = Field(default=30, ge=1)
+    ai_tokens_per_day: int = Field(default=200_000, ge=0)
     ingress_port: int = 8080
     inbox_port: int = 8000
     # Workers (router, normalizer, sender, suggester) serve /healthz, /readyz, /metrics here; 0 = off.

@@ -69,5 +69,9 @@ def main() -> None:
     """Consume this service's queue until SIGTERM."""
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
-    build = build_handlers(settings, model=model_from_settings(settings), budget=Budget())
+    build = build_handlers(
+        settings,
+        model=model_from_settings(settings),
+        budget=Budget(settings.ai_suggestions_per_minute, settings.ai_tokens_per_day),
+    )
     runtime.run(run_worker_from_settings(SERVICE, settings, build, max_prefetch=MAX_PREFETCH))

@@ -21,6 +21,8 @@ class ModelAnswer:
 
     text: str
     tokens: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class ModelClient:
@@ -59,10 +61,16 @@ class ModelClient:
             raise ModelFailed(type(exc).__name__) from exc
         choice = response.choices[0] if response.choices else None
         text = (choice.message.content or "") if choice else ""
-        tokens = response.usage.total_tokens if response.usage else 0
+        usage = response.usage
+        tokens = usage.total_tokens if usage else 0
         if not text.strip():
             raise ModelFailed("empty")
-        return ModelAnswer(text, tokens)
+        return ModelAnswer(
+            text,
+            tokens,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
 
     async def close(self) -> None:
         """Close the HTTP connections."""

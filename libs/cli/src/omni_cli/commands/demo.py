@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 import typer
 
+from omni_cli.commands.demo_assistant import ASSISTANT
+
 demo_app = typer.Typer(no_args_is_help=True, help="Demo data for a local run.")
 
 SLUG = "demo-bistro"
@@ -81,34 +83,6 @@ def _near_expiry() -> int:
     """Unix time of the demo Instagram token's expiry, ``NEAR_EXPIRY_DAYS`` from today (whole days)."""
     day = 86400
     return (int(time.time()) // day + NEAR_EXPIRY_DAYS) * day
-
-
-# AI on for the demo tenant, with enough knowledge that the local suggester (no model configured)
-# answers "are you open tonight?" and "do you have vegan dishes?" usefully.
-ASSISTANT: dict[str, Any] = {
-    "enabled": True,
-    "profile": {
-        "name": "Demo Bistro",
-        "address": "Torstraße 1, 10119 Berlin",
-        "phone": "+49 30 1234567",
-        "opening_hours": "Tue-Sun 12:00-23:00 (kitchen until 22:00), closed Mondays",
-        "policies": "Tables for up to 8 can be booked by message or phone; takeaway until 21:30.",
-    },
-    "menu": [
-        {"name": "Margherita", "price": "11.50", "allergens": ["gluten", "milk"], "tags": ["vegetarian"]},
-        {"name": "Vegan Lasagne", "price": "14.00", "allergens": ["gluten", "celery"], "tags": ["vegan"]},
-        {"name": "Chickpea Curry", "price": "13.00", "allergens": [], "tags": ["vegan", "gluten-free"]},
-        {"name": "Tiramisu", "price": "7.00", "allergens": ["gluten", "milk", "egg"], "tags": ["vegetarian"]},
-    ],
-    "faq": [
-        {
-            "question": "Do you have parking nearby?",
-            "answer": "There is a public car park 200 m away on Linienstraße.",
-        },
-        {"question": "Are dogs allowed?", "answer": "Well-behaved dogs are welcome on the terrace."},
-    ],
-    "tone": {"description": "warm and casual", "examples": ["Hi! Thanks for your message, see you soon!"]},
-}
 
 
 def _deliveries(now: int) -> list[tuple[str, dict[str, Any]]]:

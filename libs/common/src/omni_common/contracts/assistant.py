@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -13,6 +13,11 @@ from omni_common.domain.channels import Channel
 # Caps keep one tenant's knowledge from turning into an unbounded prompt.
 SHORT = 200
 LONG = 2000
+DRAFT = 4000
+# An ISO 639-1 code ("en", "de"): the language knowledge is written in, or a customer writes in.
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+Action = Literal["suggest", "rewrite", "shorten", "translate"]
+ACTIONS: tuple[Action, ...] = ("suggest", "rewrite", "shorten", "translate")
 
 
 class Profile(BaseModel):
@@ -25,6 +30,9 @@ class Profile(BaseModel):
     phone: str = Field(default="", max_length=SHORT)
     opening_hours: str = Field(default="", max_length=LONG)
     policies: str = Field(default="", max_length=LONG)  # reservations, delivery/takeaway, dietary notes
+    # The restaurant's main language: what knowledge without its own ``language`` is written in,
+    # and the language of a conversation whose customer's language cannot be told.
+    language: LanguageCode = "en"
 
 
 class MenuItem(BaseModel):
@@ -37,6 +45,7 @@ class MenuItem(BaseModel):
     price: str | float | None = None
     allergens: list[str] = Field(default_factory=list, max_length=30)
     tags: list[str] = Field(default_factory=list, max_length=30)
+    language: LanguageCode | None = None  # None: the profile's language
 
 
 class FaqEntry(BaseModel):
@@ -46,6 +55,7 @@ class FaqEntry(BaseModel):
 
     question: str = Field(max_length=LONG)
     answer: str = Field(max_length=LONG)
+    language: LanguageCode | None = None  # None: the profile's language
 
 
 class Tone(BaseModel):
@@ -57,8 +67,33 @@ class Tone(BaseModel):
     examples: list[str] = Field(default_factory=list, max_length=10)
 
 
+class FallbackSentences(BaseModel):
+    """The built-in suggester's sentences in one language; empty fields keep the built-in default.
+
+    ``{hours}``, ``{items}``, ``{name}``, ``{allergens}``, ``{phone}`` and ``{address}`` are filled in.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    hi: str = Field(default="", max_length=SHORT)
+    hi_formal: str = Field(default="", max_length=SHORT)
+    bye: str = Field(default="", max_length=SHORT)
+    bye_formal: str = Field(default="", max_length=SHORT)
+    no_answer: str = Field(default="", max_length=LONG)  # nothing in the knowledge answers it
+    other_language: str = Field(default="", max_length=SHORT)  # the answer exists in another language
+    hours: str = Field(default="", max_length=SHORT)
+    menu: str = Field(default="", max_length=SHORT)
+    allergens: str = Field(default="", max_length=SHORT)
+    no_allergens: str = Field(default="", max_length=SHORT)
+    phone: str = Field(default="", max_length=SHORT)
+    address: str = Field(default="", max_length=SHORT)
+
+
 class AssistantDocument(BaseModel):
-    """``GET/PUT /api/assistant``: AI on/off (off by default) and the knowledge suggestions may use."""
+    """``GET/PUT /api/assistant``: AI on/off (off by default) and the knowledge suggestions may use.
+
+    Knowledge may be written in several languages: each FAQ entry and dish carries its own
+    ``language`` (default: ``profile.language``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,10 +102,16 @@ class AssistantDocument(BaseModel):
     menu: list[MenuItem] = Field(default_factory=list, max_length=300)
     faq: list[FaqEntry] = Field(default_factory=list, max_length=200)
     tone: Tone = Field(default_factory=Tone)
+    # Owner-edited wording of the built-in suggester, per language code (see ``FallbackSentences``).
+    fallback_sentences: dict[LanguageCode, FallbackSentences] = Field(default_factory=dict, max_length=30)
 
 
 class SuggestReply(Contract):
-    """Draft a reply for ``chat_id`` (inbox-api -> ai-suggester, answered on the message's reply-to)."""
+    """Draft a reply for ``chat_id`` (inbox-api -> ai-suggester, answered on the message's reply-to).
+
+    ``action`` ``suggest`` drafts the next reply; ``rewrite`` (in the brand tone), ``shorten`` and
+    ``translate`` (into the customer's language) work on the owner's own ``draft``. Either way the
+    answer is a draft for the composer: nothing is ever sent by the suggester."""
 
     type: Literal["ai.suggest"] = "ai.suggest"
     version: Literal[1] = 1
@@ -80,10 +121,16 @@ class SuggestReply(Contract):
     user_id: uuid.UUID
     channel: Channel
     deadline: AwareDatetime  # the asker stops waiting then; later work is wasted
+    action: Action = "suggest"
+    draft: str | None = Field(default=None, max_length=DRAFT)  # the owner's text, for the other actions
 
 
 class SuggestionReply(Contract):
-    """The answer: a draft (never sent by anyone but a human) or the reason there is none."""
+    """The answer: a draft (never sent by anyone but a human) or the reason there is none.
+
+    ``limited`` with ``retry_after_s``: the tenant's AI limit is reached ("try again in 40 s").
+    ``note``: a plain sentence for the owner about this draft (e.g. the model did not answer and
+    the built-in suggester wrote it, or why it could not do what was asked)."""
 
     type: Literal["ai.suggestion"] = "ai.suggestion"
     version: Literal[1] = 1
@@ -92,3 +139,8 @@ class SuggestionReply(Contract):
     text: str | None = None
     source: str | None = None  # "local" or the model's name
     reason: str | None = None
+    action: Action = "suggest"
+    language: str | None = None  # the customer's language the draft is written for (ISO 639-1)
+    limited: bool = False
+    retry_after_s: int | None = None
+    note: str | None = None

@@ -22,9 +22,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from omni_common.contracts.assistant import ACTIONS
 from omni_common.db.catalog_models import NAMING, in_list
 from omni_common.domain.accounts import ACCOUNT_STATUSES
 from omni_common.domain.channels import CHANNELS
@@ -289,6 +290,7 @@ class Outbox(TenantBase):
 
 
 SUGGESTION_OUTCOMES = ("sent_as_is", "edited")
+SUGGESTION_ACTIONS: tuple[str, ...] = ACTIONS
 
 
 class AssistantSettings(TenantBase):
@@ -304,6 +306,38 @@ class AssistantSettings(TenantBase):
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
     updated_at: Mapped[datetime] = _updated()
+    # Which document the rows of ``assistant_knowledge`` were built from (None: never built).
+    knowledge_hash: Mapped[str | None] = mapped_column(Text)
+    # The operator's limits for this tenant (``omni ai limits``); None: the service's default.
+    # Not part of the owner's document: the inbox never writes them.
+    suggestions_per_minute: Mapped[int | None] = mapped_column(Integer)
+    tokens_per_day: Mapped[int | None] = mapped_column(BigInteger)
+
+
+KNOWLEDGE_KINDS = ("faq", "menu", "hours", "policy", "address", "phone")
+
+
+class AssistantKnowledge(TenantBase):
+    """One searchable piece of the assistant document (a FAQ entry, a dish, the hours, a policy).
+
+    Derived from the document on every save (``omni_common.tenancy.assistant_knowledge``): the
+    document stays the truth, these rows are its full-text index."""
+
+    __tablename__ = "assistant_knowledge"
+    __table_args__ = (
+        CheckConstraint(in_list("kind", KNOWLEDGE_KINDS), name="kind"),
+        Index("ix_assistant_knowledge_tsv", "tsv", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)  # index in its list of the document
+    language: Mapped[str] = mapped_column(Text, nullable=False)  # ISO 639-1 code
+    config: Mapped[str] = mapped_column(Text, nullable=False)  # text search configuration, e.g. german
+    title: Mapped[str] = mapped_column(Text, nullable=False)  # question, dish name, "Opening hours"
+    body: Mapped[str] = mapped_column(Text, nullable=False)  # answer, description + tags + allergens
+    plain: Mapped[str] = mapped_column(Text, nullable=False)  # unaccented lower-case text, for typos
+    tsv: Mapped[Any] = mapped_column(TSVECTOR, nullable=False)  # title weighted A, body B
 
 
 class Suggestion(TenantBase):
@@ -312,6 +346,7 @@ class Suggestion(TenantBase):
     __tablename__ = "suggestions"
     __table_args__ = (
         CheckConstraint(f"outcome IS NULL OR {in_list('outcome', SUGGESTION_OUTCOMES)}", name="outcome"),
+        CheckConstraint(in_list("action", SUGGESTION_ACTIONS), name="action"),
         Index("ix_suggestions_requested_at", "requested_at"),
     )
 
@@ -326,6 +361,12 @@ class Suggestion(TenantBase):
     source: Mapped[str] = mapped_column(Text, nullable=False)  # "local" or the model's name
     tokens: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     reason: Mapped[str | None] = mapped_column(Text)  # why there is no text
+    # suggest (a new draft) or what was done to the owner's draft: rewrite, shorten, translate.
+    action: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'suggest'"))
+    language: Mapped[str | None] = mapped_column(Text)  # the customer's language the draft is for
+    note: Mapped[str | None] = mapped_column(Text)  # what the owner was told (e.g. model fell back)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    completion_tokens: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     # Declared last: the attribute shadows sqlalchemy's ``text()`` inside this class body.
     text: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(Text)
