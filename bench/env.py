@@ -164,13 +164,13 @@ async def _seed_outbound(conninfo: str, tenant_id: uuid.UUID, index: int, pool: 
             "RETURNING id, social_account_id",
             (CUSTOMER_WA_ID,),
         )
-        contact_id, account_id = await cur.fetchone()  # type: ignore[misc]
+        contact_id, account_id = await cur.fetchone()
         cur = await conn.execute(
             "INSERT INTO chats (social_account_id, contact_id, channel)"
             " VALUES (%s, %s, 'whatsapp') RETURNING id",
             (account_id, contact_id),
         )
-        (chat_id,) = await cur.fetchone()  # type: ignore[misc]
+        (chat_id,) = await cur.fetchone()
         await conn.execute(
             "INSERT INTO chat_messages (tenant_id, chat_id, channel, external_message_id, direction, kind,"
             " text, status, platform_timestamp)"

@@ -184,8 +184,8 @@ def check_connection_budget(cfg: BenchConfig) -> None:
     budget = cfg.normalizer_procs * (s.db_connections_per_server or default_connections("normalizer"))
     budget += (cfg.normalizer_procs + cfg.router_procs) * 6 + 10  # catalog pools, listener, harness
     with psycopg.connect(cfg.pg_admin_url) as conn:
-        limit = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
-        used = int(conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0])  # type: ignore[index]
+        limit = int(conn.execute("SHOW max_connections").fetchone()[0])
+        used = int(conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0])
     if budget > limit - used - 10:
         log(
             f"WARNING: the services may open {budget} PostgreSQL connections but the shared server has only"

@@ -72,14 +72,14 @@ def routed_events(
     events: list[RoutedEvent] = []
     for n in range(deliveries):
         delivery = mix.next()
-        split = split_delivery(delivery.channel, delivery.body)  # type: ignore[arg-type]
+        split = split_delivery(delivery.channel, delivery.body)
         for item in split.items:
             events.append(
                 RoutedEvent(
                     event_id=f"{tag}{n}:{item.index}",
                     delivery_id=f"{tag}{n}",
                     tenant_id=owner[(delivery.channel, item.account_id)],
-                    channel=delivery.channel,  # type: ignore[arg-type]
+                    channel=delivery.channel,
                     account_id=item.account_id,
                     received_at=datetime.now(UTC),
                     payload=item.payload,

@@ -125,7 +125,7 @@ def sql(
     with psycopg.connect(
         libpq_conninfo(settings.database_url, database=tenant.db_name), autocommit=True
     ) as conn:
-        cur = conn.execute(statement, params)  # type: ignore[arg-type]
+        cur = conn.execute(statement, params)
         return cur.fetchall() if cur.description else []
 
 
@@ -167,7 +167,7 @@ def rpc(
         tenant_id=tenant.id,
         chat_id=tenant.chats[channel],
         user_id=owner_id(settings, tenant),
-        channel=channel,  # type: ignore[arg-type]
+        channel=channel,
         deadline=datetime.now(UTC) + timedelta(seconds=timeout_s),
         action=action,
         draft=draft,

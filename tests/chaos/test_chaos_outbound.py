@@ -124,7 +124,7 @@ async def _publish(stack: Stack, replies: list[tuple[str, str, uuid.UUID, str]])
         sem = asyncio.Semaphore(50)
 
         async def one(tenant_id: str, message_id: uuid.UUID, channel: str) -> None:
-            command = SendReply(tenant_id=uuid.UUID(tenant_id), message_id=message_id, channel=channel)  # type: ignore[arg-type]
+            command = SendReply(tenant_id=uuid.UUID(tenant_id), message_id=message_id, channel=channel)
             async with sem:
                 await publisher.publish(
                     routing_key(OUTBOUND_COMMANDS, channel),

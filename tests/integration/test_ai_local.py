@@ -54,7 +54,7 @@ def ask(http: httpx.Client, tenant: SeededTenant, channel: str = "whatsapp") -> 
         f"/api/conversations/{tenant.chats[channel]}/suggestions", headers=bearer(http, tenant)
     )
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def test_ai_is_off_by_default_and_settings_round_trip(http: httpx.Client, tenants: Any) -> None:
@@ -350,7 +350,7 @@ def test_another_tenants_knowledge_never_reaches_a_local_suggestion(
         ("shorten", "A. B. C."),
         ("translate", "Hi!"),
     ):
-        got = rpc(settings, h, action=action, draft=draft)  # type: ignore[arg-type]
+        got = rpc(settings, h, action=action, draft=draft)
         assert got is not None
         assert canary not in f"{got.text} {got.note} {got.reason}"
     assert sql(

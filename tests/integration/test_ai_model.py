@@ -77,7 +77,7 @@ def ask(http: httpx.Client, tenant: SeededTenant, channel: str = "whatsapp") -> 
         f"/api/conversations/{tenant.chats[channel]}/suggestions", headers=bearer(http, tenant)
     )
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def test_the_request_carries_only_this_tenants_data(
@@ -159,7 +159,7 @@ def test_no_action_ever_reaches_another_tenants_knowledge_or_messages(
     # Tenant A's guest asks exactly what B's knowledge answers (with B's canary): A has no such entry.
     customer_says(settings, a, "instagram", "secret?")
     draft = None if action == "suggest" else "Thanks for asking, we will tell you more soon."
-    got = rpc(settings, a, channel="instagram", action=action, draft=draft)  # type: ignore[arg-type]
+    got = rpc(settings, a, channel="instagram", action=action, draft=draft)
     assert got is not None
     assert got.action == action
     for text in (got.text or "", got.note or "", fake.recorded()):
@@ -167,7 +167,7 @@ def test_no_action_ever_reaches_another_tenants_knowledge_or_messages(
         assert CANARY_B_MSG not in text
     system = fake.requests[-1]["messages"][0]["content"]
     assert "secret?" not in system
-    assert TASKS[action] in system  # type: ignore[index]
+    assert TASKS[action] in system
     fake.mode = "ok"
 
 
@@ -179,7 +179,7 @@ def test_owner_actions_go_to_the_model_with_the_draft_outside_the_system_role(
     customer_says(settings, a, "whatsapp", "Habt ihr heute Abend geöffnet?")
     draft = "Yes, we are open until 22:30 tonight, see you!"
     for action in ("rewrite", "shorten", "translate"):
-        got = rpc(settings, a, action=action, draft=draft)  # type: ignore[arg-type]
+        got = rpc(settings, a, action=action, draft=draft)
         assert got is not None
         assert got.text == fake.answer
         assert got.source == "fake-model"
@@ -188,7 +188,7 @@ def test_owner_actions_go_to_the_model_with_the_draft_outside_the_system_role(
             fake.requests[-1]["messages"][0]["content"],
             fake.requests[-1]["messages"][1]["content"],
         )
-        assert TASKS[action] in system  # type: ignore[index]
+        assert TASKS[action] in system
         assert draft not in system
         assert f"<owner_draft>\n{draft}\n</owner_draft>" in user
         if action == "translate":

@@ -80,7 +80,7 @@ def _listed(runner: CliRunner, *args: str) -> list[dict]:
     """The dead letters of ``omni dlq list --json``."""
     result = runner.invoke(app, ["dlq", "list", *args, "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["dead_letters"]  # type: ignore[no-any-return]
+    return json.loads(result.stdout)["dead_letters"]
 
 
 def test_declare_list_show_replay(cli_env: str, settings) -> None:

@@ -87,7 +87,7 @@ def outsider(inbox_url: str, other: SeededTenant) -> Iterator[httpx.Client]:
 
 def _query(settings: Settings, db_name: str, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     with psycopg.connect(libpq_conninfo(settings.database_url, database=db_name), row_factory=dict_row) as c:
-        return c.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return c.execute(sql, params).fetchall()
 
 
 def _message(client: httpx.Client, chat_id: uuid.UUID, message_id: str) -> dict[str, Any] | None:

@@ -44,7 +44,7 @@ def test_seeding_twice_gives_the_team_and_health_demo_once(
     def q(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         conninfo = libpq_conninfo(settings.database_url, database=db_name)
         with psycopg.connect(conninfo, row_factory=dict_row) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     assert [r["state"] for r in q("SELECT state FROM chats WHERE state = 'pending'")] == ["pending"]
     closed = q("SELECT id FROM chats WHERE last_inbound_at < now() - interval '24 hours'")

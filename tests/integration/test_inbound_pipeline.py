@@ -95,8 +95,8 @@ def _message_fixtures() -> list[tuple[str, Path]]:
         for path in sorted((FIXTURES / channel).glob("*.json")):
             if path.stem == "batch":
                 continue
-            items = split_delivery(channel, path.read_bytes()).items  # type: ignore[arg-type]
-            events = [e for item in items for e in normalize(channel, item.account_id, item.payload)]  # type: ignore[arg-type]
+            items = split_delivery(channel, path.read_bytes()).items
+            events = [e for item in items for e in normalize(channel, item.account_id, item.payload)]
             if any(isinstance(e, InboundMessage) for e in events):
                 cases.append((channel, path))
     return cases
@@ -109,8 +109,8 @@ def test_each_message_kind_lands_once_in_its_tenant_only(
     raw = path.read_bytes()
     expected = [
         e
-        for item in split_delivery(channel, raw).items  # type: ignore[arg-type]
-        for e in normalize(channel, item.account_id, item.payload)  # type: ignore[arg-type]
+        for item in split_delivery(channel, raw).items
+        for e in normalize(channel, item.account_id, item.payload)
         if isinstance(e, InboundMessage)
     ]
     assert post(http, channel, raw).status_code == 200
@@ -657,7 +657,7 @@ def test_a_replay_repeated_after_a_crash_stores_the_message_once(
             publisher = Publisher(conn)
             await publisher.start()
             with pytest.raises(RuntimeError, match="died before its ack"):
-                await replay(conn, pipe.topology, DiesAfterPublish(publisher), ids=[letter.id])  # type: ignore[arg-type]
+                await replay(conn, pipe.topology, DiesAfterPublish(publisher), ids=[letter.id])
             # Not acked, so still a dead letter: the operator replays it again.
             report = await replay(conn, pipe.topology, publisher, ids=[letter.id])
             await publisher.close()

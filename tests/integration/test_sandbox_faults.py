@@ -40,7 +40,7 @@ async def _failed_send(
     graph: GraphClient, channel: str, account_id: str, token: str, to: str = "15550001"
 ) -> GraphError:
     with pytest.raises(GraphError) as info:
-        await graph.send_message(channel, account_id, token, to=to, text="hello")  # type: ignore[arg-type]
+        await graph.send_message(channel, account_id, token, to=to, text="hello")
     return info.value
 
 

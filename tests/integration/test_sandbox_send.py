@@ -199,7 +199,7 @@ class TestReads:
         self, ctl: SandboxControl, graph: GraphClient, channel: str, extra: dict, expected: str
     ) -> None:
         account_id, token = await ctl.add_account(channel, **extra)
-        info = await graph.get_account(channel, account_id, token)  # type: ignore[arg-type]
+        info = await graph.get_account(channel, account_id, token)
         assert info.display_name == expected
         [request] = await ctl.requests(f"/{account_id}")
         assert token not in request["url"]
@@ -248,7 +248,7 @@ class TestReads:
         assert valid.is_valid
         assert valid.expires_at is None
         assert "pages_messaging" in valid.scopes
-        assert (await graph.debug_token(expiring)).expires_at.timestamp() == expires  # type: ignore[union-attr]
+        assert (await graph.debug_token(expiring)).expires_at.timestamp() == expires
         assert not (await graph.debug_token(expired)).is_valid
 
     @pytest.mark.parametrize("channel", ["facebook", "instagram"])
@@ -260,7 +260,7 @@ class TestReads:
             "/contacts",
             {"channel": channel, "user_id": f"U-{account_id}", "name": "Ana López", "account_id": account_id},
         )
-        profile = await graph.get_user_profile(channel, f"U-{account_id}", token)  # type: ignore[arg-type]
+        profile = await graph.get_user_profile(channel, f"U-{account_id}", token)
         assert profile["name"] == "Ana López"
         assert profile["id"] == f"U-{account_id}"
 

@@ -184,7 +184,7 @@ async def test_enforced_window_fails_like_meta_per_channel(http: httpx.AsyncClie
                 ("instagram", ig_id, ig_token, 2534022),
             ):
                 with pytest.raises(GraphError) as info:
-                    await graph.send_message(channel, account_id, token, to="U1", text="late")  # type: ignore[arg-type]
+                    await graph.send_message(channel, account_id, token, to="U1", text="late")
                 assert (info.value.code, info.value.subcode) == (10, subcode)
                 assert info.value.error_class is ErrorClass.OUTSIDE_WINDOW
             # A customer message opens the window again.

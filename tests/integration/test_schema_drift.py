@@ -15,7 +15,7 @@ from omni_common.db.tenant_models import TenantBase
 from omni_common.settings import Settings
 
 
-def _diff(url: str, metadata) -> list[object]:  # type: ignore[no-untyped-def]
+def _diff(url: str, metadata) -> list[object]:
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.connect() as conn:

@@ -23,8 +23,8 @@ def tenant(settings: Settings) -> SeededTenant:
     return seed(settings, f"schema{uuid.uuid4().hex[:6]}")
 
 
-def _run(settings: Settings, tenant_id: uuid.UUID, work):  # type: ignore[no-untyped-def]
-    async def go():  # type: ignore[no-untyped-def]
+def _run(settings: Settings, tenant_id: uuid.UUID, work):
+    async def go():
         engine = catalog_engine(settings.database_url)
         registry = TenantEngineRegistry(
             catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=4
@@ -61,7 +61,7 @@ def test_inbound_message_reopens_a_resolved_or_snoozed_chat(
     chat_id = tenant.chats["whatsapp"]
     until = datetime.now(UTC) + timedelta(days=1) if state == "snoozed" else None
 
-    async def close_then_write(session):  # type: ignore[no-untyped-def]
+    async def close_then_write(session):
         await session.execute(
             Chat.__table__.update().where(Chat.id == chat_id).values(state=state, snoozed_until=until)
         )
@@ -84,7 +84,7 @@ def test_a_reaction_or_a_deletion_leaves_a_resolved_chat_resolved(
 ) -> None:
     chat_id = tenant.chats["whatsapp"]
 
-    async def close_then_react(session):  # type: ignore[no-untyped-def]
+    async def close_then_react(session):
         await session.execute(Chat.__table__.update().where(Chat.id == chat_id).values(state="resolved"))
         session.add(_inbound(tenant, chat_id, kind=kind))  # a 👍, or the placeholder of an unsent message
         await session.flush()
@@ -94,7 +94,7 @@ def test_a_reaction_or_a_deletion_leaves_a_resolved_chat_resolved(
 
 
 def test_a_snoozed_chat_needs_a_time(settings: Settings, tenant: SeededTenant) -> None:
-    async def snooze_forever(session):  # type: ignore[no-untyped-def]
+    async def snooze_forever(session):
         await session.execute(text("UPDATE chats SET state = 'snoozed', snoozed_until = NULL"))
 
     with pytest.raises(Exception, match="snooze_has_time"):
@@ -104,7 +104,7 @@ def test_a_snoozed_chat_needs_a_time(settings: Settings, tenant: SeededTenant) -
 def test_audit_trail_is_append_only_and_keeps_no_secrets(settings: Settings, tenant: SeededTenant) -> None:
     actor = Actor(uuid.uuid4(), "owner@x.test")
 
-    async def write(session):  # type: ignore[no-untyped-def]
+    async def write(session):
         await record(
             session,
             actor,

@@ -69,4 +69,4 @@ class TestInstagram:
 @pytest.mark.parametrize("channel", ["whatsapp", "facebook", "instagram"])
 def test_empty_text_is_refused_before_any_call(channel: str) -> None:
     with pytest.raises(PayloadError):
-        build_send_payload(channel, to="1", text="  ", reply_to_external_id=None)  # type: ignore[arg-type]
+        build_send_payload(channel, to="1", text="  ", reply_to_external_id=None)

@@ -158,7 +158,7 @@ class TestMessages:
             "11", kind="text", text="Danke, bis heute Abend!", is_echo=True, app_id="1517776481860111"
         )
         assert_message("echo", expected)
-        assert only("echo").direction == "outbound"  # type: ignore[union-attr]
+        assert only("echo").direction == "outbound"
 
     def test_standby_echo_from_another_app(self) -> None:
         [item] = split_delivery("facebook", (FIXTURES / "standby_echo.json").read_bytes()).items

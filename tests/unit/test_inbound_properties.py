@@ -119,7 +119,7 @@ def assert_well_formed(events: list[NormalizedEvent]) -> None:
 def split_or_error(channel: str, body: bytes) -> SplitResult | MalformedDelivery:
     """Split, returning the one exception split may raise instead of raising it."""
     try:
-        return split_delivery(channel, body)  # type: ignore[arg-type]
+        return split_delivery(channel, body)
     except MalformedDelivery as exc:
         return exc
 
@@ -127,7 +127,7 @@ def split_or_error(channel: str, body: bytes) -> SplitResult | MalformedDelivery
 def normalize_or_error(channel: str, account_id: str, payload: Any) -> list[NormalizedEvent] | MalformedEvent:
     """Normalize, returning the one exception normalize may raise instead of raising it."""
     try:
-        return normalize(channel, account_id, payload)  # type: ignore[arg-type]
+        return normalize(channel, account_id, payload)
     except MalformedEvent as exc:
         return exc
 
@@ -183,7 +183,7 @@ def test_normalize_of_arbitrary_payloads(channel: str, account_id: str, payload:
 @given(data=st.data())
 def test_normalize_of_mutated_routable_payloads(data: st.DataObject) -> None:
     channel, doc = data.draw(st.sampled_from(DELIVERIES))
-    items = split_delivery(channel, orjson.dumps(doc)).items  # type: ignore[arg-type]
+    items = split_delivery(channel, orjson.dumps(doc)).items
     item = data.draw(st.sampled_from(items))
     payload = copy.deepcopy(item.payload)
     where = data.draw(st.sampled_from(paths(payload)[1:]))
@@ -199,7 +199,7 @@ def test_normalize_of_mutated_routable_payloads(data: st.DataObject) -> None:
     ("channel", "doc"), DELIVERIES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(DELIVERIES)]
 )
 def test_every_fixture_splits_and_normalizes(channel: str, doc: dict[str, Any]) -> None:
-    result = split_delivery(channel, orjson.dumps(doc))  # type: ignore[arg-type]
+    result = split_delivery(channel, orjson.dumps(doc))
     assert result.items
     for item in result.items:
         assert_well_formed(normalize(item.channel, item.account_id, item.payload))

@@ -11,7 +11,7 @@ from omni_common.channels.inbound.safe_json import nesting_depth_exceeds
 
 def reason_of(channel: str, body: bytes) -> str:
     with pytest.raises(MalformedDelivery) as caught:
-        split_delivery(channel, body)  # type: ignore[arg-type]
+        split_delivery(channel, body)
     return caught.value.reason_code
 
 

@@ -234,7 +234,7 @@ class TestMessages:
 
     def test_unsupported_keeps_raw(self) -> None:
         assert_message("unsupported", message(18, kind="unsupported"))
-        assert only("unsupported").raw["unsupported"] == {"type": "poll"}  # type: ignore[union-attr]
+        assert only("unsupported").raw["unsupported"] == {"type": "poll"}
 
     @pytest.mark.parametrize(
         ("name", "number", "kind", "text"),
@@ -281,7 +281,7 @@ class TestStatuses:
         event = only(name)
         assert event == StatusUpdate(
             external_message_id=SENT,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             platform_timestamp=STATUS_AT,
             recipient_id=WAID,
             raw=event.raw,
@@ -324,7 +324,7 @@ class TestBatch:
             "StatusUpdate",
             "Ignored",
         ]
-        assert [e.contact_name for e in events[:2]] == [NAME, "Alice"]  # type: ignore[union-attr]
+        assert [e.contact_name for e in events[:2]] == [NAME, "Alice"]
 
 
 class TestMalformed:

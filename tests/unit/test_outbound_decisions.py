@@ -89,17 +89,17 @@ def _job(**changes: object) -> SendJob:
         "account_active": True,
         "recipient": "34600000000",
     }
-    return SendJob(**{**base, **changes})  # type: ignore[arg-type]
+    return SendJob(**{**base, **changes})
 
 
 def test_refusals_before_any_call() -> None:
     assert refusal(_job(), NOW) is None
-    assert refusal(_job(account_active=False, account_status="disabled"), NOW)[0] == "account_disabled"  # type: ignore[index]
-    assert refusal(_job(account_status="needs_reauth"), NOW)[0] == "needs_reauth"  # type: ignore[index]
-    code, reason = refusal(_job(last_inbound_at=NOW - timedelta(hours=25)), NOW)  # type: ignore[misc]
+    assert refusal(_job(account_active=False, account_status="disabled"), NOW)[0] == "account_disabled"
+    assert refusal(_job(account_status="needs_reauth"), NOW)[0] == "needs_reauth"
+    code, reason = refusal(_job(last_inbound_at=NOW - timedelta(hours=25)), NOW)
     assert code == "outside_window"
     assert "24-hour" in reason
-    assert refusal(_job(last_inbound_at=None), NOW)[0] == "outside_window"  # type: ignore[index]
+    assert refusal(_job(last_inbound_at=None), NOW)[0] == "outside_window"
 
 
 @pytest.mark.parametrize(

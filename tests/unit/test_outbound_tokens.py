@@ -31,7 +31,7 @@ class CountingRing:
 
 def test_decrypts_once_per_ttl_and_again_after_it() -> None:
     ring, now = CountingRing(), [0.0]
-    cache = TokenCache(ring, ttl_s=60, clock=lambda: now[0])  # type: ignore[arg-type]
+    cache = TokenCache(ring, ttl_s=60, clock=lambda: now[0])
     sealed = ring.seal("EAAG-secret")
     assert [cache.get(TENANT, ACCOUNT, sealed) for _ in range(3)] == ["EAAG-secret"] * 3
     assert ring.calls == 1
@@ -42,14 +42,14 @@ def test_decrypts_once_per_ttl_and_again_after_it() -> None:
 
 def test_a_new_ciphertext_is_used_at_once() -> None:
     ring = CountingRing()
-    cache = TokenCache(ring, ttl_s=60)  # type: ignore[arg-type]
+    cache = TokenCache(ring, ttl_s=60)
     assert cache.get(TENANT, ACCOUNT, ring.seal("old")) == "old"
     assert cache.get(TENANT, ACCOUNT, ring.seal("new")) == "new"  # the owner reconnected
 
 
 def test_zero_ttl_decrypts_every_time() -> None:
     ring = CountingRing()
-    cache = TokenCache(ring, ttl_s=0)  # type: ignore[arg-type]
+    cache = TokenCache(ring, ttl_s=0)
     sealed = ring.seal("t")
     cache.get(TENANT, ACCOUNT, sealed)
     cache.get(TENANT, ACCOUNT, sealed)
@@ -58,7 +58,7 @@ def test_zero_ttl_decrypts_every_time() -> None:
 
 def test_missing_or_foreign_ciphertext_is_refused() -> None:
     ring = CountingRing()
-    cache = TokenCache(ring)  # type: ignore[arg-type]
+    cache = TokenCache(ring)
     with pytest.raises(AccountNotFound):
         cache.get(TENANT, ACCOUNT, None)
     with pytest.raises(DecryptionError):  # sealed for another account: never served from the cache
@@ -67,7 +67,7 @@ def test_missing_or_foreign_ciphertext_is_refused() -> None:
 
 def test_bounded_size() -> None:
     ring = CountingRing()
-    cache = TokenCache(ring, max_entries=4)  # type: ignore[arg-type]
+    cache = TokenCache(ring, max_entries=4)
     for k in range(10):
         account = uuid.uuid4()
         assert cache.get(TENANT, account, ring.seal(f"t{k}", account=account)) == f"t{k}"

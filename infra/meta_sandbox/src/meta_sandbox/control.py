@@ -144,7 +144,8 @@ class InboundIn(_In):
 
 
 def _state(request: Request) -> SandboxState:
-    return request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
+    return state
 
 
 def _public_account(account: Account) -> dict[str, Any]:

@@ -60,7 +60,8 @@ class RevokeIn(_In):
 
 
 def _state(request: Request) -> SandboxState:
-    return request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
+    return state
 
 
 def _template_out(template: Template) -> dict[str, Any]:

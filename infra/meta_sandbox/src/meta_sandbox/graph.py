@@ -26,7 +26,8 @@ _VERSION = re.compile(r"v\d+\.\d+")
 
 def sandbox_state(request: Request) -> SandboxState:
     """The app's state object."""
-    return request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
+    return state
 
 
 def check_version(ver: str) -> None:

@@ -157,7 +157,8 @@ def _recipient_hint(body: Any) -> str | None:
     """Recipient of a send body of any channel, before validation (for fault matching)."""
     if not isinstance(body, dict):
         return None
-    if isinstance(body.get("to"), str):
-        return body["to"]
+    to = body.get("to")
+    if isinstance(to, str):
+        return to
     recipient = body.get("recipient")
     return recipient.get("id") if isinstance(recipient, dict) else None

@@ -163,7 +163,8 @@ def _wa_context(body: dict[str, Any]) -> str | None:
     context = body["context"]
     if not isinstance(context, dict) or not isinstance(context.get("message_id"), str):
         raise _bad("Param context['message_id'] must be a string", whatsapp=True)
-    return context["message_id"]
+    message_id: str = context["message_id"]
+    return message_id
 
 
 def _messaging(channel: str, body: dict[str, Any]) -> SendRequest:

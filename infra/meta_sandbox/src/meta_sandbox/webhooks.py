@@ -78,7 +78,9 @@ def wa_status(account: Account, message_id: str, recipient: str, status: str, **
     return _wa_envelope(account, {"statuses": [item]})
 
 
-def status_payloads(account: Account, message_id: str, recipient: str, text: str, app_id: str) -> list:
+def status_payloads(
+    account: Account, message_id: str, recipient: str, text: str, app_id: str
+) -> list[dict[str, Any]]:
     """Status webhooks Meta sends after a successful send, in their natural order."""
     if account.channel == "whatsapp":
         return [wa_status(account, message_id, recipient, s) for s in ("sent", "delivered", "read")]

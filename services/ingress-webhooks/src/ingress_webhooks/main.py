@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app
 from omni_common.broker.connection import connect
-from omni_common.broker.publisher import Publisher, PublishError
+from omni_common.broker.outcomes import PublishError
+from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
 from omni_common.domain.channels import CHANNELS
@@ -23,7 +24,7 @@ def build_app(settings: Settings) -> FastAPI:
     state: dict[str, Publisher] = {}
     connection_holder: dict[str, object] = {}
 
-    keys = {c: routing_key(RAW_WEBHOOKS, c) for c in CHANNELS}
+    keys: dict[str, str] = {c: routing_key(RAW_WEBHOOKS, c) for c in CHANNELS}
 
     async def store_raw(delivery_id: str, channel: str, raw: bytes) -> None:
         publisher = state.get("publisher")

@@ -12,8 +12,12 @@ ai_app = typer.Typer(no_args_is_help=True, help="AI suggestions: per-tenant limi
 @ai_app.command("limits")
 def limits(
     slug: str = typer.Argument(..., help="the tenant"),
-    per_minute: int = typer.Option(None, "--per-minute", min=1, help="suggestions per minute, all staff"),
-    tokens_per_day: int = typer.Option(None, "--tokens-per-day", min=0, help="model tokens per UTC day"),
+    per_minute: int | None = typer.Option(
+        None, "--per-minute", min=1, help="suggestions per minute, all staff"
+    ),
+    tokens_per_day: int | None = typer.Option(
+        None, "--tokens-per-day", min=0, help="model tokens per UTC day"
+    ),
     default: bool = typer.Option(False, "--default", help="back to the service's defaults"),
 ) -> None:
     """Show the tenant's AI limits; with options, set them (``--default`` clears the overrides)."""

@@ -180,15 +180,19 @@ async def _ingest(registry: Any, tenant_id: Any, deliveries: list[tuple[str, dic
     from normalizer.store import tenant_stores
     from omni_common.channels.inbound import split_delivery
     from omni_common.contracts import RoutedEvent
+    from omni_common.domain.channels import is_channel
 
-    for channel, delivery in deliveries:
-        for item in split_delivery(channel, orjson.dumps(delivery)).items:  # type: ignore[arg-type]
+    for name, delivery in deliveries:
+        if not is_channel(name):
+            raise ValueError(f"not a channel: {name}")
+        channel = name
+        for item in split_delivery(channel, orjson.dumps(delivery)).items:
             event = RoutedEvent(
                 event_id=f"demo:{channel}:{item.index}",
                 delivery_id="demo",
                 tenant_id=tenant_id,
                 channel=channel,
-                account_id=item.account_id,  # type: ignore[arg-type]
+                account_id=item.account_id,
                 received_at=datetime.now(UTC),
                 payload=item.payload,
             )

@@ -84,7 +84,7 @@ class ClusterConnection(RobustConnection):
     # (``update_secret`` does). So the attempt moves to the next node where that transport is
     # dropped: the first attempt uses the first URL, every later one (after a lost connection or a
     # failed attempt) the next. tests/integration/test_broker_failover.py proves it on a real broker.
-    @property  # type: ignore[override]
+    @property
     def transport(self) -> UnderlayConnection | None:
         return self._transport
 

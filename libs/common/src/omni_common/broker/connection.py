@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Sequence
+from typing import Any
 
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from pamqp.common import FieldTable
 from yarl import URL
 
 from omni_common.broker.cluster import ClusterConnection, broker_urls, node_label
@@ -31,11 +33,14 @@ async def connect(
     ``reconnect_interval`` (seconds between attempts, aio-pika's default 5) is for tests.
     """
     # The name shows up in the management UI, which tells which service holds which connection.
-    properties = {"connection_name": name}
-    extra = {} if reconnect_interval is None else {"reconnect_interval": reconnect_interval}
+    properties: FieldTable = {"connection_name": name}
+    extra: dict[str, Any] = {} if reconnect_interval is None else {"reconnect_interval": reconnect_interval}
     urls = broker_urls(url)
     if len(urls) == 1:
-        return await aio_pika.connect_robust(urls[0], client_properties=properties, **extra)
+        connection: AbstractRobustConnection = await aio_pika.connect_robust(
+            urls[0], client_properties=properties, **extra
+        )
+        return connection
     nodes = [URL(u) for u in urls]
     failure: BaseException | None = None
     for first in range(len(nodes)):
