@@ -59,7 +59,7 @@ async def tenant_db(settings: Settings, slug_prefix: str) -> AsyncIterator[Db]:
         catalog=catalog,
         server_url=settings.database_url,
         connections_per_server=4,
-        acquire_timeout_s=settings.db_acquire_timeout_s,
+        acquire_timeout_s=settings.db_acquire_timeout_s or 5.0,
     )
     try:
         yield Db(settings, registry, catalog, tenant.id, tenant.db_name)

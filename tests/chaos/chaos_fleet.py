@@ -27,7 +27,7 @@ class Proc:
 
     name: str
     service: str
-    port: int  # the ingress's HTTP port or a worker's health port
+    port: int  # the ingress's or the inbox's HTTP port, or a worker's health port
     log: Path
     popen: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -64,7 +64,9 @@ class Fleet:
         proc = self.procs[name]
         assert not proc.alive(), f"{name} is already running"
         env = {**self.env, **self._extra[name]}
-        port_var = "OMNI_INGRESS_PORT" if proc.service == "ingress-webhooks" else "OMNI_HEALTH_PORT"
+        port_var = {"ingress-webhooks": "OMNI_INGRESS_PORT", "inbox-api": "OMNI_INBOX_PORT"}.get(
+            proc.service, "OMNI_HEALTH_PORT"
+        )
         env[port_var] = str(proc.port)
         omni = Path(sys.executable).with_name("omni")
         with proc.log.open("ab") as log:

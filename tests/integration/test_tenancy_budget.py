@@ -160,3 +160,27 @@ async def test_a_full_server_is_waited_for_then_refused_as_unavailable(env: Simp
     finally:
         for hog in hogs:
             await hog.close()
+
+
+async def test_waiters_are_served_in_the_order_they_came(env: SimpleNamespace) -> None:
+    """Newcomers queue behind earlier waiters: nobody waits past their turn while others barge in."""
+    registry = _registry(env, budget=1, timeout=30)
+    served: list[int] = []
+
+    async def lease(n: int) -> None:
+        async with registry.session(env.tenants[n].id) as session:
+            await session.execute(text("SELECT 1"))
+            served.append(n)
+            await asyncio.sleep(0.02)
+
+    try:
+        holder = asyncio.create_task(lease(0))
+        await asyncio.sleep(0.05)
+        waiters = []
+        for n in range(1, 6):
+            waiters.append(asyncio.create_task(lease(n)))
+            await asyncio.sleep(0.01)  # each arrives after the one before
+        await asyncio.gather(holder, *waiters)
+    finally:
+        await registry.close()
+    assert served == [0, 1, 2, 3, 4, 5]

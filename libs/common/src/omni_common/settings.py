@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     # (``omni_common.db.budget.DEFAULT_CONNECTIONS``), which together fit PostgreSQL's default 100.
     db_connections_per_server: int | None = Field(default=None, ge=1)
     # How long a request or a message waits for a tenant connection (a free one in the budget, or a
-    # server that accepts connections again) before it is refused: 503 / retried later.
-    db_acquire_timeout_s: float = Field(default=5.0, gt=0)
+    # server that accepts connections again) before it is refused: 503 / retried later. Unset: 5 s
+    # for the inbox, 30 s for workers (``omni_common.db.budget.default_acquire_timeout_s``).
+    db_acquire_timeout_s: float | None = Field(default=None, gt=0)
     # Evicted tenant engines kept without connections (~0.1-0.5 MiB each) so a returning tenant
     # reconnects instead of rebuilding its engine; no effect on the connection budget.
     tenant_engine_idle_cache: int = Field(default=1000, ge=0)

@@ -34,6 +34,19 @@ def default_connections(service: str) -> int:
     return DEFAULT_CONNECTIONS.get(service, FALLBACK_CONNECTIONS)
 
 
+# How long a caller waits for a tenant connection when ``OMNI_DB_ACQUIRE_TIMEOUT_S`` is unset. A
+# person waits for the inbox: a few seconds, then 503 and the page retries. A worker holds a message
+# meanwhile, which costs nothing: waiting its turn beats going round the delay queues.
+REQUEST_ACQUIRE_TIMEOUT_S = 5.0
+WORKER_ACQUIRE_TIMEOUT_S = 30.0
+_REQUEST_SERVICES = ("inbox", "status")
+
+
+def default_acquire_timeout_s(service: str) -> float:
+    """A service's default wait for a tenant connection."""
+    return REQUEST_ACQUIRE_TIMEOUT_S if service in _REQUEST_SERVICES else WORKER_ACQUIRE_TIMEOUT_S
+
+
 @dataclass
 class Slot:
     """One tenant's standing against its server's budget."""

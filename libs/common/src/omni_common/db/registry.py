@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import QueuePool
 
-from omni_common.db.budget import ServerBudgets, Slot, default_connections
+from omni_common.db.budget import ServerBudgets, Slot, default_acquire_timeout_s, default_connections
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.dburl import async_url
 from omni_common.errors import (
@@ -107,6 +107,7 @@ class TenantEngineRegistry:
     _idle: OrderedDict[uuid.UUID, AsyncEngine] = field(default_factory=OrderedDict, init=False)
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition, init=False)
     _budgets: ServerBudgets = field(init=False)
+    _waiting: dict[str, deque[object]] = field(default_factory=dict, init=False)  # tickets per server
     _tenants: dict[uuid.UUID, _Cached] = field(default_factory=dict, init=False)
     _lookups: dict[uuid.UUID, asyncio.Future[_Cached]] = field(default_factory=dict, init=False)
     _closed: bool = field(default=False, init=False)
@@ -168,40 +169,61 @@ class TenantEngineRegistry:
         return _Entry(engine, slot)
 
     async def _acquire(self, tenant: TenantRecord, deadline: float) -> _Entry:
-        """Lease one connection of ``tenant``'s pool, waiting for the budget until ``deadline``."""
+        """Lease one connection of ``tenant``'s pool, waiting for the budget until ``deadline``.
+
+        Waiters for a new connection are served first come, first served (per server): a caller that
+        arrives while others wait queues behind them, so no one waits past its turn while newcomers
+        take the connections that free up. A tenant with an idle connection of its own needs no turn.
+        """
+        ticket: object | None = None
+        line: deque[object] | None = None
         async with self._cond:
-            while True:
-                if self._closed:
-                    raise RuntimeError("the tenant engine registry is closed")
-                entry = self._engines.get(tenant.id)
-                if entry is None:
-                    # Created while holding the condition's lock (engine creation does no I/O), so
-                    # two tasks can never create the same tenant's engine twice.
-                    entry = self._engines[tenant.id] = self._new_entry(tenant)
-                self._engines.move_to_end(tenant.id)
-                if self._budgets.try_lease(entry.slot):
-                    return entry
-                victim = next(
-                    (
-                        k
-                        for k, e in self._engines.items()
-                        if e.slot.server == entry.slot.server and e.slot.leases == 0 and e.slot.conns
-                    ),
-                    None,
-                )
-                if victim is not None:
-                    await self._close_idle(victim, spare=tenant.id)
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ConnectionBudgetExhausted(
-                        f"all {self.connections_per_server} connections to {entry.slot.server} stayed "
-                        f"in use for {self.acquire_timeout_s:g}s"
-                    )
-                try:  # every connection of this server is leased: wait for a release
-                    await asyncio.wait_for(self._cond.wait(), left)
-                except TimeoutError:
-                    continue  # re-checked once, then refused above
+            try:
+                while True:
+                    if self._closed:
+                        raise RuntimeError("the tenant engine registry is closed")
+                    entry = self._engines.get(tenant.id)
+                    if entry is None:
+                        # Created while holding the condition's lock (engine creation does no I/O), so
+                        # two tasks can never create the same tenant's engine twice.
+                        entry = self._engines[tenant.id] = self._new_entry(tenant)
+                    self._engines.move_to_end(tenant.id)
+                    queue = self._waiting.setdefault(entry.slot.server, deque())
+                    my_turn = not queue or queue[0] is ticket
+                    if (entry.slot.idle > 0 or my_turn) and self._budgets.try_lease(entry.slot):
+                        return entry
+                    victim = self._victim(entry.slot.server) if my_turn else None
+                    if victim is not None:
+                        await self._close_idle(victim, spare=tenant.id)
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise ConnectionBudgetExhausted(
+                            f"all {self.connections_per_server} connections to {entry.slot.server} "
+                            f"stayed in use for {self.acquire_timeout_s:g}s"
+                        )
+                    if ticket is None:
+                        ticket, line = object(), queue
+                        queue.append(ticket)
+                    try:  # every connection of this server is leased: wait for a release
+                        await asyncio.wait_for(self._cond.wait(), left)
+                    except TimeoutError:
+                        continue  # re-checked once, then refused above
+            finally:
+                if line is not None:
+                    line.remove(ticket)
+                    self._cond.notify_all()  # the next in line may go now
+
+    def _victim(self, server: str) -> uuid.UUID | None:
+        """The least recently used tenant on ``server`` holding connections and no lease."""
+        return next(
+            (
+                k
+                for k, e in self._engines.items()
+                if e.slot.server == server and e.slot.leases == 0 and e.slot.conns
+            ),
+            None,
+        )
 
     async def _close_idle(self, tenant_id: uuid.UUID, *, spare: uuid.UUID) -> None:
         """Close an unleased tenant's connections (called and returning with the lock held).
@@ -241,6 +263,10 @@ class TenantEngineRegistry:
             self._budgets.release(entry.slot, pooled)
             if self._engines.get(tenant_id) is not entry and entry.slot.leases == 0 and entry.slot.conns:
                 self._budgets.closed(entry.slot)  # replaced meanwhile (registry closing): not counted
+            elif self._engines.get(tenant_id) is entry and not entry.slot.leases and not entry.slot.conns:
+                # Nothing open (its connection failed or was dropped): kept like an evicted engine.
+                del self._engines[tenant_id]
+                self._keep_idle(tenant_id, entry.engine, spare=tenant_id)
             # Waiters wait for a connection to free up; only wake them when one may have: waking
             # hundreds of them on every release cost real CPU under load.
             if entry.slot.leases == 0 or entry.slot.idle > 0:
@@ -364,7 +390,7 @@ def registry_for(
         catalog=catalog,
         server_url=settings.database_url,
         connections_per_server=settings.db_connections_per_server or default_connections(name),
-        acquire_timeout_s=settings.db_acquire_timeout_s,
+        acquire_timeout_s=settings.db_acquire_timeout_s or default_acquire_timeout_s(name),
         application_name_prefix=f"omni-{name}",
         max_idle_engines=settings.tenant_engine_idle_cache,
     )
