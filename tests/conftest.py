@@ -25,6 +25,9 @@ from testenv import APP_SECRET, VERIFY_TOKEN
 
 from omni_common.settings import Settings
 
+# Shared fixtures of the tests that talk to the Meta sandbox.
+pytest_plugins = ["sandbox_fixtures"]
+
 
 def _reachable(host: str, port: int) -> bool:
     try:

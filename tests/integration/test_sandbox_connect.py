@@ -4,12 +4,11 @@ and the sandbox's commands that revoke a permission or drop a subscription."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_server import SandboxControl, WebhookReceiver, redirect_query, sandbox, serve
+from sandbox_server import SandboxControl, WebhookReceiver, redirect_query
 
 from meta_sandbox import SandboxConfig
 
@@ -32,27 +31,8 @@ MESSENGER_FIELDS = (
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[tuple[WebhookReceiver, str]]:
-    receiver = WebhookReceiver()
-    with serve(receiver.app()) as url:
-        yield receiver, url
-
-
-@pytest.fixture(scope="module")
-def root_url(receiver: tuple[WebhookReceiver, str]) -> Iterator[str]:
-    with sandbox(SandboxConfig(app_secret=SECRET, ingress_url=receiver[1], status_delay_s=0.0)) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def ctl(http: httpx.AsyncClient, root_url: str) -> SandboxControl:
-    return SandboxControl(http, root_url)
+def sandbox_config(receiver: tuple[WebhookReceiver, str]) -> SandboxConfig:
+    return SandboxConfig(app_secret=SECRET, ingress_url=receiver[1], status_delay_s=0.0)
 
 
 async def _login(

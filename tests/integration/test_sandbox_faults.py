@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from sandbox_server import SandboxControl, free_port, sandbox
+from sandbox_server import SandboxControl, free_port
 
 from meta_sandbox import SandboxConfig
 from omni_common.graph import ErrorClass, GraphClient, GraphError, plain_reason
 
 
 @pytest.fixture(scope="module")
-def root_url() -> Iterator[str]:
+def sandbox_config() -> SandboxConfig:
     # A timeout fault hangs until the client gives up; the cap only matters if a client never does.
-    with sandbox(SandboxConfig(timeout_fault_s=5.0)) as url:
-        yield url
+    return SandboxConfig(timeout_fault_s=5.0)
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3)) as client:
-        yield client
-
-
-@pytest.fixture
-def ctl(http: httpx.AsyncClient, root_url: str) -> SandboxControl:
-    return SandboxControl(http, root_url)
-
-
-@pytest.fixture
-def graph(http: httpx.AsyncClient, ctl: SandboxControl) -> GraphClient:
-    return GraphClient(http, ctl.graph_url)
+def http_timeout() -> httpx.Timeout:
+    return httpx.Timeout(5.0, read=0.3)
 
 
 async def _failed_send(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import Response
-from sandbox_server import SandboxControl, sandbox, serve
+from sandbox_server import SandboxControl, serve
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + b"\x00" * 64
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
@@ -21,6 +21,11 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64
 OGG_VORBIS = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x1e\x01vorbis" + b"\x00" * 64
 OGG_OPUS = b"OggS\x00\x02" + b"\x00" * 20 + b"\x01\x13OpusHead" + b"\x00" * 64
 MB = 1024 * 1024
+
+
+@pytest.fixture
+def http_timeout() -> httpx.Timeout:
+    return httpx.Timeout(20.0)
 
 
 def _webp(animated: bool, size: int) -> bytes:
@@ -55,23 +60,6 @@ def files() -> Iterator[str]:
 
     with serve(app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def root_url() -> Iterator[str]:
-    with sandbox() as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=20.0) as client:
-        yield client
-
-
-@pytest.fixture
-def ctl(http: httpx.AsyncClient, root_url: str) -> SandboxControl:
-    return SandboxControl(http, root_url)
 
 
 async def _upload(

@@ -6,12 +6,11 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_server import SandboxControl, redirect_query, sandbox
+from sandbox_server import SandboxControl, redirect_query
 
 from meta_sandbox import SandboxConfig
 
@@ -29,20 +28,8 @@ WA_PERMS = ["whatsapp_business_management", "whatsapp_business_messaging", "busi
 
 
 @pytest.fixture(scope="module")
-def root_url() -> Iterator[str]:
-    with sandbox(SandboxConfig(app_secret=SECRET)) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def ctl(http: httpx.AsyncClient, root_url: str) -> SandboxControl:
-    return SandboxControl(http, root_url)
+def sandbox_config() -> SandboxConfig:
+    return SandboxConfig(app_secret=SECRET)
 
 
 async def _exchange(

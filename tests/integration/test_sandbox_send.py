@@ -5,35 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from sandbox_server import SandboxControl, sandbox
+from sandbox_server import SandboxControl
 
 from omni_common.graph import ErrorClass, GraphClient, GraphError
-
-
-@pytest.fixture(scope="module")
-def root_url() -> Iterator[str]:
-    with sandbox() as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def ctl(http: httpx.AsyncClient, root_url: str) -> SandboxControl:
-    return SandboxControl(http, root_url)
-
-
-@pytest.fixture
-def graph(http: httpx.AsyncClient, ctl: SandboxControl) -> GraphClient:
-    return GraphClient(http, ctl.graph_url)
 
 
 async def _only_request(ctl: SandboxControl, account_id: str) -> dict:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sandbox_server import SandboxControl, WebhookReceiver, sandbox, serve
+from sandbox_server import SandboxControl, WebhookReceiver
 
 from meta_sandbox import SandboxConfig
 
@@ -19,27 +18,8 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + b"\x00" * 64
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[tuple[WebhookReceiver, str]]:
-    receiver = WebhookReceiver()
-    with serve(receiver.app()) as url:
-        yield receiver, url
-
-
-@pytest.fixture(scope="module")
-def root_url(receiver: tuple[WebhookReceiver, str]) -> Iterator[str]:
-    with sandbox(SandboxConfig(ingress_url=receiver[1], app_secret=SECRET, status_delay_s=0.0)) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def ctl(http: httpx.AsyncClient, root_url: str) -> SandboxControl:
-    return SandboxControl(http, root_url)
+def sandbox_config(receiver: tuple[WebhookReceiver, str]) -> SandboxConfig:
+    return SandboxConfig(ingress_url=receiver[1], app_secret=SECRET, status_delay_s=0.0)
 
 
 async def _number_with_samples(ctl: SandboxControl) -> tuple[str, str, str]:

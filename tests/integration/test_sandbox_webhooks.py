@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -18,32 +17,8 @@ SECRET = "sandbox-test-secret"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[tuple[WebhookReceiver, str]]:
-    receiver = WebhookReceiver()
-    with serve(receiver.app()) as url:
-        yield receiver, url
-
-
-@pytest.fixture(scope="module")
-def root_url(receiver: tuple[WebhookReceiver, str]) -> Iterator[str]:
-    with sandbox(SandboxConfig(ingress_url=receiver[1], app_secret=SECRET, status_delay_s=0.01)) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def ctl(http: httpx.AsyncClient, root_url: str) -> SandboxControl:
-    return SandboxControl(http, root_url)
-
-
-@pytest.fixture
-def graph(http: httpx.AsyncClient, ctl: SandboxControl) -> GraphClient:
-    return GraphClient(http, ctl.graph_url)
+def sandbox_config(receiver: tuple[WebhookReceiver, str]) -> SandboxConfig:
+    return SandboxConfig(ingress_url=receiver[1], app_secret=SECRET, status_delay_s=0.01)
 
 
 def _verified(post: Captured) -> dict:

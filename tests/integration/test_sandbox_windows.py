@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from sandbox_server import SandboxControl, WebhookReceiver, sandbox, serve
+from sandbox_server import SandboxControl, WebhookReceiver
 
 from meta_sandbox import SandboxConfig
 
@@ -18,23 +18,8 @@ SECRET = "window-test-secret"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[tuple[WebhookReceiver, str]]:
-    receiver = WebhookReceiver()
-    with serve(receiver.app()) as url:
-        yield receiver, url
-
-
-@pytest.fixture(scope="module")
-def root_url(receiver: tuple[WebhookReceiver, str]) -> Iterator[str]:
-    config = SandboxConfig(ingress_url=receiver[1], app_secret=SECRET, status_delay_s=0.0, window_hours=24)
-    with sandbox(config) as url:
-        yield url
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
+def sandbox_config(receiver: tuple[WebhookReceiver, str]) -> SandboxConfig:
+    return SandboxConfig(ingress_url=receiver[1], app_secret=SECRET, status_delay_s=0.0, window_hours=24)
 
 
 @pytest.fixture
