@@ -184,3 +184,27 @@ async def test_waiters_are_served_in_the_order_they_came(env: SimpleNamespace) -
     finally:
         await registry.close()
     assert served == [0, 1, 2, 3, 4, 5]
+
+
+async def test_callers_cancelled_anywhere_leave_no_lease_behind(env: SimpleNamespace) -> None:
+    """A handler cancelled while waiting, connecting, querying or returning its connection (a closed
+    channel cancels its tasks) gives its place back: the budget never leaks away."""
+    registry = _registry(env, budget=3, timeout=30)
+
+    async def use(n: int) -> None:
+        async with registry.session(env.tenants[n % TENANTS].id) as session:
+            await session.execute(text("SELECT pg_sleep(0.01)"))
+
+    try:
+        for round_ in range(5):
+            tasks = [asyncio.create_task(use(n)) for n in range(40)]
+            await asyncio.sleep(0.005 * (round_ + 1))  # cancelled at a different point each round
+            for task in tasks[::2]:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            assert registry.stats()["leased"] == 0
+        # Everything still works, within the budget.
+        await asyncio.gather(*(use(n) for n in range(20)))
+        assert registry.stats()["connections"] <= 3
+    finally:
+        await registry.close()

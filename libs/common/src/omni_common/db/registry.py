@@ -105,9 +105,9 @@ class TenantEngineRegistry:
     _engines: OrderedDict[uuid.UUID, _Entry] = field(default_factory=OrderedDict, init=False)
     _closing: int = field(default=0, init=False)
     _idle: OrderedDict[uuid.UUID, AsyncEngine] = field(default_factory=OrderedDict, init=False)
-    _cond: asyncio.Condition = field(default_factory=asyncio.Condition, init=False)
     _budgets: ServerBudgets = field(init=False)
     _waiting: dict[str, deque[object]] = field(default_factory=dict, init=False)  # tickets per server
+    _sleepers: list[asyncio.Future[None]] = field(default_factory=list, init=False)
     _tenants: dict[uuid.UUID, _Cached] = field(default_factory=dict, init=False)
     _lookups: dict[uuid.UUID, asyncio.Future[_Cached]] = field(default_factory=dict, init=False)
     _closed: bool = field(default=False, init=False)
@@ -174,45 +174,56 @@ class TenantEngineRegistry:
         Waiters for a new connection are served first come, first served (per server): a caller that
         arrives while others wait queues behind them, so no one waits past its turn while newcomers
         take the connections that free up. A tenant with an idle connection of its own needs no turn.
+        Every change of the counts happens in plain (synchronous) code: a caller cancelled at any
+        await can never leave a lease or a place in the line behind.
         """
         ticket: object | None = None
         line: deque[object] | None = None
-        async with self._cond:
-            try:
-                while True:
-                    if self._closed:
-                        raise RuntimeError("the tenant engine registry is closed")
-                    entry = self._engines.get(tenant.id)
-                    if entry is None:
-                        # Created while holding the condition's lock (engine creation does no I/O), so
-                        # two tasks can never create the same tenant's engine twice.
-                        entry = self._engines[tenant.id] = self._new_entry(tenant)
-                    self._engines.move_to_end(tenant.id)
-                    queue = self._waiting.setdefault(entry.slot.server, deque())
-                    my_turn = not queue or queue[0] is ticket
-                    if (entry.slot.idle > 0 or my_turn) and self._budgets.try_lease(entry.slot):
-                        return entry
-                    victim = self._victim(entry.slot.server) if my_turn else None
-                    if victim is not None:
-                        await self._close_idle(victim, spare=tenant.id)
-                        continue
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise ConnectionBudgetExhausted(
-                            f"all {self.connections_per_server} connections to {entry.slot.server} "
-                            f"stayed in use for {self.acquire_timeout_s:g}s"
-                        )
-                    if ticket is None:
-                        ticket, line = object(), queue
-                        queue.append(ticket)
-                    try:  # every connection of this server is leased: wait for a release
-                        await asyncio.wait_for(self._cond.wait(), left)
-                    except TimeoutError:
-                        continue  # re-checked once, then refused above
-            finally:
-                if line is not None:
-                    line.remove(ticket)
-                    self._cond.notify_all()  # the next in line may go now
+        try:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the tenant engine registry is closed")
+                entry = self._engines.get(tenant.id)
+                if entry is None:
+                    entry = self._engines[tenant.id] = self._new_entry(tenant)
+                self._engines.move_to_end(tenant.id)
+                queue = self._waiting.setdefault(entry.slot.server, deque())
+                my_turn = not queue or queue[0] is ticket
+                if (entry.slot.idle > 0 or my_turn) and self._budgets.try_lease(entry.slot):
+                    return entry
+                victim = self._victim(entry.slot.server) if my_turn else None
+                if victim is not None:
+                    await self._close_idle(victim, spare=tenant.id)
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ConnectionBudgetExhausted(
+                        f"all {self.connections_per_server} connections to {entry.slot.server} "
+                        f"stayed in use for {self.acquire_timeout_s:g}s"
+                    )
+                if ticket is None:
+                    ticket, line = object(), queue
+                    queue.append(ticket)
+                woken = asyncio.get_running_loop().create_future()
+                self._sleepers.append(woken)
+                try:  # every connection of this server is leased: wait for a release
+                    await asyncio.wait_for(woken, left)
+                except TimeoutError:
+                    continue  # re-checked once, then refused above
+                finally:
+                    if woken in self._sleepers:
+                        self._sleepers.remove(woken)
+        finally:
+            if line is not None:
+                line.remove(ticket)
+                self._wake()  # the next in line may go now
+
+    def _wake(self) -> None:
+        """Let every waiter look again (a connection, or a turn, may have freed up)."""
+        sleepers, self._sleepers = self._sleepers, []
+        for woken in sleepers:
+            if not woken.done():
+                woken.set_result(None)
 
     def _victim(self, server: str) -> uuid.UUID | None:
         """The least recently used tenant on ``server`` holding connections and no lease."""
@@ -226,22 +237,25 @@ class TenantEngineRegistry:
         )
 
     async def _close_idle(self, tenant_id: uuid.UUID, *, spare: uuid.UUID) -> None:
-        """Close an unleased tenant's connections (called and returning with the lock held).
+        """Close an unleased tenant's connections.
 
         Its connections stay counted until they are closed, so the server never sees this pool's
-        closing connections and the next one's new connection above the budget together.
+        closing connections and the next one's new connection above the budget together. The
+        disposal runs to its end even if the caller is cancelled meanwhile (shielded), and the count
+        is settled when it has.
         """
         entry = self._engines.pop(tenant_id)
         self._closing += 1
-        self._cond.release()
-        try:
-            await entry.engine.dispose()
-        finally:
-            await self._cond.acquire()
+
+        def closed(_task: object) -> None:
             self._closing -= 1
             self._budgets.closed(entry.slot)
             self._keep_idle(tenant_id, entry.engine, spare=spare)
-            self._cond.notify_all()
+            self._wake()
+
+        disposal = asyncio.ensure_future(entry.engine.dispose())
+        disposal.add_done_callback(closed)
+        await asyncio.shield(disposal)
 
     def _keep_idle(self, tenant_id: uuid.UUID, engine: AsyncEngine, *, spare: uuid.UUID) -> None:
         """Keep a disposed engine; drop the oldest kept ones, but not ``spare``'s (about to be used)."""
@@ -254,23 +268,24 @@ class TenantEngineRegistry:
             oldest = next(k for k in self._idle if k != spare)
             del self._idle[oldest]  # already disposed: nothing left to close
 
-    async def _release(self, tenant_id: uuid.UUID, entry: _Entry) -> None:
-        async with self._cond:
-            pool = entry.engine.pool
-            # With its last lease ended every connection of the pool is back in it: what the pool
-            # really holds corrects the count (a connection that failed to open, or was dropped).
-            pooled = pool.checkedin() if isinstance(pool, QueuePool) else None
-            self._budgets.release(entry.slot, pooled)
-            if self._engines.get(tenant_id) is not entry and entry.slot.leases == 0 and entry.slot.conns:
-                self._budgets.closed(entry.slot)  # replaced meanwhile (registry closing): not counted
-            elif self._engines.get(tenant_id) is entry and not entry.slot.leases and not entry.slot.conns:
-                # Nothing open (its connection failed or was dropped): kept like an evicted engine.
-                del self._engines[tenant_id]
-                self._keep_idle(tenant_id, entry.engine, spare=tenant_id)
-            # Waiters wait for a connection to free up; only wake them when one may have: waking
-            # hundreds of them on every release cost real CPU under load.
-            if entry.slot.leases == 0 or entry.slot.idle > 0:
-                self._cond.notify_all()
+    def _release(self, tenant_id: uuid.UUID, entry: _Entry) -> None:
+        """End a lease (synchronous: nothing can interrupt it halfway)."""
+        pool = entry.engine.pool
+        # With its last lease ended every connection of the pool is back in it: what the pool
+        # really holds corrects the count (a connection that failed to open, or was dropped).
+        pooled = pool.checkedin() if isinstance(pool, QueuePool) else None
+        self._budgets.release(entry.slot, pooled)
+        current = self._engines.get(tenant_id)
+        if current is not entry and entry.slot.leases == 0 and entry.slot.conns:
+            self._budgets.closed(entry.slot)  # replaced meanwhile (registry closing): not counted
+        elif current is entry and not entry.slot.leases and not entry.slot.conns:
+            # Nothing open (its connection failed or was dropped): kept like an evicted engine.
+            del self._engines[tenant_id]
+            self._keep_idle(tenant_id, entry.engine, spare=tenant_id)
+        # Waiters wait for a connection to free up; only wake them when one may have: waking
+        # hundreds of them on every release cost real CPU under load.
+        if entry.slot.leases == 0 or entry.slot.idle > 0:
+            self._wake()
 
     async def _connect(self, entry: _Entry, deadline: float) -> AsyncConnection:
         """A connection of ``entry``'s pool; a server refusing new ones is retried until ``deadline``."""
@@ -302,7 +317,7 @@ class TenantEngineRegistry:
             finally:
                 await conn.close()  # back to the pool (or dropped, if it broke)
         finally:
-            await self._release(tenant.id, entry)
+            self._release(tenant.id, entry)
 
     @asynccontextmanager
     async def session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
@@ -354,12 +369,11 @@ class TenantEngineRegistry:
 
     async def close(self) -> None:
         """Dispose every engine (waits for nobody: call after the work is done)."""
-        async with self._cond:
-            self._closed = True
-            engines = [e.engine for e in self._engines.values()]
-            self._engines.clear()
-            self._idle.clear()
-            self._cond.notify_all()
+        self._closed = True
+        engines = [e.engine for e in self._engines.values()]
+        self._engines.clear()
+        self._idle.clear()
+        self._wake()
         for engine in engines:
             await engine.dispose()
 
