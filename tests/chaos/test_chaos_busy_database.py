@@ -149,9 +149,14 @@ def test_a_burst_of_replies_against_a_half_full_server_answers_202_or_503_and_lo
     ctl = httpx.Client(base_url=f"{sandbox_url}/_sandbox", timeout=10)
     for tenant in stack.tenants:
         account = tenant.accounts["whatsapp"]
-        ctl.post(
-            "/accounts", json={"channel": "whatsapp", "account_id": account, "token": f"token-{account}"}
-        ).raise_for_status()
+        body = {
+            "channel": "whatsapp",
+            "account_id": account,
+            "token": f"token-{account}",
+            "display_name": tenant.slug,
+            "waba_id": f"9{account}",
+        }
+        ctl.post("/accounts", json=body).raise_for_status()
     chats = _chats(stack)
     hog = _hog(stack)
     try:

@@ -24,12 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 
-import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.exc import OperationalError
 
+from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.errors import AccountConflict, DatabaseUnavailable, OmniError
 from omni_common.outbound.replies import AccountUnavailable, ChatNotFound, ReplyRefused, WindowClosed
 from omni_common.tenancy.accounts import CredentialsRefused
@@ -80,17 +79,13 @@ STATUS: dict[type[Exception], int] = {
     CredentialsRefused: 422,
     TooManyRequests: 429,
     MetaUnreachable: 502,
-    DatabaseUnavailable: 503,
-    OperationalError: 503,
-    psycopg.OperationalError: 503,
+    **dict.fromkeys(DATABASE_TROUBLE, 503),
 }
 # Where an error's own message is not what the caller should read.
 BUSY = "the inbox is busy for a moment and nothing was saved; try again in a few seconds"
 DETAIL: dict[type[Exception], str] = {
     AccountConflict: "this account is already connected to another restaurant",
-    DatabaseUnavailable: BUSY,
-    OperationalError: BUSY,
-    psycopg.OperationalError: BUSY,
+    **dict.fromkeys(DATABASE_TROUBLE, BUSY),
 }
 RETRY_AFTER_S = DatabaseUnavailable.retry_after_s
 

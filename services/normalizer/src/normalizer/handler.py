@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
-import psycopg
 import structlog
 
 from normalizer.accounts import AccountCache
@@ -21,6 +20,7 @@ from normalizer.plan import BatchPlan, plan_batch, usable
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import MalformedEvent, NormalizedEvent, StatusUpdate, normalize
 from omni_common.contracts import RoutedEvent, reasons
+from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.domain.channels import Channel
 from omni_common.errors import DatabaseUnavailable, TenantNotActive, TenantNotFound
 
@@ -126,7 +126,7 @@ async def handle_routed_batch(
     except TenantNotActive as exc:
         inactive = {i: DeadLetter(reasons.TENANT_INACTIVE, str(exc)) for i in normalized}
         return _outcomes(len(events), malformed, inactive)
-    except (DatabaseUnavailable, psycopg.OperationalError) as exc:
+    except DATABASE_TROUBLE as exc:
         # The database, not an event: one by one, every event would wait for it in turn. All of them
         # go back through the delay queues together (tenant_db_unavailable).
         if accounts is not None:

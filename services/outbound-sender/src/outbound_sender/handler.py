@@ -17,16 +17,15 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import psycopg
 import structlog
-from sqlalchemy.exc import DBAPIError
 
 from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import NotificationEvent, SendReply, reasons
 from omni_common.contracts.events import NotificationKind
+from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.domain import reply_window
 from omni_common.domain.accounts import reauth_reason, send_refusal
-from omni_common.errors import DatabaseUnavailable, DecryptionError
+from omni_common.errors import DecryptionError
 from omni_common.graph import GraphError, PayloadError, build_send_payload, plain_reason
 from omni_common.tenancy.accounts import AccountNotFound
 from outbound_sender.backoff import Action, decide, is_last_attempt
@@ -46,8 +45,6 @@ OUTCOME_UNKNOWN_REASON = (
     "resent (to avoid a duplicate); check with the customer before sending it again"
 )
 CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
-# Our side failing, not Meta's: a full or unreachable database, a connection lost mid-statement.
-DATABASE_TROUBLE = (DatabaseUnavailable, DBAPIError, psycopg.OperationalError)
 
 
 def refusal(job: SendJob, now: datetime) -> tuple[str, str] | None:

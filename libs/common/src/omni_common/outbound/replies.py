@@ -37,6 +37,7 @@ from omni_common.broker.publisher import Publisher
 from omni_common.contracts import SendReply, encode
 from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
 from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccount, User
+from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.domain import reply_window
 from omni_common.domain.accounts import send_refusal
 from omni_common.errors import OmniError
@@ -353,10 +354,15 @@ async def publish_reply(publisher: Publisher, begin: BeginFn, queued: QueuedRepl
     except PublishError as exc:
         log.warning("reply_publish_deferred", message_id=str(command.message_id), error=str(exc))
         return False
-    async with begin(command.tenant_id) as session:
-        await session.execute(
-            update(Outbox)
-            .where(Outbox.id == queued.outbox_id, Outbox.published_at.is_(None))
-            .values(published_at=datetime.now(UTC))
-        )
+    try:
+        async with begin(command.tenant_id) as session:
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.id == queued.outbox_id, Outbox.published_at.is_(None))
+                .values(published_at=datetime.now(UTC))
+            )
+    except DATABASE_TROUBLE as exc:
+        # Published and committed: the reply is on its way. The row stays unstamped, so the sweep
+        # publishes it once more; the sender claims a message only while it is queued.
+        log.warning("reply_outbox_not_stamped", message_id=str(command.message_id), error=str(exc)[:200])
     return True

@@ -15,6 +15,7 @@ from inbox_api.deps import InboxDeps
 from inbox_api.messages.service import react, send_reply
 from inbox_api.web.forms import FormError, FormUser, attempt
 from inbox_api.web.templates import render
+from omni_common.db.trouble import DATABASE_TROUBLE
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,8 +58,15 @@ async def reply_submit(
         await send_reply(deps, user, chat_id, text, target, draft)
 
     outcome = await attempt(work)
-    # htmx swaps only 2xx answers by default: the refusal is shown with a 200 and an alert.
-    response = await history_fragment(request, deps, user, chat_id, outcome.error)
+    try:
+        # htmx swaps only 2xx answers by default: the refusal is shown with a 200 and an alert.
+        response = await history_fragment(request, deps, user, chat_id, outcome.error)
+    except DATABASE_TROUBLE:
+        if outcome.status != 200:
+            raise
+        # The reply is queued; only showing the history again failed. Answering 503 would make the
+        # page send it again: say it went, keep the history on screen (the live update shows it).
+        response = HTMLResponse("", headers={"HX-Reswap": "none"})
     response.headers["X-Reply-Status"] = str(outcome.status)
     return response
 

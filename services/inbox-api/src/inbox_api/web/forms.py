@@ -72,7 +72,8 @@ async def attempt(
 ) -> Outcome:
     """Run a form's change; a refusal becomes words (``refused`` frames a domain error's message).
 
-    A missing conversation or message (404) is not caught: the page's alert fragment answers it.
+    A missing conversation or message (404) is not caught: the page's alert fragment answers it; nor
+    is a busy database (503 with Retry-After: nothing was written, the page tries again by itself).
     """
     try:
         done = await work()
@@ -82,7 +83,7 @@ async def attempt(
         return Outcome(error=str(exc), status=exc.status)
     except OmniError as exc:
         found = answer(exc)
-        if found is None or found.status == 404:
+        if found is None or found.status in (404, 503):
             raise
         return Outcome(error=refused.format(found.detail), status=found.status)
     return Outcome(done=done)
