@@ -12,6 +12,7 @@ ReplyRefused (``reason`` says why, ``field`` names what to fix when a field is a
  ├── TemplateRefused       no such template, not approved, or a parameter missing or too long
  ├── FileRejected          a file the platform would refuse (type from its bytes, size)
  ├── RecipientInvalid      writing first: not a phone number WhatsApp can reach
+ ├── AccountInvalid        writing first: no such account, or not a WhatsApp number
  └── NotRetryable          "try again" on a message that did not fail
 ChatNotFound               no such chat in this tenant
  └── MessageNotFound       no such message in this chat
@@ -113,6 +114,13 @@ class RecipientInvalid(ReplyRefused):
 
     reason = "invalid_recipient"
     field = "to"
+
+
+class AccountInvalid(ReplyRefused):
+    """Writing first: the account is not one of this restaurant's WhatsApp numbers."""
+
+    reason = "invalid_account"
+    field = "account_id"
 
 
 class NotRetryable(ReplyRefused):

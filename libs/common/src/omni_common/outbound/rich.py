@@ -29,7 +29,7 @@ from omni_common.graph.payloads import CAPTION_MAX_CHARS
 from omni_common.media.outbound import CheckedFile, FileRefused, check_file
 from omni_common.media.storage import MediaStorage
 from omni_common.outbound.errors import (
-    AccountUnavailable,
+    AccountInvalid,
     FileRejected,
     MessageNotFound,
     NotRetryable,
@@ -238,12 +238,11 @@ async def start_conversation(
     now = now or datetime.now(UTC)
     account = await session.get(SocialAccount, account_id)
     if account is None:
-        raise AccountUnavailable("no such connected account", field="account_id")
+        raise AccountInvalid("no such connected account")
     if account.platform != "whatsapp":
-        raise TemplateRefused(
+        raise AccountInvalid(
             "starting a conversation needs a WhatsApp number: Messenger and Instagram customers must "
-            "write first",
-            field="account_id",
+            "write first"
         )
     try:
         e164 = to_e164(to)

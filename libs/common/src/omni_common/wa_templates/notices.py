@@ -15,6 +15,17 @@ FIX = (
 )
 
 
+# Meta's status-update events that are not a status of their own.
+_EVENT_STATUS = {"REINSTATED": "APPROVED", "FLAGGED": None}
+
+
+def status_for_event(event: str) -> str | None:
+    """The template's status after a ``message_template_status_update`` event (None: unchanged;
+    ``DELETED``: the template is gone)."""
+    event = event.upper()
+    return _EVENT_STATUS.get(event, event)
+
+
 def reason_words(reason: str | None) -> str | None:
     """Meta's reason code (or its own words) as an owner reads it; None for none."""
     if not reason or reason.upper() == "NONE":

@@ -38,6 +38,7 @@ def template_def(row: WaTemplate) -> TemplateDef:
 def template_dict(row: WaTemplate, account_id: str) -> dict[str, Any]:
     """A template as ``GET /api/templates`` shows it (``account_id``: the connected number asked for)."""
     definition = template_def(row)
+    header = definition.component("HEADER")
     return {
         "id": str(row.id),
         "account_id": account_id,
@@ -50,6 +51,12 @@ def template_dict(row: WaTemplate, account_id: str) -> dict[str, Any]:
         "parameter_format": row.parameter_format,
         "reason": reason_words(row.reason),
         "fields": definition.fields(),
+        # The parts as the customer reads them, for the picker's preview.
+        "header_format": definition.header_format,
+        "header_text": header.get("text") if definition.header_format == "TEXT" else None,
+        "body_text": definition.component("BODY").get("text"),
+        "footer_text": definition.component("FOOTER").get("text"),
+        "buttons": [{"type": b.get("type"), "text": b.get("text")} for b in definition.buttons],
         "synced_at": row.synced_at.isoformat() if row.synced_at else None,
     }
 

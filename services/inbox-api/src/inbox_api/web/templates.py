@@ -11,10 +11,14 @@ from fastapi.templating import Jinja2Templates
 
 from inbox_api.conversations.models import SNOOZE_CHOICES, STATE_LABELS
 from omni_common.domain.channels import CHANNEL_NAMES
+from omni_common.media.outbound import client_rules
 
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 templates.env.globals.update(
-    CHANNEL_NAMES=CHANNEL_NAMES, STATE_LABELS=STATE_LABELS, SNOOZE_CHOICES=SNOOZE_CHOICES
+    CHANNEL_NAMES=CHANNEL_NAMES,
+    STATE_LABELS=STATE_LABELS,
+    SNOOZE_CHOICES=SNOOZE_CHOICES,
+    FILE_RULES=client_rules,  # the composer's limits per channel (_composer_attach.html)
 )
 
 
