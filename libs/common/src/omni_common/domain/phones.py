@@ -32,7 +32,7 @@ def to_e164(typed: str) -> str:
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
-        raise NotAPhoneNumber("include the country code, e.g. +34 600 000 001 or +44 7700 900123") from exc
+        raise NotAPhoneNumber("include the country code, e.g. +34 600 000 001 or +44 7911 123456") from exc
     if not phonenumbers.is_valid_number(number):
         raise NotAPhoneNumber(
             "this is not a valid phone number: check the country code and the number of digits"
