@@ -90,6 +90,7 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
     add_health_routes(app, ready)
     for router in ROUTERS:
         app.include_router(router)
+    messages_api.document_reply_body(app)  # the reply route reads JSON or multipart itself
     errors.install(app)
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -305,7 +305,7 @@ class TenantStore:
             rows = await sql.fetch(self._db, sql.TEMPLATE_STATUS, params, sql.TemplateRow)
         name = event.name or (rows[0].name if rows else None)
         language = event.language or (rows[0].language if rows else None)
-        log.info("template_status", waba_id=event.waba_id, event=event.event, updated=len(rows))
+        log.info("template_status", waba_id=event.waba_id, status_event=event.event, updated=len(rows))
         if not name or not language:
             return None
         if status == "APPROVED":

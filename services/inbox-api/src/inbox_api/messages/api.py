@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -53,6 +53,25 @@ REPLY_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+def document_reply_body(app: FastAPI) -> None:
+    """Put ``ReplyIn`` (read by the reply route itself, JSON or multipart) in the OpenAPI document's
+    schemas, where ``REPLY_BODY`` refers to it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        reply = ReplyIn.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, nested in reply.pop("$defs", {}).items():
+            schemas.setdefault(name, nested)
+        schemas["ReplyIn"] = reply
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
 
 
 @router.get("/api/conversations/{chat_id}/messages")
