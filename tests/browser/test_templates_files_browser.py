@@ -79,7 +79,7 @@ def test_reply_after_24_hours_with_a_template(page: Any, stack: Stack) -> None:
     page.goto(f"/inbox?c={stack.tenant.chats['whatsapp']}")
     expect(page.locator("#window-closed")).to_contain_text("approved template")
     expect(page.locator("#reply-text")).to_be_disabled()
-    page.get_by_role("button", name="Send a template").click()
+    page.get_by_role("button", name="Choose a template").click()
     template = page.locator("details.tpl[data-name='booking_confirmation']")
     template.locator("summary").click()
     form = template.locator("form")

@@ -82,10 +82,10 @@ OUTBOX_KIND = "reply.send"
 OutboundKind = Literal["text", "reaction", "template", "image", "video", "audio", "document", "sticker"]
 # What the conversation list shows for a file without a caption.
 FILE_PREVIEWS = {
-    "image": "📷 Photo",
-    "video": "🎬 Video",
-    "audio": "🎵 Audio",
-    "document": "📄 Document",
+    "image": "Photo",
+    "video": "Video",
+    "audio": "Audio",
+    "document": "Document",
     "sticker": "Sticker",
 }
 

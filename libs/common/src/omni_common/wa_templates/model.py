@@ -365,6 +365,27 @@ def prepare(template: TemplateDef, parameters: Mapping[str, Any] | None) -> Prep
     )
 
 
+_LANGUAGES = {
+    "en": "English", "es": "Spanish", "de": "German", "fr": "French", "it": "Italian", "pt": "Portuguese",
+    "nl": "Dutch", "tr": "Turkish", "ca": "Catalan", "pl": "Polish", "ar": "Arabic", "el": "Greek",
+}  # fmt: skip
+_REGIONS = {
+    "US": "US", "GB": "UK", "ES": "Spain", "MX": "Mexico", "AR": "Argentina", "BR": "Brazil",
+    "PT": "Portugal", "DE": "Germany", "AT": "Austria", "CH": "Switzerland", "FR": "France",
+}  # fmt: skip
+
+
+def language_name(code: str | None) -> str:
+    """A template language as an owner reads it (``es_ES``: "Spanish (Spain)"); unknown codes unchanged."""
+    if not code:
+        return ""
+    language, _, region = code.replace("-", "_").partition("_")
+    name = _LANGUAGES.get(language.lower())
+    if name is None:
+        return code
+    return f"{name} ({_REGIONS.get(region.upper(), region)})" if region else name
+
+
 def language_rank(template_language: str, customer_language: str | None) -> int:
     """0 for the customer's exact language, 1 for the same language elsewhere, 2 for the rest."""
     if not customer_language:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omni_common.db.tenant_models import Notification, SocialAccount, WaTemplate, WaTemplateSync
 from omni_common.domain.reauth import Notice
-from omni_common.wa_templates.model import STATUS_WORDS, TemplateDef
+from omni_common.wa_templates.model import STATUS_WORDS, TemplateDef, language_name
 from omni_common.wa_templates.notices import SEND_KIND, TEMPLATE_KIND, reason_words
 
 
@@ -44,6 +44,7 @@ def template_dict(row: WaTemplate, account_id: str) -> dict[str, Any]:
         "account_id": account_id,
         "name": row.name,
         "language": row.language,
+        "language_name": language_name(row.language),
         "category": row.category,
         "status": row.status,
         "status_words": STATUS_WORDS.get(row.status, row.status.lower()),

@@ -1,4 +1,4 @@
-// WhatsApp templates: the picker of a conversation ("Send a template") and of "New conversation".
+// WhatsApp templates: the picker of a conversation ("Choose a template") and of "New conversation".
 // The list is server-rendered (/ui/.../templates); this script opens it, fills the preview as the
 // owner types ({{1}}, {{2}}... or named values), checks that every value is there, and sends the
 // template through the JSON API. Text goes into the page with textContent only, never as markup.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -24,6 +25,16 @@ from omni_common.db.tenant_models import Chat
 from omni_common.wa_templates.store import sync_state, whatsapp_accounts
 
 router = APIRouter(include_in_schema=False)
+
+
+def _ago(at: datetime) -> str:
+    """How long ago, in words ("just now", "5 minutes ago", "3 hours ago", "2 days ago")."""
+    seconds = max(0, int((datetime.now(UTC) - at).total_seconds()))
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return "just now"
 
 
 async def _picker(
@@ -52,6 +63,7 @@ async def _picker(
         "language": language,
         "syncing": bool(stale),
         "synced_at": sync.finished_at.isoformat() if sync and sync.finished_at else None,
+        "synced_ago": _ago(sync.finished_at) if sync and sync.finished_at else None,
         "sync_error": sync.error if sync else None,
     }
     return render(request, "_template_list.html", context)
