@@ -331,7 +331,11 @@ class _Send:
             self.log.warning("template_notice_not_saved")
             return
         if notice_id is not None:
-            data = {"notification_id": str(notice_id), "kind": notice.kind, "channel": job.channel}
+            data: dict[str, object] = {
+                "notification_id": str(notice_id),
+                "kind": notice.kind,
+                "channel": job.channel,
+            }
             await self._emit("notification", chat_id=None, message_id=None, data=data)
 
     async def _outcome_unknown(self, job: SendJob, *, cause: str) -> None:

@@ -112,8 +112,8 @@ async def reply(chat_id: uuid.UUID, request: Request, user: CurrentUser, deps: D
         t = body.template
         template = TemplateRequest(t.name, t.language, t.parameters.model_dump(exclude_none=True))
         return (await send_template(deps, user, chat_id, template, body.reply_to)).to_dict()
-    queued = await send_reply(deps, user, chat_id, body.text or "", body.reply_to, body.suggestion_id)
-    return queued.to_dict()
+    text = await send_reply(deps, user, chat_id, body.text or "", body.reply_to, body.suggestion_id)
+    return text.to_dict()
 
 
 @router.post("/api/conversations", status_code=201, responses={409: {}, 422: {}})

@@ -254,7 +254,11 @@ async def send_files(
             reply_to_message_id=reply_to,
         )
         for q in queued:
-            details = {"message_id": str(q.message_id), "kind": q.kind, "preview": q.text[:80]}
+            details: dict[str, Any] = {
+                "message_id": str(q.message_id),
+                "kind": q.kind,
+                "preview": q.text[:80],
+            }
             if q.media:
                 details |= {"filename": q.media.get("filename"), "size": q.media.get("size")}
             await record(

@@ -99,7 +99,8 @@ def _shared_contacts(m: ChatMessage) -> list[dict[str, Any]]:
     for card in cards if isinstance(cards, list) else []:
         if not isinstance(card, dict):
             continue
-        name = card.get("name") if isinstance(card.get("name"), dict) else {}
+        raw_name = card.get("name")
+        name: dict[str, Any] = raw_name if isinstance(raw_name, dict) else {}
         parts = [_text(name.get(k)) for k in ("first_name", "last_name")]
         phones = [
             {"phone": _text(p.get("phone")), "wa_id": _text(p.get("wa_id")), "type": _text(p.get("type"))}
@@ -109,7 +110,8 @@ def _shared_contacts(m: ChatMessage) -> list[dict[str, Any]]:
         emails = [
             _text(e.get("email")) for e in card.get("emails") or [] if isinstance(e, dict) and e.get("email")
         ]
-        org = card.get("org") if isinstance(card.get("org"), dict) else {}
+        raw_org = card.get("org")
+        org: dict[str, Any] = raw_org if isinstance(raw_org, dict) else {}
         found.append(
             {
                 "name": _text(name.get("formatted_name")) or " ".join(p for p in parts if p) or None,
