@@ -301,3 +301,19 @@ def test_the_openapi_document_has_the_new_routes(stack: Stack) -> None:
     assert {"application/json", "multipart/form-data"} <= set(reply)
     assert "post" in paths["/api/conversations/{chat_id}/messages/{message_id}/retry"]
     assert "ReplyIn" in doc["components"]["schemas"]
+
+
+def test_the_account_monitor_fetches_templates_older_than_its_interval(stack: Stack) -> None:
+    from health_support import monitor_pass
+
+    synced(stack)
+    stack.query(
+        "UPDATE wa_template_syncs SET started_at = now() - interval '7 hours', "
+        "finished_at = now() - interval '7 hours' RETURNING waba_id"
+    )
+    before = len(stack.graph_requests("message_templates"))
+    outcome = monitor_pass(stack.settings, stack.meta, stack.tenant.id)
+    assert outcome["templates_synced"] == 1, outcome
+    assert len(stack.graph_requests("message_templates")) > before
+    again = monitor_pass(stack.settings, stack.meta, stack.tenant.id)  # fresh now: left alone
+    assert again["templates_skipped"] == 1
