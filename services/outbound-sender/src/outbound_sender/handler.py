@@ -33,7 +33,6 @@ from omni_common.domain.accounts import reauth_reason
 from omni_common.errors import DatabaseUnavailable, DecryptionError
 from omni_common.graph import ErrorClass, GraphError, PayloadError, plain_reason
 from omni_common.tenancy.accounts import AccountNotFound
-from omni_common.wa_templates.notices import send_notice
 from outbound_sender.backoff import Action, decide, is_last_attempt
 from outbound_sender.content import check_payload, content_of, needs_upload, refusal
 from outbound_sender.deps import SenderDeps
@@ -41,7 +40,7 @@ from outbound_sender.journal import Answer
 from outbound_sender.metrics import SENDS
 from outbound_sender.policy import account_key, pacing_checks, pair_key
 from outbound_sender.store import Accepted, SendJob
-from outbound_sender.upload import upload
+from outbound_sender.upload import tell_owner_template_refused, upload, upload_failure
 
 __all__ = ["OUTCOME_UNKNOWN", "OUTCOME_UNKNOWN_REASON", "handle_send", "refusal"]
 
@@ -172,17 +171,11 @@ class _Send:
         if err.error_class is ErrorClass.AUTH:
             await self._reauth(job, err)
             return None
-        # Nothing reached the customer: anything but a refusal of the file itself is worth retrying.
-        if err.retryable or err.error_class is ErrorClass.AMBIGUOUS:
-            if not self.last:
-                await self._finish(
-                    job, "queued", ("sending",), _error_code(err), plain_reason(err), announce=False
-                )
-                raise Retry(err.error_class.value, f"upload code={err.code}")
-            reason = f"{plain_reason(err).split(' — ')[0]}; the file could not be uploaded"
-        else:
-            reason = plain_reason(err)
-        await self._finish(job, "failed", ("sending",), _error_code(err), reason)
+        failure = upload_failure(err, last=self.last)
+        if failure.retry:
+            await self._finish(job, "queued", ("sending",), _error_code(err), failure.reason, announce=False)
+            raise Retry(err.error_class.value, f"upload code={err.code}")
+        await self._finish(job, "failed", ("sending",), _error_code(err), failure.reason)
         return None
 
     async def _record_sent(self, job: SendJob, answer: Answer) -> None:
@@ -323,10 +316,10 @@ class _Send:
 
     async def _template_notice(self, job: SendJob, code: str, reason: str) -> None:
         """Meta refused the template: the owner is told which one and why (never retried)."""
-        template = job.template or {}
-        notice = send_notice(str(template.get("name")), str(template.get("language")), code, reason)
         try:
-            notice_id = await self.deps.store.notify_owner(self.cmd.tenant_id, notice, job.account_id)
+            notice, notice_id = await tell_owner_template_refused(
+                self.deps, self.cmd.tenant_id, job, code, reason
+            )
         except DATABASE_TROUBLE:  # the failure itself is recorded on the message; the notice is extra
             self.log.warning("template_notice_not_saved")
             return

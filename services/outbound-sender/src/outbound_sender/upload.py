@@ -16,7 +16,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from omni_common.graph import GraphError
+from omni_common.domain.reauth import Notice
+from omni_common.graph import ErrorClass, GraphError, plain_reason
+from omni_common.wa_templates.notices import send_notice
 from outbound_sender.deps import SenderDeps
 from outbound_sender.store import SendJob
 
@@ -64,3 +66,29 @@ async def upload(
     if not await deps.store.record_upload(tenant_id, job.message_id, attempted_at=attempted_at, patch=patch):
         return Uploaded(lost=True)
     return Uploaded(ref=ref)
+
+
+@dataclass(frozen=True)
+class UploadFailure:
+    """What a failed upload means for its message: ``retry`` it later, or fail it with ``reason``."""
+
+    retry: bool
+    reason: str
+
+
+def upload_failure(err: GraphError, *, last: bool) -> UploadFailure:
+    """Nothing reached the customer: anything but Meta refusing the file itself is worth retrying."""
+    if err.retryable or err.error_class is ErrorClass.AMBIGUOUS:
+        if not last:
+            return UploadFailure(True, plain_reason(err))
+        return UploadFailure(False, f"{plain_reason(err).split(' — ')[0]}; the file could not be uploaded")
+    return UploadFailure(False, plain_reason(err))
+
+
+async def tell_owner_template_refused(
+    deps: SenderDeps, tenant_id: uuid.UUID, job: SendJob, code: str, reason: str
+) -> tuple[Notice, uuid.UUID | None]:
+    """Meta refused the job's template: the owner's notice (stored once), and its id when new."""
+    template = job.template or {}
+    notice = send_notice(str(template.get("name")), str(template.get("language")), code, reason)
+    return notice, await deps.store.notify_owner(tenant_id, notice, job.account_id)
