@@ -20,9 +20,9 @@ from normalizer.model import AccountKey, AccountRow, Change, NewMessage
 from omni_common.channels.inbound import InboundMessage, NormalizedEvent, StatusUpdate
 from omni_common.contracts import EnrichMessage, NotificationEvent, RawWebhook, RoutedEvent
 from omni_common.domain.channels import Channel
-from omni_common.domain.reauth import reauth_events
+from omni_common.domain.reauth import Notice, reauth_events
 from omni_common.errors import DatabaseUnavailable, TenantNotActive, TenantNotFound
-from omni_common.graph import GraphError, SendResult
+from omni_common.graph import GraphError, MediaContent, SendResult, TemplateContent
 from outbound_sender.pacing import Checks, Paced, Rate
 from outbound_sender.store import Accepted, ClaimedJob, ReauthFailed, SendJob
 
@@ -185,6 +185,7 @@ class FakeSendStore:
     reauthed: list[str] = field(default_factory=list)  # error codes of the re-authorisation flags
     # The next N ``mark_sent`` calls find the database unavailable (full, down, connection lost).
     unavailable_marks: int = 0
+    notices: list[Notice] = field(default_factory=list)  # owner's notices stored
 
     def add(self, job: SendJob, credentials: str | None = None) -> SendJob:
         """Queue ``job``; ``credentials``: its account's sealed token (none: unreadable)."""
@@ -234,6 +235,21 @@ class FakeSendStore:
             self.jobs[a.job.message_id] = dataclasses.replace(self.jobs[a.job.message_id], status="sent")
             self.sent.append(a)
 
+    async def record_upload(
+        self, tenant_id: uuid.UUID, message_id: uuid.UUID, *, attempted_at: datetime, patch: dict[str, Any]
+    ) -> bool:
+        job = self.jobs[message_id]
+        if job.status != "sending" or job.send_attempted_at != attempted_at:
+            return False
+        self.jobs[message_id] = dataclasses.replace(job, media={**(job.media or {}), **patch})
+        return True
+
+    async def notify_owner(
+        self, tenant_id: uuid.UUID, notice: Notice, account_id: uuid.UUID
+    ) -> uuid.UUID | None:
+        self.notices.append(notice)
+        return uuid.uuid4()
+
     async def fail_for_reauth(
         self, tenant_id: uuid.UUID, job: SendJob, *, why: str, error_code: str, reason: str, now: datetime
     ) -> ReauthFailed:
@@ -261,10 +277,32 @@ class FakeSendStore:
 
 @dataclass
 class FakeGraph:
-    """``outbound_sender.deps.MessageSender``: answers in turn (a result, or a ``GraphError`` to raise)."""
+    """``outbound_sender.deps.MessageSender``: answers in turn (a result, or a ``GraphError`` to raise);
+    uploads answer ``upload_answers`` in turn (an id, or a ``GraphError``)."""
 
     answers: list[SendResult | GraphError] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    upload_answers: list[str | GraphError] = field(default_factory=list)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+
+    async def upload_media(
+        self, phone_number_id: str, token: str, *, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        return self._upload({"account_id": phone_number_id, "size": len(data), "mime_type": mime_type})
+
+    async def upload_attachment(
+        self, account_id: str, token: str, *, kind: str, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        return self._upload(
+            {"account_id": account_id, "kind": kind, "size": len(data), "mime_type": mime_type}
+        )
+
+    def _upload(self, call: dict[str, Any]) -> str:
+        self.uploads.append(call)
+        answer = self.upload_answers.pop(0) if self.upload_answers else f"media-{uuid.uuid4().hex[:8]}"
+        if isinstance(answer, GraphError):
+            raise answer
+        return answer
 
     async def send_message(
         self,
@@ -276,9 +314,22 @@ class FakeGraph:
         text: str,
         reply_to_external_id: str | None = None,
         kind: str = "text",
+        template: TemplateContent | None = None,
+        media: MediaContent | None = None,
+        tag: str | None = None,
     ) -> SendResult:
         self.calls.append(
-            {"channel": channel, "account_id": account_id, "token": token, "to": to, "text": text}
+            {
+                "channel": channel,
+                "account_id": account_id,
+                "token": token,
+                "to": to,
+                "text": text,
+                "kind": kind,
+                "template": template,
+                "media": media,
+                "tag": tag,
+            }
         )
         answer = self.answers.pop(0) if self.answers else SendResult(f"wamid.{uuid.uuid4().hex}", {})
         if isinstance(answer, GraphError):

@@ -42,7 +42,13 @@ TABLE = [
     (131031, None, 400, C.ACCOUNT_BLOCKED),
     (200, 2534041, 400, C.ACCOUNT_BLOCKED),
     (1, 1357046, 500, C.AMBIGUOUS),
-    (132001, None, 400, C.PERMANENT),
+    (132001, None, 400, C.TEMPLATE),
+    (132000, None, 400, C.TEMPLATE),
+    (132016, None, 400, C.TEMPLATE),
+    (132069, None, 400, C.TEMPLATE),
+    (132017, None, 400, C.PERMANENT),  # not a template error Meta lists
+    (131053, None, 400, C.MEDIA),
+    (100, 2018109, 400, C.MEDIA),
     (999999, None, 400, C.PERMANENT),
     (999999, None, 502, C.TRANSIENT),  # unknown code behind a failing proxy
     (None, None, 503, C.TRANSIENT),

@@ -322,7 +322,7 @@ class TestBatch:
             "InboundMessage",
             "InboundMessage",
             "StatusUpdate",
-            "Ignored",
+            "TemplateStatusUpdate",
         ]
         assert [e.contact_name for e in events[:2]] == [NAME, "Alice"]
 

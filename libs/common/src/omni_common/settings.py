@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     account_monitor_interval_s: float = Field(default=3600.0, gt=0)  # between passes (and lock attempts)
     account_monitor_warn_days: int = Field(default=DEFAULT_WARN_DAYS, ge=1)  # warn this many days ahead
     account_monitor_graph_timeout_s: float = 15.0
+    # WhatsApp templates are fetched again when older than this (0: the monitor never syncs them).
+    account_monitor_template_sync_hours: float = Field(default=6.0, ge=0)
 
     @field_validator("media_hosts", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections import Counter as Tally
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import structlog
@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge
 
 from account_monitor.check import Inspect, MonitorDeps, run_once
 from account_monitor.lock import LeaderLock
+from account_monitor.templates import sync_templates
 from omni_common import runtime
 from omni_common.broker.connection import install_signal_handlers
 from omni_common.crypto import KeyRing
@@ -85,10 +86,13 @@ async def run_monitor(
     registry = registry_for(settings, catalog, name="monitor")
     lock = LeaderLock(settings.database_url)
     http = graph_http(timeout=httpx.Timeout(settings.account_monitor_graph_timeout_s, connect=5.0))
+    graph = GraphClient(http, settings.graph_api_url)
+    keyring = KeyRing.from_strings(settings.encryption_key_list())
+    template_interval = timedelta(hours=settings.account_monitor_template_sync_hours)
     deps = MonitorDeps(
         begin=registry.begin,
-        keyring=KeyRing.from_strings(settings.encryption_key_list()),
-        inspect=graph_inspector(GraphClient(http, settings.graph_api_url), settings.debug_token_credential()),
+        keyring=keyring,
+        inspect=graph_inspector(graph, settings.debug_token_credential()),
         warn_days=settings.account_monitor_warn_days,
         clock=lambda: datetime.now(UTC),
     )
@@ -108,6 +112,13 @@ async def run_monitor(
                 except Exception:  # catalog unreachable and the like: the next pass tries again
                     log.exception("token_monitor_pass_failed")
                     outcomes = Tally({"pass_error": 1})
+                if template_interval > timedelta(0):
+                    try:
+                        outcomes += await sync_templates(
+                            registry.begin, graph, keyring, tenants, interval=template_interval
+                        )
+                    except Exception:  # the catalog unreachable: the next pass tries again
+                        log.exception("templates_sync_pass_failed")
                 for name, count in outcomes.items():
                     CHECKS.labels(name).inc(count)
                 state.last_pass_at = time.time()

@@ -32,6 +32,8 @@ from inbox_api.notes import api as notes_api
 from inbox_api.notes import pages as notes_pages
 from inbox_api.quick_replies import api as quick_replies_api
 from inbox_api.quick_replies import pages as quick_replies_pages
+from inbox_api.wa_templates import api as wa_templates_api
+from inbox_api.wa_templates import pages as wa_templates_pages
 from inbox_api.web.pages import install_error_pages
 from omni_common.http_common import add_health_routes
 
@@ -50,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     notes_api.router,
     audit_api.router,
     health_api.router,
+    wa_templates_api.router,
     auth_pages.router,
     conversations_pages.router,
     messages_pages.router,
@@ -60,6 +63,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     assistant_pages.router,
     audit_pages.router,
     health_pages.router,
+    wa_templates_pages.router,
 )
 # No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
 CSP = (
@@ -86,6 +90,7 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
     add_health_routes(app, ready)
     for router in ROUTERS:
         app.include_router(router)
+    messages_api.document_reply_body(app)  # the reply route reads JSON or multipart itself
     errors.install(app)
     install_error_pages(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

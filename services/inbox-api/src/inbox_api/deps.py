@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from inbox_api.adapters import EventHub, SuggestionClient
     from inbox_api.auth.ratelimit import RateLimiter
     from inbox_api.auth.sessions import TokenSigner
+    from inbox_api.wa_templates.syncer import TemplateSyncer
     from omni_common.broker.publisher import Publisher
     from omni_common.crypto import KeyRing
     from omni_common.db.catalog import Catalog
@@ -39,3 +40,5 @@ class InboxDeps:
     # (channel, account id, token) -> the account's display name; CredentialsRefused with Meta's
     # reason, GraphError when Meta cannot be reached. None: tokens are saved unchecked.
     verify: Callable[[str, str, str], Awaitable[str]] | None = None
+    # WhatsApp template syncs in the background (on connect, on demand); None: not set up.
+    templates: TemplateSyncer | None = None

@@ -8,8 +8,10 @@ OmniError
  ├── Invalid           422  a request that makes no sense (a filter, a cursor, a snooze time...)
  ├── TooManyRequests   429  too many attempts; wait
  └── MetaUnreachable   502  Meta could not be asked; nothing was saved
-From libs/common: ChatNotFound 404; ReplyRefused 422, or 409 when the account or the 24-hour window
-forbids sending (the answer carries its ``reason``); AccountConflict 409; CredentialsRefused 422;
+From libs/common: ChatNotFound 404; ReplyRefused 422, or 409 when the account or the platform's window
+forbids sending, or a message is not one that can be sent again (the answer carries its ``reason``,
+and ``field`` when one field is at fault: ``template.parameters.body.2``, ``file``, ``to``);
+AccountConflict 409; CredentialsRefused 422;
 DatabaseUnavailable 503 with ``Retry-After`` (the restaurant's database stayed full, busy or down for
 the whole wait), and so is a connection the database dropped mid-request (its transaction rolled
 back: nothing was written).
@@ -30,6 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.errors import AccountConflict, DatabaseUnavailable, OmniError
+from omni_common.outbound.errors import NotRetryable
 from omni_common.outbound.replies import AccountUnavailable, ChatNotFound, ReplyRefused, WindowClosed
 from omni_common.tenancy.accounts import CredentialsRefused
 
@@ -74,6 +77,7 @@ STATUS: dict[type[Exception], int] = {
     AccountConflict: 409,
     AccountUnavailable: 409,
     WindowClosed: 409,
+    NotRetryable: 409,
     Invalid: 422,
     ReplyRefused: 422,
     CredentialsRefused: 422,
@@ -109,7 +113,11 @@ def answer(exc: BaseException) -> Answer | None:
     """The HTTP answer of a domain error; None for anything else (a bug: a 500)."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            extra = {"reason": exc.reason} if isinstance(exc, ReplyRefused) else {}
+            extra: dict[str, str] = {}
+            if isinstance(exc, ReplyRefused):
+                extra["reason"] = exc.reason
+                if exc.field is not None:
+                    extra["field"] = exc.field
             status = STATUS[cls]
             headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else {}
             return Answer(status, DETAIL.get(cls, str(exc)), extra, headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,8 @@ from inbox_api.app import create_app
 from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.auth.sessions import TokenSigner
 from inbox_api.deps import InboxDeps
+from inbox_api.live.service import announce
+from inbox_api.wa_templates.syncer import TemplateSyncer
 from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
@@ -31,6 +34,7 @@ from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import verify_credentials
+from omni_common.wa_templates.sync import SyncOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -90,11 +94,13 @@ async def open_deps(
             )
             return info.display_name
 
+        keyring = KeyRing.from_strings(settings.encryption_key_list())
+        syncer = TemplateSyncer(registry.begin, graph, keyring)
         try:
-            yield InboxDeps(
+            deps = InboxDeps(
                 catalog=catalog,
                 registry=registry,
-                keyring=KeyRing.from_strings(settings.encryption_key_list()),
+                keyring=keyring,
                 storage=storage_from_url(settings.media_storage),
                 publisher=publisher,
                 hub=hub,
@@ -106,8 +112,18 @@ async def open_deps(
                 heartbeat_s=heartbeat_s,
                 suggester=suggester,
                 verify=verify if settings.verify_accounts else None,
+                templates=syncer,
             )
+
+            async def synced(tenant_id: uuid.UUID, outcomes: list[SyncOutcome]) -> None:
+                # Open pickers reload their list when they hear this.
+                data = {"kind": "templates_synced", "synced": sum(o.state == "synced" for o in outcomes)}
+                await announce(deps, tenant_id, "notification", None, data)
+
+            syncer.on_done = synced
+            yield deps
         finally:
+            await syncer.close()
             await http.aclose()
             await suggester.close()
             await hub.close()

@@ -79,6 +79,16 @@ FIND_ACCOUNTS = """
       ON a.platform = k.platform AND a.external_account_id = k.ext
 """
 
+# WABA-level webhooks (template status updates) name the WABA, not a number: the WABA's account,
+# an active one first. Run only for keys FIND_ACCOUNTS did not find (never on the message path).
+FIND_WABAS = """
+    SELECT DISTINCT ON (a.waba_id) a.platform, a.waba_id, a.id, a.status, a.is_active,
+           coalesce(a.last_webhook_at >= now() - interval '1 minute', false)
+    FROM social_accounts AS a
+    WHERE a.platform = 'whatsapp' AND a.waba_id = ANY(CAST(%(ext)s AS text[]))
+    ORDER BY a.waba_id, a.is_active DESC, a.created_at
+"""
+
 TOUCH_ACCOUNTS = """
     UPDATE social_accounts SET last_webhook_at = now(), updated_at = now()
     WHERE id = ANY(CAST(%(ids)s AS uuid[]))
@@ -246,6 +256,46 @@ APPLY_WATERMARK = """
       AND (platform_timestamp <= %(watermark)s OR external_message_id = ANY(CAST(%(mids)s AS text[])))
       AND (status IS NULL OR status = ANY(CAST(%(preds)s AS text[])))
     RETURNING id, chat_id
+"""
+
+
+class TemplateRow(NamedTuple):
+    id: uuid.UUID
+    name: str
+    language: str
+
+
+# A template's new status from Meta's webhook, by Meta's id or by name and language.
+TEMPLATE_STATUS = """
+    UPDATE wa_templates
+    SET status = %(status)s, reason = %(reason)s, updated_at = now(),
+        external_id = coalesce(external_id, %(tid)s)
+    WHERE waba_id = %(waba)s
+      AND (external_id = %(tid)s OR (name = %(name)s AND language = %(language)s))
+    RETURNING id, name, language
+"""
+TEMPLATE_DELETED = """
+    DELETE FROM wa_templates
+    WHERE waba_id = %(waba)s AND (external_id = %(tid)s OR (name = %(name)s AND language = %(language)s))
+    RETURNING id, name, language
+"""
+# One open notice per template, language and status (a redelivered webhook adds nothing).
+TEMPLATE_NOTICE = """
+    INSERT INTO notifications (kind, severity, title, body, social_account_id, data)
+    SELECT %(kind)s, %(severity)s, %(title)s, %(body)s, %(account)s, %(data)s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM notifications
+        WHERE kind = %(kind)s AND resolved_at IS NULL
+          AND data->>'template' = %(name)s AND data->>'language' = %(language)s
+          AND data->>'status' = %(status)s
+    )
+    RETURNING id
+"""
+# Approved again: what was said about it no longer holds.
+TEMPLATE_NOTICES_RESOLVED = """
+    UPDATE notifications SET resolved_at = now()
+    WHERE kind IN ('template_status', 'template_refused') AND resolved_at IS NULL
+      AND data->>'template' = %(name)s AND data->>'language' = %(language)s
 """
 
 PLATFORM_ERROR = """

@@ -29,9 +29,11 @@ from omni_common.channels.inbound import (
     PlatformError,
     Reaction,
     StatusUpdate,
+    TemplateStatusUpdate,
     WatermarkUpdate,
 )
 from omni_common.domain.channels import Channel
+from omni_common.wa_templates.notices import status_for_event, status_notice
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +55,13 @@ class TenantStore:
         ordered = sorted(keys)
         params = {"platform": [k[0] for k in ordered], "ext": [k[1] for k in ordered]}
         found = await sql.fetch(self._db, sql.FIND_ACCOUNTS, params, sql.FoundAccount)
+        missing = [k[1] for k in ordered if k[0] == "whatsapp"]
+        if len(found) < len(ordered) and missing:
+            # WhatsApp account-level webhooks (template statuses) are routed by the WABA's id.
+            known = {r.external_account_id for r in found if r.platform == "whatsapp"}
+            wabas = [ext for ext in missing if ext not in known]
+            if wabas:
+                found += await sql.fetch(self._db, sql.FIND_WABAS, {"ext": wabas}, sql.FoundAccount)
         return {
             (r.platform, r.external_account_id): AccountRow(
                 r.id, r.status, r.is_active, bool(r.webhook_recorded)
@@ -158,6 +167,8 @@ class TenantStore:
                 return await self.apply_watermark(channel, account, item)
             case PlatformError():
                 change = await self.record_platform_error(account, item)
+            case TemplateStatusUpdate():
+                change = await self.apply_template_status(account, item)
             case Ignored():
                 log.debug("event_ignored", reason=item.reason)
                 change = None
@@ -274,6 +285,51 @@ class TenantStore:
         }
         (row,) = await sql.fetch(self._db, sql.PLATFORM_ERROR, params, sql.IdRow)
         return Change("notification", None, None, {"notification_id": str(row.id), "title": title})
+
+    async def apply_template_status(self, account: AccountRow, event: TemplateStatusUpdate) -> Change | None:
+        """Meta changed a template's status: update it at once and tell the owner when it stopped
+        working (rejected, paused, disabled, flagged), or resolve what was said when approved again."""
+        status = status_for_event(event.event)
+        params = {
+            "waba": event.waba_id,
+            "tid": event.template_id,
+            "name": event.name,
+            "language": event.language,
+            "status": status,
+            "reason": event.reason,
+        }
+        rows: list[sql.TemplateRow] = []
+        if status == "DELETED":
+            rows = await sql.fetch(self._db, sql.TEMPLATE_DELETED, params, sql.TemplateRow)
+        elif status is not None:
+            rows = await sql.fetch(self._db, sql.TEMPLATE_STATUS, params, sql.TemplateRow)
+        name = event.name or (rows[0].name if rows else None)
+        language = event.language or (rows[0].language if rows else None)
+        log.info("template_status", waba_id=event.waba_id, status_event=event.event, updated=len(rows))
+        if not name or not language:
+            return None
+        if status == "APPROVED":
+            await sql.run(self._db, sql.TEMPLATE_NOTICES_RESOLVED, {"name": name, "language": language})
+            return Change("notification", None, None, {"kind": "template_status", "template": name})
+        notice = status_notice(name, language, event.event, event.reason)
+        if notice is None:
+            return None
+        notice_params = {
+            "kind": notice.kind,
+            "severity": notice.severity,
+            "title": notice.title,
+            "body": notice.body,
+            "account": account.id,
+            "data": Jsonb(notice.data),
+            "name": name,
+            "language": language,
+            "status": str(notice.data.get("status")),
+        }
+        inserted = await sql.fetch(self._db, sql.TEMPLATE_NOTICE, notice_params, sql.IdRow)
+        if not inserted:
+            return None
+        data = {"notification_id": str(inserted[0].id), "kind": notice.kind, "title": notice.title}
+        return Change("notification", None, None, data)
 
     async def _chat_of(
         self, account: AccountRow, channel: Channel, customer: str, name: str | None

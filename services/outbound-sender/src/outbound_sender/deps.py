@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from omni_common.contracts import NotificationEvent
 from omni_common.crypto import KeyRing
 from omni_common.domain.channels import Channel
-from omni_common.graph import SendResult
+from omni_common.domain.reauth import Notice
+from omni_common.graph import MediaContent, SendResult, TemplateContent
+from omni_common.media.storage import MediaStorage
 from outbound_sender.batching import TenantBatcher
 from outbound_sender.journal import AcceptanceJournal, MemoryJournal
 from outbound_sender.pacing import Pacer
@@ -63,6 +65,19 @@ class SendStore(Protocol):
         """Flag the job's account needs_reauth, fail the job and the account's queued messages."""
         ...
 
+    async def record_upload(
+        self, tenant_id: uuid.UUID, message_id: uuid.UUID, *, attempted_at: datetime, patch: dict[str, Any]
+    ) -> bool:
+        """Merge ``patch`` (Meta's id of the uploaded file) into the message's media, if this attempt
+        (``sending`` since ``attempted_at``) still owns it; False: it does not, do not send."""
+        ...
+
+    async def notify_owner(
+        self, tenant_id: uuid.UUID, notice: Notice, account_id: uuid.UUID
+    ) -> uuid.UUID | None:
+        """Store an owner's notice (None: an open one already says it)."""
+        ...
+
 
 class MessageSender(Protocol):
     """The Graph API as the sender calls it (``omni_common.graph.GraphClient``)."""
@@ -77,8 +92,23 @@ class MessageSender(Protocol):
         text: str,
         reply_to_external_id: str | None = None,
         kind: str = "text",
+        template: TemplateContent | None = None,
+        media: MediaContent | None = None,
+        tag: str | None = None,
     ) -> SendResult:
         """Send; ``GraphError`` when Meta refused or could not be reached."""
+        ...
+
+    async def upload_media(
+        self, phone_number_id: str, token: str, *, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        """WhatsApp: upload a file; Meta's media id."""
+        ...
+
+    async def upload_attachment(
+        self, account_id: str, token: str, *, kind: str, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        """Messenger/Instagram: upload a file; its reusable attachment id."""
         ...
 
 
@@ -105,6 +135,8 @@ class SenderDeps:
     journal: AcceptanceJournal = field(default_factory=MemoryJournal)
     # How long recording an accepted send is retried in place before it goes to the delay queues.
     accept_retry_s: float = 10.0
+    # The tenants' media (the files staff send are read from it to be uploaded); None: files fail.
+    storage: MediaStorage | None = None
 
     # Hot writes grouped per tenant (``batching``).
     claims: TenantBatcher[uuid.UUID, ClaimedJob | None] = field(init=False)

@@ -1,4 +1,9 @@
-"""Send one queued reply through its conversation's account: checks, pacing, the call, the outcome.
+"""Send one queued message through its conversation's account: checks, pacing, the call, the outcome.
+
+Any outbound kind: text, reaction, WhatsApp template, file (uploaded first, ``upload.py``); what may
+go when, and with which tag, is ``content.py`` (the one window rule of ``domain.reply_window``).
+Template refusals (132000-132016, 132068/132069) fail at once with a plain reason and an owner's
+notice; never retried.
 
 Never sent twice: the attempt is committed (``sending``) before Meta is called, so a redelivery finds
 ``sending`` and never calls Meta again. Meta's answer is kept in the acceptance journal
@@ -23,17 +28,20 @@ from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import NotificationEvent, SendReply, reasons
 from omni_common.contracts.events import NotificationKind
 from omni_common.db.trouble import DATABASE_TROUBLE
-from omni_common.domain import reply_window
-from omni_common.domain.accounts import reauth_reason, send_refusal
+from omni_common.domain.accounts import reauth_reason
 from omni_common.errors import DecryptionError
-from omni_common.graph import GraphError, PayloadError, build_send_payload, plain_reason
+from omni_common.graph import ErrorClass, GraphError, PayloadError, plain_reason
 from omni_common.tenancy.accounts import AccountNotFound
 from outbound_sender.backoff import Action, decide, is_last_attempt
+from outbound_sender.content import check_payload, content_of, needs_upload, refusal
 from outbound_sender.deps import SenderDeps
 from outbound_sender.journal import Answer
 from outbound_sender.metrics import SENDS
 from outbound_sender.policy import account_key, pacing_checks, pair_key
 from outbound_sender.store import Accepted, SendJob
+from outbound_sender.upload import tell_owner_template_refused, upload, upload_failure
+
+__all__ = ["OUTCOME_UNKNOWN", "OUTCOME_UNKNOWN_REASON", "handle_send", "refusal"]
 
 log = structlog.get_logger(__name__)
 
@@ -45,19 +53,6 @@ OUTCOME_UNKNOWN_REASON = (
     "resent (to avoid a duplicate); check with the customer before sending it again"
 )
 CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
-
-
-def refusal(job: SendJob, now: datetime) -> tuple[str, str] | None:
-    """(error_code, reason) when the reply must not even be tried, else None."""
-    refused = send_refusal(job.channel, job.account_status, job.account_active)
-    if refused is not None:
-        return refused
-    if not reply_window.is_open(job.last_inbound_at, now):
-        return "outside_window", (
-            "the 24-hour customer-service window has closed: the customer has not written in the last "
-            "24 hours, so Meta only allows template messages (not supported yet)"
-        )
-    return None
 
 
 def _error_code(err: GraphError) -> str:
@@ -105,13 +100,7 @@ class _Send:
             await self._finish(job, "failed", ("sending",), refused[0], refused[1])
             return
         try:  # validate the request before Meta is called: a bad one never reaches Meta
-            build_send_payload(
-                job.channel,
-                to=job.recipient,
-                text=job.text or "",
-                reply_to_external_id=job.reply_to_external_id,
-                kind=job.kind,
-            )
+            check_payload(job, attempted_at)
         except PayloadError as exc:
             await self._finish(job, "failed", ("sending",), "invalid_message", str(exc))
             return
@@ -122,6 +111,12 @@ class _Send:
             self.log.error("credentials_unreadable", error=type(exc).__name__)
             await self._finish(job, "failed", ("sending",), "credentials_unreadable", CREDENTIALS_REASON)
             return
+        ref: str | None = None
+        if needs_upload(job, attempted_at):  # a file Meta does not hold yet (or any more)
+            ref = await self._upload(job, token)
+            if ref is None:
+                return
+        content = content_of(job, attempted_at, ref=ref)
         # Pace last, right before the call: a slot taken earlier (before the claim's wait for a
         # connection) let requests that left the pacer evenly reach Meta bunched.
         if not await self._pace(job):
@@ -135,6 +130,9 @@ class _Send:
                 text=job.text or "",
                 reply_to_external_id=job.reply_to_external_id,
                 kind=job.kind,
+                template=content.template,
+                media=content.media,
+                tag=content.tag,
             )
         except GraphError as err:
             await self._on_error(job, err)
@@ -148,6 +146,34 @@ class _Send:
         if deps.after_accept is not None:
             await deps.after_accept()
         await self._record_sent(job, answer)
+
+    async def _upload(self, job: SendJob, token: str) -> str | None:
+        """Meta's id of the job's uploaded file; None when the message is settled (or another attempt
+        owns it) instead."""
+        attempted_at = job.send_attempted_at or self.deps.clock()
+        done = await upload(self.deps, self.cmd.tenant_id, job, token, attempted_at=attempted_at)
+        if done.ref is not None:
+            return done.ref
+        if done.lost:
+            self.log.info("upload_superseded")  # requeued by a later delivery meanwhile: it sends
+            return None
+        if done.problem is not None:
+            await self._finish(job, "failed", ("sending",), "file_missing", done.problem)
+            return None
+        err = done.error
+        assert err is not None
+        self.log.warning(
+            "upload_error", error_class=err.error_class.value, code=err.code, subcode=err.subcode
+        )
+        if err.error_class is ErrorClass.AUTH:
+            await self._reauth(job, err)
+            return None
+        failure = upload_failure(err, last=self.last)
+        if failure.retry:
+            await self._finish(job, "queued", ("sending",), _error_code(err), failure.reason, announce=False)
+            raise Retry(err.error_class.value, f"upload code={err.code}")
+        await self._finish(job, "failed", ("sending",), _error_code(err), failure.reason)
+        return None
 
     async def _record_sent(self, job: SendJob, answer: Answer) -> None:
         """Commit ``sent`` with the platform id, retried a while when the database is busy or down.
@@ -235,6 +261,12 @@ class _Send:
         recent = started is not None and (now - started).total_seconds() < self.deps.in_flight_grace_s
         if recent and not self.last:
             raise Retry(reasons.SEND_IN_PROGRESS, "another attempt may still be talking to Meta")
+        if needs_upload(job, now):
+            # Its file's id was never recorded, and it is recorded before the send: the send never
+            # started (the attempt stopped while uploading). Sending it is safe.
+            if await self._finish(job, "queued", ("sending",), None, None, announce=False):
+                raise Retry(reasons.SEND_IN_PROGRESS, "the upload of its file was interrupted")
+            return
         await self._outcome_unknown(job, cause="redelivered_while_sending")
 
     async def _on_error(self, job: SendJob, err: GraphError) -> None:
@@ -275,7 +307,26 @@ class _Send:
         else:
             if err.retryable:  # retryable class, but this was the last attempt
                 reason = f"{reason.split(' — ')[0]}; gave up after {self.attempt} attempts"
-            await self._finish(job, "failed", ("sending",), _error_code(err), reason)
+            moved = await self._finish(job, "failed", ("sending",), _error_code(err), reason)
+            if moved and err.error_class is ErrorClass.TEMPLATE:
+                await self._template_notice(job, _error_code(err), reason)
+
+    async def _template_notice(self, job: SendJob, code: str, reason: str) -> None:
+        """Meta refused the template: the owner is told which one and why (never retried)."""
+        try:
+            notice, notice_id = await tell_owner_template_refused(
+                self.deps, self.cmd.tenant_id, job, code, reason
+            )
+        except DATABASE_TROUBLE:  # the failure itself is recorded on the message; the notice is extra
+            self.log.warning("template_notice_not_saved")
+            return
+        if notice_id is not None:
+            data: dict[str, object] = {
+                "notification_id": str(notice_id),
+                "kind": notice.kind,
+                "channel": job.channel,
+            }
+            await self._emit("notification", chat_id=None, message_id=None, data=data)
 
     async def _outcome_unknown(self, job: SendJob, *, cause: str) -> None:
         """The call may have reached Meta: end ``failed``/``outcome_unknown``, never call Meta again."""

@@ -23,6 +23,7 @@ from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
 from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
+from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
 from outbound_sender.deps import SenderDeps
@@ -116,6 +117,8 @@ def handler_factory(
             in_flight_grace_s=settings.outbound_in_flight_grace_s,
             after_accept=after_accept,
             journal=journal,
+            # The files staff attach are read from the tenants' media storage to be uploaded to Meta.
+            storage=storage_from_url(settings.media_storage),
         )
 
         async def handle(command: SendReply, delivery: Delivery) -> None:

@@ -16,14 +16,16 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, select, text, update
+from sqlalchemy import Row, cast, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
 from omni_common.domain.channels import Channel, is_channel
-from omni_common.domain.reauth import LiveEvent
+from omni_common.domain.reauth import LiveEvent, Notice
 from omni_common.tenancy.accounts import flag_needs_reauth
+from omni_common.wa_templates.store import add_notice
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +51,9 @@ class SendJob:
     account_active: bool
     recipient: str
     kind: str = "text"  # "reaction": text is the emoji, reply_to_external_id the reacted message
+    template: dict[str, Any] | None = None  # a template send: name, language, Meta's components
+    media: dict[str, Any] | None = None  # a file: where it is stored, and Meta's id once uploaded
+    human_agent: bool = False  # the account may reply as HUMAN_AGENT up to 7 days (Messenger/IG)
 
 
 async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | None:
@@ -73,6 +78,9 @@ async def load_job(session: AsyncSession, message_id: uuid.UUID) -> SendJob | No
                 SocialAccount.is_active,
                 Contact.external_id,
                 ChatMessage.kind,
+                ChatMessage.template,
+                ChatMessage.media,
+                SocialAccount.human_agent_enabled,
             )
             .join(Chat, Chat.id == ChatMessage.chat_id)
             .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
@@ -109,6 +117,9 @@ def _job(row: Row[Any], *, status: str | None, reply_to_external_id: str | None)
         account_active=row.is_active,
         recipient=row.external_id,
         kind=row.kind,
+        template=row.template,
+        media=row.media,
+        human_agent=bool(row.human_agent_enabled),
     )
 
 
@@ -137,7 +148,7 @@ _CLAIM_JOBS = text(
             m.reply_to_external_id
         ) AS reply_to_external_id,
         c.last_inbound_at, a.id AS account_id, a.external_account_id, a.status AS account_status,
-        a.is_active, ct.external_id, a.credentials_encrypted
+        a.is_active, ct.external_id, a.credentials_encrypted, m.template, m.media, a.human_agent_enabled
     """
 )
 
@@ -264,6 +275,31 @@ async def fail_queued_of_account(
     return [r.id for r in rows]
 
 
+async def set_media_ref(
+    session: AsyncSession, message_id: uuid.UUID, *, attempted_at: datetime, patch: dict[str, Any]
+) -> bool:
+    """Record Meta's id of an uploaded file on the message, only if this attempt still owns it
+    (``sending`` since ``attempted_at``): an attempt that lost its claim must not send."""
+    row = (
+        await session.execute(
+            update(ChatMessage)
+            .where(
+                ChatMessage.id == message_id,
+                ChatMessage.status == "sending",
+                ChatMessage.send_attempted_at == attempted_at,
+            )
+            .values(media=func.coalesce(ChatMessage.media, text("'{}'::jsonb")).op("||")(cast(patch, JSONB)))
+            .returning(ChatMessage.id)
+        )
+    ).first()
+    return row is not None
+
+
+async def insert_notice(session: AsyncSession, notice: Notice, account_id: uuid.UUID) -> uuid.UUID | None:
+    """An owner's notice about the account's sends (one open notice per template and code)."""
+    return await add_notice(session, notice, account_id)
+
+
 @dataclass(frozen=True)
 class ReauthFailed:
     """After a dead token: whether the account was newly flagged, its other failed messages, the events."""
@@ -323,6 +359,18 @@ class SessionSendStore:
                 if tries == 2 or not exc.connection_invalidated:
                     raise
                 log.warning("db_connection_stale_retrying", tenant_id=str(tenant_id))
+
+    async def record_upload(
+        self, tenant_id: uuid.UUID, message_id: uuid.UUID, *, attempted_at: datetime, patch: dict[str, Any]
+    ) -> bool:
+        async with self._begin(tenant_id) as session:
+            return await set_media_ref(session, message_id, attempted_at=attempted_at, patch=patch)
+
+    async def notify_owner(
+        self, tenant_id: uuid.UUID, notice: Notice, account_id: uuid.UUID
+    ) -> uuid.UUID | None:
+        async with self._begin(tenant_id) as session:
+            return await insert_notice(session, notice, account_id)
 
     async def fail_for_reauth(
         self, tenant_id: uuid.UUID, job: SendJob, *, why: str, error_code: str, reason: str, now: datetime

@@ -73,7 +73,9 @@ def sandbox_seed() -> dict[str, Any]:
             "account_id": ACCOUNTS[2]["id"],
         },
     ]
-    return {"accounts": accounts, "contacts": contacts}
+    from omni_cli.commands.demo_templates import sandbox_templates
+
+    return {"accounts": accounts, "contacts": contacts, "templates": sandbox_templates(ACCOUNTS[0]["waba"])}
 
 
 NEAR_EXPIRY_DAYS = 5
@@ -203,6 +205,7 @@ async def seed() -> None:
     from sqlalchemy import update
 
     from omni_cli.commands.demo_team import seed_team
+    from omni_cli.commands.demo_templates import seed_templates
     from omni_common.contracts.assistant import AssistantDocument
     from omni_common.crypto import KeyRing
     from omni_common.db.catalog import Catalog, catalog_engine
@@ -271,6 +274,8 @@ async def seed() -> None:
         await _ingest(registry, tenant.id, _reaction(now))  # after the reply it reacts to
         async with registry.begin(tenant.id) as session:  # expiry soon, a failure, a refused token
             await _seed_health(session, tenant.id)
+        async with registry.begin(tenant.id) as session:  # WhatsApp templates: approved and refused
+            await seed_templates(session, ACCOUNTS[0]["waba"])
     finally:
         await registry.close()
         await engine.dispose()

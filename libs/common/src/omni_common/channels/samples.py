@@ -27,7 +27,7 @@ def _whatsapp_inbound(
     message_id: str,
     timestamp: int,
     kind: str,
-    content: dict[str, Any],
+    content: Any,
 ) -> dict[str, Any]:
     """A WhatsApp delivery with one inbound message of ``kind`` (its object under that key)."""
     return whatsapp_delivery(
@@ -40,6 +40,27 @@ def _whatsapp_inbound(
             ],
         },
     )
+
+
+def whatsapp_message(
+    *,
+    phone_number_id: str,
+    waba_id: str,
+    wa_id: str,
+    name: str,
+    message_id: str,
+    timestamp: int,
+    kind: str,
+    content: Any,
+    context_id: str | None = None,
+) -> dict[str, Any]:
+    """A WhatsApp delivery with one inbound message of any ``kind`` (``button``, ``interactive``,
+    ``contacts``...), optionally answering our message ``context_id`` (a template's button reply)."""
+    delivery = _whatsapp_inbound(phone_number_id, waba_id, wa_id, name, message_id, timestamp, kind, content)
+    if context_id is not None:
+        message = delivery["entry"][0]["changes"][0]["value"]["messages"][0]
+        message["context"] = {"from": "15550000000", "id": context_id}
+    return delivery
 
 
 def whatsapp_reaction(

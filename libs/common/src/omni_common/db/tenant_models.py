@@ -49,6 +49,7 @@ MESSAGE_KINDS = (
     "reaction",
     "interactive",
     "button",
+    "template",
     "quick_reply",
     "postback",
     "story_mention",
@@ -133,6 +134,9 @@ class SocialAccount(TenantBase):
     token_expires_at: Mapped[datetime | None] = _ts()
     last_webhook_at: Mapped[datetime | None] = _ts()
     last_send_at: Mapped[datetime | None] = _ts()
+    # Messenger/Instagram: the owner says Meta granted the Human Agent permission (App Review), so
+    # replies may go as MESSAGE_TAG HUMAN_AGENT up to 7 days after the customer's last message (t0009).
+    human_agent_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -233,6 +237,9 @@ class ChatMessage(TenantBase):
     kind: Mapped[str] = mapped_column(Text, nullable=False)  # open set (MESSAGE_KINDS + future ones)
     text: Mapped[str | None] = mapped_column(Text)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # A template send (kind "template"): name, language, parameters, Meta's components and the
+    # header/buttons as the customer saw them; ``text`` holds the rendered text (t0009).
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     raw_payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str | None] = mapped_column(Text)
     status_at: Mapped[datetime | None] = _ts()
@@ -287,6 +294,46 @@ class Outbox(TenantBase):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     created_at: Mapped[datetime] = _created()
     published_at: Mapped[datetime | None] = _ts()
+
+
+class WaTemplate(TenantBase):
+    """A WhatsApp message template of one WABA in one language, as Meta last listed it (t0009).
+
+    Kept in step by ``omni_common.wa_templates.sync`` (on connect, on demand, every few hours) and
+    by the ``message_template_status_update`` webhooks (the normalizer).
+    """
+
+    __tablename__ = "wa_templates"
+    __table_args__ = (
+        UniqueConstraint("waba_id", "name", "language"),
+        Index("ix_wa_templates_waba_id_status", "waba_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    waba_id: Mapped[str] = mapped_column(Text, nullable=False)
+    external_id: Mapped[str | None] = mapped_column(Text)  # Meta's template id (webhooks name it)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    language: Mapped[str] = mapped_column(Text, nullable=False)
+    category: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(Text, nullable=False)
+    parameter_format: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'POSITIONAL'"))
+    components: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected, paused or disabled
+    synced_at: Mapped[datetime | None] = _ts()
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class WaTemplateSync(TenantBase):
+    """When a WABA's templates were last fetched from Meta (one row per WABA, t0009)."""
+
+    __tablename__ = "wa_template_syncs"
+
+    waba_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    started_at: Mapped[datetime | None] = _ts()
+    finished_at: Mapped[datetime | None] = _ts()
+    template_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 SUGGESTION_OUTCOMES = ("sent_as_is", "edited")

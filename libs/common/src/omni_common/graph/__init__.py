@@ -11,8 +11,11 @@ from omni_common.graph.errors import (
     plain_reason_for_code,
 )
 from omni_common.graph.payloads import (
+    MEDIA_KINDS,
     REACTIONS,
     THREADED_REPLIES,
+    MediaContent,
+    TemplateContent,
     build_reaction_payload,
     build_send_payload,
     normalize_wa_recipient,
@@ -20,15 +23,18 @@ from omni_common.graph.payloads import (
 from omni_common.graph.usage import Usage, parse_usage
 
 __all__ = [
+    "MEDIA_KINDS",
     "REACTIONS",
     "THREADED_REPLIES",
     "AccountInfo",
     "ErrorClass",
     "GraphClient",
     "GraphError",
+    "MediaContent",
     "MediaInfo",
     "PayloadError",
     "SendResult",
+    "TemplateContent",
     "TextTooLong",
     "TokenInfo",
     "Usage",

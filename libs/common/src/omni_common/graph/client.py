@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json import dumps as json_dumps
 from typing import Any
 from urllib.parse import quote
 
@@ -18,7 +19,12 @@ import structlog
 
 from omni_common.domain.channels import Channel
 from omni_common.graph.errors import ErrorClass, GraphError, parse_error_body
-from omni_common.graph.payloads import build_send_payload
+from omni_common.graph.payloads import (
+    ATTACHMENT_TYPES,
+    MediaContent,
+    TemplateContent,
+    build_send_payload,
+)
 from omni_common.graph.transport import surely_not_sent
 from omni_common.graph.usage import Usage, parse_usage
 
@@ -30,6 +36,10 @@ _ACCOUNT_FIELDS: dict[str, str] = {
     "instagram": "username,name",
 }
 _PROFILE_FIELDS: dict[str, str] = {"facebook": "name,first_name,last_name", "instagram": "name,username"}
+
+# Pages of templates fetched per sync at most (Meta's list pages hold up to 100 with ``limit``).
+TEMPLATE_PAGE_SIZE = 100
+MAX_TEMPLATE_PAGES = 50
 
 # Errors of the HTTP layer (httpx's, or aiohttp's when one escapes the transport's mapping).
 _TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
@@ -90,10 +100,21 @@ class GraphClient:
         text: str,
         reply_to_external_id: str | None = None,
         kind: str = "text",
+        template: TemplateContent | None = None,
+        media: MediaContent | None = None,
+        tag: str | None = None,
     ) -> SendResult:
-        """Send a reply (or a reaction); raises ``PayloadError`` before calling, ``GraphError`` after."""
+        """Send a reply, reaction, template or file; raises ``PayloadError`` before calling,
+        ``GraphError`` after."""
         suffix, body = build_send_payload(
-            channel, to=to, text=text, reply_to_external_id=reply_to_external_id, kind=kind
+            channel,
+            to=to,
+            text=text,
+            reply_to_external_id=reply_to_external_id,
+            kind=kind,
+            template=template,
+            media=media,
+            tag=tag,
         )
         data, usage = await self._call("POST", f"{_seg(account_id)}/{suffix}", token, json=body)
         message_id = _message_id(channel, data)
@@ -108,6 +129,71 @@ class GraphClient:
             )
         log.info("graph.sent", channel=channel, account_id=account_id, external_message_id=message_id)
         return SendResult(external_message_id=message_id, raw=data, usage=usage)
+
+    async def upload_media(
+        self, phone_number_id: str, token: str, *, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        """WhatsApp: upload a file (``POST /{phone-number-id}/media``, multipart); Meta's media id.
+
+        The id stays usable for 30 days. An upload is not a message: repeating one only leaves an
+        unused copy on Meta, so callers may retry any failure that is not a refusal of the file.
+        """
+        form = {"messaging_product": "whatsapp", "type": mime_type}
+        files = {"file": (filename, data, mime_type)}
+        answer, _ = await self._call("POST", f"{_seg(phone_number_id)}/media", token, form=form, files=files)
+        media_id = answer.get("id")
+        if not isinstance(media_id, str | int) or not str(media_id):
+            raise GraphError(
+                "upload answered without a media id", raw=answer, error_class=ErrorClass.TRANSIENT
+            )
+        return str(media_id)
+
+    async def upload_attachment(
+        self, account_id: str, token: str, *, kind: str, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        """Messenger/Instagram: the Attachment Upload API (``/{id}/message_attachments`` with the bytes
+        as ``filedata``); the reusable ``attachment_id``."""
+        message = {
+            "attachment": {"type": ATTACHMENT_TYPES.get(kind, "file"), "payload": {"is_reusable": True}}
+        }
+        form = {"message": json_dumps(message)}
+        files = {"filedata": (filename, data, mime_type)}
+        answer, _ = await self._call(
+            "POST", f"{_seg(account_id)}/message_attachments", token, form=form, files=files
+        )
+        attachment_id = answer.get("attachment_id")
+        if not isinstance(attachment_id, str | int) or not str(attachment_id):
+            raise GraphError(
+                "upload answered without an attachment id", raw=answer, error_class=ErrorClass.TRANSIENT
+            )
+        return str(attachment_id)
+
+    async def list_templates(
+        self, waba_id: str, token: str, *, page_size: int = TEMPLATE_PAGE_SIZE
+    ) -> list[dict[str, Any]]:
+        """Every message template of a WABA (``GET /{waba-id}/message_templates``, all pages: one
+        request per ``page_size`` templates, against Meta's 5,000 management requests/h per WABA)."""
+        fields = "id,name,language,status,category,components,parameter_format,rejected_reason"
+        params: dict[str, str] = {"fields": fields, "limit": str(page_size)}
+        url = f"{self._base}/{_seg(waba_id)}/message_templates"
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_TEMPLATE_PAGES):
+            data, _usage = await self._call_url("GET", url, token, params=params)
+            page = data.get("data")
+            if isinstance(page, list):
+                found.extend(t for t in page if isinstance(t, dict))
+            paging = _object(data.get("paging"))
+            nxt = paging.get("next")
+            after = _object(paging.get("cursors")).get("after")
+            if not isinstance(nxt, str) or not nxt:
+                return found
+            # Follow Meta's cursor on our own base URL (the next link's host is Meta's, which is
+            # not where a sandbox or a proxy in front of it is reached).
+            if not isinstance(after, str) or not after:
+                return found
+            params = {"fields": fields, "limit": str(page_size), "after": after}
+        log.warning("graph.templates_truncated", waba_id=waba_id, pages=MAX_TEMPLATE_PAGES)
+        return found
 
     async def get_account(self, channel: Channel, account_id: str, token: str) -> AccountInfo:
         """Cheap read that proves the token works and gives the account's display name."""
@@ -182,8 +268,25 @@ class GraphClient:
         *,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> tuple[dict[str, Any], Usage]:
-        response = await self._send(method, f"{self._base}/{path}", token, params=params, json=json)
+        return await self._call_url(
+            method, f"{self._base}/{path}", token, params=params, json=json, form=form, files=files
+        )
+
+    async def _call_url(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> tuple[dict[str, Any], Usage]:
+        response = await self._send(method, url, token, params=params, json=json, form=form, files=files)
         usage = parse_usage(response.headers)
         if response.is_error:
             raise _error_from_response(response, usage)
@@ -210,10 +313,14 @@ class GraphClient:
         *,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"}
         try:
-            return await self._http.request(method, url, params=params, json=json, headers=headers)
+            return await self._http.request(
+                method, url, params=params, json=json, data=form, files=files, headers=headers
+            )
         except _TRANSPORT_ERRORS as exc:
             if surely_not_sent(exc):
                 # Never left this machine (or refused before any byte): a retry cannot duplicate.

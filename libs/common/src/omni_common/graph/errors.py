@@ -31,6 +31,8 @@ class ErrorClass(StrEnum):
     PERMISSION = "permission"  # missing permission: notify the owner
     BAD_REQUEST = "bad_request"  # our bug or bad data: alert developers
     ACCOUNT_BLOCKED = "account_blocked"  # account restricted by Meta: pause, notify the owner
+    TEMPLATE = "template"  # the template (or its parameters) was refused: never retry, notify the owner
+    MEDIA = "media"  # the file was refused (type, size, content): never retry, tell staff why
     AMBIGUOUS = "ambiguous"  # may have been sent: reconcile before any retry
     PERMANENT = "permanent"  # anything else: do not retry
 
@@ -53,6 +55,7 @@ _BY_PAIR: dict[tuple[int, int], ErrorClass] = {
     (200, 2534041): ErrorClass.ACCOUNT_BLOCKED,
     (100, 2534029): ErrorClass.ACCOUNT_BLOCKED,
     (10, 1893063): ErrorClass.ACCOUNT_BLOCKED,
+    (100, 2018109): ErrorClass.MEDIA,  # attachment size exceeds the allowed limit
 }
 
 _BY_CODE: dict[int, ErrorClass] = {
@@ -67,6 +70,10 @@ _BY_CODE: dict[int, ErrorClass] = {
     **dict.fromkeys((10, 3, 131005, *range(200, 300)), ErrorClass.PERMISSION),
     **dict.fromkeys((100, 131008, 131009, 131021, 131051), ErrorClass.BAD_REQUEST),
     **dict.fromkeys((368, 131031, 130497, 131042, 131045, 131037), ErrorClass.ACCOUNT_BLOCKED),
+    # Template errors (WhatsApp error codes page): 132000-132016, and 132068/132069 (its Flow).
+    **dict.fromkeys((*range(132000, 132017), 132068, 132069), ErrorClass.TEMPLATE),
+    # 131053 media upload error; 546 attachment type not allowed (Messenger/Instagram).
+    **dict.fromkeys((131053, 546), ErrorClass.MEDIA),
 }
 
 
@@ -182,6 +189,8 @@ _PLAIN_BY_CLASS: dict[ErrorClass, str] = {
     ErrorClass.BAD_REQUEST: "Meta rejected the message as invalid",
     ErrorClass.ACCOUNT_BLOCKED: "the business account is restricted by Meta — the owner must check it",
     ErrorClass.AMBIGUOUS: "we could not confirm whether the message was sent",
+    ErrorClass.TEMPLATE: "WhatsApp refused the template — check it in WhatsApp Manager",
+    ErrorClass.MEDIA: "the platform refused the file (its type, size or contents)",
     ErrorClass.PERMANENT: "Meta refused the message",
 }
 
@@ -190,6 +199,18 @@ _PLAIN_BY_CODE: dict[int, str] = {
     551: "the customer is not available or does not accept messages",
     131049: "WhatsApp held back this message to keep customers engaged — try again tomorrow",
     131050: "the customer has opted out of marketing messages",
+    131053: "WhatsApp refused the file: its contents do not match its type, or it is too large",
+    546: "the platform does not take this type of file",
+    132000: "the template was sent with the wrong number of values — refresh the templates and fill it "
+    "in again",
+    132001: "the template does not exist in this language, or is not approved yet",
+    132005: "the template's text is too long once filled in",
+    132007: "the template's content breaks WhatsApp's policies",
+    132012: "a value does not have the format the template expects (text, or the header's media type)",
+    132015: "the template is paused by WhatsApp because of low quality",
+    132016: "the template was disabled by WhatsApp",
+    132068: "the template's form (Flow) is blocked",
+    132069: "the template's form (Flow) is throttled — try again later",
 }
 
 

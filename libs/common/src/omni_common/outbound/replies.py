@@ -1,22 +1,12 @@
-"""Queue a staff reply or reaction: validate it, store it ``queued`` with an outbox row, publish after commit.
+"""Queue anything staff send: validate it, store it ``queued`` with an outbox row, publish after commit.
 
 The message row and its outbox row are written in the caller's transaction, so an outbound message is
-either fully queued or not at all. Replies and reactions take the same path (``_check_can_send``, then
-``_store_outbound``): the same account and 24-hour window rules, the same outbox. Publishing happens
-after the commit (``publish_reply``); if the broker is down the outbox row stays unpublished and the
-outbound-sender's sweep publishes it later.
-
-ReplyRefused (``reason`` says why, for the API and the UI)
- ├── EmptyReply            nothing to send
- ├── ReplyTooLong          over the channel's limit
- ├── AccountUnavailable    the chat's account is disabled or needs a new token
- ├── WindowClosed          the 24-hour customer-service window has closed
- ├── ReplyTargetInvalid    reply_to is not a message of this chat
- ├── ReactionUnsupported   the channel has no reaction message (Messenger, Instagram)
- ├── ReactionTargetInvalid the message reacted to is not a customer's message with a platform id
- └── InvalidEmoji          a reaction is one emoji
-ChatNotFound               no such chat in this tenant
- └── MessageNotFound       no such message in this chat
+either fully queued or not at all. Every outbound kind takes this one path (``check_can_send``, then
+``store_outbound``): replies and reactions here, templates and files in ``outbound.rich``, a failed
+message sent again with ``requeue_failed``. The same account and window rules
+(``domain.reply_window``), the same outbox, the same command for the sender. Publishing happens after
+the commit (``publish_reply``); if the broker is down the outbox row stays unpublished and the
+outbound-sender's sweep publishes it later. The errors are ``outbound.errors``.
 """
 
 from __future__ import annotations
@@ -40,77 +30,65 @@ from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccoun
 from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.domain import reply_window
 from omni_common.domain.accounts import send_refusal
-from omni_common.errors import OmniError
-from omni_common.graph import REACTIONS, PayloadError, build_reaction_payload
+from omni_common.graph import MEDIA_KINDS, REACTIONS, PayloadError, build_reaction_payload
 from omni_common.graph.payloads import FACEBOOK_MAX_CHARS, INSTAGRAM_MAX_BYTES, WHATSAPP_MAX_CHARS
+from omni_common.outbound.errors import (
+    AccountUnavailable,
+    ChatNotFound,
+    EmptyReply,
+    InvalidEmoji,
+    MessageNotFound,
+    ReactionTargetInvalid,
+    ReactionUnsupported,
+    ReplyRefused,
+    ReplyTargetInvalid,
+    ReplyTooLong,
+    TemplateRefused,
+    WindowClosed,
+)
+from omni_common.outbound.views import attachments_view, template_view
+
+# The errors keep being importable from here (their home is ``outbound.errors``).
+__all__ = [
+    "AccountUnavailable",
+    "ChatNotFound",
+    "EmptyReply",
+    "InvalidEmoji",
+    "MessageNotFound",
+    "Outbound",
+    "QueuedReply",
+    "ReactionTargetInvalid",
+    "ReactionUnsupported",
+    "ReplyRefused",
+    "ReplyTargetInvalid",
+    "ReplyTooLong",
+    "TemplateRefused",
+    "WindowClosed",
+    "check_can_send",
+    "check_text",
+    "get_chat",
+    "publish_reply",
+    "queue_reaction",
+    "queue_reply",
+    "reply_correlation_id",
+    "reply_target",
+    "store_outbound",
+    "validate_emoji",
+]
 
 log = structlog.get_logger(__name__)
 
 PREVIEW_CHARS = 140
 OUTBOX_KIND = "reply.send"
-OutboundKind = Literal["text", "reaction"]
-
-
-class ChatNotFound(OmniError):
-    """The tenant has no such conversation."""
-
-
-class MessageNotFound(ChatNotFound):
-    """No such message in this conversation."""
-
-
-class ReplyRefused(OmniError):
-    """A reply that cannot be queued; ``reason`` is a stable code, the message explains it."""
-
-    reason = "refused"
-
-
-class EmptyReply(ReplyRefused):
-    """The reply has no text."""
-
-    reason = "empty"
-
-
-class ReplyTooLong(ReplyRefused):
-    """The reply is longer than its channel allows."""
-
-    reason = "too_long"
-
-
-class AccountUnavailable(ReplyRefused):
-    """The conversation's account is disabled or needs re-authorisation."""
-
-    reason = "account_unavailable"
-
-
-class WindowClosed(ReplyRefused):
-    """The customer last wrote more than 24 hours ago: Meta refuses free-form replies."""
-
-    reason = "window_closed"
-
-
-class ReplyTargetInvalid(ReplyRefused):
-    """``reply_to`` is not a message of this conversation."""
-
-    reason = "invalid_reply_to"
-
-
-class ReactionUnsupported(ReplyRefused):
-    """The channel has no reaction message we can send."""
-
-    reason = "reactions_unsupported"
-
-
-class ReactionTargetInvalid(ReplyRefused):
-    """The message cannot be reacted to (not a customer's message, or without a platform id)."""
-
-    reason = "invalid_target"
-
-
-class InvalidEmoji(ReplyRefused):
-    """A reaction that is not one emoji."""
-
-    reason = "invalid_emoji"
+OutboundKind = Literal["text", "reaction", "template", "image", "video", "audio", "document", "sticker"]
+# What the conversation list shows for a file without a caption.
+FILE_PREVIEWS = {
+    "image": "Photo",
+    "video": "Video",
+    "audio": "Audio",
+    "document": "Document",
+    "sticker": "Sticker",
+}
 
 
 def _too_long(channel: str, text: str) -> str | None:
@@ -139,6 +117,9 @@ class QueuedReply:
     reply_to_message_id: uuid.UUID | None
     created_at: datetime
     kind: OutboundKind = "text"
+    template: dict[str, Any] | None = None  # the row's ``template`` document (template sends)
+    media: dict[str, Any] | None = None  # the row's ``media`` document (file sends)
+    status: str = "queued"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,10 +129,12 @@ class QueuedReply:
             "direction": "outbound",
             "kind": self.kind,
             "text": self.text,
-            "status": "queued",
+            "status": self.status,
             "sender_name": self.sender_name,
             "reply_to": str(self.reply_to_message_id) if self.reply_to_message_id else None,
             "created_at": self.created_at.isoformat(),
+            "template": template_view(self.template),
+            "attachments": attachments_view(self.message_id, self.media),
         }
 
 
@@ -162,35 +145,56 @@ async def _get_chat(session: AsyncSession, chat_id: uuid.UUID) -> Chat:
     return chat
 
 
-async def _check_can_send(session: AsyncSession, chat: Chat, now: datetime, *, what: str) -> None:
-    """The account may send and the customer-service window is open (``what``: "replies", "reactions")."""
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+async def check_can_send(
+    session: AsyncSession, chat: Chat, now: datetime, *, kind: str
+) -> tuple[SocialAccount, reply_window.ReplyWindow]:
+    """The account may send and the platform's window allows this ``kind`` now; the account and
+    the window (its ``tag`` says whether the send needs the human-agent tag)."""
     account = await session.get(SocialAccount, chat.social_account_id)
     if account is None:
         raise AccountUnavailable("this conversation's account is no longer connected")
     refused = send_refusal(account.platform, account.status, account.is_active)
     if refused is not None:
-        raise AccountUnavailable(refused[1][:1].upper() + refused[1][1:])
-    if not reply_window.is_open(chat.last_inbound_at, now):
-        raise WindowClosed(
-            f"the customer last wrote more than 24 hours ago; Meta allows {what} only within 24 hours"
-        )
+        raise AccountUnavailable(_capital(refused[1]))
+    human_agent = bool(account.human_agent_enabled)
+    win = reply_window.window(chat.channel, chat.last_inbound_at, now, human_agent=human_agent)
+    if kind == "template":
+        if not win.templates:
+            raise TemplateRefused("message templates exist only on WhatsApp", field="template")
+        return account, win
+    if not win.free_form:
+        raise WindowClosed(_capital(reply_window.closed_reason(chat.channel, win, human_agent=human_agent)))
+    return account, win
 
 
 @dataclass(frozen=True)
-class _Outbound:
-    """What differs between a reply and a reaction; everything else is stored the same way."""
+class Outbound:
+    """What differs between outbound kinds; everything else is stored the same way."""
 
     kind: OutboundKind
     text: str
     reply_to_message_id: uuid.UUID | None
     reply_to_external_id: str | None
     reaction_emoji: str | None = None
+    template: dict[str, Any] | None = None
+    media: dict[str, Any] | None = None
+    message_id: uuid.UUID | None = None  # chosen by the caller when it names a file after it
 
 
-async def _store_outbound(
+def _preview(out: Outbound) -> str:
+    if out.kind in MEDIA_KINDS and not out.text:
+        return FILE_PREVIEWS.get(out.kind, out.kind)
+    return out.text[:PREVIEW_CHARS]
+
+
+async def store_outbound(
     session: AsyncSession,
     chat: Chat,
-    out: _Outbound,
+    out: Outbound,
     *,
     tenant_id: uuid.UUID,
     user_id: uuid.UUID,
@@ -199,7 +203,7 @@ async def _store_outbound(
     """The queued message row and its outbox row (the command the sender consumes), in one flush."""
     user = await session.get(User, user_id)
     sender_name = (user.display_name or user.email) if user else "staff"
-    message_id = uuid.uuid4()
+    message_id = out.message_id or uuid.uuid4()
     session.add(
         ChatMessage(
             id=message_id,
@@ -209,8 +213,12 @@ async def _store_outbound(
             direction="outbound",
             sender_name=sender_name,
             kind=out.kind,
-            text=out.text,  # a reaction's text is its emoji: the sender sends that
+            # A reaction's text is its emoji (the sender sends that); a template's its rendered text;
+            # a file's its caption (None without one).
+            text=out.text or None,
             reaction_emoji=out.reaction_emoji,
+            template=out.template,
+            media=out.media,
             status="queued",
             status_at=now,
             reply_to_message_id=out.reply_to_message_id,
@@ -226,19 +234,20 @@ async def _store_outbound(
     )
     outbox = Outbox(message_id=message_id, kind=OUTBOX_KIND, payload=command.model_dump(mode="json"))
     session.add(outbox)
-    if out.kind == "text":  # a reaction is not news in the conversation list: order and preview stay
+    if out.kind != "reaction":  # a reaction is not news in the conversation list: order and preview stay
         await session.execute(
             update(Chat)
             .where(Chat.id == chat.id)
-            .values(last_message_at=now, last_message_preview=out.text[:PREVIEW_CHARS])
+            .values(last_message_at=now, last_message_preview=_preview(out))
         )
     await session.flush()
     log.info(
-        "reply_queued" if out.kind == "text" else "reaction_queued",
+        "reaction_queued" if out.kind == "reaction" else "reply_queued",
         tenant_id=str(tenant_id),
         chat_id=str(chat.id),
         message_id=str(message_id),
         channel=chat.channel,
+        kind=out.kind,
     )
     return QueuedReply(
         message_id=message_id,
@@ -252,7 +261,42 @@ async def _store_outbound(
         reply_to_message_id=out.reply_to_message_id,
         created_at=now,
         kind=out.kind,
+        template=out.template,
+        media=out.media,
     )
+
+
+def check_text(channel: str, text: str) -> str:
+    """The text, stripped; EmptyReply or ReplyTooLong when the channel would refuse it."""
+    text = (text or "").strip()
+    if not text:
+        raise EmptyReply("a reply needs some text")
+    if (problem := _too_long(channel, text)) is not None:
+        raise ReplyTooLong(problem)
+    return text
+
+
+async def reply_target(
+    session: AsyncSession, chat_id: uuid.UUID, reply_to_message_id: uuid.UUID | None
+) -> str | None:
+    """The quoted message's platform id; ReplyTargetInvalid when it is not a message of this chat."""
+    if reply_to_message_id is None:
+        return None
+    target = (
+        await session.execute(
+            select(ChatMessage.external_message_id).where(
+                ChatMessage.id == reply_to_message_id, ChatMessage.chat_id == chat_id
+            )
+        )
+    ).first()
+    if target is None:
+        raise ReplyTargetInvalid("the quoted message is not part of this conversation")
+    return target[0]
+
+
+async def get_chat(session: AsyncSession, chat_id: uuid.UUID) -> Chat:
+    """The conversation; ChatNotFound when the tenant has none with this id."""
+    return await _get_chat(session, chat_id)
 
 
 async def queue_reply(
@@ -266,28 +310,15 @@ async def queue_reply(
     now: datetime | None = None,
 ) -> QueuedReply:
     """Validate and store a reply with its outbox row in the session's transaction (caller commits)."""
-    text = (text or "").strip()
-    if not text:
+    if not (text or "").strip():
         raise EmptyReply("a reply needs some text")
     now = now or datetime.now(UTC)
     chat = await _get_chat(session, chat_id)
-    await _check_can_send(session, chat, now, what="replies")
-    if (problem := _too_long(chat.channel, text)) is not None:
-        raise ReplyTooLong(problem)
-    reply_to_external: str | None = None
-    if reply_to_message_id is not None:
-        target = (
-            await session.execute(
-                select(ChatMessage.external_message_id).where(
-                    ChatMessage.id == reply_to_message_id, ChatMessage.chat_id == chat_id
-                )
-            )
-        ).first()
-        if target is None:
-            raise ReplyTargetInvalid("the quoted message is not part of this conversation")
-        reply_to_external = target[0]
-    out = _Outbound("text", text, reply_to_message_id, reply_to_external)
-    return await _store_outbound(session, chat, out, tenant_id=tenant_id, user_id=user_id, now=now)
+    await check_can_send(session, chat, now, kind="text")
+    text = check_text(chat.channel, text)
+    reply_to_external = await reply_target(session, chat_id, reply_to_message_id)
+    out = Outbound("text", text, reply_to_message_id, reply_to_external)
+    return await store_outbound(session, chat, out, tenant_id=tenant_id, user_id=user_id, now=now)
 
 
 def validate_emoji(emoji: str) -> str:
@@ -324,9 +355,9 @@ async def queue_reaction(
         raise ReactionTargetInvalid("only a customer's message can be reacted to")
     emoji = validate_emoji(emoji)
     now = now or datetime.now(UTC)
-    await _check_can_send(session, chat, now, what="reactions")
-    out = _Outbound("reaction", emoji, target.id, target.external_message_id, reaction_emoji=emoji)
-    return await _store_outbound(session, chat, out, tenant_id=tenant_id, user_id=user_id, now=now)
+    await check_can_send(session, chat, now, kind="reaction")
+    out = Outbound("reaction", emoji, target.id, target.external_message_id, reaction_emoji=emoji)
+    return await store_outbound(session, chat, out, tenant_id=tenant_id, user_id=user_id, now=now)
 
 
 BeginFn = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]

@@ -21,7 +21,7 @@ from omni_common.crypto import KeyRing, binding
 from omni_common.db.catalog import Catalog
 from omni_common.db.tenant_models import Notification, SocialAccount
 from omni_common.domain.reauth import EXPIRED_KIND, LiveEvent, reauth_events, reauth_notice
-from omni_common.errors import OmniError
+from omni_common.errors import AccountConflict, OmniError
 
 if TYPE_CHECKING:
     from omni_common.graph import AccountInfo, GraphClient
@@ -56,6 +56,7 @@ class AccountView:
     last_error_at: datetime | None
     last_webhook_at: datetime | None
     last_send_at: datetime | None
+    human_agent_enabled: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -73,6 +74,7 @@ class AccountView:
             "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
             "last_webhook_at": self.last_webhook_at.isoformat() if self.last_webhook_at else None,
             "last_send_at": self.last_send_at.isoformat() if self.last_send_at else None,
+            "human_agent_enabled": self.human_agent_enabled,
         }
 
 
@@ -91,6 +93,7 @@ def _view(row: SocialAccount) -> AccountView:
         row.last_error_at,
         row.last_webhook_at,
         row.last_send_at,
+        bool(row.human_agent_enabled),
     )
 
 
@@ -155,8 +158,22 @@ async def connect_account(
         )
     ).scalar_one()
     await catalog.set_account_enabled(channel, external_account_id, tenant_id, True)
+    if channel == "whatsapp" and waba_id:
+        await _map_waba(catalog, waba_id, tenant_id)
     log.info("account_connected", channel=channel, tenant_id=str(tenant_id), account_id=external_account_id)
     return _view(row)
+
+
+async def _map_waba(catalog: Catalog, waba_id: str, tenant_id: uuid.UUID) -> None:
+    """Route the WABA's own webhooks (template status updates) to this tenant too.
+
+    A WABA already routed to another restaurant keeps its route: the number still connects (its
+    messages are routed by the number's id), only the template webhooks go to the first one.
+    """
+    try:
+        await catalog.map_account("whatsapp", waba_id, tenant_id)
+    except AccountConflict:
+        log.warning("waba_routed_elsewhere", tenant_id=str(tenant_id), waba_id=waba_id)
 
 
 async def rename_account(

@@ -31,6 +31,8 @@ class AccountPatch(BaseModel):
     enabled: bool | None = None
     token: str | None = Field(default=None, min_length=8, max_length=4096)
     display_name: str | None = Field(default=None, max_length=200)
+    # Messenger/Instagram: Meta granted the Human Agent permission (App Review): replies up to 7 days.
+    human_agent: bool | None = None
 
 
 def account_dict(view: AccountView) -> dict[str, Any]:

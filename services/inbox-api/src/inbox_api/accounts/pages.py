@@ -29,7 +29,13 @@ HINTS = {
     "waba_id": "the WhatsApp Business Account id takes 64 characters at most",
     "display_name": "the display name takes 200 characters at most",
 }
-DONE = {"enable": "enabled", "disable": "disabled", "token": "token replaced"}
+DONE = {
+    "enable": "enabled",
+    "disable": "disabled",
+    "token": "token replaced",
+    "human_agent_on": "now replies up to 7 days as a human agent",
+    "human_agent_off": "replies only within 24 hours again",
+}
 router = APIRouter(include_in_schema=False)
 
 
@@ -97,6 +103,8 @@ async def change_submit(
     async def work() -> str:
         if action == "token":
             body = AccountPatch(token=token.strip())
+        elif action in ("human_agent_on", "human_agent_off"):
+            body = AccountPatch(human_agent=action == "human_agent_on")
         else:
             body = AccountPatch(enabled=action == "enable")
         view = await patch(deps, user, account_id, body)

@@ -21,6 +21,7 @@ from inbox_api.deps import InboxDeps
 from inbox_api.errors import Invalid, MetaUnreachable
 from inbox_api.live.service import announce
 from inbox_api.rows import get_or_404
+from inbox_api.wa_templates.service import start_sync
 from omni_common.db.tenant_models import SocialAccount
 from omni_common.graph import GraphError
 from omni_common.tenancy.accounts import (
@@ -83,6 +84,8 @@ async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountV
             channel=body.channel,
             external_account_id=body.external_account_id,
         )
+    if view.channel == "whatsapp":  # its templates, fetched from Meta in the background
+        start_sync(deps, user, [view.id])
     return view
 
 
@@ -146,6 +149,8 @@ async def patch(deps: InboxDeps, user: Principal, account_id: uuid.UUID, body: A
                 await _audit(
                     session, user, "account.renamed", account_id, **ids, previous=old_name, name=new_name
                 )
+        if body.human_agent is not None:
+            await set_human_agent(session, user, row, body.human_agent)
         if body.enabled is not None:
             session.expire_all()
             await set_account_enabled(
@@ -169,6 +174,20 @@ async def patch(deps: InboxDeps, user: Principal, account_id: uuid.UUID, body: A
         token_replaced=body.token is not None,
     )
     return view
+
+
+async def set_human_agent(session: AsyncSession, user: Principal, row: SocialAccount, on: bool) -> None:
+    """Messenger/Instagram only: replies between 24 hours and 7 days go as HUMAN_AGENT (the owner
+    says Meta granted the permission after App Review; without it Meta refuses such replies)."""
+    if row.platform not in ("facebook", "instagram"):
+        raise Invalid("the human-agent tag exists only on Messenger and Instagram")
+    if bool(row.human_agent_enabled) == on:
+        return
+    await session.execute(
+        update(SocialAccount).where(SocialAccount.id == row.id).values(human_agent_enabled=on)
+    )
+    ids = {"channel": row.platform, "external_account_id": row.external_account_id}
+    await _audit(session, user, "account.human_agent_changed", row.id, **ids, enabled=on)
 
 
 async def test_connection(deps: InboxDeps, user: Principal, account_id: uuid.UUID) -> dict[str, Any]:

@@ -107,7 +107,9 @@ def conversation_select(viewer: uuid.UUID | None) -> Select[Any]:
         .join(Contact, Contact.id == Chat.contact_id)
         .join(SocialAccount, SocialAccount.id == Chat.social_account_id)
         .add_columns(
-            func.coalesce(assignee.display_name, assignee.email).label("assignee_name"), _my_unread(viewer)
+            func.coalesce(assignee.display_name, assignee.email).label("assignee_name"),
+            _my_unread(viewer),
+            SocialAccount.human_agent_enabled,  # the window rules of Messenger/Instagram
         )
         .outerjoin(assignee, assignee.id == Chat.assignee_user_id)
     )

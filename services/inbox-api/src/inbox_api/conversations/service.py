@@ -38,11 +38,13 @@ def conversation_view(
     account: str | None,
     assignee_name: str | None = None,
     my_unread: int | None = None,
+    human_agent: bool = False,
     *,
     now: datetime,
 ) -> dict[str, Any]:
     """A conversation as the API and the pages show it (``now``: for the reply window and snoozes)."""
-    closes_at = reply_window.closes_at(chat.last_inbound_at)
+    win = reply_window.window(chat.channel, chat.last_inbound_at, now, human_agent=bool(human_agent))
+    closes_at = win.closes_at
     state = effective_state(chat.state, chat.snoozed_until, now)
     return {
         "id": str(chat.id),
@@ -54,8 +56,14 @@ def conversation_view(
         "last_message_at": chat.last_message_at.isoformat() if chat.last_message_at else None,
         "last_message_preview": chat.last_message_preview,
         "unread_count": chat.unread_count,
-        "reply_window_open": reply_window.is_open(chat.last_inbound_at, now),
+        "account_id": str(chat.social_account_id),
+        # One rule with the sender (omni_common.domain.reply_window): free-form messages allowed now,
+        # until when (7 days with the human-agent tag), the tag they need, WhatsApp templates.
+        "reply_window_open": win.free_form,
         "reply_window_closes_at": closes_at.isoformat() if closes_at else None,
+        "reply_window_tag": win.tag,
+        "human_agent": bool(human_agent),
+        "templates_allowed": win.templates,
         "state": state,
         "snoozed_until": chat.snoozed_until.isoformat()
         if state == "snoozed" and chat.snoozed_until

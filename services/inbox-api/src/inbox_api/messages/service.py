@@ -1,8 +1,9 @@
-"""Messages of a conversation: the history (oldest first), replies and staff reactions, stored media.
+"""Messages of a conversation: the history (oldest first), everything staff send, stored media.
 
-Replies and reactions are queued by ``omni_common.outbound.replies`` (the account, the 24-hour window,
-the outbox), audited in the same transaction, then published and announced after the commit.
-Only WhatsApp has a documented reaction message; Messenger and Instagram are refused.
+Replies and reactions are queued by ``omni_common.outbound.replies``, templates, files and "try again"
+by ``omni_common.outbound.rich`` (one path: the account, the platform's window, the outbox), audited
+in the same transaction, then published and announced after the commit. Only WhatsApp has a
+documented reaction message; Messenger and Instagram are refused.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from sqlalchemy import func, select
@@ -26,6 +27,15 @@ from inbox_api.messages.views import message_view
 from inbox_api.rows import get_or_404
 from omni_common.db.tenant_models import Chat, ChatMessage
 from omni_common.outbound.replies import QueuedReply, publish_reply, queue_reaction, queue_reply
+from omni_common.outbound.rich import (
+    FileIn,
+    Started,
+    TemplateRequest,
+    queue_files,
+    queue_template,
+    requeue_failed,
+    start_conversation,
+)
 from omni_common.tenancy.audit import record
 
 log = structlog.get_logger(__name__)
@@ -161,19 +171,155 @@ async def react(
     return await _send(deps, user, queue)
 
 
+async def send_template(
+    deps: InboxDeps,
+    user: Principal,
+    chat_id: uuid.UUID,
+    request: TemplateRequest,
+    reply_to: uuid.UUID | None = None,
+) -> QueuedReply:
+    """Queue a WhatsApp template (checked against the synced template first), publish, announce."""
+
+    async def queue(session: AsyncSession) -> QueuedReply:
+        queued = await queue_template(
+            session,
+            tenant_id=user.tenant_id,
+            chat_id=chat_id,
+            request=request,
+            user_id=user.user_id,
+            reply_to_message_id=reply_to,
+        )
+        await record_template(session, user, queued)
+        return queued
+
+    return await _send(deps, user, queue)
+
+
+async def record_template(session: AsyncSession, user: Principal, queued: QueuedReply) -> None:
+    """Audit a template send (which template, in which language; the values are in the message)."""
+    template = queued.template or {}
+    details = {
+        "message_id": str(queued.message_id),
+        "kind": "template",
+        "template": template.get("name"),
+        "language": template.get("language"),
+        "preview": queued.text[:80],
+    }
+    await record(
+        session,
+        user.actor(),
+        "reply.sent",
+        target_type="conversation",
+        target_id=queued.chat_id,
+        details=details,
+    )
+
+
+async def write_first(
+    deps: InboxDeps, user: Principal, account_id: uuid.UUID, to: str, request: TemplateRequest
+) -> Started:
+    """WhatsApp: open (or reuse) the conversation with a phone number and send it a template."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        started = await start_conversation(
+            session,
+            tenant_id=user.tenant_id,
+            account_id=account_id,
+            to=to,
+            request=request,
+            user_id=user.user_id,
+        )
+        await record_template(session, user, started.queued)
+    await _published(deps, started.queued)
+    return started
+
+
+async def send_files(
+    deps: InboxDeps,
+    user: Principal,
+    chat_id: uuid.UUID,
+    files: list[FileIn],
+    caption: str | None,
+    reply_to: uuid.UUID | None = None,
+) -> list[QueuedReply]:
+    """Queue each file as its own message (and a caption where the platform has none), publish each."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        queued = await queue_files(
+            session,
+            deps.storage,
+            tenant_id=user.tenant_id,
+            chat_id=chat_id,
+            files=files,
+            caption=caption,
+            user_id=user.user_id,
+            reply_to_message_id=reply_to,
+        )
+        for q in queued:
+            details: dict[str, Any] = {
+                "message_id": str(q.message_id),
+                "kind": q.kind,
+                "preview": q.text[:80],
+            }
+            if q.media:
+                details |= {"filename": q.media.get("filename"), "size": q.media.get("size")}
+            await record(
+                session,
+                user.actor(),
+                "reply.sent",
+                target_type="conversation",
+                target_id=chat_id,
+                details=details,
+            )
+    for q in queued:
+        await _published(deps, q)
+    return queued
+
+
+async def retry(deps: InboxDeps, user: Principal, chat_id: uuid.UUID, message_id: uuid.UUID) -> QueuedReply:
+    """Send a failed message again (a file is not uploaded again while Meta still holds it)."""
+
+    async def queue(session: AsyncSession) -> QueuedReply:
+        queued = await requeue_failed(
+            session, tenant_id=user.tenant_id, chat_id=chat_id, message_id=message_id
+        )
+        details = {"message_id": str(message_id), "kind": queued.kind}
+        await record(
+            session,
+            user.actor(),
+            "reply.retried",
+            target_type="conversation",
+            target_id=chat_id,
+            details=details,
+        )
+        return queued
+
+    return await _send(deps, user, queue, event="message.status")
+
+
 async def _send(
-    deps: InboxDeps, user: Principal, queue: Callable[[AsyncSession], Awaitable[QueuedReply]]
+    deps: InboxDeps,
+    user: Principal,
+    queue: Callable[[AsyncSession], Awaitable[QueuedReply]],
+    *,
+    event: Literal["message.created", "message.status"] = "message.created",
 ) -> QueuedReply:
     """Queue an outbound message with its audit entries in one transaction; after the commit, hand
     it to the sender and show it in live inboxes."""
     async with deps.registry.begin(user.tenant_id) as session:
         queued = await queue(session)
+    await _published(deps, queued, event=event)
+    return queued
+
+
+async def _published(
+    deps: InboxDeps,
+    queued: QueuedReply,
+    *,
+    event: Literal["message.created", "message.status"] = "message.created",
+) -> None:
+    """A committed outbound message handed to the sender and shown in live inboxes."""
     await publish_reply(deps.publisher, deps.registry.begin, queued)
     data = {"direction": "outbound", "kind": queued.kind, "status": "queued"}
-    await announce(
-        deps, queued.tenant_id, "message.created", queued.chat_id, data, message_id=queued.message_id
-    )
-    return queued
+    await announce(deps, queued.tenant_id, event, queued.chat_id, data, message_id=queued.message_id)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-// The 24-hour reply window: live time left on the open conversation, and once it has closed the
+// The reply window (24 hours; 7 days with the human-agent tag on Messenger/Instagram): live time left
+// on the open conversation, and once it has closed the
 // composer is disabled with the reason (the API refuses such replies anyway). Re-reads the DOM on
 // every tick, so it keeps working when htmx swaps the conversation in and out.
 (function () {
@@ -10,6 +11,8 @@
     var s = Math.floor(ms / 1000);
     var h = Math.floor(s / 3600);
     var m = Math.floor((s % 3600) / 60);
+    // The human-agent window (Messenger/Instagram) runs up to 7 days: days and hours there.
+    if (h >= 24) return Math.floor(h / 24) + "d " + (h % 24) + "h " + pad(m) + "m left";
     return h + "h " + pad(m) + "m " + pad(s % 60) + "s left";
   }
 

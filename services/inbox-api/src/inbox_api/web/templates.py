@@ -11,10 +11,16 @@ from fastapi.templating import Jinja2Templates
 
 from inbox_api.conversations.models import SNOOZE_CHOICES, STATE_LABELS
 from omni_common.domain.channels import CHANNEL_NAMES
+from omni_common.media.outbound import client_rules
+from omni_common.wa_templates.model import language_name
 
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 templates.env.globals.update(
-    CHANNEL_NAMES=CHANNEL_NAMES, STATE_LABELS=STATE_LABELS, SNOOZE_CHOICES=SNOOZE_CHOICES
+    CHANNEL_NAMES=CHANNEL_NAMES,
+    STATE_LABELS=STATE_LABELS,
+    SNOOZE_CHOICES=SNOOZE_CHOICES,
+    FILE_RULES=client_rules,  # the composer's limits per channel (_composer_attach.html)
+    LANGUAGE_NAME=language_name,  # a template's language in words (_message_extras.html)
 )
 
 

@@ -21,6 +21,7 @@ from omni_common.channels.inbound.model import (
     RoutableItem,
     SplitResult,
     StatusUpdate,
+    TemplateStatusUpdate,
     WatermarkUpdate,
 )
 from omni_common.channels.inbound.normalize import normalize
@@ -45,6 +46,7 @@ __all__ = [
     "RoutableItem",
     "SplitResult",
     "StatusUpdate",
+    "TemplateStatusUpdate",
     "WatermarkUpdate",
     "normalize",
     "split_delivery",

@@ -227,6 +227,20 @@ class PlatformError:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateStatusUpdate:
+    """Meta changed a WhatsApp template's status (``message_template_status_update``): APPROVED,
+    REJECTED, PAUSED, DISABLED, FLAGGED..., with its reason. Routed by the WABA's id."""
+
+    waba_id: str
+    template_id: str | None
+    name: str | None
+    language: str | None
+    event: str
+    reason: str | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ignored:
     """Something understood and deliberately not acted on (optins, handovers, unknown fields)."""
 
@@ -242,5 +256,6 @@ NormalizedEvent = (
     | StatusUpdate
     | WatermarkUpdate
     | PlatformError
+    | TemplateStatusUpdate
     | Ignored
 )

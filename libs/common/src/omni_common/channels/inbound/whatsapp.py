@@ -1,7 +1,8 @@
 """Stage 2 for WhatsApp: one ``{"waba_id", "field", "value"}`` change into domain events.
 
 Only ``field == "messages"`` carries conversation traffic: ``messages[]`` (inbound),
-``statuses[]`` (our outbound) and ``errors[]`` (system errors). Every other field is ``Ignored``
+``statuses[]`` (our outbound) and ``errors[]`` (system errors). ``message_template_status_update``
+(routed by the WABA's id) becomes a ``TemplateStatusUpdate``. Every other field is ``Ignored``
 with its name as reason, so account-level notifications are visible but never crash us.
 """
 
@@ -34,6 +35,7 @@ from omni_common.channels.inbound.model import (
     PlatformError,
     Reaction,
     StatusUpdate,
+    TemplateStatusUpdate,
 )
 
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
@@ -55,6 +57,8 @@ def normalize_whatsapp(account_id: str, payload: dict[str, Any]) -> list[Normali
     if not isinstance(field, str):
         raise MalformedEvent("malformed", "payload.field is not a string")
     value = as_dict(payload.get("value"), "value")
+    if field == "message_template_status_update":
+        return [_template_status(account_id, payload, value)]
     if field != "messages":
         return [Ignored(reason=f"whatsapp_field:{field[:64]}", raw=value)]
     phone_number_id = opt_str(opt_dict(value, "metadata"), "phone_number_id")
@@ -235,6 +239,29 @@ def _status(status: dict[str, Any]) -> NormalizedEvent:
         error_code=opt_int(error, "code"),
         error_title=opt_str(error, "title"),
         error_message=_error_message(error),
+    )
+
+
+def _template_status(account_id: str, payload: dict[str, Any], value: dict[str, Any]) -> NormalizedEvent:
+    """A template's new status. Meta sends ``message_template_id`` as a number."""
+    event = opt_str(value, "event")
+    if not event:
+        return Ignored(reason="template_status_without_event", raw=value)
+    raw_id = value.get("message_template_id")
+    template_id = (
+        str(raw_id)
+        if isinstance(raw_id, int) and not isinstance(raw_id, bool)
+        else (raw_id if isinstance(raw_id, str) and raw_id else None)
+    )
+    reason = opt_str(value, "reason")
+    return TemplateStatusUpdate(
+        waba_id=opt_id(payload, "waba_id") or account_id,
+        template_id=template_id,
+        name=opt_str(value, "message_template_name"),
+        language=opt_str(value, "message_template_language"),
+        event=event.upper()[:64],
+        reason=None if reason in (None, "", "NONE") else reason,
+        raw=value,
     )
 
 
