@@ -135,7 +135,7 @@ class SocialAccount(TenantBase):
     last_webhook_at: Mapped[datetime | None] = _ts()
     last_send_at: Mapped[datetime | None] = _ts()
     # Messenger/Instagram: the owner says Meta granted the Human Agent permission (App Review), so
-    # replies may go as MESSAGE_TAG HUMAN_AGENT up to 7 days after the customer's last message (t0009).
+    # replies may go as MESSAGE_TAG HUMAN_AGENT up to 7 days after the customer's last message (t0007).
     human_agent_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -238,7 +238,7 @@ class ChatMessage(TenantBase):
     text: Mapped[str | None] = mapped_column(Text)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # A template send (kind "template"): name, language, parameters, Meta's components and the
-    # header/buttons as the customer saw them; ``text`` holds the rendered text (t0009).
+    # header/buttons as the customer saw them; ``text`` holds the rendered text (t0007).
     template: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     raw_payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str | None] = mapped_column(Text)
@@ -297,7 +297,7 @@ class Outbox(TenantBase):
 
 
 class WaTemplate(TenantBase):
-    """A WhatsApp message template of one WABA in one language, as Meta last listed it (t0009).
+    """A WhatsApp message template of one WABA in one language, as Meta last listed it (t0007).
 
     Kept in step by ``omni_common.wa_templates.sync`` (on connect, on demand, every few hours) and
     by the ``message_template_status_update`` webhooks (the normalizer).
@@ -325,7 +325,7 @@ class WaTemplate(TenantBase):
 
 
 class WaTemplateSync(TenantBase):
-    """When a WABA's templates were last fetched from Meta (one row per WABA, t0009)."""
+    """When a WABA's templates were last fetched from Meta (one row per WABA, t0007)."""
 
     __tablename__ = "wa_template_syncs"
 

@@ -8,7 +8,7 @@
 
 Only new tables and nullable/defaulted columns: no rewrite of existing rows.
 
-Revision ID: t0009_templates_media
+Revision ID: t0007
 Revises: t0006
 Create Date: 2026-12-07 22:40:00
 """
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "t0009_templates_media"
+revision = "t0007"
 down_revision = "t0006"
 branch_labels = None
 depends_on = None
