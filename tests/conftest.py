@@ -13,6 +13,7 @@ import base64
 import os
 import secrets
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -94,15 +95,27 @@ def drop_databases(admin_url: str, prefix: str) -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def management_put(api: httpx.Client, path: str, body: object | None = None, tries: int = 5) -> None:
+    """A PUT to RabbitMQ's management API, tried again when the API drops the connection or answers
+    5xx: on a loaded machine it sometimes does, and a whole test session must not fail for it."""
+    for attempt in range(1, tries + 1):
+        try:
+            api.put(path, json=body).raise_for_status()
+            return
+        except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+            server_side = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code >= 500
+            if attempt == tries or not server_side:
+                raise
+            time.sleep(0.5 * attempt)
+
+
 @pytest.fixture(scope="session")
 def vhost(services: Services, namespace: str) -> Iterator[str]:
     api = httpx.Client(base_url=services.mgmt_url, auth=services.mgmt_auth, timeout=60)
     name = quote(namespace, safe="")
-    api.put(f"/api/vhosts/{name}").raise_for_status()
+    management_put(api, f"/api/vhosts/{name}")
     user = services.mgmt_auth[0]
-    api.put(
-        f"/api/permissions/{name}/{user}", json={"configure": ".*", "write": ".*", "read": ".*"}
-    ).raise_for_status()
+    management_put(api, f"/api/permissions/{name}/{user}", {"configure": ".*", "write": ".*", "read": ".*"})
     yield namespace
     api.delete(f"/api/vhosts/{name}")
     api.close()
