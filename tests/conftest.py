@@ -13,7 +13,6 @@ import base64
 import os
 import secrets
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -22,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
-from testenv import APP_SECRET, VERIFY_TOKEN
+from testenv import APP_SECRET, VERIFY_TOKEN, management_put
 
 from omni_common.settings import Settings
 
@@ -93,20 +92,6 @@ def drop_databases(admin_url: str, prefix: str) -> None:
         ]
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def management_put(api: httpx.Client, path: str, body: object | None = None, tries: int = 5) -> None:
-    """A PUT to RabbitMQ's management API, tried again when the API drops the connection or answers
-    5xx: on a loaded machine it sometimes does, and a whole test session must not fail for it."""
-    for attempt in range(1, tries + 1):
-        try:
-            api.put(path, json=body).raise_for_status()
-            return
-        except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-            server_side = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code >= 500
-            if attempt == tries or not server_side:
-                raise
-            time.sleep(0.5 * attempt)
 
 
 @pytest.fixture(scope="session")

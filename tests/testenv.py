@@ -1,4 +1,25 @@
-"""Constants shared by the test modules (kept out of conftest.py: several conftest modules exist)."""
+"""Constants and small helpers shared by the test modules (kept out of conftest.py: several conftest
+modules exist, and a conftest cannot be imported by name)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
 
 APP_SECRET = "test-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "test-verify-token"
+
+
+def management_put(api: httpx.Client, path: str, body: object | None = None, tries: int = 5) -> None:
+    """A PUT to RabbitMQ's management API, tried again when the API drops the connection or answers
+    5xx: on a loaded machine it sometimes does, and a whole test session must not fail for it."""
+    for attempt in range(1, tries + 1):
+        try:
+            api.put(path, json=body).raise_for_status()
+            return
+        except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+            server_side = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code >= 500
+            if attempt == tries or not server_side:
+                raise
+            time.sleep(0.5 * attempt)

@@ -28,7 +28,7 @@ from chaos_tenants import provision_tenants
 from fastapi import FastAPI
 from psycopg import sql
 from sandbox_server import serve
-from testenv import APP_SECRET
+from testenv import APP_SECRET, management_put
 
 from omni_common.broker.dlq import DeadLetterInfo, list_dead_letters
 from omni_common.broker.topology import Topology, build_topology
@@ -212,11 +212,12 @@ def chaos_stack(
     fleet: Fleet | None = None
     stack = contextlib.ExitStack()
     try:
-        api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-        api.put(
+        management_put(api, f"/api/vhosts/{quote(vhost, safe='')}")
+        management_put(
+            api,
             f"/api/permissions/{quote(vhost, safe='')}/{services.mgmt_auth[0]}",
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-        ).raise_for_status()
+            {"configure": ".*", "write": ".*", "read": ".*"},
+        )
         graph = stack.enter_context(serve(profile_stub())) + "/v21.0"
         keys = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         made = asyncio.run(provision_tenants(pg_url, [keys], tenants, prefix=label))
