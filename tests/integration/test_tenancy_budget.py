@@ -208,3 +208,26 @@ async def test_callers_cancelled_anywhere_leave_no_lease_behind(env: SimpleNames
         assert registry.stats()["connections"] <= 3
     finally:
         await registry.close()
+
+
+async def test_a_database_closed_to_connections_is_refused_soon_not_after_the_whole_wait(
+    env: SimpleNamespace,
+) -> None:
+    """A worker waits up to 30 s for a slot of its own budget, but not for a server saying no: its
+    delay queues are the backoff, and a slot held for a dead database is one a healthy tenant lacks."""
+    victim = env.tenants[4]
+    async with await psycopg.AsyncConnection.connect(env.admin, autocommit=True) as admin:
+        await admin.execute(f'ALTER DATABASE "{victim.db_name}" ALLOW_CONNECTIONS false')
+        registry = _registry(env, budget=4, timeout=30)
+        registry.connect_retry_s = 0.3
+        try:
+            waited = asyncio.create_task(_current_db(registry, victim.id))
+            done, _ = await asyncio.wait({waited}, timeout=15)
+            assert done, "still retrying a closed database long after connect_retry_s"
+            with pytest.raises(DatabaseUnavailable):
+                waited.result()
+            assert registry.stats()["leased"] == 0
+            assert await _current_db(registry, env.tenants[5].id) == env.tenants[5].db_name
+        finally:
+            await admin.execute(f'ALTER DATABASE "{victim.db_name}" ALLOW_CONNECTIONS true')
+            await registry.close()

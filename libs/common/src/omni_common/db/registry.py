@@ -6,9 +6,10 @@ connections open while the budget has room; when another tenant needs one and th
 spent, the least recently used tenant without a lease gives its connections back (its engine is
 disposed and kept, holding no connection: rebuilding an engine costs ~10 ms of CPU, reconnecting a
 kept one ~2 ms). A caller that finds every connection in use waits for one, at most
-``acquire_timeout_s``; so does one whose server refuses new connections (full, restarting, down).
-Then it gets ``ConnectionBudgetExhausted`` / ``DatabaseUnavailable``: the inbox answers 503 with
-``Retry-After``, workers retry later. Nothing is half-written: the caller had no connection yet.
+``acquire_timeout_s``; one whose server refuses new connections (full, restarting, down) tries
+again for at most ``connect_retry_s`` of that. Then it gets ``ConnectionBudgetExhausted`` /
+``DatabaseUnavailable``: the inbox answers 503 with ``Retry-After``, workers retry later.
+Nothing is half-written: the caller had no connection yet.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class TenantEngineRegistry:
     server_url: str | URL
     connections_per_server: int = 10
     acquire_timeout_s: float = 5.0  # longest wait for a connection (budget or server), then refused
+    # Longest a server refusing new connections (full, down, a database closed for a move) is tried
+    # again within one acquire. Short on purpose: a worker backs off through its delay queues instead,
+    # and a caller waiting out a dead server holds a slot that a healthy tenant could use.
+    connect_retry_s: float = 2.0
     application_name_prefix: str = "omni"
     tenant_cache_seconds: float = 5.0
     max_idle_engines: int = 0  # engines kept without connections, for reuse
@@ -311,7 +316,7 @@ class TenantEngineRegistry:
         deadline = time.monotonic() + self.acquire_timeout_s
         entry = await self._acquire(tenant, deadline)
         try:
-            conn = await self._connect(entry, deadline)
+            conn = await self._connect(entry, min(deadline, time.monotonic() + self.connect_retry_s))
             try:
                 yield entry, conn
             finally:
