@@ -25,7 +25,8 @@ from inbox_api.errors import NotFound
 from inbox_api.live.service import announce
 from inbox_api.messages.views import message_view
 from inbox_api.rows import get_or_404
-from omni_common.db.tenant_models import Chat, ChatMessage
+from omni_common.db.tenant_models import Chat, ChatMessage, User
+from omni_common.domain.people import name_from_email, person_name
 from omni_common.outbound.replies import QueuedReply, publish_reply, queue_reaction, queue_reply
 from omni_common.outbound.rich import (
     FileIn,
@@ -43,8 +44,11 @@ log = structlog.get_logger(__name__)
 INLINE_TYPES = ("image/", "audio/", "video/")
 
 
-async def list_messages(session: AsyncSession, chat_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` messages of a chat, oldest first; reactions folded onto their message."""
+async def list_messages(
+    session: AsyncSession, chat_id: uuid.UUID, limit: int, viewer: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    """The last ``limit`` messages of a chat, oldest first; reactions folded onto their message;
+    replies signed by their user's name, "You" for the ``viewer``'s own."""
     at = func.coalesce(ChatMessage.platform_timestamp, ChatMessage.created_at)
     rows = list(
         (
@@ -80,7 +84,32 @@ async def list_messages(session: AsyncSession, chat_id: uuid.UUID, limit: int) -
         quoted = by_id.get(m.reply_to_message_id) if m.reply_to_message_id else None
         reactions = [e for e in latest.get(m.id, {}).values() if e]
         out.append(message_view(m, quoted, reactions))
+    await sign_replies(session, out, viewer)
     return out
+
+
+async def sign_replies(session: AsyncSession, items: list[dict[str, Any]], viewer: uuid.UUID | None) -> None:
+    """Each staff reply signed with its user's name as it is now (``sent_by_name``), and
+    ``sender_name`` "You" for the viewer's own; never an email, even on rows stored with one."""
+    ids = {uuid.UUID(m["sent_by_user_id"]) for m in items if m.get("sent_by_user_id")}
+    names: dict[str, str] = {}
+    if ids:
+        rows = await session.execute(select(User.id, User.display_name, User.email).where(User.id.in_(ids)))
+        names = {str(r.id): person_name(r.display_name, r.email) for r in rows}
+    for m in items:
+        by = m.get("sent_by_user_id")
+        if m["direction"] == "outbound" and by:
+            m["sent_by_name"] = names.get(by) or _no_email(m.get("sender_name"))
+            m["sender_name"] = "You" if viewer is not None and by == str(viewer) else m["sent_by_name"]
+        elif m["direction"] == "outbound":
+            m["sender_name"] = _no_email(m.get("sender_name"))
+        quoted = m.get("reply_to")
+        if quoted and quoted.get("direction") == "outbound":
+            quoted["sender_name"] = _no_email(quoted.get("sender_name"))
+
+
+def _no_email(name: str | None) -> str | None:
+    return name_from_email(name) if name and "@" in name else name
 
 
 async def chat_messages(
@@ -92,7 +121,7 @@ async def chat_messages(
             await mark_read(session, chat_id, user.user_id)
         else:
             await get_or_404(session, Chat, chat_id, "no such conversation")
-        return await list_messages(session, chat_id, limit)
+        return await list_messages(session, chat_id, limit, user.user_id)
 
 
 async def _record_reply(
