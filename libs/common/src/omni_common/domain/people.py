@@ -41,3 +41,14 @@ def customer_name(channel: str, name: str | None, handle: str | None, external_i
         return f"+{external_id}"  # a WhatsApp id is the phone number
     tail = (external_id or "")[-4:]
     return f"{channel_name(channel)} customer …{tail}" if tail else f"{channel_name(channel)} customer"
+
+
+def customer_handle(channel: str, handle: str | None, external_id: str | None) -> str | None:
+    """The customer's handle as an owner can use it (a phone number, an @username); None when the
+    only one known is a platform id."""
+    text = (handle or "").strip()
+    if text and not _is_platform_id(text):
+        return text
+    if channel == "whatsapp" and external_id:
+        return f"+{external_id}"
+    return None

@@ -121,7 +121,8 @@ def _settings_row(action: str, d: dict[str, Any]) -> str | None:
 def describe(entry: dict[str, Any], names: Names) -> str:
     """One sentence for an entry (``entry_view``'s shape), without its actor and time."""
     action = str(entry.get("action") or "")
-    d = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+    raw = entry.get("details")
+    d: dict[str, Any] = raw if isinstance(raw, dict) else {}
     target = entry.get("target_id")
     if action in _CONVERSATION or action in ("reply.sent", "conversation.state_changed"):
         return _conversation(action, d, names.conversation(target), names)

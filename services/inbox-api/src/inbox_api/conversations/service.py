@@ -25,6 +25,7 @@ from inbox_api.live.service import announce
 from omni_common.db.tenant_models import INBOX_ROLES, Chat, ChatLabel, ChatRead, Label, User
 from omni_common.domain import reply_window
 from omni_common.domain.channels import channel_name
+from omni_common.domain.people import customer_handle, customer_name
 from omni_common.tenancy.audit import record
 
 log = structlog.get_logger(__name__)
@@ -50,8 +51,9 @@ def conversation_view(
         "id": str(chat.id),
         "channel": chat.channel,
         "channel_label": channel_name(chat.channel),
-        "contact_name": name or handle or ext,
-        "contact_handle": handle or ext,
+        # Never a 15-digit platform id: the name, else the handle, else "Instagram customer …1234".
+        "contact_name": customer_name(chat.channel, name, handle, ext),
+        "contact_handle": customer_handle(chat.channel, handle, ext),
         "account_name": account,
         "last_message_at": chat.last_message_at.isoformat() if chat.last_message_at else None,
         "last_message_preview": chat.last_message_preview,
