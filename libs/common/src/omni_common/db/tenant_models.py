@@ -259,6 +259,8 @@ class ChatMessage(TenantBase):
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
     send_attempted_at: Mapped[datetime | None] = _ts()
+    # A failed reply the owner sent again ("Retry"): the new message (t0009); set once.
+    resent_as: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
