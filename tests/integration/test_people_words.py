@@ -161,19 +161,21 @@ def test_retry_sends_a_failed_reply_again_as_a_new_message_once(
     db(
         settings,
         a,
-        "INSERT INTO chat_messages (id, tenant_id, chat_id, channel, direction, kind, text, status, error_code, "
-        "error_message) VALUES (%s, %s, %s, 'facebook', 'outbound', 'text', 'Your table is ready', 'failed', "
+        "INSERT INTO chat_messages (id, tenant_id, chat_id, channel, direction, kind, text, status, "
+        "error_code, error_message) VALUES (%s, %s, %s, 'facebook', 'outbound', 'text', 'Your table is ready', 'failed', "
         "'131026', 'Message undeliverable')",
         (failed, a.id, chat),
     )
     before = http.get(f"/api/conversations/{chat}/messages", headers=auth(http, a)).json()
     shown = next(m for m in before if m["id"] == failed)
-    assert "another way" in shown["next_step"] and shown["resent"] is False
+    assert "another way" in shown["next_step"]
+    assert shown["resent"] is False
 
     again = http.post(f"/api/conversations/{chat}/messages/{failed}/retry", headers=auth(http, a))
     assert again.status_code == 202, again.text
     new_id = again.json()["id"]
-    assert new_id != failed and again.json()["text"] == "Your table is ready"
+    assert new_id != failed
+    assert again.json()["text"] == "Your table is ready"
     rows = db(settings, a, "SELECT status, resent_as FROM chat_messages WHERE id = %s", (failed,))
     assert rows == [{"status": "failed", "resent_as": uuid.UUID(new_id)}]  # the failure stays as it was
     assert db(settings, a, "SELECT count(*) AS n FROM outbox WHERE message_id = %s", (new_id,))[0]["n"] == 1
@@ -199,7 +201,7 @@ def test_the_customer_panel_links_and_unlinks_contacts_within_the_tenant(
     assert http.put(f"/api/conversations/{ig}/labels/{label['id']}", headers=auth(http, a)).status_code == 204
 
     alone = http.get(f"/api/conversations/{wa}/customer", headers=auth(http, a)).json()
-    assert alone["conversation_count"] == 1 and alone["other_conversations"] == [] and not alone["linked"]
+    assert (alone["conversation_count"], alone["other_conversations"], alone["linked"]) == (1, [], False)
 
     # Another restaurant's contact cannot be linked (it does not exist here), nor its panel read.
     foreign = contact_of(settings, b, "instagram")
@@ -217,7 +219,7 @@ def test_the_customer_panel_links_and_unlinks_contacts_within_the_tenant(
     )
     assert linked.status_code == 204, linked.text
     panel = http.get(f"/api/conversations/{wa}/customer", headers=auth(http, a)).json()
-    assert panel["linked"] and panel["conversation_count"] == 2
+    assert (panel["linked"], panel["conversation_count"]) == (True, 2)
     assert [o["id"] for o in panel["other_conversations"]] == [str(ig)]
     assert {c["channel"] for c in panel["contacts"]} == {"whatsapp", "instagram"}
     assert [n["body"] for n in panel["notes"]] == ["Allergic to nuts"]
@@ -227,7 +229,7 @@ def test_the_customer_panel_links_and_unlinks_contacts_within_the_tenant(
     unlinked = http.delete(f"/api/contacts/{ig_contact}/link", headers=auth(http, a))
     assert unlinked.status_code == 204
     panel = http.get(f"/api/conversations/{wa}/customer", headers=auth(http, a)).json()
-    assert panel["conversation_count"] == 1 and not panel["linked"]
+    assert (panel["conversation_count"], panel["linked"]) == (1, False)
     assert db(settings, a, "SELECT count(*) AS n FROM contacts WHERE person_id IS NOT NULL")[0]["n"] == 0
     assert audit(http, a, "contact.unlinked")[0]["summary"].startswith("Unlinked")
 
@@ -241,7 +243,8 @@ def test_an_instagram_customer_is_named_from_meta_never_by_a_platform_id(
     db(
         settings,
         b,
-        "UPDATE contacts SET display_name = NULL, handle = external_id, profile_fetched_at = NULL WHERE id = %s",
+        "UPDATE contacts SET display_name = NULL, handle = external_id, profile_fetched_at = NULL "
+        "WHERE id = %s",
         (contact_of(settings, b, "instagram"),),
     )
     listed = http.get("/api/conversations", params={"channel": "instagram"}, headers=auth(http, b)).json()[
