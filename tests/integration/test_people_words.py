@@ -162,8 +162,8 @@ def test_retry_sends_a_failed_reply_again_as_a_new_message_once(
         settings,
         a,
         "INSERT INTO chat_messages (id, tenant_id, chat_id, channel, direction, kind, text, status, "
-        "error_code, error_message) VALUES (%s, %s, %s, 'facebook', 'outbound', 'text', 'Your table is ready', 'failed', "
-        "'131026', 'Message undeliverable')",
+        "error_code, error_message) VALUES (%s, %s, %s, 'facebook', 'outbound', 'text', "
+        "'Your table is ready', 'failed', '131026', 'Message undeliverable')",
         (failed, a.id, chat),
     )
     before = http.get(f"/api/conversations/{chat}/messages", headers=auth(http, a)).json()
