@@ -1,5 +1,5 @@
 // The customer panel: the "Customer" button opens it over the conversation on narrow screens (and
-// reloads it, so labels and notes added since are shown); "Back to the conversation" closes it.
+// reloads it when opened again, so labels and notes added since are shown); "Back to the conversation" closes it.
 (function () {
   "use strict";
   function panel() { return document.getElementById("customer-panel"); }
@@ -7,8 +7,12 @@
     var p = panel();
     if (!p) return;
     document.body.classList.add("show-customer");
+    // The page loaded it once already; opening it again shows what changed since (labels, notes).
     var url = p.getAttribute("data-url");
-    if (url && window.htmx) window.htmx.ajax("GET", url, { target: "#customer-panel", swap: "innerHTML" });
+    if (p.getAttribute("data-opened") && url && window.htmx) {
+      window.htmx.ajax("GET", url, { target: "#customer-panel", swap: "innerHTML" });
+    }
+    p.setAttribute("data-opened", "1");
     var toggle = document.querySelector(".customer-toggle");
     if (toggle) toggle.setAttribute("aria-expanded", "true");
     p.focus();
