@@ -226,3 +226,15 @@ def test_the_customer_panel_beside_the_chat_links_and_unlinks(
         panel.get_by_role("button", name="Back to the conversation").click()
         expect(panel).to_be_hidden()
         expect(page.locator("#reply-text")).to_be_visible()
+
+
+def test_a_user_sets_the_name_their_replies_are_signed_with(open_page: Any, tenant: SeededTenant) -> None:
+    page = open_page(PHONE)
+    sign_in(page, tenant)
+    page.goto("/settings")
+    expect(page.get_by_label("Your name")).to_have_attribute("placeholder", "Owner")  # made from owner@…
+    page.get_by_label("Your name").fill("Marta Ruiz")
+    page.get_by_role("button", name="Save name").click()
+    expect(page.locator("p.ok[role=status]")).to_have_text("Your replies are now signed “Marta Ruiz”.")
+    expect(page.locator(".top .who")).to_have_text("Marta Ruiz")
+    expect(page.get_by_label("Your name")).to_have_value("Marta Ruiz")
