@@ -261,3 +261,22 @@ def test_an_instagram_customer_is_named_from_meta_never_by_a_platform_id(
         "items"
     ]
     assert (listed[0]["contact_name"], listed[0]["contact_handle"]) == ("Lena Vogel", "@lena.v")
+
+
+def test_notices_name_the_account_not_its_platform_id(
+    http: httpx.Client, settings: Settings, tenants: Any
+) -> None:
+    _, b = tenants
+    ext = b.account_ids["instagram"]
+    body = f"Meta no longer accepts the access token of {ext} (expired)."
+    db(
+        settings,
+        b,
+        "INSERT INTO notifications (kind, severity, title, body, social_account_id) "
+        "VALUES ('token_expired', 'error', 'Instagram connection needs attention', %s, %s)",
+        (body, b.accounts["instagram"]),
+    )
+    notices = http.get("/api/notifications", headers=auth(http, b)).json()
+    said = next(n for n in notices if n["kind"] == "token_expired")
+    assert ext not in said["body"]
+    assert f"“{b.slug} instagram”" in said["body"]  # the account's display name
