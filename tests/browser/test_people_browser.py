@@ -196,6 +196,9 @@ def test_the_customer_panel_beside_the_chat_links_and_unlinks(
     panel = page.locator("#customer-panel")
     if viewport == PHONE:
         expect(panel).to_be_hidden()
+        toggle = page.locator(".customer-toggle").bounding_box()
+        assert toggle is not None
+        assert toggle["x"] + toggle["width"] <= PHONE["width"]  # on screen beside a long name
         page.locator(".customer-toggle").click()
     expect(panel.locator("h2")).to_have_text("Ana López")
     expect(panel.locator(".cp-count")).to_have_text("1")
