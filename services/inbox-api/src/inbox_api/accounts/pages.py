@@ -19,9 +19,7 @@ from inbox_api.errors import MetaUnreachable, answer
 from inbox_api.web.forms import FormError, FormUser, back_to, submit
 from inbox_api.web.pages import Notice, PageNotice, page_context, render_page
 from inbox_api.web.templates import render
-from omni_common.db.tenant_models import User
 from omni_common.domain.channels import channel_name
-from omni_common.domain.people import person_name
 from omni_common.errors import OmniError
 from omni_common.tenancy.accounts import list_accounts
 
@@ -53,14 +51,13 @@ async def _settings(
     async with deps.registry.session(user.tenant_id) as session:
         views = [account_dict(v) for v in await list_accounts(session)]
         all_notes = await list_notifications(session, open_only=False)
-        me = await session.get(User, user.user_id)
     context = {
         "accounts": views,
         "all_notifications": all_notes,
         "connect_form": {},
         "connect_errors": {},
-        "my_name": person_name(me.display_name if me else None, user.email),
-        "my_name_set": bool(me and me.display_name),
+        "my_name": user.name,  # the principal is read afresh from the database on every request
+        "my_name_set": bool(user.display_name),
     }
     response = await render_page(request, deps, user, "settings.html", context | extra, notice)
     response.status_code = status
