@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth.models import Principal
 from inbox_api.deps import InboxDeps
-from inbox_api.errors import Invalid
+from inbox_api.errors import Invalid, NotFound
 from inbox_api.rows import get_or_404
 from omni_common.db.tenant_models import (
     Chat,
@@ -179,8 +179,15 @@ async def link(session: AsyncSession, user: Principal, contact_id: uuid.UUID, ot
     """Make two contacts one person (their groups merge); audited. NotFound for an unknown contact."""
     if contact_id == other_id:
         raise Invalid("choose another customer to link with")
-    a = await get_or_404(session, Contact, contact_id, "no such customer")
-    b = await get_or_404(session, Contact, other_id, "no such customer")
+    # Both rows locked (in id order: no deadlock with a link the other way round), so two links at
+    # once merge into one person instead of each writing its own.
+    locked = await session.execute(
+        select(Contact).where(Contact.id.in_([contact_id, other_id])).order_by(Contact.id).with_for_update()
+    )
+    rows = {c.id: c for c in locked.scalars()}
+    if contact_id not in rows or other_id not in rows:
+        raise NotFound("no such customer")
+    a, b = rows[contact_id], rows[other_id]
     if a.person_id is not None and a.person_id == b.person_id:
         return
     person = a.person_id or b.person_id or uuid.uuid4()
@@ -199,6 +206,8 @@ async def unlink(session: AsyncSession, user: Principal, contact_id: uuid.UUID) 
     person = contact.person_id
     if person is None:
         return
+    group = select(Contact.id).where(Contact.person_id == person).order_by(Contact.id).with_for_update()
+    await session.execute(group)  # the person's rows locked: a link at the same time waits
     await session.execute(update(Contact).where(Contact.id == contact.id).values(person_id=None))
     left = (await session.execute(select(Contact.id).where(Contact.person_id == person))).scalars().all()
     if len(left) == 1:
