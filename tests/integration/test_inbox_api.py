@@ -164,6 +164,7 @@ def _endpoints(t: SeededTenant) -> list[tuple[str, str, dict[str, Any] | None]]:
         ("GET", "/api/notifications", None),
         ("GET", "/api/events", None),
         ("GET", "/api/auth/me", None),
+        ("GET", f"/api/conversations/{chat}/customer", None),  # the customer panel (issue 18)
     ]
 
 
@@ -217,6 +218,12 @@ class TestRefusals:
             f"/ui/conversations/{chat}/notes": {"body": "csrf probe"},
             f"/ui/conversations/{chat}/reply": {"text": "csrf probe"},
             f"/ui/conversations/{chat}/messages/{message}/reactions": {"emoji": "👍"},
+            "/settings/me": {"display_name": "csrf probe"},
+            f"/ui/conversations/{chat}/customer/link": {
+                "contact_id": str(uuid.uuid4()),
+                "other_contact_id": "",
+            },
+            f"/ui/conversations/{chat}/customer/unlink": {"contact_id": str(uuid.uuid4())},
         }
         audit_before = len(db(app_settings, a, "SELECT id FROM audit_log"))
         with httpx.Client(base_url=base_url) as browser:

@@ -18,6 +18,8 @@ from inbox_api.audit import api as audit_api
 from inbox_api.audit import pages as audit_pages
 from inbox_api.auth import api as auth_api
 from inbox_api.auth import pages as auth_pages
+from inbox_api.contacts import api as contacts_api
+from inbox_api.contacts import pages as contacts_pages
 from inbox_api.conversations import api as conversations_api
 from inbox_api.conversations import pages as conversations_pages
 from inbox_api.deps import InboxDeps
@@ -64,6 +66,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_pages.router,
     health_pages.router,
     wa_templates_pages.router,
+    contacts_api.router,
+    contacts_pages.router,
 )
 # No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
 CSP = (

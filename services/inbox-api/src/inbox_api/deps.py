@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from argon2 import PasswordHasher
@@ -40,5 +40,8 @@ class InboxDeps:
     # (channel, account id, token) -> the account's display name; CredentialsRefused with Meta's
     # reason, GraphError when Meta cannot be reached. None: tokens are saved unchecked.
     verify: Callable[[str, str, str], Awaitable[str]] | None = None
+    # (channel, PSID/IGSID, token) -> Meta's public profile (name, username): the customer panel asks
+    # it for a Messenger/Instagram customer still without a name. None: no lookups.
+    profiles: Callable[[str, str, str], Awaitable[dict[str, Any]]] | None = None
     # WhatsApp template syncs in the background (on connect, on demand); None: not set up.
     templates: TemplateSyncer | None = None

@@ -8,6 +8,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import structlog
@@ -28,6 +29,7 @@ from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
+from omni_common.domain.channels import is_channel
 from omni_common.graph import GraphClient
 from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
@@ -94,6 +96,11 @@ async def open_deps(
             )
             return info.display_name
 
+        async def profiles(channel: str, user_id: str, token: str) -> dict[str, Any]:
+            if not is_channel(channel):
+                raise ValueError(f"no such channel: {channel}")
+            return await graph.get_user_profile(channel, user_id, token)
+
         keyring = KeyRing.from_strings(settings.encryption_key_list())
         syncer = TemplateSyncer(registry.begin, graph, keyring)
         try:
@@ -113,6 +120,7 @@ async def open_deps(
                 suggester=suggester,
                 verify=verify if settings.verify_accounts else None,
                 templates=syncer,
+                profiles=profiles,
             )
 
             async def synced(tenant_id: uuid.UUID, outcomes: list[SyncOutcome]) -> None:

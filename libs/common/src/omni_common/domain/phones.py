@@ -49,3 +49,27 @@ def region_of(e164_or_digits: str) -> str | None:
         return None
     region: str | None = phonenumbers.region_code_for_number(number)
     return region if region and region != "ZZ" else None
+
+
+_PHONE_LIKE = re.compile(r"^\+?[0-9()\-.\s/]{6,40}$")
+
+
+def search_digits(query: str) -> str | None:
+    """The digits a search for a phone number should match, whatever its formatting ("+49 157 9999
+    0003", "0049-157-99990003", "0157 99990003"); None when the query is not a phone number.
+
+    Stored numbers are compared as digits too, and contain these digits: a national number typed
+    without its country code (its trunk "0" dropped) still finds the stored international one.
+    """
+    text = (query or "").strip()
+    if not _PHONE_LIKE.match(text):
+        return None
+    digits = re.sub(r"\D", "", text)
+    if text.startswith(("+", "00")):
+        try:
+            digits = to_e164(text).lstrip("+")
+        except NotAPhoneNumber:
+            digits = digits[2:] if text.startswith("00") else digits
+    else:
+        digits = digits.lstrip("0")  # national (trunk "0"), or international typed without "+"
+    return digits if len(digits) >= 6 else None

@@ -30,6 +30,7 @@ from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccoun
 from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.domain import reply_window
 from omni_common.domain.accounts import send_refusal
+from omni_common.domain.people import person_name
 from omni_common.graph import MEDIA_KINDS, REACTIONS, PayloadError, build_reaction_payload
 from omni_common.graph.payloads import FACEBOOK_MAX_CHARS, INSTAGRAM_MAX_BYTES, WHATSAPP_MAX_CHARS
 from omni_common.outbound.errors import (
@@ -202,7 +203,8 @@ async def store_outbound(
 ) -> QueuedReply:
     """The queued message row and its outbox row (the command the sender consumes), in one flush."""
     user = await session.get(User, user_id)
-    sender_name = (user.display_name or user.email) if user else "staff"
+    # Signed with the user's name (never their email): customers may see it.
+    sender_name = person_name(user.display_name, user.email) if user else "staff"
     message_id = out.message_id or uuid.uuid4()
     session.add(
         ChatMessage(

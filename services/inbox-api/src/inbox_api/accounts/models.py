@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from omni_common.domain.channels import Channel
 from omni_common.tenancy.accounts import AccountView
 
+# The status in a word or two; the internal names ("needs_reauth") never reach the page.
+STATUS_LABEL = {"active": "Connected", "disabled": "Disabled", "needs_reauth": "Needs a new token"}
 STATUS_HELP = {
     "active": "Connected: messages arrive and replies are sent.",
     "disabled": "Disabled: incoming messages are not shown and nothing is sent.",
@@ -36,4 +38,8 @@ class AccountPatch(BaseModel):
 
 
 def account_dict(view: AccountView) -> dict[str, Any]:
-    return {**view.to_dict(), "status_help": STATUS_HELP.get(view.status, "")}
+    return {
+        **view.to_dict(),
+        "status_label": STATUS_LABEL.get(view.status, view.status.replace("_", " ").capitalize()),
+        "status_help": STATUS_HELP.get(view.status, ""),
+    }

@@ -6,8 +6,10 @@ from fastapi import APIRouter, Request, Response
 
 from inbox_api.auth.dependencies import CurrentUser, Deps, client_ip, set_session_cookie
 from inbox_api.auth.models import LoginIn, LoginOut
+from inbox_api.auth.profile import NameIn, set_display_name
 from inbox_api.auth.service import authenticate
 from inbox_api.auth.sessions import COOKIE_NAME
+from omni_common.domain.people import person_name
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -46,6 +48,14 @@ async def me(user: CurrentUser, deps: Deps) -> dict[str, str | None]:
         "user_id": str(user.user_id),
         "email": user.email,
         "display_name": user.display_name,
+        "name": person_name(user.display_name, user.email),  # what replies are signed with
         "role": user.role,
         "csrf_token": deps.signer.csrf_token(user.sid),
     }
+
+
+@router.put("/me/name")
+async def set_my_name(body: NameIn, user: CurrentUser, deps: Deps) -> dict[str, str]:
+    """Set the name replies are signed with ("" goes back to the one made from the email)."""
+    async with deps.registry.begin(user.tenant_id) as session:
+        return {"display_name": await set_display_name(session, user, body.display_name)}

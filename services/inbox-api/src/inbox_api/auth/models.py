@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from omni_common.domain.people import person_name
 from omni_common.tenancy.audit import Actor
 
 
@@ -21,6 +22,11 @@ class Principal:
     display_name: str | None
     sid: str
     via_cookie: bool
+
+    @property
+    def name(self) -> str:
+        """The name the user goes by (set by them, else made from their email)."""
+        return person_name(self.display_name, self.email)
 
     def actor(self) -> Actor:
         """The caller as the audit trail records them."""

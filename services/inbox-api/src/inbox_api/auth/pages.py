@@ -7,15 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth.dependencies import Deps, client_ip, set_session_cookie
+from inbox_api.auth.profile import NameIn, set_display_name
 from inbox_api.auth.service import LoginFailed, RoleRefused, TooManyAttempts, authenticate
 from inbox_api.auth.sessions import COOKIE_NAME
 from inbox_api.errors import answer
-from inbox_api.web.forms import FormUser
+from inbox_api.web.forms import FormUser, save
 from inbox_api.web.templates import render
 
 LOGIN_CSRF_COOKIE = "omni_login_csrf"
+NAME_HINTS = {"display_name": "your name takes 80 characters at most"}
 router = APIRouter(include_in_schema=False)
 
 
@@ -67,3 +70,14 @@ async def logout_submit(_user: FormUser) -> RedirectResponse:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
+
+
+@router.post("/settings/me")
+async def my_name_submit(
+    user: FormUser, deps: Deps, display_name: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    async def change(session: AsyncSession) -> str:
+        name = await set_display_name(session, user, NameIn(display_name=display_name).display_name)
+        return f"Your replies are now signed “{name}”."
+
+    return await save(deps, user, "/settings", change, hints=NAME_HINTS)

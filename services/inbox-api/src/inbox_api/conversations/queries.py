@@ -18,6 +18,7 @@ from sqlalchemy.sql.expression import ColumnClause
 
 from inbox_api.conversations.models import BadCursor, ConversationQuery, QueueFilters
 from omni_common.db.tenant_models import Chat, ChatLabel, ChatMessage, ChatRead, Contact, SocialAccount, User
+from omni_common.domain.phones import search_digits
 
 NEVER: ColumnClause[Any] = literal_column("'-infinity'::timestamptz")  # a user who never opened a chat
 
@@ -50,6 +51,23 @@ def _after(cursor: str) -> Any:
 def _like(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _digits_of(column: Any) -> Any:
+    return func.regexp_replace(column, r"\D", "", "g")
+
+
+def _phone_match(query: str) -> list[Any]:
+    """A phone number matches whatever its formatting: both sides compared as digits (the stored
+    handle, and a WhatsApp contact's wa_id, which is the number)."""
+    digits = search_digits(query)
+    if digits is None:
+        return []
+    pattern = f"%{digits}%"
+    return [
+        _digits_of(Contact.handle).like(pattern),
+        and_(Contact.channel == "whatsapp", Contact.external_id.like(pattern)),
+    ]
 
 
 def effective_state_sql(now: datetime) -> Any:
@@ -123,7 +141,8 @@ def list_query(q: ConversationQuery, now: datetime) -> Select[Any]:
     if q.search:
         pattern = _like(q.search.strip())
         text_match = exists().where(ChatMessage.chat_id == Chat.id, ChatMessage.text.ilike(pattern))
-        stmt = stmt.where(or_(Contact.display_name.ilike(pattern), Contact.handle.ilike(pattern), text_match))
+        found = [Contact.display_name.ilike(pattern), Contact.handle.ilike(pattern), text_match]
+        stmt = stmt.where(or_(*found, *_phone_match(q.search)))
     if q.cursor:
         stmt = stmt.where(_after(q.cursor))
     return stmt.order_by(Chat.last_message_at.desc().nulls_last(), Chat.id.desc()).limit(q.limit + 1)

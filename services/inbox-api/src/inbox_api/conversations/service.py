@@ -25,6 +25,7 @@ from inbox_api.live.service import announce
 from omni_common.db.tenant_models import INBOX_ROLES, Chat, ChatLabel, ChatRead, Label, User
 from omni_common.domain import reply_window
 from omni_common.domain.channels import channel_name
+from omni_common.domain.people import customer_handle, customer_name, name_from_email, person_name
 from omni_common.tenancy.audit import record
 
 log = structlog.get_logger(__name__)
@@ -50,8 +51,9 @@ def conversation_view(
         "id": str(chat.id),
         "channel": chat.channel,
         "channel_label": channel_name(chat.channel),
-        "contact_name": name or handle or ext,
-        "contact_handle": handle or ext,
+        # Never a 15-digit platform id: the name, else the handle, else "Instagram customer …1234".
+        "contact_name": customer_name(chat.channel, name, handle, ext),
+        "contact_handle": customer_handle(chat.channel, handle, ext),
         "account_name": account,
         "last_message_at": chat.last_message_at.isoformat() if chat.last_message_at else None,
         "last_message_preview": chat.last_message_preview,
@@ -69,7 +71,9 @@ def conversation_view(
         if state == "snoozed" and chat.snoozed_until
         else None,
         "assignee_user_id": str(chat.assignee_user_id) if chat.assignee_user_id else None,
-        "assignee_name": assignee_name,
+        "assignee_name": name_from_email(assignee_name)
+        if assignee_name and "@" in assignee_name
+        else assignee_name,
         "my_unread_count": my_unread,
         "labels": [],
     }
@@ -146,7 +150,13 @@ async def unread_conversations(session: AsyncSession, viewer: uuid.UUID) -> int:
 
 
 def user_view(u: User) -> dict[str, Any]:
-    return {"id": str(u.id), "email": u.email, "display_name": u.display_name, "role": u.role}
+    # display_name: the name they go by (set, else made from the email): pickers never show an email.
+    return {
+        "id": str(u.id),
+        "email": u.email,
+        "display_name": person_name(u.display_name, u.email),
+        "role": u.role,
+    }
 
 
 async def assignable_users(session: AsyncSession) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox_api.accounts.models import STATUS_LABEL
 from inbox_api.rows import get_or_404
 from omni_common.db.tenant_models import Chat, ChatMessage, SocialAccount
 from omni_common.domain.channels import channel_name
@@ -85,6 +86,7 @@ async def account_health(
         "external_account_id": row.external_account_id,
         "display_name": row.display_name,
         "status": row.status,
+        "status_label": STATUS_LABEL.get(row.status, row.status),
         "status_text": _STATUS_WORDS.get(row.status, row.status),
         "last_webhook_at": _iso(row.last_webhook_at),
         "last_send_at": _iso(row.last_send_at),

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from inbox_api.auth.dependencies import CurrentUser, Deps
 from inbox_api.messages.files import read_files
 from inbox_api.messages.models import NewConversationIn, ReactionIn, ReplyIn
+from inbox_api.messages.retry import retry
 from inbox_api.messages.service import (
     chat_messages,
     media_file,
     react,
-    retry,
     send_files,
     send_reply,
     send_template,

@@ -23,9 +23,11 @@ from inbox_api.conversations.service import mark_read
 from inbox_api.deps import InboxDeps
 from inbox_api.errors import NotFound
 from inbox_api.live.service import announce
+from inbox_api.messages.next_step import next_step
 from inbox_api.messages.views import message_view
 from inbox_api.rows import get_or_404
-from omni_common.db.tenant_models import Chat, ChatMessage
+from omni_common.db.tenant_models import Chat, ChatMessage, User
+from omni_common.domain.people import name_from_email, person_name
 from omni_common.outbound.replies import QueuedReply, publish_reply, queue_reaction, queue_reply
 from omni_common.outbound.rich import (
     FileIn,
@@ -33,7 +35,6 @@ from omni_common.outbound.rich import (
     TemplateRequest,
     queue_files,
     queue_template,
-    requeue_failed,
     start_conversation,
 )
 from omni_common.tenancy.audit import record
@@ -43,8 +44,11 @@ log = structlog.get_logger(__name__)
 INLINE_TYPES = ("image/", "audio/", "video/")
 
 
-async def list_messages(session: AsyncSession, chat_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` messages of a chat, oldest first; reactions folded onto their message."""
+async def list_messages(
+    session: AsyncSession, chat_id: uuid.UUID, limit: int, viewer: uuid.UUID | None = None
+) -> list[dict[str, Any]]:
+    """The last ``limit`` messages of a chat, oldest first; reactions folded onto their message;
+    replies signed by their user's name, "You" for the ``viewer``'s own."""
     at = func.coalesce(ChatMessage.platform_timestamp, ChatMessage.created_at)
     rows = list(
         (
@@ -80,7 +84,40 @@ async def list_messages(session: AsyncSession, chat_id: uuid.UUID, limit: int) -
         quoted = by_id.get(m.reply_to_message_id) if m.reply_to_message_id else None
         reactions = [e for e in latest.get(m.id, {}).values() if e]
         out.append(message_view(m, quoted, reactions))
+    await sign_replies(session, out, viewer)
+    resent = {str(m.id) for m in rows if m.resent_as is not None}
+    for item in out:
+        if item["direction"] == "outbound" and item["status"] == "failed":
+            # What to do about it, and whether Retry already sent it again (as a newer message).
+            item["resent"] = item["id"] in resent
+            item["next_step"] = (
+                "Sent again below." if item["resent"] else next_step(item["channel"], item["error_code"])
+            )
     return out
+
+
+async def sign_replies(session: AsyncSession, items: list[dict[str, Any]], viewer: uuid.UUID | None) -> None:
+    """Each staff reply signed with its user's name as it is now (``sent_by_name``), and
+    ``sender_name`` "You" for the viewer's own; never an email, even on rows stored with one."""
+    ids = {uuid.UUID(m["sent_by_user_id"]) for m in items if m.get("sent_by_user_id")}
+    names: dict[str, str] = {}
+    if ids:
+        rows = await session.execute(select(User.id, User.display_name, User.email).where(User.id.in_(ids)))
+        names = {str(r.id): person_name(r.display_name, r.email) for r in rows}
+    for m in items:
+        by = m.get("sent_by_user_id")
+        if m["direction"] == "outbound" and by:
+            m["sent_by_name"] = names.get(by) or _no_email(m.get("sender_name"))
+            m["sender_name"] = "You" if viewer is not None and by == str(viewer) else m["sent_by_name"]
+        elif m["direction"] == "outbound":
+            m["sender_name"] = _no_email(m.get("sender_name"))
+        quoted = m.get("reply_to")
+        if quoted and quoted.get("direction") == "outbound":
+            quoted["sender_name"] = _no_email(quoted.get("sender_name"))
+
+
+def _no_email(name: str | None) -> str | None:
+    return name_from_email(name) if name and "@" in name else name
 
 
 async def chat_messages(
@@ -92,10 +129,10 @@ async def chat_messages(
             await mark_read(session, chat_id, user.user_id)
         else:
             await get_or_404(session, Chat, chat_id, "no such conversation")
-        return await list_messages(session, chat_id, limit)
+        return await list_messages(session, chat_id, limit, user.user_id)
 
 
-async def _record_reply(
+async def record_reply(
     session: AsyncSession, user: Principal, queued: QueuedReply, suggestion_id: uuid.UUID | None
 ) -> None:
     """Audit a reply; when it started from an AI draft, record whether it was sent as is or edited."""
@@ -137,7 +174,7 @@ async def send_reply(
             reply_to_message_id=reply_to,
             user_id=user.user_id,
         )
-        await _record_reply(session, user, queued, suggestion_id)
+        await record_reply(session, user, queued, suggestion_id)
         return queued
 
     return await _send(deps, user, queue)
@@ -229,7 +266,7 @@ async def write_first(
             user_id=user.user_id,
         )
         await record_template(session, user, started.queued)
-    await _published(deps, started.queued)
+    await publish_and_announce(deps, started.queued)
     return started
 
 
@@ -270,29 +307,8 @@ async def send_files(
                 details=details,
             )
     for q in queued:
-        await _published(deps, q)
+        await publish_and_announce(deps, q)
     return queued
-
-
-async def retry(deps: InboxDeps, user: Principal, chat_id: uuid.UUID, message_id: uuid.UUID) -> QueuedReply:
-    """Send a failed message again (a file is not uploaded again while Meta still holds it)."""
-
-    async def queue(session: AsyncSession) -> QueuedReply:
-        queued = await requeue_failed(
-            session, tenant_id=user.tenant_id, chat_id=chat_id, message_id=message_id
-        )
-        details = {"message_id": str(message_id), "kind": queued.kind}
-        await record(
-            session,
-            user.actor(),
-            "reply.retried",
-            target_type="conversation",
-            target_id=chat_id,
-            details=details,
-        )
-        return queued
-
-    return await _send(deps, user, queue, event="message.status")
 
 
 async def _send(
@@ -306,11 +322,11 @@ async def _send(
     it to the sender and show it in live inboxes."""
     async with deps.registry.begin(user.tenant_id) as session:
         queued = await queue(session)
-    await _published(deps, queued, event=event)
+    await publish_and_announce(deps, queued, event=event)
     return queued
 
 
-async def _published(
+async def publish_and_announce(
     deps: InboxDeps,
     queued: QueuedReply,
     *,

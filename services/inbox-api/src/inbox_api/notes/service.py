@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth.models import Principal
@@ -19,6 +19,7 @@ from inbox_api.deps import InboxDeps
 from inbox_api.live.service import announce
 from inbox_api.rows import get_or_404
 from omni_common.db.tenant_models import Chat, ChatNote, User
+from omni_common.domain.people import person_name
 from omni_common.tenancy.audit import record
 
 log = structlog.get_logger(__name__)
@@ -40,14 +41,15 @@ async def list_notes(session: AsyncSession, chat_id: uuid.UUID, limit: int = 500
     """A conversation's notes, oldest first (the last ``limit``)."""
     rows = (
         await session.execute(
-            select(ChatNote, func.coalesce(User.display_name, User.email))
+            select(ChatNote, User.display_name, User.email)
             .outerjoin(User, User.id == ChatNote.author_user_id)
             .where(ChatNote.chat_id == chat_id)
             .order_by(ChatNote.created_at.desc())
             .limit(limit)
         )
     ).all()
-    return [note_view(n, author) for n, author in reversed(rows)]
+    # Authors by the name they go by, never their email (issue 18).
+    return [note_view(n, person_name(name, email) if email else None) for n, name, email in reversed(rows)]
 
 
 async def conversation_notes(session: AsyncSession, chat_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -71,7 +73,7 @@ async def add_note(session: AsyncSession, user: Principal, chat_id: uuid.UUID, b
         target_id=chat_id,
         details={"note_id": str(note.id), "length": len(body)},
     )
-    return note_view(note, user.display_name or user.email)
+    return note_view(note, user.name)
 
 
 async def post_note(deps: InboxDeps, user: Principal, chat_id: uuid.UUID, body: str) -> dict[str, Any]:
