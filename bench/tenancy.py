@@ -52,6 +52,14 @@ def run_tenancy(base: BenchConfig, counts: list[int], command: str) -> dict[str,
     return out
 
 
+def _cpu_ms_per_event(variant: dict[str, Any]) -> tuple[float, float]:
+    """CPU per committed event: our services together (RabbitMQ aside), and every PostgreSQL process."""
+    committed = variant["events_committed"] or 1
+    cpu: dict[str, float] = variant["cpu_seconds"]
+    services = sum(s for g, s in cpu.items() if g not in ("rabbitmq", "postgresql"))
+    return 1000 * services / committed, 1000 * cpu.get("postgresql", 0.0) / committed
+
+
 def write_md(out: dict[str, Any], path: Path) -> None:
     lines = [
         "# Tenancy scale",
@@ -61,15 +69,16 @@ def write_md(out: dict[str, Any], path: Path) -> None:
         f"Service settings: {out['service_env'] or 'defaults'}",
         "",
         "| tenants | events acked | committed | end-to-end events/s | s to last commit"
-        " | row p50 / p99 ms | peak PG connections |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        " | row p50 / p99 ms | peak PG connections | CPU ms / event: services | PostgreSQL |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for v in out["variants"].values():
         row = v["row_ms"]
+        services, pg = _cpu_ms_per_event(v)
         lines.append(
             f"| {v['tenants']} | {v['events_acked']} | {v['events_committed']} | {v['events_per_s']:.0f}"
             f" | {v['seconds_to_last_commit']:.1f} | {row.get('p50') or 0:.0f} / {row.get('p99') or 0:.0f}"
-            f" | {v['pg_connections_peak']} |"
+            f" | {v['pg_connections_peak']} | {services:.2f} | {pg:.2f} |"
         )
     lines += ["", f"Throughput ratio (last / first): **{out['ratio']:.2f}**", ""]
     path.write_text("\n".join(lines))

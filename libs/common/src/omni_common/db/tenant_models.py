@@ -159,7 +159,7 @@ class Contact(TenantBase):
     display_name: Mapped[str | None] = mapped_column(Text)
     handle: Mapped[str | None] = mapped_column(Text)
     profile_fetched_at: Mapped[datetime | None] = _ts()
-    # Contacts with the same person_id are one person, linked by the owner (t0009); NULL: on its own.
+    # Contacts with the same person_id are one person, linked by the owner (t0008); NULL: on its own.
     person_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), index=True)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -259,7 +259,7 @@ class ChatMessage(TenantBase):
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
     send_attempted_at: Mapped[datetime | None] = _ts()
-    # A failed reply the owner sent again ("Retry"): the new message (t0009); set once.
+    # A failed reply the owner sent again ("Retry"): the new message (t0008); set once.
     resent_as: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -8,7 +8,7 @@ A failed reply sent again ("Retry") is a new message; ``chat_messages.resent_as`
 points at it, so it is sent again once and the page says so. Both columns are nullable without a
 default: no table rewrite.
 
-Revision ID: t0009
+Revision ID: t0008
 Revises: t0007
 Create Date: 2026-12-07 02:50:00
 """
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "t0009"
+revision = "t0008"
 down_revision = "t0007"
 branch_labels = None
 depends_on = None
