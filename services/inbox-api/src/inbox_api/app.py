@@ -21,6 +21,7 @@ from inbox_api.auth import pages as auth_pages
 from inbox_api.conversations import api as conversations_api
 from inbox_api.conversations import pages as conversations_pages
 from inbox_api.deps import InboxDeps
+from inbox_api.display import pages as display_pages
 from inbox_api.health import api as health_api
 from inbox_api.health import pages as health_pages
 from inbox_api.labels import api as labels_api
@@ -64,6 +65,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_pages.router,
     health_pages.router,
     wa_templates_pages.router,
+    display_pages.router,
 )
 # No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
 CSP = (

@@ -39,10 +39,26 @@
   }
   window.omniOneAtATime = oneAtATime; // queue.js refreshes the conversation's tools the same way
 
+  // The history is fetched with fetch(), not htmx.ajax: htmx drops a request on an element that has
+  // one in flight (another script's, or the reply form's), and a dropped refresh left statuses behind.
   var refreshMessages = oneAtATime(function () {
     var chat = openChatId();
     if (!chat) return null;
-    return htmx.ajax("GET", "/ui/conversations/" + chat + "/messages", { target: "#messages", swap: "innerHTML" });
+    return fetch("/ui/conversations/" + encodeURIComponent(chat) + "/messages", {
+      credentials: "same-origin",
+      headers: { "HX-Request": "true" },
+    }).then(function (r) {
+      if (!r.ok) return;
+      return r.text().then(function (html) {
+        var el = document.getElementById("messages");
+        if (!el || el.getAttribute("data-chat") !== chat) return; // another conversation opened meanwhile
+        var atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        el.innerHTML = html; // the server's own fragment (customer text escaped by Jinja)
+        htmx.process(el);
+        // Other scripts (ticks, attachments, countdown) follow swaps of the history.
+        el.dispatchEvent(new CustomEvent("htmx:afterSwap", { bubbles: true, detail: { target: el, elt: el, keepScroll: !atEnd } }));
+      });
+    });
   });
 
   function refreshList() {
@@ -67,6 +83,16 @@
     document.dispatchEvent(new CustomEvent("omni:live", { detail: { kind: kind, data: data } }));
     if (kind === "resync") { refreshMessages(); refreshList(); refreshBanner(); return; }
     if (kind === "notification" || kind === "account.status") { refreshBanner(); return; }
+    if (kind === "message.status") {
+      // The event names the message and its new status: applied in place, in order, never backwards.
+      var status = data.data && data.data.status;
+      var outcome = window.omniStatuses ? window.omniStatuses.apply(data.message_id, status) : "missing";
+      // A failure's reason is not in the event, and a message not on screen yet needs the history.
+      var here = data.chat_id ? data.chat_id === openChatId() : outcome !== "missing";
+      if (here && (status === "failed" || outcome === "missing")) refreshMessages();
+      refreshList();
+      return;
+    }
     if (data.chat_id && data.chat_id === openChatId()) refreshMessages();
     refreshList();
   }
@@ -175,8 +201,21 @@
   });
 
   document.addEventListener("htmx:afterSwap", function (e) {
-    if (e.detail.target && e.detail.target.id === "messages") scrollToEnd();
+    if (e.detail.target && e.detail.target.id === "messages") {
+      if (window.omniStatuses) window.omniStatuses.reapply(e.detail.target);
+      if (!e.detail.keepScroll) scrollToEnd();
+    }
   });
+
+  // The browser's time zone, for pages rendered before the restaurant chose one (Settings → inbox).
+  function rememberZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    if (zone && /^[A-Za-z0-9_+\-\/]+$/.test(zone)) {
+      document.cookie = "omni_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+    }
+  }
+  rememberZone();
 
   document.addEventListener("DOMContentLoaded", function () {
     scrollToEnd();
