@@ -108,7 +108,7 @@ async def tools_html(
         labels = await list_labels(session)
     on = {label["id"] for label in chat["labels"]}
     addable = [label for label in labels if label["id"] not in on]
-    context = {"chat": chat, "users": users, "addable": addable, "error": error}
+    context = {"chat": chat, "users": users, "addable": addable, "error": error, "me": str(user.user_id)}
     return render(request, "_thread_tools.html", context)
 
 
