@@ -82,7 +82,15 @@ def page(request: Any, inbox_url: str, browser: Any) -> Iterator[Any]:
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.errors = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    # Console errors count, except the browser's own favicon fetch (the page's resources that fail
+    # are caught by their response instead).
+    page.on(
+        "console",
+        lambda m: page.errors.append(m.text)
+        if m.type == "error" and not m.text.startswith("Failed to load resource")
+        else None,
+    )
+    page.on("response", lambda r: page.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     yield page
     context.close()
@@ -113,7 +121,7 @@ def test_four_replies_in_a_row_all_reach_read_live(
         expect(box).to_have_value("")
     for text in texts:
         sent = page.locator("#messages li.msg.outbound", has_text=text)
-        expect(sent.locator(".status")).to_have_attribute("data-status", "read")
+        expect(sent.locator(".status")).to_have_attribute("data-status", "read", timeout=TIMEOUT_MS)
         # Blue double tick, and the word for screen readers.
         expect(sent.locator(".status .tick")).to_have_text("✓✓")
         expect(sent.locator(".status .sr-only")).to_have_text("read")

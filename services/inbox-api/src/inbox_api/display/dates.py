@@ -58,9 +58,9 @@ def list_stamp(moment: datetime, now: datetime, zone: tzinfo) -> str:
     return f"{label} {clock(moment, zone)}" if label in ("Today", "Yesterday") else label
 
 
-def parse_iso(value: str | datetime | None) -> datetime | None:
+def parse_iso(value: object) -> datetime | None:
     """A stored ISO time (a naive one is UTC); None for nothing or garbage."""
-    if value is None or value == "":
+    if not value or not isinstance(value, str | datetime):
         return None
     if isinstance(value, datetime):
         moment = value

@@ -14,8 +14,9 @@ from inbox_api.display.dates import clock, day_label, list_stamp, parse_iso, pic
 BROWSER_ZONE_COOKIE = "omni_tz"
 
 
-def zone_for(restaurant: str | None, request: Request) -> tzinfo:
-    return pick_zone(restaurant, request.cookies.get(BROWSER_ZONE_COOKIE))
+def zone_for(restaurant: str | None, request: Request | None) -> tzinfo:
+    browser = request.cookies.get(BROWSER_ZONE_COOKIE) if request is not None else None
+    return pick_zone(restaurant, browser)
 
 
 def day_of(value: str | datetime | None, zone: tzinfo) -> str:
