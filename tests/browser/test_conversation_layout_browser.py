@@ -55,12 +55,19 @@ def tenant(settings: Settings) -> SeededTenant:
                 now - timedelta(minutes=60 - i),
             ),
         )
-    for kind, title in (("token_expired", "Instagram token expired"), ("template_paused", "A template was paused")):
+    for kind, title in (
+        ("token_expired", "Instagram token expired"),
+        ("template_paused", "A template was paused"),
+    ):
         execute(
             settings,
             seeded,
             "INSERT INTO notifications (kind, severity, title, body) VALUES (%s, 'error', %s, %s)",
-            (kind, title, "Replies through it are paused until you reconnect it in Settings, which takes a minute."),
+            (
+                kind,
+                title,
+                "Replies through it are paused until you reconnect it in Settings, which takes a minute.",
+            ),
         )
     return seeded
 
@@ -90,9 +97,11 @@ def new_page(browser: Any, inbox_url: str, viewport: dict[str, int]) -> Any:
     # favicon fetch: resources of the page that fail are caught by their response instead.
     page.on(
         "console",
-        lambda m: page.errors.append(m.text)
-        if m.type == "error" and not m.text.startswith("Failed to load resource")
-        else None,
+        lambda m: (
+            page.errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.on("response", lambda r: page.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
@@ -119,8 +128,13 @@ def on_screen(page: Any, selector: str) -> dict[str, float]:
     box = page.locator(selector).bounding_box()
     assert box is not None, f"{selector} is not rendered"
     view = page.viewport_size
-    assert box["x"] >= 0 and box["x"] + box["width"] <= view["width"] + 0.5, f"{selector} off screen: {box}"
-    assert box["y"] >= 0 and box["y"] + box["height"] <= view["height"] + 0.5, f"{selector} off screen: {box}"
+    inside = (
+        box["x"] >= 0
+        and box["x"] + box["width"] <= view["width"] + 0.5
+        and box["y"] >= 0
+        and box["y"] + box["height"] <= view["height"] + 0.5
+    )
+    assert inside, f"{selector} off screen: {box}"
     return box
 
 
@@ -196,7 +210,9 @@ def test_adding_a_label_logs_no_console_error(page: Any, tenant: SeededTenant, a
     chip.wait_for()
     expect(chip).to_have_css("background-color", "rgb(130, 80, 223)")
     # The live event refreshes the list and the tools again: the chip there too, painted.
-    row = page.locator(f"#conv-list a.conv[data-chat='{tenant.chats['instagram']}'] .chip[data-label='{value}']")
+    row = page.locator(
+        f"#conv-list a.conv[data-chat='{tenant.chats['instagram']}'] .chip[data-label='{value}']"
+    )
     if page.viewport_size["width"] > 700:
         expect(row).to_have_css("background-color", "rgb(130, 80, 223)")
     chip.get_by_role("button").click()

@@ -86,9 +86,11 @@ def page(request: Any, inbox_url: str, browser: Any) -> Iterator[Any]:
     # are caught by their response instead).
     page.on(
         "console",
-        lambda m: page.errors.append(m.text)
-        if m.type == "error" and not m.text.startswith("Failed to load resource")
-        else None,
+        lambda m: (
+            page.errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on("response", lambda r: page.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.on("pageerror", lambda e: page.errors.append(str(e)))

@@ -24,8 +24,16 @@ from inbox_api.display.dates import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ZONES = st.sampled_from(
-    [UTC, BERLIN, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"), ZoneInfo("Pacific/Kiritimati"),
-     ZoneInfo("Pacific/Pago_Pago"), ZoneInfo("Australia/Lord_Howe"), ZoneInfo("America/Sao_Paulo")]
+    [
+        UTC,
+        BERLIN,
+        ZoneInfo("America/New_York"),
+        ZoneInfo("Asia/Kolkata"),
+        ZoneInfo("Pacific/Kiritimati"),
+        ZoneInfo("Pacific/Pago_Pago"),
+        ZoneInfo("Australia/Lord_Howe"),
+        ZoneInfo("America/Sao_Paulo"),
+    ]
 )
 MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC))
 FULL = re.compile(r"^\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4}$")
@@ -82,7 +90,9 @@ def test_parse_iso() -> None:
     assert parse_iso("2026-12-07T10:00:00+00:00") == datetime(2026, 12, 7, 10, tzinfo=UTC)
     assert parse_iso("2026-12-07T10:00:00Z") == datetime(2026, 12, 7, 10, tzinfo=UTC)
     assert parse_iso("2026-12-07T10:00:00") == datetime(2026, 12, 7, 10, tzinfo=UTC)  # stored UTC
-    assert parse_iso("garbage") is None and parse_iso(None) is None and parse_iso("") is None
+    assert parse_iso("garbage") is None
+    assert parse_iso(None) is None
+    assert parse_iso("") is None
     assert zone_named("x" * 100) is None
 
 
@@ -103,12 +113,17 @@ def test_a_label_names_the_local_day_of_the_moment(now: datetime, ago: timedelta
     elif label == "Yesterday":
         assert days == 1
     elif label in WEEKDAYS:
-        assert 2 <= days <= 6 and WEEKDAYS[local.weekday()] == label
+        assert 2 <= days <= 6
+        assert WEEKDAYS[local.weekday()] == label
     else:
-        assert FULL.match(label) and label == full_date(local) and days >= 7
+        assert FULL.match(label)
+        assert label == full_date(local)
+        assert days >= 7
 
 
-@given(MOMENTS, st.lists(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)), min_size=2), ZONES)
+@given(
+    MOMENTS, st.lists(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)), min_size=2), ZONES
+)
 def test_going_back_in_time_never_gets_a_newer_label(
     now: datetime, agos: list[timedelta], zone: ZoneInfo
 ) -> None:
@@ -118,6 +133,8 @@ def test_going_back_in_time_never_gets_a_newer_label(
     days = [(now.astimezone(zone).date() - (now - ago).astimezone(zone).date()).days for ago in sorted(agos)]
     assert days == sorted(days)
     # Within one week each label names one day only: equal labels, equal days.
-    for (a, da), (b, db) in zip(zip(labels, days, strict=True), zip(labels[1:], days[1:], strict=True), strict=False):
+    for (a, da), (b, db) in zip(
+        zip(labels, days, strict=True), zip(labels[1:], days[1:], strict=True), strict=False
+    ):
         if a == b and (a in order or a in WEEKDAYS):
             assert da == db

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from inbox_api.web.templates import templates
 from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON
 
@@ -47,7 +48,12 @@ def test_a_legacy_unknown_row_reads_as_may_have_been_delivered() -> None:
 
 @pytest.mark.parametrize(
     ("status", "words", "ticks"),
-    [("sent", "sent", "✓"), ("delivered", "delivered", "✓✓"), ("read", "read", "✓✓"), ("queued", "waiting to send", "🕓")],
+    [
+        ("sent", "sent", "✓"),
+        ("delivered", "delivered", "✓✓"),
+        ("read", "read", "✓✓"),
+        ("queued", "waiting to send", "🕓"),
+    ],
 )
 def test_ticks_as_whatsapp_shows_them_with_the_words_for_screen_readers(
     status: str, words: str, ticks: str

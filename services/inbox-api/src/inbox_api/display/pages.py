@@ -18,9 +18,7 @@ from inbox_api.web.templates import render
 
 BACK = "/settings/inbox"
 # Region/City names only (not the legacy aliases like "US/Eastern" or "Etc/GMT+5").
-ZONES = sorted(
-    z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/"))
-)
+ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/")))
 router = APIRouter(include_in_schema=False)
 
 
