@@ -5,6 +5,7 @@ never moving a message's status backwards. Also the ticks, and no console error 
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +138,8 @@ def test_four_replies_in_a_row_all_reach_read_live(
     grey = page.locator("#messages .msg.outbound .meta time").first.evaluate("e => getComputedStyle(e).color")
     assert blue != grey
     assert page.errors == []  # type: ignore[attr-defined]
+    # The README's and docs' pictures are refreshed on request only (a test run leaves the tree clean).
+    if channel == "whatsapp" and os.environ.get("OMNI_UPDATE_SCREENSHOT") == "1":
+        name = "desktop" if page.viewport_size["width"] > 700 else "phone"
+        page.locator("#reply-text").fill("Perfect, see you at 8! 🎉")
+        page.screenshot(path=str(DOCS / f"screenshot-conversation-{name}.png"))

@@ -264,3 +264,18 @@ def test_keyboard_shortcuts(browser: Any, inbox_url: str, settings: Settings, te
         assert page.errors == []
     finally:
         page.context.close()
+
+
+def test_the_page_orders_statuses_as_the_normalizer_does(browser: Any, inbox_url: str) -> None:
+    """static/statuses.js and normalizer/statuses.py agree on every pair: nothing on screen goes back."""
+    from normalizer.statuses import may_replace
+
+    page = new_page(browser, inbox_url, {"width": 1280, "height": 800})
+    try:
+        page.goto("/login")
+        statuses = ["queued", "sending", "unknown", "sent", "delivered", "read", "failed"]
+        pairs = [(a, b) for a in statuses for b in statuses]
+        got = page.evaluate("pairs => pairs.map(([a, b]) => window.omniStatuses.mayReplace(a, b))", pairs)
+        assert got == [may_replace(a, b) for a, b in pairs]
+    finally:
+        page.context.close()

@@ -61,15 +61,16 @@
     });
   });
 
-  function refreshList() {
+  // One at a time too: a burst of events (four replies' statuses) must not leave the list behind.
+  var refreshList = oneAtATime(function () {
     var list = document.getElementById("conv-list");
-    if (!list) return;
+    if (!list) return null;
     // Every field of the filter form (search, channel, state, assignee, label) survives a refresh.
     var form = document.querySelector("form.filters");
     var params = new URLSearchParams(form ? new FormData(form) : undefined);
     params.set("c", openChatId() || "");
-    htmx.ajax("GET", "/ui/conversations?" + params.toString(), { target: "#conv-list", swap: "innerHTML" });
-  }
+    return htmx.ajax("GET", "/ui/conversations?" + params.toString(), { target: "#conv-list", swap: "innerHTML" });
+  });
 
   function refreshBanner() {
     if (document.getElementById("banner")) {
