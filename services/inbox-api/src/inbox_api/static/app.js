@@ -2,6 +2,11 @@
 (function () {
   "use strict";
 
+  // htmx "settles" a swapped element by copying the old one's class and style attributes onto it;
+  // copying a style attribute (label colours are set through the CSSOM) is an inline style the CSP
+  // refuses, logged as a console error. Classes only: the policy stays strict.
+  if (window.htmx) htmx.config.attributesToSettle = ["class", "width", "height"];
+
   function openChatId() {
     var el = document.getElementById("messages");
     return el ? el.getAttribute("data-chat") : null;
@@ -212,14 +217,17 @@
   function rememberZone() {
     var zone = "";
     try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
-    if (zone && /^[A-Za-z0-9_+\-\/]+$/.test(zone)) {
-      document.cookie = "omni_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
-    }
+    if (!zone || !/^[A-Za-z0-9_+\-\/]+$/.test(zone)) return false;
+    var before = document.cookie.split("; ").indexOf("omni_tz=" + zone) >= 0;
+    document.cookie = "omni_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+    return !before;
   }
-  rememberZone();
+  var zoneChanged = rememberZone();
 
   document.addEventListener("DOMContentLoaded", function () {
     scrollToEnd();
     connectEvents();
+    // Rendered before the server knew this browser's zone: the dates again, in the right one.
+    if (zoneChanged) { refreshList(); refreshMessages(); }
   });
 })();
