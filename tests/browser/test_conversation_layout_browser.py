@@ -214,3 +214,30 @@ def test_adding_a_label_logs_no_console_error(page: Any, tenant: SeededTenant, a
     page.goto(f"/inbox?c={tenant.chats['instagram']}")
     tools.locator(".tools-row").first.wait_for()
     assert page.errors == [], page.errors
+
+
+def test_a_failed_reply_shows_a_red_mark_with_its_reason_on_tap(
+    page: Any, settings: Settings, tenant: SeededTenant
+) -> None:
+    reason = "the customer cannot receive messages on this number"
+    text = f"Your table is ready {uuid.uuid4().hex[:4]}"
+    execute(
+        settings,
+        tenant,
+        "INSERT INTO chat_messages (tenant_id, chat_id, channel, direction, kind, text, status, error_code, "
+        "error_message) VALUES (%s, %s, 'whatsapp', 'outbound', 'text', %s, 'failed', '131026', %s)",
+        (tenant.id, tenant.chats["whatsapp"], text, reason),
+    )
+    sign_in(page, tenant)
+    page.goto(f"/inbox?c={tenant.chats['whatsapp']}")
+    failed = page.locator("#messages li.msg.outbound", has_text=text)
+    mark = failed.locator("button.tick-fail")
+    expect(mark).to_have_css("background-color", "rgb(164, 14, 38)")  # red
+    assert reason in (mark.get_attribute("title") or "")  # on hover
+    expect(failed.locator(".fail-reason")).to_be_hidden()
+    mark.click()  # on tap
+    expect(failed.locator(".fail-reason")).to_be_visible()
+    expect(failed.locator(".fail-reason")).to_contain_text(reason)
+    assert mark.get_attribute("aria-expanded") == "true"
+    expect(mark).to_have_accessible_name(f"failed: {reason}")
+    assert page.errors == []
