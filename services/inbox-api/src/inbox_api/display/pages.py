@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth.dependencies import Deps, PageUser
-from inbox_api.display.dates import list_stamp, pick_zone
+from inbox_api.display.dates import clock, pick_zone
 from inbox_api.display.service import restaurant_zone, set_restaurant_zone
 from inbox_api.web.forms import FormUser, save
 from inbox_api.web.templates import render
@@ -26,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 async def time_zone_fragment(request: Request, user: PageUser, deps: Deps) -> HTMLResponse:
     async with deps.registry.session(user.tenant_id) as session:
         chosen = await restaurant_zone(session)
-    sample = list_stamp(datetime.now(UTC), datetime.now(UTC), pick_zone(chosen, None))
+    sample = clock(datetime.now(UTC), pick_zone(chosen, None))
     context = {"chosen": chosen or "", "zones": ZONES, "sample": sample}
     context["csrf"] = deps.signer.csrf_token(user.sid)
     return render(request, "_time_zone.html", context)
