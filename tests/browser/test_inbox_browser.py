@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
-SCREENSHOT = Path(__file__).parent.parent.parent / "docs" / "screenshot-inbox.png"
 TIMEOUT_MS = 15_000
 
 
@@ -143,9 +141,8 @@ def test_webhook_message_appears_live_and_a_reply_goes_to_read(
     # The sender replies through the sandbox, whose signed status webhooks come back through the
     # pipeline; the status on the page moves by itself (SSE), without a reload.
     sent.locator(".status[data-status=read]").wait_for()
-    # The README's picture is refreshed on request only: a test run leaves the work tree clean.
-    update = os.environ.get("OMNI_UPDATE_SCREENSHOT") == "1"
-    page.screenshot(path=str(SCREENSHOT if update else tmp_path / "inbox.png"))
+    # The README's picture is the conversation view now (test_conversation_live_browser.py).
+    page.screenshot(path=str(tmp_path / "inbox.png"))
 
 
 def test_settings_connect_test_and_disable(page: Any, tenant: SeededTenant) -> None:

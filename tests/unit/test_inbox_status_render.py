@@ -6,20 +6,15 @@ before that code) must not read like a plain failure: staff must check before se
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from jinja2 import Environment, FileSystemLoader
 
-import inbox_api
+from inbox_api.web.templates import templates
 from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON
-
-TEMPLATES = Path(inbox_api.__file__).parent / "templates"
 
 
 def _status_html(**fields: Any) -> str:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     message = {
         "id": "m1",
         "chat_id": "c1",
@@ -31,11 +26,11 @@ def _status_html(**fields: Any) -> str:
         "error_message": None,
         **fields,
     }
-    html = env.get_template("_messages.html").render(
-        thread={"messages": [message], "chat": {"id": "c1", "reply_window_open": True}}
+    html = templates.env.get_template("_messages.html").render(
+        thread={"messages": [message], "chat": {"id": "c1", "reply_window_open": True}}, request=None
     )
     start = html.index('<span class="status')
-    return html[start : html.index("</span>", start)]
+    return html[start : html.index("</span>\n", start) + len("</span>")]
 
 
 def test_a_reply_that_may_have_been_delivered_says_so_and_is_marked_apart() -> None:
@@ -52,17 +47,32 @@ def test_a_legacy_unknown_row_reads_as_may_have_been_delivered() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fields", "shown"),
+    ("status", "words", "ticks"),
     [
-        (
-            {"status": "failed", "error_code": "131026", "error_message": "the customer cannot receive"},
-            "failed: the customer cannot receive",
-        ),
-        ({"status": "sent"}, "sent"),
-        ({"status": "queued"}, "queued"),
+        ("sent", "sent", "✓"),
+        ("delivered", "delivered", "✓✓"),
+        ("read", "read", "✓✓"),
+        ("queued", "waiting to send", "🕓"),
     ],
 )
-def test_other_statuses_render_as_before(fields: dict[str, Any], shown: str) -> None:
-    html = _status_html(**fields)
+def test_ticks_as_whatsapp_shows_them_with_the_words_for_screen_readers(
+    status: str, words: str, ticks: str
+) -> None:
+    html = _status_html(status=status)
     assert "status-maybe-sent" not in html
-    assert html.endswith(f">{shown}")
+    assert f'data-status="{status}"' in html
+    assert f'<span class="sr-only">{words}</span>' in html
+    assert f'<span class="tick" aria-hidden="true">{ticks}</span>' in html
+
+
+def test_a_failure_is_a_red_mark_with_its_reason_on_hover_and_tap() -> None:
+    html = _status_html(status="failed", error_code="131026", error_message="the customer cannot receive")
+    assert "status-maybe-sent" not in html
+    assert 'title="Not delivered: the customer cannot receive"' in html
+    assert '<span class="sr-only">failed: the customer cannot receive</span>' in html
+    assert '<span class="fail-reason" hidden>Not delivered: the customer cannot receive</span>' in html
+
+
+def test_customer_text_in_a_reason_is_escaped() -> None:
+    html = _status_html(status="failed", error_code="x", error_message='<img src=x onerror="alert(1)">')
+    assert "<img" not in html

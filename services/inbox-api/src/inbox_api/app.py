@@ -23,6 +23,7 @@ from inbox_api.contacts import pages as contacts_pages
 from inbox_api.conversations import api as conversations_api
 from inbox_api.conversations import pages as conversations_pages
 from inbox_api.deps import InboxDeps
+from inbox_api.display import pages as display_pages
 from inbox_api.health import api as health_api
 from inbox_api.health import pages as health_pages
 from inbox_api.labels import api as labels_api
@@ -68,6 +69,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wa_templates_pages.router,
     contacts_api.router,
     contacts_pages.router,
+    display_pages.router,
 )
 # No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
 CSP = (

@@ -535,3 +535,17 @@ class AuditEntry(TenantBase):
     target_type: Mapped[str | None] = mapped_column(Text)
     target_id: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'"))
+
+
+class InboxDisplay(TenantBase):
+    """How the inbox shows times: one row (id 1); ``time_zone`` None means each browser's own zone."""
+
+    __tablename__ = "inbox_display"
+    __table_args__ = (CheckConstraint("id = 1", name="singleton"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, server_default=text("1"))
+    time_zone: Mapped[str | None] = mapped_column(Text)  # an IANA name, e.g. "Europe/Berlin"
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = _updated()

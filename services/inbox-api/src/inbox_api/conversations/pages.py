@@ -22,6 +22,7 @@ from inbox_api.conversations.service import (
 )
 from inbox_api.conversations.thread import thread_view
 from inbox_api.deps import InboxDeps
+from inbox_api.display.service import restaurant_zone
 from inbox_api.errors import NotFound
 from inbox_api.labels.service import list_labels
 from inbox_api.web.forms import FormError, FormUser, attempt
@@ -44,7 +45,9 @@ async def _list_context(
         page = await list_conversations(session, query)
         unread = await unread_conversations(session, user.user_id)
         labels = await list_labels(session)
+        zone = await restaurant_zone(session)
     return {
+        "zone": zone,
         "conversations": page["items"],
         "channel": channel,
         "q": q or "",
@@ -105,7 +108,7 @@ async def tools_html(
         labels = await list_labels(session)
     on = {label["id"] for label in chat["labels"]}
     addable = [label for label in labels if label["id"] not in on]
-    context = {"chat": chat, "users": users, "addable": addable, "error": error}
+    context = {"chat": chat, "users": users, "addable": addable, "error": error, "me": str(user.user_id)}
     return render(request, "_thread_tools.html", context)
 
 

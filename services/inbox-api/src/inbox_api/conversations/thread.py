@@ -8,6 +8,7 @@ from typing import Any
 from inbox_api.auth.models import Principal
 from inbox_api.conversations.service import get_conversation
 from inbox_api.deps import InboxDeps
+from inbox_api.display.service import restaurant_zone
 from inbox_api.messages.service import chat_messages
 from inbox_api.notes.service import list_notes, merge_timeline
 
@@ -18,4 +19,5 @@ async def thread_view(deps: InboxDeps, user: Principal, chat_id: uuid.UUID) -> d
     async with deps.registry.session(user.tenant_id) as session:
         chat = await get_conversation(session, chat_id, viewer=user.user_id)
         notes = await list_notes(session, chat_id)
-    return {"chat": chat, "messages": merge_timeline(messages, notes)}
+        zone = await restaurant_zone(session)
+    return {"chat": chat, "messages": merge_timeline(messages, notes), "zone": zone}

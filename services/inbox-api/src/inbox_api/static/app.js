@@ -2,6 +2,11 @@
 (function () {
   "use strict";
 
+  // htmx "settles" a swapped element by copying the old one's class and style attributes onto it;
+  // copying a style attribute (label colours are set through the CSSOM) is an inline style the CSP
+  // refuses, logged as a console error. Classes only: the policy stays strict.
+  if (window.htmx) htmx.config.attributesToSettle = ["class", "width", "height"];
+
   function openChatId() {
     var el = document.getElementById("messages");
     return el ? el.getAttribute("data-chat") : null;
@@ -39,21 +44,38 @@
   }
   window.omniOneAtATime = oneAtATime; // queue.js refreshes the conversation's tools the same way
 
+  // The history is fetched with fetch(), not htmx.ajax: htmx drops a request on an element that has
+  // one in flight (another script's, or the reply form's), and a dropped refresh left statuses behind.
   var refreshMessages = oneAtATime(function () {
     var chat = openChatId();
     if (!chat) return null;
-    return htmx.ajax("GET", "/ui/conversations/" + chat + "/messages", { target: "#messages", swap: "innerHTML" });
+    return fetch("/ui/conversations/" + encodeURIComponent(chat) + "/messages", {
+      credentials: "same-origin",
+      headers: { "HX-Request": "true" },
+    }).then(function (r) {
+      if (!r.ok) return;
+      return r.text().then(function (html) {
+        var el = document.getElementById("messages");
+        if (!el || el.getAttribute("data-chat") !== chat) return; // another conversation opened meanwhile
+        var atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        el.innerHTML = html; // the server's own fragment (customer text escaped by Jinja)
+        htmx.process(el);
+        // Other scripts (ticks, attachments, countdown) follow swaps of the history.
+        el.dispatchEvent(new CustomEvent("htmx:afterSwap", { bubbles: true, detail: { target: el, elt: el, keepScroll: !atEnd } }));
+      });
+    });
   });
 
-  function refreshList() {
+  // One at a time too: a burst of events (four replies' statuses) must not leave the list behind.
+  var refreshList = oneAtATime(function () {
     var list = document.getElementById("conv-list");
-    if (!list) return;
+    if (!list) return null;
     // Every field of the filter form (search, channel, state, assignee, label) survives a refresh.
     var form = document.querySelector("form.filters");
     var params = new URLSearchParams(form ? new FormData(form) : undefined);
     params.set("c", openChatId() || "");
-    htmx.ajax("GET", "/ui/conversations?" + params.toString(), { target: "#conv-list", swap: "innerHTML" });
-  }
+    return htmx.ajax("GET", "/ui/conversations?" + params.toString(), { target: "#conv-list", swap: "innerHTML" });
+  });
 
   function refreshBanner() {
     if (document.getElementById("banner")) {
@@ -67,6 +89,16 @@
     document.dispatchEvent(new CustomEvent("omni:live", { detail: { kind: kind, data: data } }));
     if (kind === "resync") { refreshMessages(); refreshList(); refreshBanner(); return; }
     if (kind === "notification" || kind === "account.status") { refreshBanner(); return; }
+    if (kind === "message.status") {
+      // The event names the message and its new status: applied in place, in order, never backwards.
+      var status = data.data && data.data.status;
+      var outcome = window.omniStatuses ? window.omniStatuses.apply(data.message_id, status) : "missing";
+      // A failure's reason is not in the event, and a message not on screen yet needs the history.
+      var here = data.chat_id ? data.chat_id === openChatId() : outcome !== "missing";
+      if (here && (status === "failed" || outcome === "missing")) refreshMessages();
+      refreshList();
+      return;
+    }
     if (data.chat_id && data.chat_id === openChatId()) refreshMessages();
     refreshList();
   }
@@ -175,11 +207,27 @@
   });
 
   document.addEventListener("htmx:afterSwap", function (e) {
-    if (e.detail.target && e.detail.target.id === "messages") scrollToEnd();
+    if (e.detail.target && e.detail.target.id === "messages") {
+      if (window.omniStatuses) window.omniStatuses.reapply(e.detail.target);
+      if (!e.detail.keepScroll) scrollToEnd();
+    }
   });
+
+  // The browser's time zone, for pages rendered before the restaurant chose one (Settings → inbox).
+  function rememberZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    if (!zone || !/^[A-Za-z0-9_+\-\/]+$/.test(zone)) return false;
+    var before = document.cookie.split("; ").indexOf("omni_tz=" + zone) >= 0;
+    document.cookie = "omni_tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+    return !before;
+  }
+  var zoneChanged = rememberZone();
 
   document.addEventListener("DOMContentLoaded", function () {
     scrollToEnd();
     connectEvents();
+    // Rendered before the server knew this browser's zone: the dates again, in the right one.
+    if (zoneChanged) { refreshList(); refreshMessages(); }
   });
 })();

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from inbox_api.conversations.models import SNOOZE_CHOICES, STATE_LABELS
+from inbox_api.display.present import day_of, stamp_of, time_of, zone_for
 from omni_common.domain.channels import CHANNEL_NAMES
 from omni_common.media.outbound import client_rules
 from omni_common.wa_templates.model import language_name
@@ -22,6 +23,8 @@ templates.env.globals.update(
     FILE_RULES=client_rules,  # the composer's limits per channel (_composer_attach.html)
     LANGUAGE_NAME=language_name,  # a template's language in words (_message_extras.html)
 )
+# Dates in the restaurant's (or the browser's) time zone: Today, Yesterday, a weekday, the date.
+templates.env.globals.update(ZONE=zone_for, DAY_OF=day_of, TIME_OF=time_of, STAMP_OF=stamp_of)
 
 
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:

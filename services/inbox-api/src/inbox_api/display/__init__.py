@@ -1,0 +1,1 @@
+"""How the inbox shows times: the restaurant's time zone and the day labels (Today, Yesterday, ...)."""
