@@ -30,6 +30,8 @@ from inbox_api.messages import api as messages_api
 from inbox_api.messages import pages as messages_pages
 from inbox_api.notes import api as notes_api
 from inbox_api.notes import pages as notes_pages
+from inbox_api.push import api as push_api
+from inbox_api.push import pages as push_pages
 from inbox_api.quick_replies import api as quick_replies_api
 from inbox_api.quick_replies import pages as quick_replies_pages
 from inbox_api.wa_templates import api as wa_templates_api
@@ -53,6 +55,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_api.router,
     health_api.router,
     wa_templates_api.router,
+    push_api.router,
     auth_pages.router,
     conversations_pages.router,
     messages_pages.router,
@@ -64,6 +67,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_pages.router,
     health_pages.router,
     wa_templates_pages.router,
+    push_pages.router,
 )
 # No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
 CSP = (

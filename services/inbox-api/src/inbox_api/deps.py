@@ -6,12 +6,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from inbox_api.push.endpoints import DEFAULT_HOSTS
+
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from argon2 import PasswordHasher
 
     from inbox_api.adapters import EventHub, SuggestionClient
     from inbox_api.auth.ratelimit import RateLimiter
     from inbox_api.auth.sessions import TokenSigner
+    from inbox_api.push.sender import PushNotifier
     from inbox_api.wa_templates.syncer import TemplateSyncer
     from omni_common.broker.publisher import Publisher
     from omni_common.crypto import KeyRing
@@ -42,3 +45,7 @@ class InboxDeps:
     verify: Callable[[str, str, str], Awaitable[str]] | None = None
     # WhatsApp template syncs in the background (on connect, on demand); None: not set up.
     templates: TemplateSyncer | None = None
+    # Web Push alerts (``push/sender.py``), fed by the hub; None: no pushes. Endpoints a browser may
+    # register (``push/endpoints.py``).
+    push: PushNotifier | None = None
+    push_endpoint_hosts: tuple[str, ...] = DEFAULT_HOSTS

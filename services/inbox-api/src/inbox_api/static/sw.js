@@ -1,0 +1,40 @@
+// The inbox's service worker (served as /sw.js so its scope is the whole site): makes the inbox
+// installable and shows Web Push alerts when no inbox page is in front of the owner. It caches
+// nothing: the inbox is live data, and a stale page would show stale conversations.
+"use strict";
+
+self.addEventListener("install", function () { self.skipWaiting(); });
+self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });
+// A fetch handler is part of what makes a page installable; it lets the network answer everything.
+self.addEventListener("fetch", function () {});
+
+self.addEventListener("push", function (event) {
+  var data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = {}; }
+  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (wins) {
+    // A visible inbox page alerts by itself (static/alerts.js, with the same rule): stay quiet.
+    var seen = wins.some(function (w) { return w.visibilityState === "visible"; });
+    if (seen) return undefined;
+    return self.registration.showNotification(data.title || "New message", {
+      body: data.body || "",
+      tag: "chat-" + (data.chat_id || "new"),
+      renotify: true,
+      icon: "/static/icon-192.png",
+      badge: "/static/icon-192.png",
+      data: { url: data.url || "/inbox" }
+    });
+  }));
+});
+
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  var target = (event.notification.data && event.notification.data.url) || "/inbox";
+  // Only our own pages: the payload came from our server, but a link is followed only on this origin.
+  if (target.charAt(0) !== "/" || target.charAt(1) === "/") target = "/inbox";
+  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (wins) {
+    for (var i = 0; i < wins.length; i++) {
+      if ("navigate" in wins[i]) return wins[i].navigate(target).then(function (w) { return w && w.focus(); });
+    }
+    return self.clients.openWindow(target);
+  }));
+});
