@@ -59,7 +59,8 @@ def decrypt_aes128gcm(body: bytes, keys: BrowserKeys) -> bytes:
     salt, record_size, id_len = body[:16], struct.unpack(">I", body[16:20])[0], body[20]
     sender_public = body[21 : 21 + id_len]
     ciphertext = body[21 + id_len :]
-    assert id_len == 65 and len(ciphertext) <= record_size
+    assert id_len == 65
+    assert len(ciphertext) <= record_size
     sender = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), sender_public)
     shared = keys.private.exchange(ec.ECDH(), sender)
     key_info = b"WebPush: info\x00" + keys.public_raw + sender_public

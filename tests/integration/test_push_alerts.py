@@ -103,7 +103,8 @@ def test_a_customer_message_is_pushed_encrypted_and_a_dead_subscription_is_remov
         saved = http.post("/api/push/subscriptions", json=keys.subscription(f"{url}/push/{token}"), headers=h)
         assert saved.status_code == 204, saved.text
     stored = pipe.query(tenant.db_name, "SELECT private_key_encrypted FROM push_keys")
-    assert stored and stored[0]["private_key_encrypted"].startswith("v1:")  # sealed at rest
+    assert stored
+    assert stored[0]["private_key_encrypted"].startswith("v1:")
 
     text = f"Is there a table for 4 tonight? {uuid.uuid4().hex[:6]}"
     customer_writes(pipe, tenant, text)
@@ -111,7 +112,8 @@ def test_a_customer_message_is_pushed_encrypted_and_a_dead_subscription_is_remov
     assert pushed.headers["content-encoding"] == "aes128gcm"
     assert int(pushed.headers["ttl"]) > 0
     claims = verify_vapid(pushed.headers["authorization"], key, url)
-    assert claims["sub"].startswith("mailto:") and claims["exp"] > time.time()
+    assert claims["sub"].startswith("mailto:")
+    assert claims["exp"] > time.time()
     alert = orjson.loads(decrypt_aes128gcm(pushed.body, phone))
     assert alert["body"] == text
     assert alert["title"] == "Push Customer"

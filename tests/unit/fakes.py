@@ -284,6 +284,7 @@ class FakeGraph:
     calls: list[dict[str, Any]] = field(default_factory=list)
     upload_answers: list[str | GraphError] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
+    signals: list[dict[str, Any]] = field(default_factory=list)  # read receipts and "typing…"
 
     async def upload_media(
         self, phone_number_id: str, token: str, *, data: bytes, mime_type: str, filename: str
@@ -296,6 +297,9 @@ class FakeGraph:
         return self._upload(
             {"account_id": account_id, "kind": kind, "size": len(data), "mime_type": mime_type}
         )
+
+    async def send_signal(self, phone_number_id: str, token: str, *, message_id: str, typing: bool) -> None:
+        self.signals.append({"account_id": phone_number_id, "message_id": message_id, "typing": typing})
 
     def _upload(self, call: dict[str, Any]) -> str:
         self.uploads.append(call)

@@ -269,6 +269,13 @@ async def clear_requests(request: Request) -> None:
     _state(request).requests.clear()
 
 
+@router.get("/signals")
+async def list_signals(request: Request) -> list[dict[str, Any]]:
+    """WhatsApp read receipts and typing indicators received (``account_id``, ``message_id``,
+    ``typing``, ``at``), oldest first."""
+    return _state(request).signals
+
+
 @router.get("/sent")
 async def list_sent(request: Request) -> dict[str, dict[str, Any]]:
     """Messages accepted so far, by message id."""

@@ -18,6 +18,7 @@ https://developers.facebook.com/docs/messenger-platform/reference/send-api
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
@@ -61,6 +62,14 @@ async def send_message(ver: str, object_id: str, request: Request) -> Response:
     if account.channel == "whatsapp" and not account.registered:
         raise MetaError(133010, whatsapp=True)
     if send.kind == "mark_read":
+        state.signals.append(
+            {
+                "account_id": account.account_id,
+                "message_id": send.mark_read,
+                "typing": send.typing,
+                "at": time.time(),
+            }
+        )
         return _ok(entry, {"success": True})
     if send.kind == "sender_action":
         return _ok(entry, {"recipient_id": send.recipient})

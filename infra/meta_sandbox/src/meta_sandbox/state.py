@@ -160,6 +160,8 @@ class SandboxState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
+    # WhatsApp read receipts and typing indicators received, oldest first (``GET /_sandbox/signals``)
+    signals: list[dict[str, Any]] = field(default_factory=list)
     last_inbound: dict[tuple[str, str], float] = field(default_factory=dict)  # (account, user) -> unix
     # object id (Page, IG account, WABA) -> subscribed_fields of our app (WABAs: [])
     subscriptions: dict[str, list[str]] = field(default_factory=dict)
@@ -212,6 +214,7 @@ class SandboxState:
         self.faults.clear()
         self.requests.clear()
         self.webhooks.clear()
+        self.signals.clear()
         self.__post_init__()
 
 

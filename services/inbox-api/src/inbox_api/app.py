@@ -34,6 +34,7 @@ from inbox_api.push import api as push_api
 from inbox_api.push import pages as push_pages
 from inbox_api.quick_replies import api as quick_replies_api
 from inbox_api.quick_replies import pages as quick_replies_pages
+from inbox_api.signals import api as signals_api
 from inbox_api.wa_templates import api as wa_templates_api
 from inbox_api.wa_templates import pages as wa_templates_pages
 from inbox_api.web.pages import install_error_pages
@@ -56,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     health_api.router,
     wa_templates_api.router,
     push_api.router,
+    signals_api.router,
     auth_pages.router,
     conversations_pages.router,
     messages_pages.router,

@@ -579,3 +579,15 @@ class InboxSignals(TenantBase):
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
     read_receipts: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     typing_indicator: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+
+
+class CustomerRead(TenantBase):
+    """The customer's message last marked read on WhatsApp, per conversation (no second receipt)."""
+
+    __tablename__ = "customer_reads"
+
+    chat_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    read_at: Mapped[datetime] = _created()
