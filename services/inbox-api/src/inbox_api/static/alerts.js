@@ -57,9 +57,14 @@
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     var options = { body: body, tag: "chat-" + chat, renotify: true, icon: "/static/icon-192.png",
       data: { url: "/inbox?c=" + chat } };
-    var shown = registration ? registration.showNotification(title, options)
-      : Promise.resolve(new Notification(title, options));
-    shown.then(function () { document.body.setAttribute("data-alert-notified", chat); });
+    var shown;
+    try {
+      // Through the service worker where there is one (phones allow no other way).
+      shown = registration ? registration.showNotification(title, options) : Promise.resolve(new Notification(title, options));
+    } catch (e) {
+      return;
+    }
+    shown.then(function () { document.body.setAttribute("data-alert-notified", chat); }, function () { /* refused */ });
   }
 
   // A new customer message alerts when its conversation is not the open one, or when it is assigned

@@ -1,12 +1,11 @@
 // The inbox's service worker (served as /sw.js so its scope is the whole site): makes the inbox
 // installable and shows Web Push alerts when no inbox page is in front of the owner. It caches
-// nothing: the inbox is live data, and a stale page would show stale conversations.
+// nothing and has no fetch handler: the inbox is live data, a stale page would show stale
+// conversations, and browsers no longer need one to install an app.
 "use strict";
 
 self.addEventListener("install", function () { self.skipWaiting(); });
 self.addEventListener("activate", function (event) { event.waitUntil(self.clients.claim()); });
-// A fetch handler is part of what makes a page installable; it lets the network answer everything.
-self.addEventListener("fetch", function () {});
 
 self.addEventListener("push", function (event) {
   var data = {};
