@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
 from pipeline import Pipeline, body_of, running_pipeline, sign, wait_until
@@ -20,6 +21,8 @@ from sandbox_server import serve
 from testenv import APP_SECRET
 
 from omni_common.channels import samples
+from omni_common.crypto import binding
+from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -163,3 +166,29 @@ def test_turning_alerts_off_forgets_the_subscription(
         == 204
     )
     assert not pipe.query(tenant.db_name, "SELECT 1 FROM push_subscriptions WHERE endpoint = %s", (endpoint,))
+
+
+def test_tenant_creation_makes_the_push_key_sealed(settings: Settings, tenant: SeededTenant) -> None:
+    """`omni tenant create` with encryption keys set makes the VAPID pair at once (not on first use)."""
+    import asyncio
+
+    from omni_common.crypto import KeyRing
+    from omni_common.tenancy.provisioning import create_tenant
+
+    slug = f"pushkey-{uuid.uuid4().hex[:6]}"
+    keyring = KeyRing.from_strings(settings.encryption_key_list())
+    record = asyncio.run(
+        create_tenant(
+            settings.database_url,
+            slug,
+            display_name="Push Key",
+            owner_email=f"owner@{slug}.test",
+            owner_password=PASSWORD,
+            keyring=keyring,
+        )
+    )
+    conninfo = libpq_conninfo(settings.database_url, database=record.db_name)
+    with psycopg.connect(conninfo) as conn:
+        public, sealed = conn.execute("SELECT public_key, private_key_encrypted FROM push_keys").fetchone()
+    assert len(public) == 87
+    assert keyring.decrypt(sealed, aad=binding(record.id, "web-push", "vapid_private_key"))

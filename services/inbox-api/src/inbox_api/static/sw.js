@@ -30,9 +30,11 @@ self.addEventListener("notificationclick", function (event) {
   var target = (event.notification.data && event.notification.data.url) || "/inbox";
   // Only our own pages: the payload came from our server, but a link is followed only on this origin.
   if (target.charAt(0) !== "/" || target.charAt(1) === "/") target = "/inbox";
-  event.waitUntil(self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (wins) {
-    for (var i = 0; i < wins.length; i++) {
-      if ("navigate" in wins[i]) return wins[i].navigate(target).then(function (w) { return w && w.focus(); });
+  event.waitUntil(self.clients.matchAll({ type: "window" }).then(function (wins) {
+    // An inbox window this worker controls is reused; anything else opens a new one.
+    if (wins.length && "navigate" in wins[0]) {
+      return wins[0].focus().then(function (w) { return w.navigate(target); })
+        .catch(function () { return self.clients.openWindow(target); });
     }
     return self.clients.openWindow(target);
   }));
