@@ -49,7 +49,8 @@ def new_pair() -> VapidPair:
     return VapidPair(_b64url(public), _b64url(private))
 
 
-def _aad(tenant_id: uuid.UUID) -> bytes:
+def sealing_aad(tenant_id: uuid.UUID) -> bytes:
+    """Where the sealed private key may live (key rotation re-seals it with the same)."""
     return crypto.binding(tenant_id, _OWNER, _FIELD)
 
 
@@ -58,12 +59,12 @@ async def ensure_pair(session: AsyncSession, tenant_id: uuid.UUID, keyring: cryp
     row = await session.get(PushKey, 1)
     if row is None:
         pair = new_pair()
-        sealed = keyring.encrypt(pair.private_key, aad=_aad(tenant_id))
+        sealed = keyring.encrypt(pair.private_key, aad=sealing_aad(tenant_id))
         await session.execute(
             insert(PushKey)
             .values(id=1, public_key=pair.public_key, private_key_encrypted=sealed)
             .on_conflict_do_nothing(index_elements=["id"])
         )
         row = (await session.execute(select(PushKey).where(PushKey.id == 1))).scalar_one()
-    private = keyring.decrypt(row.private_key_encrypted, aad=_aad(tenant_id))
+    private = keyring.decrypt(row.private_key_encrypted, aad=sealing_aad(tenant_id))
     return VapidPair(row.public_key, private)
