@@ -2,9 +2,11 @@
 
 Fed by the live event path (``EventHub`` hears every ``message.created`` of every tenant from the
 notifications fan-out): ``offer`` only queues, so neither the hub nor the inbound pipeline ever waits
-on a push service. A bounded queue drains in one background task; a full queue drops (an alert
-missed costs less than a stalled replica). Every replica hears every event, so the one whose
-``push_claims`` insert wins pushes it; the claim is made only when the tenant has subscriptions.
+on a push service. A bounded queue drains in one background task, a few pushes at a time; a full
+queue drops (an alert missed costs less than a stalled replica). Every replica hears every event, so
+the one whose ``push_claims`` insert wins pushes it; the claim is made only when the tenant has
+subscriptions, and a tenant found without any is not asked again for ``EMPTY_TTL_S`` (a replica
+learns of its own new subscriptions at once: ``subscribed``).
 
 Who: the conversation's assignee, or every active owner and manager when nobody is assigned. The
 service worker then stays quiet when that conversation is already open in a visible window
@@ -40,6 +42,8 @@ GONE = frozenset({404, 410})
 PREVIEW_CHARS = 120
 TTL_S = 3600  # an alert older than an hour is noise
 CLAIMS_KEPT_S = 24 * 3600
+EMPTY_TTL_S = 30.0  # a tenant without subscriptions costs one query per this, not one per message
+CONCURRENCY = 8
 
 # One statement: claim the message (only if the tenant has any subscription), then the targets.
 _TARGETS = text(
@@ -59,6 +63,7 @@ JOIN push_subscriptions s ON c.assignee_user_id IS NULL OR s.user_id = c.assigne
 JOIN users u ON u.id = s.user_id AND u.is_active AND u.role IN ('business_owner', 'manager')
 """
 )
+_ANY = text("SELECT EXISTS (SELECT 1 FROM push_subscriptions)")
 _FORGET = text("DELETE FROM push_subscriptions WHERE id = ANY(:ids)")
 _PRUNE = text("DELETE FROM push_claims WHERE claimed_at < now() - make_interval(secs => :secs)")
 
@@ -93,6 +98,8 @@ class PushNotifier:
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _http: aiohttp.ClientSession | None = field(default=None, init=False)
     _pruned: dict[uuid.UUID, float] = field(default_factory=dict, init=False)
+    _empty_until: dict[uuid.UUID, float] = field(default_factory=dict, init=False)
+    _running: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     sent: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -113,27 +120,49 @@ class PushNotifier:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         self._task = asyncio.create_task(self._run(), name="web-push")
 
+    def subscribed(self, tenant_id: uuid.UUID) -> None:
+        """A user of the tenant subscribed through this replica: ask the database again."""
+        self._empty_until.pop(tenant_id, None)
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, *self._running) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
 
     async def _run(self) -> None:
+        slots = asyncio.Semaphore(CONCURRENCY)  # one slow push service must not hold the others
         while True:
             event = await self._queue.get()
-            assert event.message_id is not None  # checked by offer
-            try:
-                await self.push(event.tenant_id, event.message_id)
-            except DATABASE_TROUBLE as exc:
-                log.warning("push_skipped", reason=type(exc).__name__, tenant_id=str(event.tenant_id))
-            except Exception:  # one bad alert must not end the loop
-                log.exception("push_failed", tenant_id=str(event.tenant_id))
+            await slots.acquire()
+            task = asyncio.create_task(self._one(event))
+            self._running.add(task)
+
+            def done(t: asyncio.Task[None]) -> None:
+                self._running.discard(t)
+                slots.release()
+
+            task.add_done_callback(done)
+
+    async def _one(self, event: NotificationEvent) -> None:
+        assert event.message_id is not None  # checked by offer
+        try:
+            await self.push(event.tenant_id, event.message_id)
+        except DATABASE_TROUBLE as exc:
+            log.warning("push_skipped", reason=type(exc).__name__, tenant_id=str(event.tenant_id))
+        except Exception:  # one bad alert must not end the loop
+            log.exception("push_failed", tenant_id=str(event.tenant_id))
 
     async def push(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> int:
         """Alert the message's users (once across replicas); returns how many pushes were accepted."""
+        if self._empty_until.get(tenant_id, 0.0) > time.monotonic():
+            return 0
         async with self.registry.begin(tenant_id) as session:
+            if not (await session.execute(_ANY)).scalar():
+                self._empty_until[tenant_id] = time.monotonic() + EMPTY_TTL_S
+                return 0
             rows = (await session.execute(_TARGETS, {"message_id": message_id})).mappings().all()
             if not rows:
                 return 0

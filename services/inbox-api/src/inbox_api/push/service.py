@@ -32,6 +32,8 @@ async def subscribe(session: AsyncSession, deps: InboxDeps, user: Principal, bod
         .values(endpoint=body.endpoint, **values)
         .on_conflict_do_update(index_elements=["endpoint"], set_=values)
     )
+    if deps.push is not None:
+        deps.push.subscribed(user.tenant_id)
 
 
 async def unsubscribe(session: AsyncSession, user: Principal, endpoint: str) -> bool:
