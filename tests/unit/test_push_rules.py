@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from inbox_api.push.endpoints import DEFAULT_HOSTS, endpoint_allowed
-from inbox_api.push.sender import PREVIEW_CHARS, alert_payload
+from inbox_api.push.sender import PREVIEW_CHARS, PushNotifier, alert_payload
+from omni_common.contracts import NotificationEvent
 from omni_common.tenancy.push_keys import new_pair
 
 
@@ -51,3 +53,25 @@ def test_a_vapid_pair_is_a_p256_point_and_scalar() -> None:
     pair = new_pair()
     assert len(pair.public_key) == 87  # 65 bytes, base64url without padding
     assert len(pair.private_key) == 43  # 32 bytes
+
+
+def _event(event_kind: str, **data: object) -> NotificationEvent:
+    return NotificationEvent(
+        tenant_id=uuid.uuid4(),
+        kind=event_kind,  # type: ignore[arg-type]
+        chat_id=uuid.uuid4(),
+        message_id=uuid.uuid4(),
+        data=dict(data),
+        occurred_at=datetime.now(UTC),
+    )
+
+
+async def test_only_new_customer_messages_are_queued_for_alerts_and_a_full_queue_drops() -> None:
+    notifier = PushNotifier(registry=None, keyring=None, subject="mailto:x@y.z", queue_size=2)  # type: ignore[arg-type]
+    notifier.offer(_event("message.created", direction="outbound", kind="text"))
+    notifier.offer(_event("message.status", status="read"))
+    notifier.offer(_event("message.created", direction="inbound", kind="reaction"))
+    assert notifier._queue.qsize() == 0
+    for _ in range(3):  # never blocks: the third is dropped
+        notifier.offer(_event("message.created", direction="inbound", kind="text"))
+    assert notifier._queue.qsize() == 2
