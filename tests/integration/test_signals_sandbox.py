@@ -99,6 +99,8 @@ def test_opening_marks_read_once_and_writing_shows_typing(
     assert http.post(f"/api/conversations/{chat}/seen", headers=owner).json() == {"queued": False}
 
     assert http.post(f"/api/conversations/{chat}/typing", headers=h).json() == {"queued": True}
+    # Another tab or owner a moment later: WhatsApp still shows the first one (20 s apart at most).
+    assert http.post(f"/api/conversations/{chat}/typing", headers=owner).json() == {"queued": False}
     typing = wait_until(lambda: [s for s in signals(meta) if s["typing"]], what="typing at the sandbox")
     assert typing[0]["message_id"] == wamid
     # Both went through Graph's messages endpoint of the number, as Meta documents them.

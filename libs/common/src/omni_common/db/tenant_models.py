@@ -581,13 +581,15 @@ class InboxSignals(TenantBase):
     typing_indicator: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
 
 
-class CustomerRead(TenantBase):
-    """The customer's message last marked read on WhatsApp, per conversation (no second receipt)."""
+class CustomerSignal(TenantBase):
+    """Per conversation: the customer's message last marked read on WhatsApp (no second receipt), and
+    when "typing…" last went (one per 20 s)."""
 
-    __tablename__ = "customer_reads"
+    __tablename__ = "customer_signals"
 
     chat_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
     )
     message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     read_at: Mapped[datetime] = _created()
+    typing_at: Mapped[datetime | None] = _ts()

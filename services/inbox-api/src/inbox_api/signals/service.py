@@ -2,7 +2,7 @@
 
 Queued as ``SendReply`` commands with ``signal`` set, on the one outbound queue, so the sender sends
 them with the account's pacing and token (``outbound_sender/signals.py``). Nothing is stored for a
-signal but the receipt marker (``customer_reads``), which keeps a conversation opened again, by the
+signal but the receipt marker (``customer_signals``), which keeps a conversation opened again, by the
 same owner or another, from sending a second receipt for the same message. Best effort by design: a
 signal the broker does not take is not retried (a late "typing…" is wrong, a missed receipt harmless).
 """
@@ -48,9 +48,20 @@ WHERE c.id = :chat_id
 # Marks the message read once: no row back when it was already the one marked.
 _MARK = text(
     """
-INSERT INTO customer_reads (chat_id, message_id) VALUES (:chat_id, :message_id)
+INSERT INTO customer_signals (chat_id, message_id) VALUES (:chat_id, :message_id)
 ON CONFLICT (chat_id) DO UPDATE SET message_id = excluded.message_id, read_at = now()
-WHERE customer_reads.message_id IS DISTINCT FROM excluded.message_id
+WHERE customer_signals.message_id IS DISTINCT FROM excluded.message_id
+RETURNING chat_id
+"""
+)
+# "typing…" at most once per TYPING_EVERY_S per conversation, whoever asks (WhatsApp shows it 25 s).
+TYPING_EVERY_S = 20
+_TYPED = text(
+    """
+INSERT INTO customer_signals (chat_id, message_id, typing_at) VALUES (:chat_id, :message_id, now())
+ON CONFLICT (chat_id) DO UPDATE SET typing_at = now()
+WHERE customer_signals.typing_at IS NULL
+   OR customer_signals.typing_at < now() - make_interval(secs => :every)
 RETURNING chat_id
 """
 )
@@ -67,13 +78,14 @@ async def queue_signal(deps: InboxDeps, user: Principal, chat_id: uuid.UUID, sig
             return False  # Meta's "typing…" marks read too: off with the receipts
         if send_refusal(row.channel, row.status, row.is_active) is not None:
             return False
+        params = {"chat_id": chat_id, "message_id": row.last_inbound_id, "every": TYPING_EVERY_S}
         if signal == "typing":
             if not row.typing_indicator or not is_open(row.last_inbound_at, datetime.now(UTC)):
                 return False
-        else:
-            marked = await session.execute(_MARK, {"chat_id": chat_id, "message_id": row.last_inbound_id})
-            if marked.first() is None:
+            if (await session.execute(_TYPED, params)).first() is None:
                 return False
+        elif (await session.execute(_MARK, params)).first() is None:
+            return False
         message_id: uuid.UUID = row.last_inbound_id
     command = SendReply(tenant_id=user.tenant_id, message_id=message_id, channel="whatsapp", signal=signal)
     try:

@@ -6,8 +6,9 @@
 - ``push_claims``: one row per message pushed, so one inbox replica pushes it (all of them hear it).
 - ``inbox_signals``: per tenant, whether read receipts and "typing…" go to WhatsApp customers
   (one row; a missing row means both on).
-- ``customer_reads``: per conversation, the customer's message last marked read on WhatsApp, so
-  opening a conversation again sends no second receipt.
+- ``customer_signals``: per conversation, the customer's message last marked read on WhatsApp (so
+  opening a conversation again sends no second receipt) and when "typing…" last went (at most one
+  per 20 s, whichever replica or browser tab asks).
 
 Revision ID: t0010
 Revises: t0007
@@ -66,19 +67,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbox_signals")),
     )
     op.create_table(
-        "customer_reads",
+        "customer_signals",
         sa.Column("chat_id", sa.UUID(), nullable=False),
         sa.Column("message_id", sa.UUID(), nullable=False),
         sa.Column("read_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("typing_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["chat_id"], ["chats.id"], name=op.f("fk_customer_reads_chat_id_chats"), ondelete="CASCADE"
+            ["chat_id"], ["chats.id"], name=op.f("fk_customer_signals_chat_id_chats"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("chat_id", name=op.f("pk_customer_reads")),
+        sa.PrimaryKeyConstraint("chat_id", name=op.f("pk_customer_signals")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("customer_reads")
+    op.drop_table("customer_signals")
     op.drop_table("inbox_signals")
     op.drop_table("push_claims")
     op.drop_index(op.f("ix_push_subscriptions_user_id"), table_name="push_subscriptions")
