@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from inbox_api.push.endpoints import DEFAULT_HOSTS, endpoint_allowed
+from inbox_api.push.endpoints import endpoint_allowed
 from inbox_api.push.sender import PREVIEW_CHARS, PushNotifier, alert_payload
 from omni_common.contracts import NotificationEvent
+from omni_common.settings import Settings
 from omni_common.tenancy.push_keys import new_pair
+
+DEFAULT_HOSTS = tuple(Settings(_env_file=None).push_endpoint_hosts)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

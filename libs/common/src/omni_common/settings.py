@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     # Web Push alerts: the VAPID ``sub`` claim (how a push service reaches the operator) and the push
     # services' hosts a browser's subscription may point at (inbox_api/push/endpoints.py).
     push_subject: str = "mailto:alerts@resevit.invalid"
+    # Chrome/Edge/Opera (FCM), Firefox (autopush), Windows (WNS), Safari (Apple).
     push_endpoint_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [
             "fcm.googleapis.com",

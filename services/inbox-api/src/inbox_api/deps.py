@@ -6,8 +6,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from inbox_api.push.endpoints import DEFAULT_HOSTS
-
 if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from argon2 import PasswordHasher
 
@@ -46,6 +44,6 @@ class InboxDeps:
     # WhatsApp template syncs in the background (on connect, on demand); None: not set up.
     templates: TemplateSyncer | None = None
     # Web Push alerts (``push/sender.py``), fed by the hub; None: no pushes. Endpoints a browser may
-    # register (``push/endpoints.py``).
+    # register (``push/endpoints.py``; none: every subscription is refused).
     push: PushNotifier | None = None
-    push_endpoint_hosts: tuple[str, ...] = DEFAULT_HOSTS
+    push_endpoint_hosts: tuple[str, ...] = ()

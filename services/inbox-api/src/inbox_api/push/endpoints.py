@@ -2,22 +2,15 @@
 
 A subscription's endpoint is a URL the server calls later, so an arbitrary one would let a signed-in
 user make the server call anything (SSRF). Browsers only ever hand out endpoints of their vendor's
-push service; the list is a setting (``OMNI_PUSH_ENDPOINT_HOSTS``) so a test can add 127.0.0.1.
-Plain http is accepted only for loopback hosts.
+push service; the list is a setting (``OMNI_PUSH_ENDPOINT_HOSTS``, by default Chrome/Edge/Opera's
+FCM, Firefox's autopush, Windows' WNS and Apple's) so a test can add 127.0.0.1. Plain http is
+accepted only for loopback hosts.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from urllib.parse import urlsplit
-
-# Chrome/Edge/Opera (FCM), Firefox (autopush), Edge on Windows (WNS), Safari (Apple).
-DEFAULT_HOSTS = (
-    "fcm.googleapis.com",
-    "push.services.mozilla.com",
-    "notify.windows.com",
-    "push.apple.com",
-)
 
 
 def _loopback(host: str) -> bool:
