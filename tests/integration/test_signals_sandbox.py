@@ -140,3 +140,29 @@ def test_the_owner_switches_them_off(
     assert http.post(f"/api/conversations/{chat}/seen", headers=manager).json() == {"queued": True}
     wait_until(lambda: signals(meta)[before:], what="the receipt once switched back on")
     assert [s["typing"] for s in signals(meta)[before:]] == [False]
+
+
+def test_a_receipt_meta_could_not_take_is_sent_again_and_a_send_fault_is_not_used_up_by_it(
+    http: httpx.Client, tenant: SeededTenant, pipe: Pipeline, meta: str
+) -> None:
+    h = bearer(http, tenant, "manager")
+    on = {"read_receipts": True, "typing_indicator": True}
+    assert (
+        http.put("/api/settings/signals", json=on, headers=bearer(http, tenant, "business_owner")).status_code
+        == 200
+    )
+    account = tenant.account_ids["whatsapp"]
+    # 131000 "something went wrong": temporary, so the receipt goes through the delay queue again.
+    for match in ({"account_id": account, "signals": True}, {"account_id": account, "method": "POST"}):
+        httpx.post(f"{meta}/_sandbox/faults", json={"error_code": 131000, "match": match}).raise_for_status()
+    wamid = customer_writes(pipe, tenant)
+    assert http.post(f"/api/conversations/{tenant.chats['whatsapp']}/seen", headers=h).json() == {
+        "queued": True
+    }
+    wait_until(
+        lambda: [s for s in signals(meta) if s["message_id"] == wamid], what="the receipt after a retry"
+    )
+    faults = httpx.get(f"{meta}/_sandbox/faults").json()
+    assert [f["hits"] for f in faults if f["signals"]] == [1]
+    assert [f["hits"] for f in faults if not f["signals"]] == [0]  # still there for a send
+    httpx.delete(f"{meta}/_sandbox/faults").raise_for_status()

@@ -91,6 +91,7 @@ class FaultMatch(_In):
     account_id: str | None = None
     recipient: str | None = None
     method: str | None = None
+    signals: bool = False  # hit WhatsApp read receipts / typing indicators (only those)
 
 
 class FaultIn(_In):

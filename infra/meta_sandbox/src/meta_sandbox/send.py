@@ -47,7 +47,10 @@ async def send_message(ver: str, object_id: str, request: Request) -> Response:
     caller = identify(request)
     account = acting_account(state, caller, object_id)
     body = entry["json"]
-    fault = state.take_fault(method="POST", account_id=account.account_id, recipient=_recipient_hint(body))
+    signal = isinstance(body, dict) and body.get("status") == "read"  # a read receipt / typing
+    fault = state.take_fault(
+        method="POST", account_id=account.account_id, recipient=_recipient_hint(body), signal=signal
+    )
     async_failure = fault is not None and fault.mode == "accept_then_fail_async"
     if async_failure and account.channel != "whatsapp":
         async_failure = False  # Messenger/IG report this synchronously

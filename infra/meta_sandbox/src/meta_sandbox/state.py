@@ -131,11 +131,16 @@ class Fault:
     method: str | None = None
     regain_minutes: int = 1  # estimated_time_to_regain_access on throttling faults
     headers: dict[str, str] = field(default_factory=dict)
+    # True: it hits only WhatsApp read receipts / typing indicators; False: only other requests (a
+    # fault meant for a send is never used up by a receipt the inbox sent meanwhile).
+    signals: bool = False
     hits: int = 0
 
-    def matches(self, *, method: str, account_id: str | None, recipient: str | None) -> bool:
+    def matches(
+        self, *, method: str, account_id: str | None, recipient: str | None, signal: bool = False
+    ) -> bool:
         """True when this fault applies to the request and has uses left."""
-        if self.hits >= self.count:
+        if self.hits >= self.count or self.signals != signal:
             return False
         if self.method is not None and self.method.upper() != method:
             return False
@@ -197,10 +202,12 @@ class SandboxState:
         """The account with this id on any channel."""
         return next((a for a in self.accounts.values() if a.account_id == account_id), None)
 
-    def take_fault(self, *, method: str, account_id: str | None, recipient: str | None) -> Fault | None:
-        """First matching fault, counting one use of it."""
+    def take_fault(
+        self, *, method: str, account_id: str | None, recipient: str | None, signal: bool = False
+    ) -> Fault | None:
+        """First matching fault, counting one use of it (``signal``: a read receipt / typing)."""
         for fault in self.faults:
-            if fault.matches(method=method, account_id=account_id, recipient=recipient):
+            if fault.matches(method=method, account_id=account_id, recipient=recipient, signal=signal):
                 fault.hits += 1
                 return fault
         return None
