@@ -15,6 +15,7 @@ from omni_common.db.registry import TenantEngineRegistry
 from omni_common.db.tenant_models import SocialAccount
 from omni_common.errors import DecryptionError
 from omni_common.settings import Settings
+from omni_common.tenancy import push_keys
 from omni_common.tenancy.keys import rotate_keys
 from omni_common.tenancy.migrate import migrate_all
 from omni_common.tenancy.provisioning import Provisioner
@@ -80,9 +81,14 @@ async def test_rotation_keeps_every_credential_readable(env: SimpleNamespace) ->
             secret = f"token-{tenant.slug}-{n}"
             await _add_account(env.registry, tenant, old_ring, f"page-{tenant.slug}-{n}", secret)
             expected.setdefault(tenant.slug, {})[f"page-{tenant.slug}-{n}"] = secret
+    first = env.tenants[0]
+    async with env.registry.begin(first.id) as session:  # the tenant's Web Push key, same ring
+        pair = await push_keys.ensure_pair(session, first.id, old_ring)
 
     report = await rotate_keys(env.url, crypto.KeyRing.from_strings([NEW, OLD]))
-    assert (report.tenants, report.rotated, report.unchanged, report.failed) == (2, 6, 0, {})
+    assert (report.tenants, report.rotated, report.unchanged, report.failed) == (2, 7, 0, {})
+    async with env.registry.begin(first.id) as session:
+        assert await push_keys.ensure_pair(session, first.id, crypto.KeyRing.from_strings([NEW])) == pair
 
     new_only = crypto.KeyRing.from_strings([NEW])  # the old key can now be retired
     for tenant in env.tenants:
@@ -91,7 +97,7 @@ async def test_rotation_keeps_every_credential_readable(env: SimpleNamespace) ->
             await _read_all(env.registry, tenant, old_ring)
 
     again = await rotate_keys(env.url, crypto.KeyRing.from_strings([NEW, OLD]))
-    assert (again.rotated, again.unchanged, again.failed) == (0, 6, {})  # idempotent
+    assert (again.rotated, again.unchanged, again.failed) == (0, 7, {})  # idempotent
 
 
 async def test_ciphertext_moved_to_another_tenant_or_account_fails(env: SimpleNamespace) -> None:

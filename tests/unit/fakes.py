@@ -284,6 +284,8 @@ class FakeGraph:
     calls: list[dict[str, Any]] = field(default_factory=list)
     upload_answers: list[str | GraphError] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
+    signals: list[dict[str, Any]] = field(default_factory=list)  # read receipts and "typing…"
+    signal_errors: list[GraphError] = field(default_factory=list)  # raised in turn by send_signal
 
     async def upload_media(
         self, phone_number_id: str, token: str, *, data: bytes, mime_type: str, filename: str
@@ -296,6 +298,11 @@ class FakeGraph:
         return self._upload(
             {"account_id": account_id, "kind": kind, "size": len(data), "mime_type": mime_type}
         )
+
+    async def send_signal(self, phone_number_id: str, token: str, *, message_id: str, typing: bool) -> None:
+        self.signals.append({"account_id": phone_number_id, "message_id": message_id, "typing": typing})
+        if self.signal_errors:
+            raise self.signal_errors.pop(0)
 
     def _upload(self, call: dict[str, Any]) -> str:
         self.uploads.append(call)

@@ -91,6 +91,7 @@ class FaultMatch(_In):
     account_id: str | None = None
     recipient: str | None = None
     method: str | None = None
+    signals: bool = False  # hit WhatsApp read receipts / typing indicators (only those)
 
 
 class FaultIn(_In):
@@ -267,6 +268,13 @@ async def list_requests(request: Request, path_contains: str | None = None) -> l
 async def clear_requests(request: Request) -> None:
     """Forget recorded requests."""
     _state(request).requests.clear()
+
+
+@router.get("/signals")
+async def list_signals(request: Request) -> list[dict[str, Any]]:
+    """WhatsApp read receipts and typing indicators received (``account_id``, ``message_id``,
+    ``typing``, ``at``), oldest first."""
+    return _state(request).signals
 
 
 @router.get("/sent")

@@ -18,6 +18,7 @@ https://developers.facebook.com/docs/messenger-platform/reference/send-api
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
@@ -46,7 +47,10 @@ async def send_message(ver: str, object_id: str, request: Request) -> Response:
     caller = identify(request)
     account = acting_account(state, caller, object_id)
     body = entry["json"]
-    fault = state.take_fault(method="POST", account_id=account.account_id, recipient=_recipient_hint(body))
+    signal = isinstance(body, dict) and body.get("status") == "read"  # a read receipt / typing
+    fault = state.take_fault(
+        method="POST", account_id=account.account_id, recipient=_recipient_hint(body), signal=signal
+    )
     async_failure = fault is not None and fault.mode == "accept_then_fail_async"
     if async_failure and account.channel != "whatsapp":
         async_failure = False  # Messenger/IG report this synchronously
@@ -61,6 +65,14 @@ async def send_message(ver: str, object_id: str, request: Request) -> Response:
     if account.channel == "whatsapp" and not account.registered:
         raise MetaError(133010, whatsapp=True)
     if send.kind == "mark_read":
+        state.signals.append(
+            {
+                "account_id": account.account_id,
+                "message_id": send.mark_read,
+                "typing": send.typing,
+                "at": time.time(),
+            }
+        )
         return _ok(entry, {"success": True})
     if send.kind == "sender_action":
         return _ok(entry, {"recipient_id": send.recipient})

@@ -131,11 +131,16 @@ class Fault:
     method: str | None = None
     regain_minutes: int = 1  # estimated_time_to_regain_access on throttling faults
     headers: dict[str, str] = field(default_factory=dict)
+    # True: it hits only WhatsApp read receipts / typing indicators; False: only other requests (a
+    # fault meant for a send is never used up by a receipt the inbox sent meanwhile).
+    signals: bool = False
     hits: int = 0
 
-    def matches(self, *, method: str, account_id: str | None, recipient: str | None) -> bool:
+    def matches(
+        self, *, method: str, account_id: str | None, recipient: str | None, signal: bool = False
+    ) -> bool:
         """True when this fault applies to the request and has uses left."""
-        if self.hits >= self.count:
+        if self.hits >= self.count or self.signals != signal:
             return False
         if self.method is not None and self.method.upper() != method:
             return False
@@ -160,6 +165,8 @@ class SandboxState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
+    # WhatsApp read receipts and typing indicators received, oldest first (``GET /_sandbox/signals``)
+    signals: list[dict[str, Any]] = field(default_factory=list)
     last_inbound: dict[tuple[str, str], float] = field(default_factory=dict)  # (account, user) -> unix
     # object id (Page, IG account, WABA) -> subscribed_fields of our app (WABAs: [])
     subscriptions: dict[str, list[str]] = field(default_factory=dict)
@@ -195,10 +202,12 @@ class SandboxState:
         """The account with this id on any channel."""
         return next((a for a in self.accounts.values() if a.account_id == account_id), None)
 
-    def take_fault(self, *, method: str, account_id: str | None, recipient: str | None) -> Fault | None:
-        """First matching fault, counting one use of it."""
+    def take_fault(
+        self, *, method: str, account_id: str | None, recipient: str | None, signal: bool = False
+    ) -> Fault | None:
+        """First matching fault, counting one use of it (``signal``: a read receipt / typing)."""
         for fault in self.faults:
-            if fault.matches(method=method, account_id=account_id, recipient=recipient):
+            if fault.matches(method=method, account_id=account_id, recipient=recipient, signal=signal):
                 fault.hits += 1
                 return fault
         return None
@@ -212,6 +221,7 @@ class SandboxState:
         self.faults.clear()
         self.requests.clear()
         self.webhooks.clear()
+        self.signals.clear()
         self.__post_init__()
 
 

@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     ai_tokens_per_day: int = Field(default=200_000, ge=0)
     ingress_port: int = 8080
     inbox_port: int = 8000
+    # Web Push alerts: the VAPID ``sub`` claim (how a push service reaches the operator) and the push
+    # services' hosts a browser's subscription may point at (inbox_api/push/endpoints.py).
+    push_subject: str = "mailto:alerts@resevit.invalid"
+    # Chrome/Edge/Opera (FCM), Firefox (autopush), Windows (WNS), Safari (Apple).
+    push_endpoint_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "fcm.googleapis.com",
+            "push.services.mozilla.com",
+            "notify.windows.com",
+            "push.apple.com",
+        ]
+    )
     # Workers (router, normalizer, sender, suggester) serve /healthz, /readyz, /metrics here; 0 = off.
     health_port: int = 0
     host: str = "127.0.0.1"
@@ -131,7 +143,7 @@ class Settings(BaseSettings):
     # WhatsApp templates are fetched again when older than this (0: the monitor never syncs them).
     account_monitor_template_sync_hours: float = Field(default=6.0, ge=0)
 
-    @field_validator("media_hosts", mode="before")
+    @field_validator("media_hosts", "push_endpoint_hosts", mode="before")
     @classmethod
     def _parse_hosts(cls, value: object) -> object:
         return _csv_field(value)

@@ -33,8 +33,11 @@ from inbox_api.messages import api as messages_api
 from inbox_api.messages import pages as messages_pages
 from inbox_api.notes import api as notes_api
 from inbox_api.notes import pages as notes_pages
+from inbox_api.push import api as push_api
+from inbox_api.push import pages as push_pages
 from inbox_api.quick_replies import api as quick_replies_api
 from inbox_api.quick_replies import pages as quick_replies_pages
+from inbox_api.signals import api as signals_api
 from inbox_api.wa_templates import api as wa_templates_api
 from inbox_api.wa_templates import pages as wa_templates_pages
 from inbox_api.web.pages import install_error_pages
@@ -56,6 +59,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit_api.router,
     health_api.router,
     wa_templates_api.router,
+    push_api.router,
+    signals_api.router,
     auth_pages.router,
     conversations_pages.router,
     messages_pages.router,
@@ -70,6 +75,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     contacts_api.router,
     contacts_pages.router,
     display_pages.router,
+    push_pages.router,
 )
 # No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
 CSP = (

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from inbox_api.adapters import EventHub, SuggestionClient
     from inbox_api.auth.ratelimit import RateLimiter
     from inbox_api.auth.sessions import TokenSigner
+    from inbox_api.push.sender import PushNotifier
     from inbox_api.wa_templates.syncer import TemplateSyncer
     from omni_common.broker.publisher import Publisher
     from omni_common.crypto import KeyRing
@@ -45,3 +46,7 @@ class InboxDeps:
     profiles: Callable[[str, str, str], Awaitable[dict[str, Any]]] | None = None
     # WhatsApp template syncs in the background (on connect, on demand); None: not set up.
     templates: TemplateSyncer | None = None
+    # Web Push alerts (``push/sender.py``), fed by the hub; None: no pushes. Endpoints a browser may
+    # register (``push/endpoints.py``; none: every subscription is refused).
+    push: PushNotifier | None = None
+    push_endpoint_hosts: tuple[str, ...] = ()

@@ -21,6 +21,7 @@ from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.auth.sessions import TokenSigner
 from inbox_api.deps import InboxDeps
 from inbox_api.live.service import announce
+from inbox_api.push.sender import PushNotifier
 from inbox_api.wa_templates.syncer import TemplateSyncer
 from omni_common import runtime
 from omni_common.broker.connection import connect
@@ -103,6 +104,9 @@ async def open_deps(
 
         keyring = KeyRing.from_strings(settings.encryption_key_list())
         syncer = TemplateSyncer(registry.begin, graph, keyring)
+        push = PushNotifier(registry, keyring, settings.push_subject)
+        await push.start()
+        hub.on_event = push.offer
         try:
             deps = InboxDeps(
                 catalog=catalog,
@@ -121,6 +125,8 @@ async def open_deps(
                 verify=verify if settings.verify_accounts else None,
                 templates=syncer,
                 profiles=profiles,
+                push=push,
+                push_endpoint_hosts=tuple(settings.push_endpoint_hosts),
             )
 
             async def synced(tenant_id: uuid.UUID, outcomes: list[SyncOutcome]) -> None:
@@ -132,6 +138,7 @@ async def open_deps(
             yield deps
         finally:
             await syncer.close()
+            await push.close()
             await http.aclose()
             await suggester.close()
             await hub.close()

@@ -105,6 +105,10 @@ class MessageSender(Protocol):
         """WhatsApp: upload a file; Meta's media id."""
         ...
 
+    async def send_signal(self, phone_number_id: str, token: str, *, message_id: str, typing: bool) -> None:
+        """WhatsApp: mark a customer's message read, with "typing…" when ``typing``."""
+        ...
+
     async def upload_attachment(
         self, account_id: str, token: str, *, kind: str, data: bytes, mime_type: str, filename: str
     ) -> str:

@@ -33,6 +33,7 @@ from outbound_sender.notify import BackgroundNotifier
 from outbound_sender.pacing import MemoryPacer, Pacer, Rate
 from outbound_sender.policy import DEFAULT_ACCOUNT_RATES, PacingPolicy, parse_overrides
 from outbound_sender.shared_pacing import FallbackPacer, RedisPacer
+from outbound_sender.signals import SessionSignalStore, handle_signal
 from outbound_sender.store import SessionSendStore
 from outbound_sender.sweeper import run_sweeper, sweep_once
 
@@ -120,8 +121,12 @@ def handler_factory(
             # The files staff attach are read from the tenants' media storage to be uploaded to Meta.
             storage=storage_from_url(settings.media_storage),
         )
+        signal_store = SessionSignalStore(registry.begin)
 
         async def handle(command: SendReply, delivery: Delivery) -> None:
+            if command.signal is not None:  # a read receipt or "typing…": no message row, its own rules
+                await handle_signal(deps, signal_store, command, attempt=delivery.attempt)
+                return
             await handle_send(deps, command, attempt=delivery.attempt, correlation_id=delivery.correlation_id)
 
         async def publish(key: str, body: bytes, message_id: str, correlation_id: str) -> None:

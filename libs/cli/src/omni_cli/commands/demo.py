@@ -227,6 +227,7 @@ async def seed() -> None:
             display_name="Demo Bistro",
             owner_email=OWNER[0],
             owner_password=OWNER[1],
+            keyring=keyring,  # its Web Push key, made with the tenant
         )
     except TenantError as exc:
         if "already" not in str(exc):

@@ -64,10 +64,12 @@ def tenant_create(
     owner_password: str = typer.Option(..., "--owner-password"),
 ) -> None:
     """Create a tenant (database, migrations, catalog entry, business_owner); re-run finishes a crash."""
+    from omni_common.crypto import KeyRing
     from omni_common.errors import TenantError
     from omni_common.tenancy.provisioning import create_tenant
 
     settings = _settings()
+    keys = settings.encryption_key_list()
     try:
         tenant = asyncio.run(
             create_tenant(
@@ -76,6 +78,8 @@ def tenant_create(
                 display_name=name,
                 owner_email=owner_email,
                 owner_password=owner_password,
+                # the tenant's Web Push key is made here when keys are set (else on first use)
+                keyring=KeyRing.from_strings(keys) if keys else None,
             )
         )
     except (TenantError, ValueError) as exc:

@@ -17,6 +17,9 @@ class SendReply(Contract):
     tenant_id: uuid.UUID
     message_id: uuid.UUID
     channel: Channel
+    # A signal to the customer instead of a message (WhatsApp): ``message_id`` is then their inbound
+    # message, marked read ("read"), or read with "typing…" shown ("typing"). Nothing is stored.
+    signal: Literal["read", "typing"] | None = None
 
 
 class EnrichMessage(Contract):

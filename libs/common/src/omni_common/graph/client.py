@@ -130,6 +130,14 @@ class GraphClient:
         log.info("graph.sent", channel=channel, account_id=account_id, external_message_id=message_id)
         return SendResult(external_message_id=message_id, raw=data, usage=usage)
 
+    async def send_signal(self, phone_number_id: str, token: str, *, message_id: str, typing: bool) -> None:
+        """WhatsApp: mark the customer's message read, and show "typing…" when ``typing`` (Meta's
+        typing indicator always marks read too; it lasts 25 s or until our next message)."""
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        await self._call("POST", f"{_seg(phone_number_id)}/messages", token, json=body)
+
     async def upload_media(
         self, phone_number_id: str, token: str, *, data: bytes, mime_type: str, filename: str
     ) -> str:

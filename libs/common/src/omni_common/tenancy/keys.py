@@ -14,7 +14,8 @@ from sqlalchemy.pool import NullPool
 from omni_common import crypto
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
 from omni_common.db.registry import tenant_url
-from omni_common.db.tenant_models import SocialAccount
+from omni_common.db.tenant_models import PushKey, SocialAccount
+from omni_common.tenancy import push_keys
 from omni_common.tenancy.migrate import describe_error
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,15 @@ async def rotate_tenant(
                     .values(credentials_encrypted=fresh)
                 )
                 rotated += 1
+            # The Web Push key (push_keys) is sealed by the same ring: rotated with the credentials.
+            push = (await conn.execute(select(PushKey.private_key_encrypted).with_for_update())).scalar()
+            if push is not None:
+                fresh = keyring.rotate(push, aad=push_keys.sealing_aad(tenant.id))
+                if fresh == push:
+                    unchanged += 1
+                else:
+                    await conn.execute(update(PushKey).values(private_key_encrypted=fresh))
+                    rotated += 1
     finally:
         await engine.dispose()
     return rotated, unchanged

@@ -26,12 +26,13 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from omni_common.crypto import KeyRing
 from omni_common.db import alembic_runner
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
 from omni_common.db.registry import tenant_url
 from omni_common.dburl import async_url, database_name, libpq_conninfo
 from omni_common.errors import TenantError
-from omni_common.tenancy import users
+from omni_common.tenancy import push_keys, users
 
 log = structlog.get_logger(__name__)
 
@@ -168,6 +169,8 @@ class Provisioner:
     strategy: Strategy = "WAL_LOG"
     hasher: PasswordHasher | None = None
     extra_version_locations: Sequence[str] = ()
+    # Seals the tenant's Web Push key made here (``push_keys``); None: made on first use instead.
+    keyring: KeyRing | None = None
 
     async def create_tenant(
         self,
@@ -252,6 +255,8 @@ class Provisioner:
                     await users.add_user(
                         session, owner_email, owner_password, "business_owner", hasher=self.hasher
                     )
+                if self.keyring is not None:
+                    await push_keys.ensure_pair(session, record.id, self.keyring)
             if stop_after == "owner":
                 return None
         finally:
@@ -268,11 +273,12 @@ async def create_tenant(
     owner_password: str,
     strategy: Strategy = "WAL_LOG",
     stop_after: Step | None = None,
+    keyring: KeyRing | None = None,
 ) -> TenantRecord:
     """One-shot :meth:`Provisioner.create_tenant` with its own catalog engine (the CLI's entry)."""
     engine = catalog_engine(database_url, pool_size=1, max_overflow=1)
     try:
-        provisioner = Provisioner(Catalog(engine), database_url, strategy=strategy)
+        provisioner = Provisioner(Catalog(engine), database_url, strategy=strategy, keyring=keyring)
         return await provisioner.create_tenant(
             slug,
             display_name=display_name,

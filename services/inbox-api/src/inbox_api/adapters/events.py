@@ -12,6 +12,7 @@ import asyncio
 import secrets
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
@@ -43,6 +44,8 @@ class EventHub:
 
     exchange: str
     publisher: Publisher | None = None
+    # Told of every event too, without waiting (Web Push alerts: ``push.sender.PushNotifier.offer``).
+    on_event: Callable[[NotificationEvent], None] | None = None
     boot: str = field(default_factory=lambda: secrets.token_hex(4))
     _seq: int = field(default=0, init=False)
     _buffers: dict[uuid.UUID, deque[LiveEvent]] = field(default_factory=dict, init=False)
@@ -74,6 +77,8 @@ class EventHub:
             log.warning("notification_malformed")
             return
         self.dispatch(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
     def dispatch(self, event: NotificationEvent) -> None:
         """Buffer an event and hand it to the subscribers of its tenant (and nobody else)."""
