@@ -192,3 +192,12 @@ def test_the_limit_says_when_to_try_again(http: httpx.Client, tenants: Any, sett
     assert last["text"] is None
     assert 1 <= last["retry_after_s"] <= 60
     assert last["reason"] == f"AI limit reached, try again in {last['retry_after_s']} s"
+
+
+def test_another_restaurants_conversation_is_not_found(http: httpx.Client, tenants: Any) -> None:
+    a, other = tenants
+    chat = other.chats["facebook"]
+    body = {"action": "translate", "draft": "Hello"}
+    asked = http.post(f"/api/conversations/{chat}/suggestions", headers=bearer(http, a), json=body)
+    told = http.get(f"/api/conversations/{chat}/assistant", headers=bearer(http, a))
+    assert (asked.status_code, told.status_code) == (404, 404)
