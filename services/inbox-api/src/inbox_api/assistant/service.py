@@ -230,7 +230,7 @@ def figures(stats: AssistantStats) -> list[tuple[str, str]]:
         ("Sent after editing", share(stats.used_edited, drafted)),
         ("Discarded (never sent)", share(stats.discarded, drafted)),
         ("Refused by the AI limit", str(stats.limited)),
-        ("Written by the built-in suggester because the AI model failed", str(stats.fell_back)),
+        ("Written by the built-in assistant because the AI model failed", str(stats.fell_back)),
         ("AI model use (tokens)", f"{stats.model_tokens:,}"),
         ("Estimated AI model cost", money(stats.cost_estimate_usd)),
     ]
