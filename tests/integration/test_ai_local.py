@@ -62,7 +62,8 @@ def test_ai_is_off_by_default_and_settings_round_trip(http: httpx.Client, tenant
     got = http.get("/api/assistant", headers=bearer(http, a)).json()
     assert got["enabled"] is False
     assert got["menu"] == []
-    assert ask(http, a) == {"text": None, "reason": "AI suggestions are off"}
+    off = {"text": None, "action": "suggest", "reason": "AI suggestions are off", "limited": False}
+    assert ask(http, a) == off
     saved = http.put("/api/assistant", json=DOC, headers=bearer(http, a, "manager"))
     assert saved.status_code == 200
     again = http.get("/api/assistant", headers=bearer(http, a)).json()

@@ -17,6 +17,7 @@ from sandbox_server import serve
 
 from ai_suggester.context import Budget
 from ai_suggester.prompt import INSTRUCTIONS, TASKS
+from inbox_api.assistant.service import NOTHING_DRAFTED
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -145,7 +146,7 @@ def test_injection_corpus_never_yields_instructions_or_other_tenants_data(
         assert "evil.test" not in text
         assert "<b>" not in text
         if mode.startswith("echo_system"):
-            assert got == {"text": None, "reason": "no suggestion"}
+            assert (got["text"], got["reason"]) == (None, NOTHING_DRAFTED)  # a reason, not "no suggestion"
     assert CANARY_B_DOC not in fake.recorded()
     assert CANARY_B_MSG not in fake.recorded()
 

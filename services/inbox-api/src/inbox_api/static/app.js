@@ -133,45 +133,13 @@
     }
   });
 
-  function csrfToken() {
-    var form = document.getElementById("reply-form");
-    var input = form ? form.querySelector("input[name=csrf_token]") : null;
-    return input ? input.value : "";
-  }
-
   function setStatus(text) {
     var el = document.getElementById("suggest-status");
     if (el) el.textContent = text; // textContent: a draft is shown as text, never as markup
   }
 
-  function askSuggestion(btn) {
-    var chat = btn.getAttribute("data-chat");
-    btn.disabled = true;
-    setStatus("Asking for a suggestion…");
-    fetch("/api/conversations/" + encodeURIComponent(chat) + "/suggestions", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrfToken(), "Accept": "application/json" },
-    })
-      .then(function (r) { return r.ok ? r.json() : { text: null, reason: "no suggestion" }; })
-      .catch(function () { return { text: null, reason: "no suggestion" }; })
-      .then(function (data) {
-        btn.disabled = false;
-        if (!data || typeof data.text !== "string" || !data.text) {
-          setStatus("No suggestion: " + ((data && data.reason) || "no suggestion") + ".");
-          return;
-        }
-        var box = document.getElementById("reply-text");
-        box.value = data.text; // .value of a textarea is plain text: nothing in it is interpreted
-        document.getElementById("suggestion-id").value = data.suggestion_id || "";
-        setStatus("AI-suggested draft: check and edit it, then press Send. Nothing is sent until you do.");
-        box.focus();
-      });
-  }
-
   document.addEventListener("click", function (e) {
-    var suggest = e.target.closest ? e.target.closest("button#suggest") : null;
-    if (suggest) { askSuggestion(suggest); return; }
+    // "Suggest a reply" and the draft actions: static/assistant_actions.js.
     var btn = e.target.closest ? e.target.closest("button.reply-to") : null;
     if (btn) { setQuote(btn.getAttribute("data-id"), btn.getAttribute("data-text")); return; }
     if (e.target.id === "cancel-quote") setQuote(null, "");
