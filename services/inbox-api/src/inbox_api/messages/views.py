@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from inbox_api.web.links import safe_link
 from omni_common.db.tenant_models import ChatMessage
 from omni_common.outbound.views import attachments_view, template_view
 
@@ -38,12 +39,23 @@ def _location(m: ChatMessage) -> dict[str, Any] | None:
     loc = ((m.raw_payload or {}).get("_omni") or {}).get("location")
     if not loc:
         return None
-    lat, lng = loc.get("latitude"), loc.get("longitude")
     return {
         **{k: loc.get(k) for k in ("latitude", "longitude", "name", "address")},
-        "map_url": loc.get("url")
-        or f"https://www.openstreetmap.org/?mlat={lat}&mlon={lng}#map=17/{lat}/{lng}",
+        "map_url": safe_link(loc.get("url")) or _map_link(loc.get("latitude"), loc.get("longitude")),
     }
+
+
+def _map_link(lat: object, lng: object) -> str | None:
+    """A map of the shared point, from numbers only (the payload is the customer's)."""
+    if not isinstance(lat, int | float | str) or not isinstance(lng, int | float | str):
+        return None
+    try:
+        la, lo = float(lat), float(lng)
+    except ValueError:
+        return None
+    if not (-90 <= la <= 90 and -180 <= lo <= 180):
+        return None
+    return f"https://www.openstreetmap.org/?mlat={la}&mlon={lo}#map=17/{la}/{lo}"
 
 
 def _quote(m: ChatMessage | None) -> dict[str, Any] | None:

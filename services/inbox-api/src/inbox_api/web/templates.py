@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from inbox_api.conversations.models import SNOOZE_CHOICES, STATE_LABELS
 from inbox_api.display.present import day_of, stamp_of, time_of, zone_for
+from inbox_api.web.links import link_host, safe_link
 from omni_common.domain.channels import CHANNEL_NAMES
 from omni_common.media.outbound import client_rules
 from omni_common.wa_templates.model import language_name
@@ -24,6 +25,8 @@ templates.env.globals.update(
     LANGUAGE_NAME=language_name,  # a template's language in words (_message_extras.html)
 )
 # Dates in the restaurant's (or the browser's) time zone: Today, Yesterday, a weekday, the date.
+# Outside links (customer payloads, Meta, templates): https only, shown with their host.
+templates.env.filters.update(safe_link=safe_link, link_host=link_host)
 templates.env.globals.update(ZONE=zone_for, DAY_OF=day_of, TIME_OF=time_of, STAMP_OF=stamp_of)
 
 
