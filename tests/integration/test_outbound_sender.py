@@ -293,7 +293,7 @@ async def test_unreadable_credentials_fail_the_message_without_a_call(
     async with db.registry.begin(db.tenant_id) as session:  # e.g. its key was dropped from the ring
         account = await session.get(SocialAccount, social_id)
         assert account is not None
-        account.credentials_encrypted = "v1:gone:AAAA"
+        account.credentials = "v1:gone:AAAA"
     chat = await add_chat(db, social_id, "whatsapp", "34600800000")
     mid = await queue_reply(db, chat, "whatsapp", "hola")
     await publish_reply(publisher, topology, db, mid, "whatsapp")
