@@ -553,6 +553,9 @@ async def test_cli_connect_verifies_the_token_with_the_graph_api(
         "OMNI_DATABASE_URL": sender_settings.database_url,
         "OMNI_ENCRYPTION_KEYS": sender_settings.encryption_keys.get_secret_value(),
         "OMNI_GRAPH_API_URL": sender_settings.graph_api_url,
+        # The ownership proof compares debug_token's app_id with ours; --no-verify needs development.
+        "OMNI_META_APP_ID": "sandbox-app",
+        "OMNI_ENV": "development",
     }
 
     def run(*args: str) -> Any:
