@@ -6,9 +6,12 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from omni_common.settings import Settings
 
 account_app = typer.Typer(no_args_is_help=True, help="Connected social accounts of a tenant.")
 T = TypeVar("T")
@@ -135,7 +138,7 @@ def connect(
     typer.echo(f"connected {channel} account {external_id} to {slug} (status {view['status']})")
 
 
-async def _verify(settings: Any, channel: str, external_id: str, token: str, waba_id: str | None) -> Any:
+async def _verify(settings: Settings, channel: str, external_id: str, token: str, waba_id: str | None) -> Any:
     """Read the account and prove the token was granted it (CredentialsRefused with the reason)."""
     import httpx
 

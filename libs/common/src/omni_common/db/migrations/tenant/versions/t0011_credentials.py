@@ -1,8 +1,9 @@
 """Accounts: ``social_accounts.credentials_encrypted`` is named ``credentials`` (issue 20).
 
 A rename keeps the bytes, and the AES-GCM associated data is ``(tenant_id, account id,
-"credentials")`` (``omni_common.tenancy.accounts.CREDENTIALS_FIELD``), a fixed field name that never
-included the column's name: every stored ciphertext decrypts after this revision as before it.
+"credentials")`` (``omni_common.tenancy.accounts.CREDENTIALS_FIELD``): a fixed label, not the
+column's name, so nothing is re-encrypted and every stored ciphertext decrypts after this revision
+(and after the way back) as before it.
 
 Revision ID: t0011
 Revises: t0010
