@@ -124,6 +124,10 @@ def test_the_api_refuses_a_readable_but_not_granted_page_and_another_apps_token(
     )
     assert ok.status_code == 201, ok.text
     assert w["mine"] in _listed(client)
+    # Replacing the token needs the same proof.
+    replaced = client.patch(f"/api/social-accounts/{ok.json()['id']}", json={"token": w["foreign"]})
+    assert replaced.status_code == 422, replaced.text
+    assert OTHER_APP in replaced.json()["detail"]
 
 
 def test_a_whatsapp_number_is_proven_through_its_waba(inbox: tuple[httpx.Client, str], meta: str) -> None:

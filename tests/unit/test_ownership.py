@@ -90,3 +90,23 @@ def test_without_our_app_id_nothing_is_proven(app_id: str | None) -> None:
     )
     assert refusal is not None
     assert "OMNI_META_APP_ID" in refusal.reason
+
+
+def test_only_development_may_switch_the_check_off() -> None:
+    from omni_common.settings import Settings
+
+    assert Settings(_env_file=None).env == "production"  # type: ignore[call-arg]
+    assert not Settings(_env_file=None, verify_accounts=True).account_check_bypassed()  # type: ignore[call-arg]
+    assert Settings(_env_file=None, verify_accounts=False, env="development").account_check_bypassed()  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="OMNI_ENV=development"):
+        Settings(_env_file=None, verify_accounts=False).account_check_bypassed()  # type: ignore[call-arg]
+
+
+def test_the_demo_sandbox_sets_our_app_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from omni_cli.commands.services import sandbox_process
+
+    monkeypatch.setenv("OMNI_DEV_SANDBOX", "1")
+    monkeypatch.delenv("OMNI_META_APP_ID", raising=False)
+    env: dict[str, str] = {}
+    assert sandbox_process(env)
+    assert env["OMNI_META_APP_ID"] == env["META_SANDBOX_APP_ID"] == "sandbox-app"
