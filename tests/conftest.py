@@ -121,6 +121,7 @@ def settings(services: Services, namespace: str, vhost: str) -> Iterator[Setting
         graph_api_url="http://127.0.0.1:9/v21.0",
         # Inbox tests save tokens without a Graph API; test_inbox_accounts_meta.py turns checks on.
         verify_accounts=False,
+        env="development",  # the only mode where account checks may be off
         retry_delays_ms=[200, 500],
         delivery_limit=4,
         db_connections_per_server=8,

@@ -58,6 +58,7 @@ def stack(
             processes={"inbox-api": 1, "outbound-sender": 1},
             OMNI_GRAPH_API_URL=f"{sandbox_url}/v21.0",
             OMNI_VERIFY_ACCOUNTS="false",
+            OMNI_ENV="development",
         ) as made:
             yield made
 

@@ -343,6 +343,7 @@ def test_account_actions_in_the_cli_are_audited(
 ) -> None:
     monkeypatch.setenv("OMNI_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("OMNI_ENCRYPTION_KEYS", settings.encryption_keys.get_secret_value())
+    monkeypatch.setenv("OMNI_ENV", "development")  # --no-verify is a development-only bypass
     saved = structlog.get_config()
     runner = CliRunner()
     page = unique_digits()

@@ -33,7 +33,9 @@ def tenant(settings: Settings) -> SeededTenant:
 
 @pytest.fixture(scope="module")
 def http(settings: Settings, meta: str, tenant: SeededTenant) -> Iterator[httpx.Client]:
-    checked = settings.model_copy(update={"verify_accounts": True, "graph_api_url": f"{meta}/v21.0"})
+    checked = settings.model_copy(
+        update={"verify_accounts": True, "graph_api_url": f"{meta}/v21.0", "meta_app_id": "sandbox-app"}
+    )
     with running_inbox(checked, declare=True) as url, httpx.Client(base_url=url, timeout=20) as client:
         response = client.post(
             "/api/auth/login",

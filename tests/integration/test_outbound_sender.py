@@ -293,7 +293,7 @@ async def test_unreadable_credentials_fail_the_message_without_a_call(
     async with db.registry.begin(db.tenant_id) as session:  # e.g. its key was dropped from the ring
         account = await session.get(SocialAccount, social_id)
         assert account is not None
-        account.credentials_encrypted = "v1:gone:AAAA"
+        account.credentials = "v1:gone:AAAA"
     chat = await add_chat(db, social_id, "whatsapp", "34600800000")
     mid = await queue_reply(db, chat, "whatsapp", "hola")
     await publish_reply(publisher, topology, db, mid, "whatsapp")
@@ -553,6 +553,9 @@ async def test_cli_connect_verifies_the_token_with_the_graph_api(
         "OMNI_DATABASE_URL": sender_settings.database_url,
         "OMNI_ENCRYPTION_KEYS": sender_settings.encryption_keys.get_secret_value(),
         "OMNI_GRAPH_API_URL": sender_settings.graph_api_url,
+        # The ownership proof compares debug_token's app_id with ours; --no-verify needs development.
+        "OMNI_META_APP_ID": "sandbox-app",
+        "OMNI_ENV": "development",
     }
 
     def run(*args: str) -> Any:

@@ -339,3 +339,36 @@ class TestEmbeddedSignup:
         assert {"scope": "whatsapp_business_management", "target_ids": [waba["id"]]} in data[
             "granular_scopes"
         ]
+
+
+async def test_a_token_granted_only_some_targets_reads_a_page_it_was_not_granted(
+    ctl: SandboxControl,
+) -> None:
+    person = await ctl.add_person()
+    mine = person["pages"][0]["id"]
+    theirs, _ = await ctl.add_account("facebook", display_name="Rival Trattoria")
+    made = await ctl.post(
+        "/oauth/tokens", {"user_id": person["user_id"], "targets": {"pages_messaging": [mine]}}
+    )
+    token = made["token"]
+    read = await ctl.http.get(f"{ctl.graph_url}/{theirs}", params={"fields": "name", "access_token": token})
+    assert read.json() == {"name": "Rival Trattoria", "id": theirs}  # public: readable by anyone
+    data = await _debug(ctl, token)
+    assert (data["app_id"], data["is_valid"], data["scopes"]) == ("sandbox-app", True, ["pages_messaging"])
+    assert data["granular_scopes"] == [{"scope": "pages_messaging", "target_ids": [mine]}]
+
+    other = await ctl.post(
+        "/oauth/tokens", {"targets": {"pages_messaging": [mine]}, "app_id": "someone-elses-app"}
+    )
+    assert (await _debug(ctl, other["token"]))["app_id"] == "someone-elses-app"
+
+
+async def test_a_per_account_token_is_granted_its_own_account(ctl: SandboxControl) -> None:
+    page, page_token = await ctl.add_account("facebook")
+    number, number_token = await ctl.add_account("whatsapp", waba_id="77001")
+    page_data = await _debug(ctl, page_token)
+    assert page_data["app_id"] == "sandbox-app"
+    assert {"scope": "pages_messaging", "target_ids": [page]} in page_data["granular_scopes"]
+    number_data = await _debug(ctl, number_token)
+    assert {"scope": "whatsapp_business_messaging", "target_ids": ["77001"]} in number_data["granular_scopes"]
+    assert number != "77001"

@@ -52,9 +52,7 @@ async def _add_account(
         account = SocialAccount(tenant_id=tenant.id, platform="facebook", external_account_id=external)
         session.add(account)
         await session.flush()
-        account.credentials_encrypted = ring.encrypt(
-            secret, aad=crypto.binding(tenant.id, account.id, "credentials")
-        )
+        account.credentials = ring.encrypt(secret, aad=crypto.binding(tenant.id, account.id, "credentials"))
         account.credentials_hint = secret[-4:]
     return account
 
@@ -65,11 +63,9 @@ async def _read_all(
     async with registry.session(tenant.id) as session:
         rows = (await session.scalars(select(SocialAccount))).all()
     return {
-        r.external_account_id: ring.decrypt(
-            r.credentials_encrypted, aad=crypto.binding(tenant.id, r.id, "credentials")
-        )
+        r.external_account_id: ring.decrypt(r.credentials, aad=crypto.binding(tenant.id, r.id, "credentials"))
         for r in rows
-        if r.credentials_encrypted
+        if r.credentials
     }
 
 
@@ -109,22 +105,20 @@ async def test_ciphertext_moved_to_another_tenant_or_account_fails(env: SimpleNa
     # Tenant B's row gets tenant A's ciphertext (a copy/paste bug, a bad restore, a malicious edit).
     async with env.registry.begin(b.id) as session:
         await session.execute(
-            update(SocialAccount)
-            .where(SocialAccount.id == dst.id)
-            .values(credentials_encrypted=src.credentials_encrypted)
+            update(SocialAccount).where(SocialAccount.id == dst.id).values(credentials=src.credentials)
         )
     async with env.registry.session(b.id) as session:
         moved = await session.get(SocialAccount, dst.id)
     assert moved is not None
-    assert moved.credentials_encrypted == src.credentials_encrypted
+    assert moved.credentials == src.credentials
     with pytest.raises(DecryptionError):
-        ring.decrypt(moved.credentials_encrypted, aad=crypto.binding(b.id, dst.id, "credentials"))
+        ring.decrypt(moved.credentials, aad=crypto.binding(b.id, dst.id, "credentials"))
     # Same tenant, another account: also refused.
     with pytest.raises(DecryptionError):
-        ring.decrypt(src.credentials_encrypted, aad=crypto.binding(a.id, other_in_a.id, "credentials"))
+        ring.decrypt(src.credentials, aad=crypto.binding(a.id, other_in_a.id, "credentials"))
     # Even with the same account id, the tenant differs.
     with pytest.raises(DecryptionError):
-        ring.decrypt(src.credentials_encrypted, aad=crypto.binding(b.id, src.id, "credentials"))
-    assert ring.decrypt(src.credentials_encrypted, aad=crypto.binding(a.id, src.id, "credentials")) == (
+        ring.decrypt(src.credentials, aad=crypto.binding(b.id, src.id, "credentials"))
+    assert ring.decrypt(src.credentials, aad=crypto.binding(a.id, src.id, "credentials")) == (
         "EAAG-moved-secret"
     )

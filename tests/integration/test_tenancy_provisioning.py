@@ -83,9 +83,7 @@ async def test_catalog_never_receives_tenant_data(env: SimpleNamespace) -> None:
         account = SocialAccount(tenant_id=a.id, platform="whatsapp", external_account_id="PNID-ISO-A")
         session.add(account)
         await session.flush()
-        account.credentials_encrypted = ring.encrypt(
-            secret, aad=crypto.binding(a.id, account.id, "credentials")
-        )
+        account.credentials = ring.encrypt(secret, aad=crypto.binding(a.id, account.id, "credentials"))
         account.credentials_hint = secret[-4:]
         contact = Contact(
             social_account_id=account.id, channel="whatsapp", external_id="15550001", display_name="Ann"

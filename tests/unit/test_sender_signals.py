@@ -39,7 +39,7 @@ def _job(**changes: object) -> SignalJob:
         "account_external_id": "1555",
         "account_status": "active",
         "account_active": True,
-        "credentials_encrypted": KEYRING.encrypt("tok", aad=binding(TENANT, ACCOUNT, CREDENTIALS_FIELD)),
+        "credentials": KEYRING.encrypt("tok", aad=binding(TENANT, ACCOUNT, CREDENTIALS_FIELD)),
         "read_receipts": True,
         "typing_indicator": True,
     }
@@ -82,7 +82,7 @@ async def test_a_read_receipt_and_typing_go_to_the_customers_message() -> None:
         (_job(typing_indicator=False), "typing"),
         (_job(account_status="needs_reauth"), "read"),
         (_job(account_active=False), "read"),
-        (_job(credentials_encrypted="v1:deadbeef:AAAA"), "read"),
+        (_job(credentials="v1:deadbeef:AAAA"), "read"),
     ],
 )
 async def test_nothing_goes_when_switched_off_or_the_account_cannot_send(

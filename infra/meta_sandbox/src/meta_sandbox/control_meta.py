@@ -12,6 +12,9 @@ accounts, faults, records and configuration). Unauthenticated, like every contro
   Signup's session info included); ``POST /_sandbox/oauth/codes/{code}/expire`` makes it expire;
   ``POST /_sandbox/oauth/revoke {"user_id", "scope", "target_id"?}`` takes a permission (or one
   target of it) back from every token of the person.
+- ``POST /_sandbox/oauth/tokens``: a token as if a person had granted exactly ``targets`` (scope ->
+  ids), optionally issued to another app (``app_id``): a user token can still read any known Page's
+  public name, so a test can make a token that *reads* a Page it was never *granted*.
 - ``GET /_sandbox/subscriptions``; ``DELETE /_sandbox/subscriptions/{object_id}`` drops our app's
   subscription, as Meta does after an hour of failed deliveries.
 """
@@ -24,8 +27,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from meta_sandbox.grants import ES_SCOPES, LoginConfig
-from meta_sandbox.state import SandboxState
+from meta_sandbox.grants import ES_SCOPES, Authorization, LoginConfig, TokenKind
+from meta_sandbox.state import SandboxState, new_id
 from meta_sandbox.template_samples import sample_templates
 from meta_sandbox.templates import Template, TemplateIn, TemplateStatus, add_template, status_update_payload
 from meta_sandbox.webhooks import WebhookEmitter
@@ -59,6 +62,18 @@ class RevokeIn(_In):
     target_id: str | None = None  # only this Page / WABA / … ; None: the whole permission
 
 
+class TokenIn(_In):
+    """A token granted exactly these targets (``POST /_sandbox/oauth/tokens``)."""
+
+    user_id: str = "sandbox-person"
+    kind: TokenKind = "USER"
+    scopes: list[str] = Field(default_factory=list)  # default: the keys of ``targets``
+    targets: dict[str, list[str]] = Field(default_factory=dict)  # granular scope -> target ids
+    page_id: str | None = None  # PAGE tokens: the Page it acts as (``GET /me``)
+    app_id: str | None = None  # another app's token; None: issued to the sandbox's app
+    expires_in_s: int | None = None  # None: never expires
+
+
 def _state(request: Request) -> SandboxState:
     state: SandboxState = request.app.state.sandbox
     return state
@@ -66,6 +81,22 @@ def _state(request: Request) -> SandboxState:
 
 def _template_out(template: Template) -> dict[str, Any]:
     return {**template.public(), "waba_id": template.waba_id, "reason": template.reason}
+
+
+@router.post("/oauth/tokens", status_code=201)
+async def create_token(body: TokenIn, request: Request) -> dict[str, Any]:
+    """Issue a token with exactly the given grants; answers ``{"token"}`` (tests keep it)."""
+    store = _state(request).oauth
+    auth = Authorization(
+        auth_id=new_id("auth-"),
+        user_id=body.user_id,
+        scopes=body.scopes or list(body.targets),
+        targets={scope: list(ids) for scope, ids in body.targets.items()},
+        app_id=body.app_id,
+    )
+    store.authorizations[auth.auth_id] = auth
+    grant = store.issue(auth, body.kind, ttl_s=body.expires_in_s, page_id=body.page_id)
+    return {"token": grant.token}
 
 
 @router.post("/templates", status_code=201)

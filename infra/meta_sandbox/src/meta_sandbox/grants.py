@@ -52,6 +52,7 @@ class Authorization:
     system_user_id: str | None = None  # Embedded Signup's business integration system user
     es_session: dict[str, str] | None = None  # {"phone_number_id", "waba_id", "business_id"}
     revoked: bool = False  # app removed / password changed: every token of it dies (190/460)
+    app_id: str | None = None  # another Meta app's (``/_sandbox/oauth/tokens``); None: ours
 
     def allows(self, scope: str, target: str) -> bool:
         """True when ``scope`` is granted for ``target``."""
@@ -202,7 +203,7 @@ def grant_debug_data(app_id: str, app_name: str, grant: Grant, auth: Authorizati
     """``debug_token``'s ``data`` for an OAuth-issued token."""
     system = grant.kind == "SYSTEM_USER"
     data: dict[str, Any] = {
-        "app_id": app_id,
+        "app_id": auth.app_id or app_id,
         "type": grant.kind,
         "application": app_name,
         "data_access_expires_at": 0 if system else grant.issued_at + DATA_ACCESS_S,

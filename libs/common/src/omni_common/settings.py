@@ -9,7 +9,7 @@ values it needs as arguments. Nothing is read at import time.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -45,7 +45,11 @@ class Settings(BaseSettings):
     # with neither, each token inspects itself (then an expired token can only answer "190").
     meta_app_id: str | None = None
     meta_app_token: SecretStr = SecretStr("")
-    # Check an account's token against the Graph API when it is saved (the inbox's settings page).
+    # "development" (`omni dev`, the demo, tests) or "production"; only development may switch off
+    # the ownership proof of connected accounts (verify_accounts).
+    env: Literal["development", "production"] = "production"
+    # Prove a token's holder owns the account before it is connected (domain.ownership: debug_token
+    # with meta_app_id); false only with env=development (account_check_bypassed refuses otherwise).
     verify_accounts: bool = True
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
@@ -152,6 +156,17 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_delays(cls, value: object) -> object:
         return [int(v) for v in _split_csv(value)] if isinstance(value, str) else value
+
+    def account_check_bypassed(self) -> bool:
+        """True when accounts connect unproven (development only); ValueError in production."""
+        if self.verify_accounts:
+            return False
+        if self.env != "development":
+            raise ValueError(
+                "OMNI_VERIFY_ACCOUNTS=false is allowed only with OMNI_ENV=development: in production "
+                "every connected account must be proven to be its owner's (docs/security.md)"
+            )
+        return True
 
     def encryption_key_list(self) -> list[str]:
         """The key ring, newest first."""

@@ -105,14 +105,14 @@ async def _check_account(
         # fresh valid token needs_reauth. The row lock makes the comparison and the write one step.
         current = (
             await session.execute(
-                select(SocialAccount.credentials_encrypted, SocialAccount.is_active, SocialAccount.status)
+                select(SocialAccount.credentials, SocialAccount.is_active, SocialAccount.status)
                 .where(SocialAccount.id == account.id)
                 .with_for_update()
             )
         ).one_or_none()
         if (
             current is None
-            or current.credentials_encrypted != checked_ciphertext
+            or current.credentials != checked_ciphertext
             or not current.is_active
             or current.status != "active"
         ):
@@ -146,9 +146,7 @@ async def _check_account(
 
 async def _ciphertext(session: AsyncSession, account_id: uuid.UUID) -> str | None:
     return (
-        await session.execute(
-            select(SocialAccount.credentials_encrypted).where(SocialAccount.id == account_id)
-        )
+        await session.execute(select(SocialAccount.credentials).where(SocialAccount.id == account_id))
     ).scalar_one_or_none()
 
 

@@ -38,9 +38,10 @@ class InboxDeps:
     cookie_secure: bool = False
     heartbeat_s: float = 15.0
     suggester: SuggestionClient | None = None  # None: suggestions answer "no suggestion"
-    # (channel, account id, token) -> the account's display name; CredentialsRefused with Meta's
-    # reason, GraphError when Meta cannot be reached. None: tokens are saved unchecked.
-    verify: Callable[[str, str, str], Awaitable[str]] | None = None
+    # (channel, account id, token, WABA id) -> the account's display name once the token is proven
+    # to be the account owner's (domain.ownership); CredentialsRefused (OwnershipRefused) with the
+    # reason, GraphError when Meta cannot be reached. None (development only): saved unchecked.
+    verify: Callable[[str, str, str, str | None], Awaitable[str]] | None = None
     # (channel, PSID/IGSID, token) -> Meta's public profile (name, username): the customer panel asks
     # it for a Messenger/Instagram customer still without a name. None: no lookups.
     profiles: Callable[[str, str, str], Awaitable[dict[str, Any]]] | None = None

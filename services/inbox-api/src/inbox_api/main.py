@@ -91,9 +91,15 @@ async def open_deps(
         http = graph_http(timeout=httpx.Timeout(15.0, connect=5.0))
         graph = GraphClient(http, settings.graph_api_url)
 
-        async def verify(channel: str, account_id: str, token: str) -> str:
+        async def verify(channel: str, account_id: str, token: str, waba_id: str | None) -> str:
             info = await verify_credentials(
-                graph, channel=channel, external_account_id=account_id, token=token
+                graph,
+                channel=channel,
+                external_account_id=account_id,
+                token=token,
+                app_id=settings.meta_app_id,
+                waba_id=waba_id,
+                app_token=settings.debug_token_credential(),
             )
             return info.display_name
 
@@ -122,7 +128,7 @@ async def open_deps(
                 cookie_secure=not _is_loopback(settings.host),
                 heartbeat_s=heartbeat_s,
                 suggester=suggester,
-                verify=verify if settings.verify_accounts else None,
+                verify=None if settings.account_check_bypassed() else verify,
                 templates=syncer,
                 profiles=profiles,
                 push=push,
@@ -163,8 +169,28 @@ async def serve(settings: Settings) -> None:
     await uvicorn.Server(config).serve()
 
 
+def check_account_proof(settings: Settings) -> None:
+    """Start-up: refuse production without the ownership proof; say loudly when it is off or blind."""
+    try:
+        bypassed = settings.account_check_bypassed()
+    except ValueError as exc:
+        log.critical("account_check_refused", reason=str(exc))
+        raise SystemExit(f"inbox-api: {exc}") from exc
+    if bypassed:
+        log.warning(
+            "ACCOUNT_OWNERSHIP_NOT_CHECKED",
+            reason="OMNI_VERIFY_ACCOUNTS=false (development): any token connects any account id",
+        )
+    elif not settings.meta_app_id:
+        log.warning(
+            "account_check_without_app_id",
+            reason="OMNI_META_APP_ID is not set: every account connect will be refused",
+        )
+
+
 def main() -> None:
     """Serve the inbox on ``OMNI_INBOX_PORT``."""
     settings = Settings()
     configure_logging(service="inbox-api", json=settings.log_json, level=settings.log_level)
+    check_account_proof(settings)
     runtime.run(serve(settings))

@@ -86,7 +86,7 @@ async def handle_enrich(
         deps.keyring,
         tenant_id=cmd.tenant_id,
         account_id=target.account_id,
-        ciphertext=target.credentials_encrypted,
+        ciphertext=target.credentials,
     )
     # The HTTP calls run outside any transaction: no database connection waits on Meta.
     if cmd.what == "media":

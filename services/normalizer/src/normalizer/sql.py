@@ -342,13 +342,13 @@ class EnrichTarget(NamedTuple):
     contact_external_id: str
     contact_name: str | None
     profile_fetched_at: datetime | None
-    credentials_encrypted: str | None
+    credentials: str | None
 
 
 # The message, its chat's contact and the account's sealed token, in one statement.
 LOAD_ENRICH_TARGET = """
     SELECT m.id, m.chat_id, m.media, c.social_account_id, k.id, k.external_id, k.display_name,
-           k.profile_fetched_at, a.credentials_encrypted
+           k.profile_fetched_at, a.credentials
     FROM chat_messages AS m
     JOIN chats AS c ON c.id = m.chat_id
     JOIN contacts AS k ON k.id = c.contact_id

@@ -105,7 +105,7 @@ class _Send:
             await self._finish(job, "failed", ("sending",), "invalid_message", str(exc))
             return
         try:
-            token = deps.tokens.get(cmd.tenant_id, job.account_id, claimed.credentials_encrypted)
+            token = deps.tokens.get(cmd.tenant_id, job.account_id, claimed.credentials)
         except (DecryptionError, AccountNotFound) as exc:
             # Retrying cannot fix a token we cannot read (key removed from the ring, no credentials).
             self.log.error("credentials_unreadable", error=type(exc).__name__)

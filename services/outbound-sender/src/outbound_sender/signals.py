@@ -48,7 +48,7 @@ class SignalJob:
     account_external_id: str
     account_status: str
     account_active: bool
-    credentials_encrypted: str | None
+    credentials: str | None
     read_receipts: bool  # the restaurant's switches, read again here: one may have changed since
     typing_indicator: bool
 
@@ -62,7 +62,7 @@ class SignalStore(Protocol):
 _LOAD = text(
     """
 SELECT m.external_message_id, a.id AS account_id, a.external_account_id, a.status, a.is_active,
-       a.credentials_encrypted, coalesce(s.read_receipts, true) AS read_receipts,
+       a.credentials, coalesce(s.read_receipts, true) AS read_receipts,
        coalesce(s.typing_indicator, true) AS typing_indicator
 FROM chat_messages m
 JOIN chats c ON c.id = m.chat_id
@@ -91,7 +91,7 @@ class SessionSignalStore:
             row.external_account_id,
             row.status,
             row.is_active,
-            row.credentials_encrypted,
+            row.credentials,
             row.read_receipts,
             row.typing_indicator,
         )
@@ -114,7 +114,7 @@ async def handle_signal(deps: SenderDeps, store: SignalStore, command: SendReply
         bound.info("signal_dropped", why="account_cannot_send")
         return
     try:
-        token = deps.tokens.get(command.tenant_id, job.account_id, job.credentials_encrypted)
+        token = deps.tokens.get(command.tenant_id, job.account_id, job.credentials)
     except (DecryptionError, AccountNotFound) as exc:
         bound.warning("signal_dropped", why="credentials_unreadable", error=type(exc).__name__)
         return

@@ -128,7 +128,7 @@ class ClaimedJob:
     """A job this attempt now owns (``sending`` is committed) and its account's encrypted token."""
 
     job: SendJob
-    credentials_encrypted: str | None
+    credentials: str | None
 
 
 # queued -> sending and the whole job, for a batch of messages in one statement. ``updated_at`` is set
@@ -148,7 +148,7 @@ _CLAIM_JOBS = text(
             m.reply_to_external_id
         ) AS reply_to_external_id,
         c.last_inbound_at, a.id AS account_id, a.external_account_id, a.status AS account_status,
-        a.is_active, ct.external_id, a.credentials_encrypted, m.template, m.media, a.human_agent_enabled
+        a.is_active, ct.external_id, a.credentials, m.template, m.media, a.human_agent_enabled
     """
 )
 
@@ -209,7 +209,7 @@ async def claim_jobs(
     return {
         row.id: ClaimedJob(
             _job(row, status="sending", reply_to_external_id=row.reply_to_external_id),
-            row.credentials_encrypted,
+            row.credentials,
         )
         for row in rows
     }

@@ -6,9 +6,12 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from omni_common.settings import Settings
 
 account_app = typer.Typer(no_args_is_help=True, help="Connected social accounts of a tenant.")
 T = TypeVar("T")
@@ -64,7 +67,10 @@ def connect(
     token: str = typer.Option(..., "--token", help="Access token (stored encrypted, never shown)."),
     name: str = typer.Option(None, "--name", help="Display name (else read from the Graph API)."),
     verify: bool = typer.Option(
-        True, "--verify/--no-verify", help="Check the token against the Graph API (OMNI_GRAPH_API_URL)."
+        True,
+        "--verify/--no-verify",
+        help="Prove with the Graph API (OMNI_GRAPH_API_URL, debug_token with OMNI_META_APP_ID) that the "
+        "token was granted this account; --no-verify only with OMNI_ENV=development.",
     ),
 ) -> None:
     """Connect an account (again: replaces its token); refused if another tenant has it or Meta refuses it."""
@@ -83,13 +89,24 @@ def connect(
         ]
         raise typer.BadParameter(f"{channel} needs {flag}")
     settings = Settings()
+    if not (verify and settings.verify_accounts) and settings.env != "development":
+        typer.echo(
+            "refused: --no-verify (or OMNI_VERIFY_ACCOUNTS=false) is allowed only with "
+            "OMNI_ENV=development; in production every account's owner must be proven",
+            err=True,
+        )
+        raise typer.Exit(2)
     keyring = KeyRing.from_strings(settings.encryption_key_list())
 
     async def go() -> dict[str, object]:
         display_name = name
-        if verify:
-            info = await _verify(settings.graph_api_url, channel, external_id, token)
+        if verify and settings.verify_accounts:
+            info = await _verify(settings, channel, external_id, token, waba_id)
             display_name = name or info.display_name
+        else:
+            typer.echo(
+                f"WARNING: {channel} account {external_id} connected WITHOUT ownership proof", err=True
+            )
         async with tenant_scope(slug) as (catalog, registry, tenant), registry.begin(tenant.id) as session:
             existed = any(
                 v.channel == channel and v.external_account_id == external_id
@@ -121,8 +138,8 @@ def connect(
     typer.echo(f"connected {channel} account {external_id} to {slug} (status {view['status']})")
 
 
-async def _verify(graph_url: str, channel: str, external_id: str, token: str) -> Any:
-    """Cheap Graph read with the token (CredentialsRefused with Meta's reason when it fails)."""
+async def _verify(settings: Settings, channel: str, external_id: str, token: str, waba_id: str | None) -> Any:
+    """Read the account and prove the token was granted it (CredentialsRefused with the reason)."""
     import httpx
 
     from omni_common.graph import GraphClient
@@ -131,7 +148,13 @@ async def _verify(graph_url: str, channel: str, external_id: str, token: str) ->
 
     async with graph_http(timeout=httpx.Timeout(15.0, connect=5.0)) as http:
         return await verify_credentials(
-            GraphClient(http, graph_url), channel=channel, external_account_id=external_id, token=token
+            GraphClient(http, settings.graph_api_url),
+            channel=channel,
+            external_account_id=external_id,
+            token=token,
+            app_id=settings.meta_app_id,
+            waba_id=waba_id,
+            app_token=settings.debug_token_credential(),
         )
 
 

@@ -68,6 +68,9 @@ def sandbox_process(env: dict[str, str]) -> list[tuple[str, list[str]]]:
     env["META_SANDBOX_SEED"] = str(seed)
     if "OMNI_GRAPH_API_URL" not in os.environ:
         env["OMNI_GRAPH_API_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}/v21.0"
+    # The sandbox's debug_token names this app id: the inbox's ownership proof compares with it.
+    env.setdefault("OMNI_META_APP_ID", "sandbox-app")
+    env.setdefault("META_SANDBOX_APP_ID", env["OMNI_META_APP_ID"])
     return [("meta-sandbox", [sys.executable, "-m", "meta_sandbox", "--port", str(SANDBOX_PORT)])]
 
 
@@ -81,6 +84,8 @@ def dev(
         typer.echo(f"unknown service(s): {', '.join(unknown)}", err=True)
         raise typer.Exit(2)
     env = dict(os.environ)
+    # `omni dev` is development (the only mode that may switch account checks off); OMNI_ENV wins.
+    env.setdefault("OMNI_ENV", "development")
     commands = sandbox_process(env) + [(n, [sys.executable, "-m", SERVICES[n]]) for n in names]
     base = int(os.environ.get("OMNI_DEV_HEALTH_BASE", "9100"))
     health_ports = {n: base + WORKER_HEALTH_OFFSETS[n] for n in names if n in WORKER_HEALTH_OFFSETS}

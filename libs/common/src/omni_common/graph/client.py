@@ -81,6 +81,9 @@ class TokenInfo:
     scopes: tuple[str, ...] = ()
     error_code: int | None = None  # Meta's data.error.code when the token is invalid
     error_message: str | None = None
+    app_id: str | None = None  # the Meta app the token was issued to
+    # granular_scopes: permission -> the target ids (Pages, Instagram accounts, WABAs) it was granted on
+    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class GraphClient:
@@ -253,13 +256,22 @@ class GraphClient:
         )
         raw_scopes = info.get("scopes")
         scopes: list[Any] = raw_scopes if isinstance(raw_scopes, list) else []
+        app_id = info.get("app_id")
         return TokenInfo(
             is_valid=info.get("is_valid") is True,
             expires_at=expires_at,
             scopes=tuple(str(s) for s in scopes),
             error_code=error.get("code") if isinstance(error.get("code"), int) else None,
             error_message=str(error["message"]) if error.get("message") else None,
+            app_id=str(app_id) if isinstance(app_id, str | int) else None,
+            targets=_granular_targets(info.get("granular_scopes")),
         )
+
+    async def get_me_id(self, token: str) -> str | None:
+        """``GET /me``'s id: the Page itself for a Page token, the person for a user token."""
+        data, _ = await self._call("GET", "me", token, params={"fields": "id"})
+        me = data.get("id")
+        return str(me) if isinstance(me, str | int) else None
 
     async def get_user_profile(self, channel: Channel, user_id: str, token: str) -> dict[str, Any]:
         """Public profile of a Messenger PSID or Instagram IGSID (name, username when granted)."""
@@ -385,6 +397,17 @@ def _message_id(channel: str, data: dict[str, Any]) -> str | None:
     else:
         mid = data.get("message_id")
     return mid if isinstance(mid, str) and mid else None
+
+
+def _granular_targets(raw: object) -> dict[str, tuple[str, ...]]:
+    """``granular_scopes`` as permission -> target ids (entries without targets are left out)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for item in raw if isinstance(raw, list) else []:
+        entry = _object(item)
+        scope, ids = entry.get("scope"), entry.get("target_ids")
+        if isinstance(scope, str) and isinstance(ids, list):
+            found[scope] = found.get(scope, ()) + tuple(str(i) for i in ids)
+    return found
 
 
 def _seg(value: str) -> str:

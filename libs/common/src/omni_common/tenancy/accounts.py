@@ -8,7 +8,7 @@ re-run completes; it never leaves a tenant row that routing does not know.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from omni_common.crypto import KeyRing, binding
 from omni_common.db.catalog import Catalog
 from omni_common.db.tenant_models import Notification, SocialAccount
+from omni_common.domain.ownership import TokenGrant, needs_me, ownership_refusal
 from omni_common.domain.reauth import EXPIRED_KIND, LiveEvent, reauth_events, reauth_notice
 from omni_common.errors import AccountConflict, OmniError
 
@@ -37,6 +38,16 @@ class AccountNotFound(OmniError):
 
 class CredentialsRefused(OmniError):
     """Meta refused the credentials on connect; the message is Meta's reason (never the token)."""
+
+    field = "token"  # the form field the refusal is about
+
+
+class OwnershipRefused(CredentialsRefused):
+    """The token works but does not prove the account is its holder's (``domain.ownership``)."""
+
+    def __init__(self, reason: str, *, field: str = "token") -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,7 @@ async def connect_account(
         "external_account_id": external_account_id,
         "waba_id": waba_id,
         "display_name": display_name,
-        "credentials_encrypted": ciphertext,
+        "credentials": ciphertext,
         "credentials_hint": token[-4:] if len(token) >= 8 else None,
         "status": "active",
         "is_active": True,
@@ -153,7 +164,7 @@ async def connect_account(
             stmt.on_conflict_do_update(
                 index_elements=[SocialAccount.platform, SocialAccount.external_account_id],
                 set_={k: v for k, v in values.items() if v is not None or k in _CLEARED_ON_CONNECT}
-                | {"credentials_encrypted": ciphertext},
+                | {"credentials": ciphertext},
             ).returning(SocialAccount)
         )
     ).scalar_one()
@@ -245,9 +256,7 @@ async def read_token(
 ) -> str:
     """Decrypt an account's token (DecryptionError if the ciphertext does not belong to it)."""
     ciphertext = (
-        await session.execute(
-            select(SocialAccount.credentials_encrypted).where(SocialAccount.id == account_id)
-        )
+        await session.execute(select(SocialAccount.credentials).where(SocialAccount.id == account_id))
     ).scalar_one_or_none()
     return decrypt_token(keyring, tenant_id=tenant_id, account_id=account_id, ciphertext=ciphertext)
 
@@ -255,29 +264,49 @@ async def read_token(
 def decrypt_token(
     keyring: KeyRing, *, tenant_id: uuid.UUID, account_id: uuid.UUID, ciphertext: str | None
 ) -> str:
-    """The token of ``credentials_encrypted`` read by the caller (DecryptionError if not this account's)."""
+    """The token of ``credentials`` read by the caller (DecryptionError if not this account's)."""
     if ciphertext is None:
         raise AccountNotFound(f"account {account_id} has no credentials")
     return keyring.decrypt(ciphertext, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
 
 
 async def verify_credentials(
-    graph: GraphClient, *, channel: str, external_account_id: str, token: str
+    graph: GraphClient,
+    *,
+    channel: str,
+    external_account_id: str,
+    token: str,
+    app_id: str | None,
+    waba_id: str | None = None,
+    app_token: str | None = None,
 ) -> AccountInfo:
-    """Cheap read of the account with the token; CredentialsRefused with Meta's reason if it fails.
+    """Read the account with the token, then prove its holder owns it (``domain.ownership``).
 
-    A GraphError that is retryable (Meta unreachable, 5xx, throttled) is raised as is: nothing was
-    learnt about the token.
+    CredentialsRefused with Meta's reason when the read fails, OwnershipRefused (a CredentialsRefused)
+    when ``debug_token`` does not show our app and the account among the granted targets. A
+    GraphError that is retryable (Meta unreachable, 5xx, throttled) is raised as is: nothing was
+    learnt about the token. ``app_token`` (``app_id|secret``) authenticates ``debug_token``.
     """
     from omni_common.graph import GraphError
 
     try:
-        return await graph.get_account(channel, external_account_id, token)  # type: ignore[arg-type]
+        info = await graph.get_account(channel, external_account_id, token)  # type: ignore[arg-type]
+        checked = await graph.debug_token(token, app_token=app_token)
+        grant = TokenGrant(checked.is_valid, checked.app_id, checked.targets)
+        if needs_me(channel, external_account_id, waba_id, grant) and checked.is_valid:
+            grant = replace(grant, me_id=await graph.get_me_id(token))
     except GraphError as exc:
         if exc.retryable:  # Meta could not be asked (network, 5xx, throttled): not a verdict on the token
             raise
         code = f" (code {exc.code})" if exc.code is not None else ""
         raise CredentialsRefused(f"Meta refused the {channel} credentials: {exc.message}{code}") from exc
+    refusal = ownership_refusal(
+        channel=channel, account_id=external_account_id, waba_id=waba_id, our_app_id=app_id, grant=grant
+    )
+    if refusal is not None:
+        log.warning("account_ownership_refused", channel=channel, account_id=external_account_id)
+        raise OwnershipRefused(refusal.reason, field=refusal.field)
+    return info
 
 
 @dataclass(frozen=True)

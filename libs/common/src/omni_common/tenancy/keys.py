@@ -46,8 +46,8 @@ async def rotate_tenant(
         async with engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    select(SocialAccount.id, SocialAccount.credentials_encrypted)
-                    .where(SocialAccount.credentials_encrypted.is_not(None))
+                    select(SocialAccount.id, SocialAccount.credentials)
+                    .where(SocialAccount.credentials.is_not(None))
                     .with_for_update()
                 )
             ).all()
@@ -61,9 +61,7 @@ async def rotate_tenant(
                     unchanged += 1
                     continue
                 await conn.execute(
-                    update(SocialAccount)
-                    .where(SocialAccount.id == account_id)
-                    .values(credentials_encrypted=fresh)
+                    update(SocialAccount).where(SocialAccount.id == account_id).values(credentials=fresh)
                 )
                 rotated += 1
             # The Web Push key (push_keys) is sealed by the same ring: rotated with the credentials.

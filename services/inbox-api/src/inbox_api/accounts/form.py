@@ -92,5 +92,5 @@ def error_field(exc: OmniError) -> str:
     if isinstance(exc, AccountConflict):
         return "external_account_id"
     if isinstance(exc, CredentialsRefused):
-        return "token"
+        return exc.field  # "token", or the id the token was not granted (OwnershipRefused)
     return ""

@@ -41,15 +41,18 @@ log = structlog.get_logger(__name__)
 NO_SUCH = "no such account"
 
 
-async def check_token(deps: InboxDeps, channel: str, account_id: str, token: str) -> str | None:
+async def check_token(
+    deps: InboxDeps, channel: str, account_id: str, token: str, waba_id: str | None
+) -> str | None:
     """The display name Meta reports for the account with ``token`` (None when checks are off).
 
-    CredentialsRefused carries Meta's reason; MetaUnreachable when the answer could not be had.
+    CredentialsRefused carries Meta's reason (OwnershipRefused: the token does not prove the
+    account is the caller's); MetaUnreachable when the answer could not be had.
     """
     if deps.verify is None:
         return None
     try:
-        return await deps.verify(channel, account_id, token)
+        return await deps.verify(channel, account_id, token, waba_id)
     except GraphError as exc:  # verify_credentials turns Meta's refusals into CredentialsRefused
         raise MetaUnreachable(f"could not reach Meta to check the token: {exc.message}") from exc
 
@@ -61,7 +64,9 @@ async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountV
     """
     if body.channel == "whatsapp" and not body.waba_id:
         raise Invalid("a WhatsApp number needs its WhatsApp Business Account id")
-    checked_name = await check_token(deps, body.channel, body.external_account_id, body.token)
+    checked_name = await check_token(
+        deps, body.channel, body.external_account_id, body.token, body.waba_id or None
+    )
     async with deps.registry.begin(user.tenant_id) as session:
         existed = await _exists(session, body.channel, body.external_account_id)
         view = await connect_account(
@@ -124,7 +129,7 @@ async def patch(deps: InboxDeps, user: Principal, account_id: uuid.UUID, body: A
         requested_enabled = body.enabled  # what the user asked, before a token swap adjusts it
         ids = {"channel": channel, "external_account_id": external_id}
         if body.token is not None:
-            await check_token(deps, channel, external_id, body.token)
+            await check_token(deps, channel, external_id, body.token, row.waba_id)
             was_enabled = row.is_active
             await connect_account(
                 session,
@@ -194,12 +199,12 @@ async def test_connection(deps: InboxDeps, user: Principal, account_id: uuid.UUI
     """Ask Meta whether the saved token still works; a refused token flags the account needs_reauth."""
     async with deps.registry.session(user.tenant_id) as session:
         row = await get_or_404(session, SocialAccount, account_id, NO_SUCH)
-        channel, external_id = row.platform, row.external_account_id
+        channel, external_id, waba_id = row.platform, row.external_account_id, row.waba_id
         token = await read_token(
             session, keyring=deps.keyring, tenant_id=user.tenant_id, account_id=account_id
         )
     try:
-        name = await check_token(deps, channel, external_id, token)
+        name = await check_token(deps, channel, external_id, token, waba_id)
     except CredentialsRefused as exc:
         async with deps.registry.begin(user.tenant_id) as session:
             flagged = await flag_needs_reauth(session, account_id=account_id, why=str(exc), error_code="190")

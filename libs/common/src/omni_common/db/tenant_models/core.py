@@ -77,7 +77,7 @@ class SocialAccount(TenantBase):
     waba_id: Mapped[str | None] = mapped_column(Text)
     display_name: Mapped[str | None] = mapped_column(Text)
     # Ciphertext of omni_common.crypto, bound to (tenant_id, id, "credentials").
-    credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    credentials: Mapped[str | None] = mapped_column(Text)
     credentials_hint: Mapped[str | None] = mapped_column(String(4))
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'active'"))
