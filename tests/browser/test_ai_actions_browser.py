@@ -101,6 +101,14 @@ def within_width(page: Any, locator: Any) -> None:
     assert box["x"] + box["width"] <= page.viewport_size["width"] + 1
 
 
+def improve(page: Any) -> None:
+    """Open "Improve my draft" (the actions are folded behind it so the composer stays one row)."""
+    menu = page.locator("details.ai-menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+    expect(page.locator("button[data-ai-action=rewrite]")).to_be_visible()
+
+
 def test_translate_and_rewrite_land_in_the_composer_unsent(
     page: Any, tenants: Any, fake: FakeOpenAI, settings: Settings
 ) -> None:
@@ -110,10 +118,12 @@ def test_translate_and_rewrite_land_in_the_composer_unsent(
     box, status = page.locator("#reply-text"), page.locator("#suggest-status")
     translate = page.locator("button[data-ai-action=translate]")
     expect(translate).to_have_text(re.compile(r"^Translate to (the customer's language|German)$"))
+    improve(page)
     within_width(page, translate)
 
     fake.answer = GERMAN
     box.fill("Good evening, we have a table for two at 8 pm for you.")
+    improve(page)
     translate.click()
     expect(box).to_have_value(GERMAN)
     expect(status).to_have_text(
@@ -123,6 +133,7 @@ def test_translate_and_rewrite_land_in_the_composer_unsent(
 
     fake.answer = TONE
     box.fill("table for 2 at 20:00 ok")
+    improve(page)
     page.get_by_role("button", name="Rewrite in our tone").click()
     expect(box).to_have_value(TONE)
     expect(status).to_contain_text("Rewritten in your tone: check and edit it")
@@ -149,6 +160,7 @@ def test_the_limit_and_the_models_failure_are_said_plainly(
     open_chat(page, limited, "whatsapp")
     box, status = page.locator("#reply-text"), page.locator("#suggest-status")
     box.fill("We are open until 22:30 tonight.")
+    improve(page)
     page.get_by_role("button", name="Make shorter").click()
     expect(status).to_have_text(re.compile(r"^AI limit reached, try again in \d{1,2} s\.$"))
     expect(box).to_have_value("We are open until 22:30 tonight.")  # the owner's draft is kept

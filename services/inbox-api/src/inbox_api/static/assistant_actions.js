@@ -96,15 +96,29 @@
       .catch(function () {});
   }
 
-  // Capture phase on window: this file answers "Suggest a reply" too (with the limit and fallback
-  // notes), before app.js's older handler on document would ask a second time.
+  // This file answers "Suggest a reply" and the draft actions (with the limit and fallback notes).
+  // "Improve my draft" folds again once an action is chosen, or on a click elsewhere or Escape.
+  function foldMenus(except) {
+    document.querySelectorAll("details.ai-menu[open]").forEach(function (d) {
+      if (d !== except) d.open = false;
+    });
+  }
+
   window.addEventListener("click", function (e) {
     var target = e.target;
     var btn = target && target.closest ? target.closest("button#suggest, button.ai-action") : null;
-    if (!btn || btn.disabled) return;
+    if (!btn || btn.disabled) {
+      foldMenus(target && target.closest ? target.closest("details.ai-menu") : null);
+      return;
+    }
     e.stopPropagation();
+    foldMenus(null);
     ask(btn, btn.id === "suggest" ? "suggest" : btn.getAttribute("data-ai-action"));
   }, true);
+
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") foldMenus(null);
+  });
 
   document.addEventListener("DOMContentLoaded", labelTranslate);
   document.addEventListener("htmx:afterSettle", labelTranslate);
