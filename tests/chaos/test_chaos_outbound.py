@@ -64,7 +64,11 @@ def stack(
         retry_delays_ms=(2000, 4000, 8000, 16000, 32000, 64000),
         OMNI_GRAPH_API_URL=f"{sandbox_url}/v21.0",
         OMNI_OUTBOUND_GRAPH_TIMEOUT_S="1",
-        OMNI_OUTBOUND_IN_FLIGHT_GRACE_S="2",
+        # A reply that comes back while an attempt may still be talking to Meta waits this long before it
+        # is called "outcome unknown" (production: 60 s). 2 s was shorter than one attempt can take on a
+        # loaded 2-core box (pacing wait + a 1 s Graph call + the database), and made unknowns of sends
+        # that had not timed out; the assertion below is about the injected timeouts only.
+        OMNI_OUTBOUND_IN_FLIGHT_GRACE_S="10",
         OMNI_OUTBOUND_OUTBOX_SWEEP_INTERVAL_S="1",
         OMNI_PREFETCH="50",
     ) as made:
