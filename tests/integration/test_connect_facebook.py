@@ -107,7 +107,14 @@ def _person(meta: str) -> dict[str, str]:
                                 "id": f"11{p}",
                                 "display_phone_number": "+34 600 000 001",
                                 "verified_name": "Trattoria",
-                            }
+                            },
+                            {
+                                "id": f"12{p}",
+                                "display_phone_number": "+34 600 000 002",
+                                "verified_name": "Trattoria Two",
+                                "registered": False,
+                                "name_status": "PENDING_REVIEW",
+                            },
                         ],
                     }
                 ],
@@ -115,7 +122,14 @@ def _person(meta: str) -> dict[str, str]:
         ],
     }
     httpx.post(f"{meta}/_sandbox/people", json=body).raise_for_status()
-    return {"user": f"10{p}", "page": f"30{p}", "ig": f"40{p}", "waba": f"20{p}", "phone": f"11{p}"}
+    return {
+        "user": f"10{p}",
+        "page": f"30{p}",
+        "ig": f"40{p}",
+        "waba": f"20{p}",
+        "phone": f"11{p}",
+        "review": f"12{p}",
+    }
 
 
 def _start(client: httpx.Client, channels: str = "facebook,instagram,whatsapp") -> dict[str, str]:
@@ -183,7 +197,15 @@ def test_the_whole_flow_connects_and_subscribes_the_ticked_accounts(owner: httpx
     assert "EAA" not in chosen.text
     assert "access_token" not in chosen.text
     pick, assets = _form(chosen.text)
-    assert set(assets) == {f"page:{who['page']}", f"ig:{who['ig']}", f"wa:{who['phone']}"}
+    assert set(assets) == {
+        f"page:{who['page']}",
+        f"ig:{who['ig']}",
+        f"wa:{who['phone']}",
+        f"wa:{who['review']}",
+    }
+    assert "still reviewing this number" in chosen.text  # the second number only
+    assert chosen.text.count("data-review=") == 1
+    assets.remove(f"wa:{who['review']}")
     done = _finish(owner, pick, assets)
     assert done.status_code == 200, done.text
     assert done.text.count('data-ok="yes"') == 3, done.text

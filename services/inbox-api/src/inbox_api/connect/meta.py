@@ -194,7 +194,7 @@ async def discover(login: FacebookLogin, token: str, granted: Granted) -> dict[s
             login,
             "GET",
             f"{waba_id}/phone_numbers",
-            fields="id,display_phone_number,verified_name,quality_rating,code_verification_status",
+            fields="id,display_phone_number,verified_name,quality_rating,name_status",
             access_token=token,
         )
         for phone in body.get("data") or []:
@@ -205,6 +205,8 @@ async def discover(login: FacebookLogin, token: str, granted: Granted) -> dict[s
                     "number": phone.get("display_phone_number") or "",
                     "name": phone.get("verified_name") or "",
                     "quality": phone.get("quality_rating") or "",
+                    # Meta still reviews the display name: messages cannot be sent yet
+                    "in_review": phone.get("name_status") == "PENDING_REVIEW",
                 }
             )
     return {"pages": pages, "numbers": numbers}
