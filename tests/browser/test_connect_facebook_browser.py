@@ -66,6 +66,10 @@ def _page(browser: Any, inbox_url: str, size: str) -> Any:
     return page
 
 
+# The seeded tenant and the servers come before the browser: seeding runs its own event loop, which
+# Playwright's (running in this thread once the browser starts) would not allow.
+
+
 def _sign_in(page: Any, tenant: SeededTenant) -> None:
     page.goto("/login")
     page.get_by_label("Restaurant").fill(tenant.slug)
@@ -90,7 +94,7 @@ def _person(meta: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_the_owner_connects_a_page_with_facebook(
-    browser: Any, inbox_url: str, tenant: SeededTenant, meta: str, size: str
+    tenant: SeededTenant, meta: str, inbox_url: str, browser: Any, size: str
 ) -> None:
     who = _person(meta)
     page = _page(browser, inbox_url, size)
@@ -131,7 +135,7 @@ def test_the_owner_connects_a_page_with_facebook(
         page.context.close()
 
 
-def test_a_forged_state_is_refused_in_plain_words(browser: Any, inbox_url: str, tenant: SeededTenant) -> None:
+def test_a_forged_state_is_refused_in_plain_words(tenant: SeededTenant, inbox_url: str, browser: Any) -> None:
     page = _page(browser, inbox_url, "desktop")
     try:
         _sign_in(page, tenant)
