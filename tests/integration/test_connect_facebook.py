@@ -288,3 +288,20 @@ def test_the_owner_sees_the_button(owner: httpx.Client) -> None:
     page = owner.get("/settings").text
     assert 'id="continue-facebook"' in page
     assert "Connect manually" in page
+
+
+def test_a_cancelled_sign_in_connects_nothing(owner: httpx.Client, meta: str) -> None:
+    asked = _start(owner, "facebook")
+    answer = _choose(
+        owner, {"error": "access_denied", "error_reason": "user_denied", "state": asked["state"]}
+    )
+    assert answer.status_code == 303
+    assert "cancelled" in owner.get(answer.headers["location"]).text
+
+
+def test_an_id_that_was_not_offered_is_ignored(owner: httpx.Client, meta: str) -> None:
+    who, stranger = _person(meta), _person(meta)
+    pick, _ = _form(_choose(owner, _consent(meta, _start(owner, "facebook"), who)).text)
+    done = _finish(owner, pick, [f"page:{stranger['page']}"])  # a Page this sign-in did not share
+    assert "Nothing was connected" in done.text
+    assert stranger["page"] not in _listed(owner)
