@@ -7,6 +7,7 @@ import uuid
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from inbox_api.connect.meta import FacebookLogin, Granted, declined, dialog_url, parse_channels
 from inbox_api.connect.store import ConnectStore
@@ -68,3 +69,11 @@ def test_the_dialog_url_asks_each_channels_permissions() -> None:
 def test_declined_names_the_missing_permissions_per_channel() -> None:
     granted = Granted(["pages_show_list", "pages_messaging", "pages_manage_metadata", "instagram_basic"], {})
     assert declined(("facebook", "instagram"), granted) == {"instagram": ["instagram_manage_messages"]}
+
+
+def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("inbox_api.connect.store.MAX_KEPT", 3)
+    store = ConnectStore()
+    states = [store.issue("sid", TENANT, USER, ("facebook",)) for _ in range(5)]
+    assert store.take(states[0], "sid") is None  # the oldest went first
+    assert store.take(states[-1], "sid") is not None

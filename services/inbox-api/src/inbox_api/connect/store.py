@@ -19,6 +19,7 @@ from typing import Any
 
 STATE_TTL_S = 600.0  # the issue: a state expires in 10 minutes
 CHOICE_TTL_S = 900.0  # the long-lived token waits at most 15 minutes for "Connect"
+MAX_KEPT = 10_000  # bounds the memory a flood of "Continue" clicks can take; the oldest go first
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ConnectStore:
         self._sweep()
         state = secrets.token_urlsafe(32)
         self._states[state] = Pending(sid, tenant_id, user_id, channels, self._clock() + STATE_TTL_S)
+        _trim(self._states)
         return state
 
     def take(self, state: str, sid: str) -> Pending | None:
@@ -80,6 +82,7 @@ class ConnectStore:
         self._sweep()
         handle = secrets.token_urlsafe(32)
         self._choices[handle] = choices
+        _trim(self._choices)
         return handle
 
     def peek(self, handle: str, sid: str) -> Choices | None:
@@ -96,3 +99,8 @@ class ConnectStore:
         self, sid: str, tenant_id: uuid.UUID, token: str, assets: dict[str, Any], granted: list[str]
     ) -> Choices:
         return Choices(sid, tenant_id, token, assets, self._clock() + CHOICE_TTL_S, granted)
+
+
+def _trim(kept: dict[str, Any]) -> None:
+    while len(kept) > MAX_KEPT:
+        del kept[next(iter(kept))]  # dicts keep insertion order: the oldest
