@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # with neither, each token inspects itself (then an expired token can only answer "190").
     meta_app_id: str | None = None
     meta_app_token: SecretStr = SecretStr("")
+    # "Continue with Facebook" (inbox-api connect/): Meta's login dialog, and the inbox's public
+    # address (the redirect URI registered in the Meta app is OMNI_PUBLIC_URL + /connect/facebook/callback).
+    meta_oauth_dialog_url: str = "https://www.facebook.com/v21.0/dialog/oauth"
+    public_url: str = "http://127.0.0.1:8000"
     # "development" (`omni dev`, the demo, tests) or "production"; only development may switch off
     # the ownership proof of connected accounts (verify_accounts).
     env: Literal["development", "production"] = "production"

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from inbox_api.adapters import EventHub, SuggestionClient
     from inbox_api.auth.ratelimit import RateLimiter
     from inbox_api.auth.sessions import TokenSigner
+    from inbox_api.connect.meta import FacebookLogin
     from inbox_api.push.sender import PushNotifier
     from inbox_api.wa_templates.syncer import TemplateSyncer
     from omni_common.broker.publisher import Publisher
@@ -51,3 +52,5 @@ class InboxDeps:
     # register (``push/endpoints.py``; none: every subscription is refused).
     push: PushNotifier | None = None
     push_endpoint_hosts: tuple[str, ...] = ()
+    # "Continue with Facebook" (connect/): the Meta app's login settings; None: the button is hidden.
+    facebook: FacebookLogin | None = None

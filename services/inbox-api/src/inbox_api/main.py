@@ -19,6 +19,7 @@ from inbox_api.adapters import EventHub, SuggestionClient
 from inbox_api.app import create_app
 from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.auth.sessions import TokenSigner
+from inbox_api.connect.meta import FacebookLogin
 from inbox_api.deps import InboxDeps
 from inbox_api.live.service import announce
 from inbox_api.push.sender import PushNotifier
@@ -50,6 +51,21 @@ def session_secret(settings: Settings) -> bytes:
         log.warning("session_secret_ephemeral", reason="OMNI_ENCRYPTION_KEYS is not set")
         return secrets.token_bytes(32)
     return hashlib.sha256(b"omni inbox session secret|" + keys[0].encode()).digest()
+
+
+def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin | None:
+    """ "Continue with Facebook" needs the Meta app's id and a secret (the first one exchanges codes)."""
+    secrets_ = settings.app_secret_list()
+    if not settings.meta_app_id or not secrets_:
+        return None
+    return FacebookLogin(
+        app_id=settings.meta_app_id,
+        app_secret=secrets_[0].decode(),
+        dialog_url=settings.meta_oauth_dialog_url,
+        public_url=settings.public_url,
+        graph_url=settings.graph_api_url,
+        http=http,
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -133,6 +149,7 @@ async def open_deps(
                 profiles=profiles,
                 push=push,
                 push_endpoint_hosts=tuple(settings.push_endpoint_hosts),
+                facebook=facebook_login(settings, http),
             )
 
             async def synced(tenant_id: uuid.UUID, outcomes: list[SyncOutcome]) -> None:

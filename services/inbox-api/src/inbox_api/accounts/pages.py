@@ -58,6 +58,7 @@ async def _settings(
         "connect_errors": {},
         "my_name": user.name,  # the principal is read afresh from the database on every request
         "my_name_set": bool(user.display_name),
+        "facebook_ready": deps.facebook is not None,  # the Meta app is set up (connect/)
     }
     response = await render_page(request, deps, user, "settings.html", context | extra, notice)
     response.status_code = status

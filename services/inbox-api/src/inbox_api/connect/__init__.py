@@ -1,0 +1,1 @@
+"""Continue with Facebook: connect channels through Meta's login (issue 20)."""
