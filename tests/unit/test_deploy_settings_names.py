@@ -1,0 +1,30 @@
+"""Every OMNI_* setting that compose and the Kubernetes manifests pass is one the services read: a
+renamed or removed setting left in a manifest would be ignored silently (pydantic drops unknown
+environment variables), as the tenant-pool settings were once the connection budget replaced them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from omni_common.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+# Not service settings: the Erlang cookie of compose's RabbitMQ cluster profile.
+NOT_SETTINGS = {"OMNI_ERLANG_COOKIE", "OMNI_RABBITMQ_ERLANG_COOKIE"}
+
+
+def test_deploy_files_name_only_settings_that_exist() -> None:
+    fields = set(Settings.model_fields)
+    files = [
+        *ROOT.glob("deploy/k8s/**/*.yaml"),
+        *ROOT.glob("deploy/k8s/**/*.env"),
+        ROOT / "docker-compose.yml",
+    ]
+    unknown = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in files
+        for name in re.findall(r"\bOMNI_[A-Z0-9_]+", path.read_text())
+        if name not in NOT_SETTINGS and name.removeprefix("OMNI_").lower() not in fields
+    }
+    assert not unknown, sorted(unknown)
