@@ -90,7 +90,7 @@ def page(request: Any, inbox_url: str, browser: Any) -> Iterator[Any]:
     context = browser.new_context(base_url=inbox_url, viewport={"width": width, "height": height})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    page.errors = []  # type: ignore[attr-defined]
+    page.errors = []
     # Console errors count, except the browser's own favicon fetch (the page's resources that fail
     # are caught by their response instead).
     page.on(
@@ -146,7 +146,7 @@ def test_four_replies_in_a_row_all_reach_read_live(
     blue = page.locator("#messages .status-read .tick").first.evaluate("e => getComputedStyle(e).color")
     grey = page.locator("#messages .msg.outbound .meta time").first.evaluate("e => getComputedStyle(e).color")
     assert blue != grey
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []
     # The README's and docs' pictures are refreshed on request only (a test run leaves the tree clean).
     if channel == "whatsapp" and os.environ.get("OMNI_UPDATE_SCREENSHOT") == "1":
         name = "desktop" if page.viewport_size["width"] > 700 else "phone"

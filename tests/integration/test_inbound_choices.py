@@ -38,12 +38,12 @@ async def _ingest(settings: Settings, tenant: SeededTenant, channel: str, delive
         catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=2
     )
     try:
-        for item in split_delivery(channel, orjson.dumps(delivery)).items:  # type: ignore[arg-type]
+        for item in split_delivery(channel, orjson.dumps(delivery)).items:
             event = RoutedEvent(
                 event_id=f"t:{uuid.uuid4().hex}",
                 delivery_id="t",
                 tenant_id=tenant.id,
-                channel=channel,  # type: ignore[arg-type]
+                channel=channel,
                 account_id=item.account_id,
                 received_at=datetime.now(UTC),
                 payload=item.payload,

@@ -109,7 +109,7 @@ def test_built_in_sentences_keep_only_the_owners_changes() -> None:
     rows = {r["code"]: r for r in sentence_rows(doc)}
     assert rows["de"]["edited"]
     assert not rows["fr"]["edited"]
-    shown = {f["name"]: f["value"] for f in rows["de"]["fields"]}  # type: ignore[attr-defined]
+    shown = {f["name"]: f["value"] for f in rows["de"]["fields"]}
     assert shown["sentence_de_no_answer"] == "Danke! Wir melden uns gleich."
     assert shown["sentence_de_hours"] == DEFAULT_SENTENCES["de"]["hours"]
 

@@ -71,7 +71,7 @@ def test_the_name_never_makes_bytes_into_something_else() -> None:
 
 def test_the_composer_gets_the_same_limits() -> None:
     rules = client_rules("whatsapp")
-    assert rules["types"]["image/jpeg"] == 5 * MB  # type: ignore[index]
+    assert rules["types"]["image/jpeg"] == 5 * MB
     assert rules["max"] == 100 * MB == max_upload_bytes("whatsapp")
     assert max_upload_bytes("facebook") == 25 * MB
 

@@ -95,11 +95,11 @@ def test_without_our_app_id_nothing_is_proven(app_id: str | None) -> None:
 def test_only_development_may_switch_the_check_off() -> None:
     from omni_common.settings import Settings
 
-    assert Settings(_env_file=None).env == "production"  # type: ignore[call-arg]
-    assert not Settings(_env_file=None, verify_accounts=True).account_check_bypassed()  # type: ignore[call-arg]
-    assert Settings(_env_file=None, verify_accounts=False, env="development").account_check_bypassed()  # type: ignore[call-arg]
+    assert Settings(_env_file=None).env == "production"
+    assert not Settings(_env_file=None, verify_accounts=True).account_check_bypassed()
+    assert Settings(_env_file=None, verify_accounts=False, env="development").account_check_bypassed()
     with pytest.raises(ValueError, match="OMNI_ENV=development"):
-        Settings(_env_file=None, verify_accounts=False).account_check_bypassed()  # type: ignore[call-arg]
+        Settings(_env_file=None, verify_accounts=False).account_check_bypassed()
 
 
 def test_the_demo_sandbox_sets_our_app_id(monkeypatch: pytest.MonkeyPatch) -> None:

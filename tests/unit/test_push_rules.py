@@ -14,7 +14,7 @@ from omni_common.contracts import NotificationEvent
 from omni_common.settings import Settings
 from omni_common.tenancy.push_keys import new_pair
 
-DEFAULT_HOSTS = tuple(Settings(_env_file=None).push_endpoint_hosts)  # type: ignore[call-arg]
+DEFAULT_HOSTS = tuple(Settings(_env_file=None).push_endpoint_hosts)
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_a_vapid_pair_is_a_p256_point_and_scalar() -> None:
 def _event(event_kind: str, **data: object) -> NotificationEvent:
     return NotificationEvent(
         tenant_id=uuid.uuid4(),
-        kind=event_kind,  # type: ignore[arg-type]
+        kind=event_kind,
         chat_id=uuid.uuid4(),
         message_id=uuid.uuid4(),
         data=dict(data),
@@ -70,7 +70,7 @@ def _event(event_kind: str, **data: object) -> NotificationEvent:
 
 
 async def test_only_new_customer_messages_are_queued_for_alerts_and_a_full_queue_drops() -> None:
-    notifier = PushNotifier(registry=None, keyring=None, subject="mailto:x@y.z", queue_size=2)  # type: ignore[arg-type]
+    notifier = PushNotifier(registry=None, keyring=None, subject="mailto:x@y.z", queue_size=2)
     notifier.offer(_event("message.created", direction="outbound", kind="text"))
     notifier.offer(_event("message.status", status="read"))
     notifier.offer(_event("message.created", direction="inbound", kind="reaction"))

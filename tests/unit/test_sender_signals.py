@@ -44,7 +44,7 @@ def _job(**changes: object) -> SignalJob:
         "typing_indicator": True,
     }
     values.update(changes)
-    return SignalJob(**values)  # type: ignore[arg-type]
+    return SignalJob(**values)
 
 
 def _deps(graph: FakeGraph, pacer: FakePacer | None = None) -> SenderDeps:
@@ -59,7 +59,7 @@ def _deps(graph: FakeGraph, pacer: FakePacer | None = None) -> SenderDeps:
 
 
 def _command(signal: str) -> SendReply:
-    return SendReply(tenant_id=TENANT, message_id=uuid.uuid4(), channel="whatsapp", signal=signal)  # type: ignore[arg-type]
+    return SendReply(tenant_id=TENANT, message_id=uuid.uuid4(), channel="whatsapp", signal=signal)
 
 
 async def test_a_read_receipt_and_typing_go_to_the_customers_message() -> None:

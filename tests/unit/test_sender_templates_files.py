@@ -244,7 +244,7 @@ async def test_an_attempt_that_lost_its_claim_while_uploading_does_not_send() ->
     async def lost(*_a: Any, **_k: Any) -> bool:
         return False  # a later delivery requeued the message meanwhile
 
-    world.store.record_upload = lost  # type: ignore[method-assign]
+    world.store.record_upload = lost
     await world.send()
     assert world.graph.uploads
     assert world.graph.calls == []

@@ -32,7 +32,7 @@ def test_whatsapp_template_body() -> None:
 def test_templates_exist_only_on_whatsapp(channel: str) -> None:
     with pytest.raises(PayloadError, match="only on WhatsApp"):
         build_send_payload(
-            channel,  # type: ignore[arg-type]
+            channel,
             to="PSID",
             text="x",
             reply_to_external_id=None,
