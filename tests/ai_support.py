@@ -14,6 +14,7 @@ import aio_pika
 import httpx
 import psycopg
 from inbox_support import CHEAP_HASHER, PASSWORD, SeededTenant
+from pydantic import SecretStr
 from sandbox_server import serve
 
 from ai_suggester.context import Budget
@@ -47,6 +48,19 @@ DOC: dict[str, Any] = {
     ],
     "tone": {"description": "warm and casual", "examples": ["Ciao! Thanks for writing."]},
 }
+
+
+@contextmanager
+def fake_model(settings: Settings, fake: Any) -> Iterator[Settings]:
+    """``settings`` pointed at ``fake`` (a FakeOpenAI) served on a real socket, for as long as this lasts."""
+    with serve(fake.app()) as url:
+        yield settings.model_copy(
+            update={
+                "openai_base_url": f"{url}/v1",
+                "openai_api_key": SecretStr("sk-test"),
+                "openai_model": "fake-model",
+            }
+        )
 
 
 @contextmanager

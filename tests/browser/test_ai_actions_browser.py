@@ -15,6 +15,7 @@ from ai_support import (
     DOC,
     bearer,
     customer_says,
+    fake_model,
     owner_id,
     running_ai_inbox,
     running_suggester,
@@ -24,8 +25,6 @@ from ai_support import (
 from fake_openai import FakeOpenAI
 from inbox_support import PASSWORD, SeededTenant, seed
 from playwright.sync_api import expect
-from pydantic import SecretStr
-from sandbox_server import serve
 
 from ai_suggester.context import Budget
 from omni_common.settings import Settings
@@ -50,14 +49,7 @@ def tenants(settings: Settings) -> tuple[SeededTenant, SeededTenant]:
 
 @pytest.fixture(scope="module")
 def inbox_url(settings: Settings, fake: FakeOpenAI, tenants: Any) -> Iterator[str]:
-    with serve(fake.app()) as model_url:
-        model = settings.model_copy(
-            update={
-                "openai_base_url": f"{model_url}/v1",
-                "openai_api_key": SecretStr("sk-test"),
-                "openai_model": "fake-model",
-            }
-        )
+    with fake_model(settings, fake) as model:
         budget = Budget(requests_per_minute=100, tokens_per_day=1_000_000)
         with (
             running_suggester(model, budget=budget, model_timeout_s=1.5),

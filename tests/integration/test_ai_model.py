@@ -9,11 +9,19 @@ from typing import Any
 
 import httpx
 import pytest
-from ai_support import DOC, bearer, customer_says, rpc, running_ai_inbox, running_suggester, sent_count, sql
+from ai_support import (
+    DOC,
+    bearer,
+    customer_says,
+    fake_model,
+    rpc,
+    running_ai_inbox,
+    running_suggester,
+    sent_count,
+    sql,
+)
 from fake_openai import FakeOpenAI
 from inbox_support import SeededTenant, seed
-from pydantic import SecretStr
-from sandbox_server import serve
 
 from ai_suggester.context import Budget
 from ai_suggester.prompt import INSTRUCTIONS, TASKS
@@ -40,14 +48,8 @@ def fake() -> FakeOpenAI:
 
 @pytest.fixture(scope="module")
 def model_settings(settings: Settings, fake: FakeOpenAI) -> Iterator[Settings]:
-    with serve(fake.app()) as url:
-        yield settings.model_copy(
-            update={
-                "openai_base_url": f"{url}/v1",
-                "openai_api_key": SecretStr("sk-test"),
-                "openai_model": "fake-model",
-            }
-        )
+    with fake_model(settings, fake) as model:
+        yield model
 
 
 @pytest.fixture(scope="module")
