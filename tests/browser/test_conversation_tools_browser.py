@@ -65,6 +65,21 @@ def moments(settings: Settings, tenant: SeededTenant) -> dict[str, datetime]:
                 moment,
             ),
         )
+    # The seeded WhatsApp conversation and Instagram message are from a few minutes ago, which is
+    # yesterday in New York just after its midnight: pin them to now, today in every zone.
+    query(
+        settings,
+        tenant,
+        "UPDATE chats SET last_message_at = %s WHERE id = %s",
+        (now, tenant.chats["whatsapp"]),
+    )
+    query(
+        settings,
+        tenant,
+        "UPDATE chat_messages SET platform_timestamp = %s WHERE id = %s",
+        (now, tenant.messages["instagram"]),
+    )
+    found["now"] = now
     # The list: one conversation last active two days ago, one last October.
     query(
         settings,
@@ -134,7 +149,8 @@ def test_dates_in_the_browser_zone_then_in_the_restaurant_zone(
     now = datetime.now(UTC)
     assert list_stamp_of(page, tenant.chats["instagram"]) == f"12 Oct {now.year - 1}"
     assert list_stamp_of(page, tenant.chats["facebook"]) == list_stamp(moments["two_days"], now, zone)
-    assert list_stamp_of(page, tenant.chats["whatsapp"]).startswith("Today ")
+    assert list_stamp_of(page, tenant.chats["whatsapp"]) == list_stamp(moments["now"], now, zone)
+    assert list_stamp(moments["now"], now, zone).startswith("Today ")
 
     page.goto(f"/inbox?c={tenant.chats['instagram']}")
     separators = page.locator("#messages li.day-sep")
