@@ -18,8 +18,6 @@ from typing import Any
 PAGE_FIELDS = ("messages", "messaging_postbacks", "message_deliveries", "message_reads", "message_echoes")
 # Without these the inbox gets no customer messages at all: their absence means "lapsed".
 MESSAGING_FIELDS = frozenset({"messages"})
-# The WhatsApp Business Account fields the app dashboard must subscribe (runbook).
-WHATSAPP_FIELDS = ("messages", "message_template_status_update")
 
 
 def page_fields(listing: Iterable[Mapping[str, Any]], app_id: str) -> list[str] | None:
