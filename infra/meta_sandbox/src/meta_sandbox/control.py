@@ -70,6 +70,7 @@ class TokenStateIn(_In):
     expires_in_s: float | None = None  # seconds from now; wins over expires_at
     expires_at: int | None = None  # unix seconds; 0 = never expires
     valid: bool | None = None  # False: revoked (190/460); True: valid again
+    exchangeable: bool | None = None  # OAuth tokens: False makes fb_exchange_token refuse them
 
 
 class ContactIn(_In):
@@ -216,6 +217,8 @@ async def set_token_state(body: TokenStateIn, request: Request) -> Any:
             grant.expires_at = expiry
         if body.valid is not None and body.token is not None:
             grant.revoked = not body.valid
+        if body.exchangeable is not None:
+            grant.exchangeable = body.exchangeable
     return [public_grant(g, state.oauth.authorization(g)) for g in grants]
 
 

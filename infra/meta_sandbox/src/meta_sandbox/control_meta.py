@@ -16,7 +16,9 @@ accounts, faults, records and configuration). Unauthenticated, like every contro
   ids), optionally issued to another app (``app_id``): a user token can still read any known Page's
   public name, so a test can make a token that *reads* a Page it was never *granted*.
 - ``GET /_sandbox/subscriptions``; ``DELETE /_sandbox/subscriptions/{object_id}`` drops our app's
-  subscription, as Meta does after an hour of failed deliveries.
+  subscription, as Meta does after an hour of failed deliveries; ``POST
+  /_sandbox/subscriptions/{object_id} {"fields": [...]}`` sets what it holds (e.g. without
+  ``messages``, a subscription that no longer brings messages).
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ class RevokeIn(_In):
     user_id: str
     scope: str
     target_id: str | None = None  # only this Page / WABA / … ; None: the whole permission
+
+
+class SubscriptionIn(_In):
+    fields: list[str] = Field(default_factory=list)
 
 
 class TokenIn(_In):
@@ -215,3 +221,11 @@ async def get_subscriptions(request: Request) -> dict[str, list[str]]:
 async def drop_subscription(object_id: str, request: Request) -> None:
     """Unsubscribe our app from an object, as Meta does after an hour of failed deliveries."""
     _state(request).subscriptions.pop(object_id, None)
+
+
+@router.post("/subscriptions/{object_id}")
+async def set_subscription(object_id: str, body: SubscriptionIn, request: Request) -> dict[str, list[str]]:
+    """Subscribe our app to an object with exactly ``fields`` (no check of the token or the fields)."""
+    subscriptions = _state(request).subscriptions
+    subscriptions[object_id] = list(body.fields)
+    return subscriptions

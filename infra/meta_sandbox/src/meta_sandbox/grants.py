@@ -53,6 +53,9 @@ class Authorization:
     es_session: dict[str, str] | None = None  # {"phone_number_id", "waba_id", "business_id"}
     revoked: bool = False  # app removed / password changed: every token of it dies (190/460)
     app_id: str | None = None  # another Meta app's (``/_sandbox/oauth/tokens``); None: ours
+    # When the person consented: data access lasts 90 days from it, whatever tokens are exchanged
+    # since (renewing a token does not renew the consent).
+    consented_at: int = field(default_factory=lambda: int(time.time()))
 
     def allows(self, scope: str, target: str) -> bool:
         """True when ``scope`` is granted for ``target``."""
@@ -90,6 +93,7 @@ class Grant:
     page_id: str | None = None  # PAGE tokens: the Page they act as
     revoked: bool = False
     page_tokens: dict[str, str] = field(default_factory=dict)  # USER tokens: page id -> derived token
+    exchangeable: bool = True  # False (``POST /_sandbox/tokens``): fb_exchange_token refuses it
 
     @property
     def expired(self) -> bool:
@@ -206,7 +210,7 @@ def grant_debug_data(app_id: str, app_name: str, grant: Grant, auth: Authorizati
         "app_id": auth.app_id or app_id,
         "type": grant.kind,
         "application": app_name,
-        "data_access_expires_at": 0 if system else grant.issued_at + DATA_ACCESS_S,
+        "data_access_expires_at": 0 if system else auth.consented_at + DATA_ACCESS_S,
         "expires_at": grant.expires_at or 0,
         "is_valid": not (grant.expired or grant.revoked or auth.revoked),
         "issued_at": grant.issued_at,

@@ -15,6 +15,12 @@ secret.`` (1), ``Invalid verification code format.`` (100), ``This authorization
 used.`` (100/36009), ``This authorization code has expired.`` (100/36007), ``Error validating
 verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth
 dialog request`` (100/36008), and the usual 190 for a bad ``fb_exchange_token``.
+
+A long-lived user token exchanged again gives a fresh token with a new ~60-day expiry (its page
+tokens and the consent's data access expiry unchanged). A token made unexchangeable on command
+(``POST /_sandbox/tokens {"token", "exchangeable": false}``) is refused with the sandbox's own
+wording (Meta documents none for this case): ``(#100) This access token cannot be exchanged; the
+person must log in again.``
 """
 
 from __future__ import annotations
@@ -106,6 +112,10 @@ def _long_lived(state: SandboxState, token: str | None) -> dict[str, Any]:
         raise MetaError(190, subcode=463)
     if grant.kind != "USER":
         raise MetaError(100, message="(#100) fb_exchange_token must be a user access token")
+    if not grant.exchangeable:
+        raise MetaError(
+            100, message="(#100) This access token cannot be exchanged; the person must log in again."
+        )
     ttl = state.config.long_token_ttl_s
     long_lived = state.oauth.issue(auth, "USER", ttl_s=ttl, long_lived=True)
     return {"access_token": long_lived.token, "token_type": "bearer", "expires_in": ttl}

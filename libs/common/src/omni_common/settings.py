@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     account_monitor_graph_timeout_s: float = 15.0
     # WhatsApp templates are fetched again when older than this (0: the monitor never syncs them).
     account_monitor_template_sync_hours: float = Field(default=6.0, ge=0)
+    # Each account's webhook subscription (GET subscribed_apps) is re-checked when older than this;
+    # Meta drops a Page's after an hour of failed deliveries (0: never checked).
+    account_monitor_subscription_check_hours: float = Field(default=1.0, ge=0)
 
     @field_validator("media_hosts", "push_endpoint_hosts", mode="before")
     @classmethod

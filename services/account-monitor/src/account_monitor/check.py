@@ -1,10 +1,12 @@
 """One monitor pass: ask Meta about every active account's token and act on the answer.
 
 Per account: decrypt the token, ``debug_token`` it, then in one transaction (skipped when the stored
-token changed meanwhile: the answer is about the old one) store the expiry and,
-as ``omni_common.tenancy.token_expiry.decide`` says, flag the account ``needs_reauth`` (one owner
-notification, via ``flag_needs_reauth``) or warn the owner once per expiry date
-(the warning notification itself records the date it warned about).
+token changed meanwhile: the answer is about the old one) store the expiry and token kind and, as
+``omni_common.tenancy.token_expiry.decide`` says, flag the account ``needs_reauth`` (one owner
+notification, via ``flag_needs_reauth``), renew the token (``renew``: ``fb_exchange_token``, the
+new token sealed and stored only if the old one is still the stored one), or warn the owner at 7
+days and at 1 day (each once per expiry date: the warning notification records its date and stage).
+Then the accounts still working have their webhook subscription checked (``subscriptions``).
 """
 
 from __future__ import annotations
@@ -15,26 +17,36 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from account_monitor.notices import AccountLabel, expiring_notice, warned
+from account_monitor.renew import (
+    Refresh,
+    locked_if_unchanged,
+    refusal_words,
+    renew,
+    store_renewal,
+    warn_after_failure,
+)
+from account_monitor.subscriptions import SubscriptionCheck, Watched, check_subscriptions
 from omni_common.crypto import KeyRing
-from omni_common.db.tenant_models import Notification, SocialAccount
-from omni_common.domain.channels import channel_name
-from omni_common.domain.reauth import fix_hint
+from omni_common.db.tenant_models import SocialAccount
 from omni_common.errors import DatabaseUnavailable, DecryptionError
 from omni_common.graph import ErrorClass, GraphError
 from omni_common.tenancy.accounts import flag_needs_reauth, read_token
-from omni_common.tenancy.token_expiry import TokenCheck, TokenDecision, decide
+from omni_common.tenancy.token_expiry import REFRESH_DAYS, TokenCheck, decide
 
 log = structlog.get_logger(__name__)
 
-EXPIRING_KIND = "token_expiring"
-
 Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 Inspect = Callable[[str], Awaitable[TokenCheck]]
+
+# Outcomes after which the account's token works, so its subscription is worth checking.
+WORKING = frozenset({"ok", "warned", "renewed", "renewal_failed"})
 
 
 @dataclass
@@ -44,13 +56,26 @@ class MonitorDeps:
     inspect: Inspect  # token -> Meta's verdict; GraphError when Meta could not answer
     warn_days: int
     clock: Callable[[], datetime]
+    refresh: Refresh | None = None  # None (no Meta app credentials): nothing renewed, owners warned
+    subscriptions: SubscriptionCheck | None = None  # None: subscriptions are not checked
+    refresh_days: int = REFRESH_DAYS
 
 
 @dataclass(frozen=True)
 class _Account:
-    id: uuid.UUID
-    channel: str
-    external_id: str
+    label: AccountLabel
+    waba_id: str | None
+    refresh_tried_at: datetime | None
+    subscription_checked_at: datetime | None
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.label.id
+
+
+def _account(row: Any) -> _Account:
+    label = AccountLabel(row.id, row.platform, row.external_account_id, row.display_name)
+    return _Account(label, row.waba_id, row.token_refresh_tried_at, row.subscription_checked_at)
 
 
 async def check_tenant(deps: MonitorDeps, tenant_id: uuid.UUID) -> Counter[str]:
@@ -59,21 +84,37 @@ async def check_tenant(deps: MonitorDeps, tenant_id: uuid.UUID) -> Counter[str]:
     async with deps.begin(tenant_id) as session:
         rows = (
             await session.execute(
-                select(SocialAccount.id, SocialAccount.platform, SocialAccount.external_account_id).where(
-                    SocialAccount.is_active.is_(True), SocialAccount.status == "active"
-                )
+                select(
+                    SocialAccount.id,
+                    SocialAccount.platform,
+                    SocialAccount.external_account_id,
+                    SocialAccount.display_name,
+                    SocialAccount.waba_id,
+                    SocialAccount.token_refresh_tried_at,
+                    SocialAccount.subscription_checked_at,
+                ).where(SocialAccount.is_active.is_(True), SocialAccount.status == "active")
             )
         ).all()
+    working: list[Watched] = []
     for row in rows:
-        account = _Account(row.id, row.platform, row.external_account_id)
-        bound = log.bind(tenant_id=str(tenant_id), channel=account.channel, account_id=account.external_id)
+        account = _account(row)
+        bound = log.bind(
+            tenant_id=str(tenant_id), channel=account.label.channel, account_id=account.label.external_id
+        )
         try:
-            outcomes[await _check_account(deps, tenant_id, account, bound)] += 1
+            outcome = await _check_account(deps, tenant_id, account, bound)
         except DatabaseUnavailable:
             raise  # the whole server: the pass stops (run_once)
         except Exception:  # one broken account must not stop the others
             bound.exception("token_check_crashed")
-            outcomes["error"] += 1
+            outcome = "error"
+        outcomes[outcome] += 1
+        if outcome in WORKING:
+            working.append(Watched(account.label, account.waba_id, account.subscription_checked_at))
+    if deps.subscriptions is not None and working:
+        outcomes += await check_subscriptions(
+            deps.subscriptions, deps.begin, deps.keyring, tenant_id, working, deps.clock
+        )
     return outcomes
 
 
@@ -100,31 +141,23 @@ async def _check_account(
         check = TokenCheck(is_valid=False, expires_at=None, error_code=exc.code, error_message=exc.message)
     now = deps.clock()
     async with deps.begin(tenant_id) as session:
-        # Meta's answer is about the token read above. If the owner saved a new token (or disabled
-        # the account) while Meta was being asked, the answer is stale: writing it could flag a
-        # fresh valid token needs_reauth. The row lock makes the comparison and the write one step.
-        current = (
-            await session.execute(
-                select(SocialAccount.credentials, SocialAccount.is_active, SocialAccount.status)
-                .where(SocialAccount.id == account.id)
-                .with_for_update()
-            )
-        ).one_or_none()
-        if (
-            current is None
-            or current.credentials != checked_ciphertext
-            or not current.is_active
-            or current.status != "active"
-        ):
+        # The row lock makes the comparison and the write one step (a new token saved meanwhile wins).
+        if not await locked_if_unchanged(session, account.id, checked_ciphertext):
             bound.info("token_changed_during_check")
             return "changed"
-        warned = await _warned_for(session, account.id)
-        decision = decide(check, now, warn_days=deps.warn_days, warned_for=warned)
-        await session.execute(
-            update(SocialAccount)
-            .where(SocialAccount.id == account.id)
-            .values(token_expires_at=decision.store_expires_at)
+        decision = decide(
+            check,
+            now,
+            warn_days=deps.warn_days,
+            warned=await warned(session, account.id, deps.warn_days),
+            last_refresh_attempt=account.refresh_tried_at,
+            refresh_failed=deps.refresh is None,  # no app credentials: renewing is impossible
+            refresh_days=deps.refresh_days,
         )
+        values: dict[str, object] = {"token_expires_at": decision.store_expires_at, "token_kind": check.kind}
+        if decision.refresh:
+            values["token_refresh_tried_at"] = now
+        await session.execute(update(SocialAccount).where(SocialAccount.id == account.id).values(**values))
         if decision.needs_reauth:
             flagged = await flag_needs_reauth(
                 session,
@@ -138,61 +171,47 @@ async def _check_account(
             )
             return "needs_reauth"
         if decision.warn:
-            _add_expiring_notice(session, account, decision)
-            bound.warning("token_expiring", expires_at=str(decision.store_expires_at))
+            session.add(expiring_notice(account.label, decision, kind=check.kind, refresh_failure=None))
+            bound.warning("token_expiring", expires_at=str(decision.store_expires_at), stage=decision.stage)
             return "warned"
-    return "ok"
+        if not decision.refresh or deps.refresh is None:
+            return "ok"
+    return await _renew(deps, tenant_id, account, token, checked_ciphertext, check, bound)
+
+
+async def _renew(
+    deps: MonitorDeps,
+    tenant_id: uuid.UUID,
+    account: _Account,
+    token: str,
+    checked_ciphertext: str | None,
+    check: TokenCheck,
+    bound: structlog.BoundLogger,
+) -> str:
+    assert deps.refresh is not None
+    result = await renew(deps.refresh, token, bound)
+    now = deps.clock()
+    async with deps.begin(tenant_id) as session:
+        if not await locked_if_unchanged(session, account.id, checked_ciphertext):
+            bound.info("token_changed_during_renewal")
+            return "changed"
+        if isinstance(result, GraphError):
+            told = await warn_after_failure(
+                session, account.label, check, now, warn_days=deps.warn_days, reason=refusal_words(result)
+            )
+            if told:
+                bound.warning("token_expiring", expires_at=str(check.expires_at), renewal_failed=True)
+            return "renewal_failed"
+        await store_renewal(
+            session, keyring=deps.keyring, tenant_id=tenant_id, account=account.label, fresh=result, now=now
+        )
+    return "renewed"
 
 
 async def _ciphertext(session: AsyncSession, account_id: uuid.UUID) -> str | None:
     return (
         await session.execute(select(SocialAccount.credentials).where(SocialAccount.id == account_id))
     ).scalar_one_or_none()
-
-
-async def _warned_for(session: AsyncSession, account_id: uuid.UUID) -> set[datetime]:
-    """Expiry dates the owner was already warned about (resolved warnings count too)."""
-    rows = (
-        await session.execute(
-            select(Notification.data).where(
-                Notification.social_account_id == account_id, Notification.kind == EXPIRING_KIND
-            )
-        )
-    ).scalars()
-    dates = set()
-    for data in rows:
-        value = (data or {}).get("expires_at")
-        if isinstance(value, str):
-            try:
-                dates.add(datetime.fromisoformat(value))
-            except ValueError:
-                continue
-    return dates
-
-
-def _add_expiring_notice(session: AsyncSession, account: _Account, decision: TokenDecision) -> None:
-    expires_at = decision.store_expires_at
-    assert expires_at is not None
-    name = channel_name(account.channel)
-    left = decision.days_left or 0
-    when = "within a day" if left <= 1 else f"in {left} days"
-    session.add(
-        Notification(
-            kind=EXPIRING_KIND,
-            severity="warning",
-            title=f"{name} connection expires {when}",
-            body=f"The access token of account {account.external_id} expires on "
-            f"{expires_at:%Y-%m-%d %H:%M} UTC. Replace it before then, or replies through this "
-            "account will stop.",
-            social_account_id=account.id,
-            data={
-                "channel": account.channel,
-                "account_id": account.external_id,
-                "expires_at": expires_at.isoformat(),
-                "fix": fix_hint(account.channel),
-            },
-        )
-    )
 
 
 async def run_once(deps: MonitorDeps, tenants: Callable[[], Awaitable[list[uuid.UUID]]]) -> Counter[str]:

@@ -17,6 +17,8 @@ from prometheus_client import Counter, Gauge
 
 from account_monitor.check import Inspect, MonitorDeps, run_once
 from account_monitor.lock import LeaderLock
+from account_monitor.renew import Refresh
+from account_monitor.subscriptions import SubscriptionCheck
 from account_monitor.templates import sync_templates
 from omni_common import runtime
 from omni_common.broker.connection import install_signal_handlers
@@ -24,6 +26,7 @@ from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
+from omni_common.graph.lifecycle import Exchanged, exchange_token
 from omni_common.graph.transport import graph_http
 from omni_common.http_common import add_health_routes, health_server
 from omni_common.logging import configure_logging
@@ -63,9 +66,32 @@ def graph_inspector(graph: GraphClient, app_token: str | None) -> Inspect:
             expires_at=info.expires_at,
             error_code=info.error_code,
             error_message=info.error_message,
+            kind=info.kind,
         )
 
     return inspect
+
+
+def graph_refresher(graph: GraphClient, settings: Settings) -> Refresh | None:
+    """token -> a renewed long-lived user token (``fb_exchange_token``); None without app credentials."""
+    secrets = settings.app_secret_list()
+    app_id = settings.meta_app_id
+    if not app_id or not secrets:
+        return None
+    secret = secrets[0].decode()  # the first of OMNI_META_APP_SECRETS, as the code exchange uses
+
+    async def refresh(token: str) -> Exchanged:
+        return await exchange_token(graph, token, app_id=app_id, app_secret=secret, now=datetime.now(UTC))
+
+    return refresh
+
+
+def subscription_check(graph: GraphClient, settings: Settings) -> SubscriptionCheck | None:
+    """The subscription re-check, when our app id is known and the check is on."""
+    every = timedelta(hours=settings.account_monitor_subscription_check_hours)
+    if not settings.meta_app_id or every <= timedelta(0):
+        return None
+    return SubscriptionCheck(graph, settings.meta_app_id, every)
 
 
 async def run_monitor(
@@ -95,6 +121,8 @@ async def run_monitor(
         inspect=graph_inspector(graph, settings.debug_token_credential()),
         warn_days=settings.account_monitor_warn_days,
         clock=lambda: datetime.now(UTC),
+        refresh=graph_refresher(graph, settings),
+        subscriptions=subscription_check(graph, settings),
     )
 
     async def tenants() -> list[uuid.UUID]:
@@ -167,5 +195,7 @@ def main() -> None:
         "account_monitor_starting",
         interval_s=settings.account_monitor_interval_s,
         warn_days=settings.account_monitor_warn_days,
+        subscription_check_hours=settings.account_monitor_subscription_check_hours,
+        renews_tokens=bool(settings.meta_app_id and settings.app_secret_list()),
     )
     runtime.run(_serve(settings))

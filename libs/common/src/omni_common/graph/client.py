@@ -84,6 +84,7 @@ class TokenInfo:
     app_id: str | None = None  # the Meta app the token was issued to
     # granular_scopes: permission -> the target ids (Pages, Instagram accounts, WABAs) it was granted on
     targets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    kind: str | None = None  # debug_token's type: USER, PAGE, SYSTEM_USER, APP
 
 
 class GraphClient:
@@ -265,6 +266,7 @@ class GraphClient:
             error_message=str(error["message"]) if error.get("message") else None,
             app_id=str(app_id) if isinstance(app_id, str | int) else None,
             targets=_granular_targets(info.get("granular_scopes")),
+            kind=str(info["type"]) if isinstance(info.get("type"), str) else None,
         )
 
     async def get_me_id(self, token: str) -> str | None:
@@ -280,11 +282,19 @@ class GraphClient:
         data, _ = await self._call("GET", _seg(user_id), token, params={"fields": _PROFILE_FIELDS[channel]})
         return data
 
+    async def request_json(
+        self, method: str, path: str, token: str | None, *, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One Graph call answering a JSON object (``graph.lifecycle``); ``token`` None: no bearer
+        (the call authenticates with its parameters, as ``oauth/access_token`` does)."""
+        data, _ = await self._call(method, path, token, params=params)
+        return data
+
     async def _call(
         self,
         method: str,
         path: str,
-        token: str,
+        token: str | None,
         *,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
@@ -299,7 +309,7 @@ class GraphClient:
         self,
         method: str,
         url: str,
-        token: str,
+        token: str | None,
         *,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
@@ -329,14 +339,14 @@ class GraphClient:
         self,
         method: str,
         url: str,
-        token: str,
+        token: str | None,
         *,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
         form: dict[str, str] | None = None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         try:
             return await self._http.request(
                 method, url, params=params, json=json, data=form, files=files, headers=headers

@@ -110,7 +110,15 @@ def _view(row: SocialAccount) -> AccountView:
 
 # Facts about the previous token that a newly saved token makes stale (None is written, not skipped).
 _CLEARED_ON_CONNECT = frozenset(
-    {"last_error_code", "last_error_message", "last_error_at", "token_expires_at"}
+    {
+        "last_error_code",
+        "last_error_message",
+        "last_error_at",
+        "token_expires_at",
+        "token_kind",
+        "token_refresh_tried_at",
+        "subscription_checked_at",  # the monitor checks the new token's subscription on its next pass
+    }
 )
 
 
@@ -150,13 +158,16 @@ async def connect_account(
         "waba_id": waba_id,
         "display_name": display_name,
         "credentials": ciphertext,
-        "credentials_hint": token[-4:] if len(token) >= 8 else None,
+        "credentials_hint": _hint(token),
         "status": "active",
         "is_active": True,
         "last_error_code": None,
         "last_error_message": None,
         "last_error_at": None,
         "token_expires_at": None,
+        "token_kind": None,
+        "token_refresh_tried_at": None,
+        "subscription_checked_at": None,
     }
     stmt = insert(SocialAccount).values(id=account_id, **values)
     row = (
@@ -173,6 +184,39 @@ async def connect_account(
         await _map_waba(catalog, waba_id, tenant_id)
     log.info("account_connected", channel=channel, tenant_id=str(tenant_id), account_id=external_account_id)
     return _view(row)
+
+
+def _hint(token: str) -> str | None:
+    """The last four characters people may see (none of a token too short to spare them)."""
+    return token[-4:] if len(token) >= 8 else None
+
+
+async def store_renewed_token(
+    session: AsyncSession,
+    *,
+    keyring: KeyRing,
+    tenant_id: uuid.UUID,
+    account_id: uuid.UUID,
+    token: str,
+    expires_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Seal and store a token the account-monitor renewed (``fb_exchange_token``) in place of the old.
+
+    Sealed like ``connect_account`` seals (bound to tenant, account and ``CREDENTIALS_FIELD``); the
+    caller holds the row lock and has checked the old token is still the stored one.
+    """
+    ciphertext = keyring.encrypt(token, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
+    await session.execute(
+        update(SocialAccount)
+        .where(SocialAccount.id == account_id)
+        .values(
+            credentials=ciphertext,
+            credentials_hint=_hint(token),
+            token_expires_at=expires_at,
+            token_refreshed_at=now,
+        )
+    )
 
 
 async def _map_waba(catalog: Catalog, waba_id: str, tenant_id: uuid.UUID) -> None:

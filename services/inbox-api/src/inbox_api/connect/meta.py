@@ -15,6 +15,10 @@ import httpx
 
 from inbox_api.connect.store import ConnectStore
 
+# PAGE_FIELDS' home is the shared rule (the account-monitor re-subscribes too); re-exported here.
+from omni_common.domain.subscriptions import PAGE_FIELDS as PAGE_FIELDS
+from omni_common.domain.subscriptions import page_fields, waba_subscribed
+
 # What each channel asks Meta for (issue 20); pages_show_list lets /me/accounts list the Pages.
 SCOPES: dict[str, tuple[str, ...]] = {
     "facebook": ("pages_show_list", "pages_messaging", "pages_manage_metadata"),
@@ -26,8 +30,6 @@ SCOPES: dict[str, tuple[str, ...]] = {
     ),
     "whatsapp": ("whatsapp_business_management", "whatsapp_business_messaging", "business_management"),
 }
-# The Messenger webhook fields the normalizer reads (Instagram's arrive through the Page's app).
-PAGE_FIELDS = ("messages", "messaging_postbacks", "message_deliveries", "message_reads", "message_echoes")
 CALLBACK_PATH = "/connect/facebook/callback"
 
 
@@ -222,15 +224,11 @@ async def subscribe_page(login: FacebookLogin, page_id: str, page_token: str) ->
         access_token=page_token,
     )
     body = await _call(login, "GET", f"{page_id}/subscribed_apps", access_token=page_token)
-    for app in body.get("data") or []:
-        if str(app.get("id")) == login.app_id:
-            return [str(f) for f in app.get("subscribed_fields") or []]
-    return []
+    return page_fields(body.get("data") or [], login.app_id) or []
 
 
 async def subscribe_waba(login: FacebookLogin, waba_id: str, token: str) -> bool:
     """Subscribe our app to the WhatsApp Business Account; whether Meta lists it afterwards."""
     await _call(login, "POST", f"{waba_id}/subscribed_apps", access_token=token)
     body = await _call(login, "GET", f"{waba_id}/subscribed_apps", access_token=token)
-    apps = [a.get("whatsapp_business_api_data") or {} for a in body.get("data") or []]
-    return any(str(a.get("id")) == login.app_id for a in apps)
+    return waba_subscribed(body.get("data") or [], login.app_id)

@@ -85,6 +85,12 @@ class SocialAccount(TenantBase):
     last_error_message: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = ts()
     token_expires_at: Mapped[datetime | None] = ts()
+    # Token lifecycle (t0012): debug_token's type (USER, PAGE, SYSTEM_USER), the last renewal tried
+    # and the last that worked (fb_exchange_token), the last subscribed_apps check.
+    token_kind: Mapped[str | None] = mapped_column(Text)
+    token_refresh_tried_at: Mapped[datetime | None] = ts()
+    token_refreshed_at: Mapped[datetime | None] = ts()
+    subscription_checked_at: Mapped[datetime | None] = ts()
     last_webhook_at: Mapped[datetime | None] = ts()
     last_send_at: Mapped[datetime | None] = ts()
     # Messenger/Instagram: the owner says Meta granted the Human Agent permission (App Review), so
