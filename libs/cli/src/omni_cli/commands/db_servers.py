@@ -1,4 +1,5 @@
-"""``omni db-server add|list|drain|activate``: the database servers tenant databases live on."""
+"""``omni db-server add|list|drain|activate`` and ``omni tenant move``: the database servers tenant
+databases live on, and moving a tenant between them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import typer
 
-from omni_cli.commands.tenancy import _fail, _settings
+from omni_cli.commands.tenancy import _fail, _settings, tenant_app
 
 server_app = typer.Typer(no_args_is_help=True, help="Database servers for tenant databases.")
 
@@ -148,6 +149,56 @@ def server_activate(name: str = typer.Argument(...)) -> None:
     """Let placement use this server again (after `drain`, or when a full one got room)."""
     _set_state(name, "active")
     typer.echo(f"server {name} is active")
+
+
+@tenant_app.command("move")
+def tenant_move(
+    slug: str = typer.Argument(...),
+    to: str | None = typer.Option(None, "--to", help="The server to move the tenant's database to."),
+    drop_source: bool = typer.Option(
+        False, "--drop-source", help="Drop the old database once the copy is checked and in use."
+    ),
+    abort: bool = typer.Option(False, "--abort", help="Roll back a move not yet switched."),
+    settle_seconds: float = typer.Option(
+        7.0, "--settle-seconds", min=0, help="How long services may act on what they cached of the tenant."
+    ),
+) -> None:
+    """Move a tenant's database to another server: its events wait in RabbitMQ during the copy.
+
+    Re-run the same command after any interruption: it finishes the move (or use --abort before
+    the switch). The old database stays, read-only, until --drop-source.
+    """
+    from omni_common.db.catalog import Catalog, catalog_engine
+    from omni_common.errors import TenantError
+    from omni_common.tenancy.move import Mover
+
+    settings = _settings()
+    if (to is None) == (not abort):
+        raise _fail("error: give --to SERVER, or --abort")
+
+    async def run() -> str:
+        engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=1)
+        mover = Mover(
+            Catalog(engine),
+            settings.database_url,
+            settle_s=settle_seconds,
+            on_step=lambda step: typer.echo(f"  {slug}: {step}"),
+        )
+        try:
+            if abort:
+                state = await mover.abort(slug)
+                return f"move of {slug} rolled back" if state else f"no move of {slug} to roll back"
+            assert to is not None
+            state = await mover.move(slug, to, drop_source=drop_source)
+            left = "old database dropped" if state.step == "dropped" else "old database kept, read-only"
+            return f"tenant {slug} is on {to} ({left})"
+        finally:
+            await engine.dispose()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except (TenantError, ValueError) as exc:
+        raise _fail(f"error: {exc}") from exc
 
 
 def register(app: typer.Typer) -> None:

@@ -76,7 +76,9 @@ def catalog_engine(url: str | URL, *, pool_size: int = 1, max_overflow: int = 2)
 
 def _tenant_query() -> Select[Any]:
     """Tenants with their server's URL and whether a move holds them (one round trip)."""
-    moving = exists().where(TenantMove.tenant_id == Tenant.id).label("moving")
+    # A move holds its tenant until its last step; a finished one ('done') is kept only to
+    # remember where the source database is, for a later ``--drop-source``.
+    moving = exists().where(TenantMove.tenant_id == Tenant.id, TenantMove.step != "done").label("moving")
     return select(
         *Tenant.__table__.columns,
         DbServer.url.label("server_url"),

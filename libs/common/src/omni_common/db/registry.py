@@ -78,6 +78,26 @@ def server_key(url: URL) -> str:
 _TRANSIENT_CONNECT = {"53300", "53000", "57P03", "57P01", "08006", "08001", "08004", "55000"}
 
 
+# A move's traces, seen by a process that cached the tenant before it: the source made read-only
+# (25006 read_only_sql_transaction), or dropped after the switch (3D000 invalid_catalog_name).
+_MOVED = {"25006", "3D000"}
+# How long a tenant being moved is cached (its writers check again this often for the move's end).
+MOVING_RECHECK_S = 1.0
+
+
+def _moved(exc: BaseException) -> bool:
+    """Whether ``exc`` may say the tenant's database is frozen or gone because of a move (the
+    catalog decides: ``_moved_since``). libpq reports a missing database at connect time without
+    its SQLSTATE, hence the message."""
+    orig = getattr(exc, "orig", exc)
+    if not isinstance(orig, psycopg.Error):
+        return False
+    if getattr(orig, "sqlstate", None) in _MOVED:
+        return True
+    text = str(orig)
+    return isinstance(orig, psycopg.OperationalError) and "database" in text and "does not exist" in text
+
+
 def _connect_refused(exc: BaseException) -> bool:
     """Whether a failure to open a connection may pass if we wait (not a wrong password or database)."""
     orig = getattr(exc, "orig", exc)
@@ -164,7 +184,9 @@ class TenantEngineRegistry:
         if record is None:
             self._tenants.pop(tenant_id, None)
             raise TenantNotFound(f"no tenant {tenant_id}")
-        cached = _Cached(record, time.monotonic() + self.tenant_cache_seconds)
+        # A tenant being moved is looked up again soon: its writers resume as soon as the move ends.
+        ttl = min(self.tenant_cache_seconds, MOVING_RECHECK_S) if record.moving else self.tenant_cache_seconds
+        cached = _Cached(record, time.monotonic() + ttl)
         self._tenants[tenant_id] = cached
         return cached
 
@@ -334,6 +356,8 @@ class TenantEngineRegistry:
                 return await entry.engine.connect()
             except DBAPIError as exc:
                 left = deadline - time.monotonic()
+                if _moved(exc):
+                    raise  # no use waiting: the database is not there (``_lease`` asks the catalog)
                 if not _connect_refused(exc) or left <= 0:
                     if _connect_refused(exc):
                         raise DatabaseUnavailable(
@@ -355,8 +379,20 @@ class TenantEngineRegistry:
                 yield entry, conn
             finally:
                 await conn.close()  # back to the pool (or dropped, if it broke)
+        except Exception as exc:
+            if _moved(exc) and await self._moved_since(tenant):
+                # What this process cached of the tenant is out of date: a move froze its database
+                # (or dropped it after the switch). This write waits, and finds it next time.
+                raise TenantHeld(f"tenant {tenant.slug}'s database is being or was moved") from exc
+            raise
         finally:
             self._release(tenant.id, entry)
+
+    async def _moved_since(self, tenant: TenantRecord) -> bool:
+        """Whether the catalog now says ``tenant`` is moving, or on another server (cache refreshed)."""
+        self.forget(tenant.id)
+        fresh = await self.catalog.get_tenant(tenant.id)
+        return fresh is not None and (fresh.moving or fresh.server != tenant.server)
 
     @asynccontextmanager
     async def session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
