@@ -32,6 +32,7 @@ from sqlalchemy.pool import QueuePool
 
 from omni_common.db.budget import ServerBudgets, Slot, default_acquire_timeout_s, default_connections
 from omni_common.db.catalog import Catalog, TenantRecord
+from omni_common.db.connect_errors import MOVING_RECHECK_S, connect_refused, moved
 from omni_common.db.servers import server_url
 from omni_common.dburl import async_url
 from omni_common.errors import (
@@ -70,41 +71,6 @@ def application_name(prefix: str, tenant_id: uuid.UUID) -> str:
 def server_key(url: URL) -> str:
     """The database server a URL points at: its budget is counted under this name."""
     return f"{url.host or 'localhost'}:{url.port or 5432}"
-
-
-# Server-side refusals of a new connection that pass with time (SQLSTATE): too many connections,
-# the server starting up or shutting down, out of resources, a database not accepting connections for
-# a while (maintenance, a tenant move's cut-over). A refused TCP connect has no SQLSTATE.
-_TRANSIENT_CONNECT = {"53300", "53000", "57P03", "57P01", "08006", "08001", "08004", "55000"}
-
-
-# A move's traces, seen by a process that cached the tenant before it: the source made read-only
-# (25006 read_only_sql_transaction), or dropped after the switch (3D000 invalid_catalog_name).
-_MOVED = {"25006", "3D000"}
-# How long a tenant being moved is cached (its writers check again this often for the move's end).
-MOVING_RECHECK_S = 1.0
-
-
-def _moved(exc: BaseException) -> bool:
-    """Whether ``exc`` may say the tenant's database is frozen or gone because of a move (the
-    catalog decides: ``_moved_since``). libpq reports a missing database at connect time without
-    its SQLSTATE, hence the message."""
-    orig = getattr(exc, "orig", exc)
-    if not isinstance(orig, psycopg.Error):
-        return False
-    if getattr(orig, "sqlstate", None) in _MOVED:
-        return True
-    text = str(orig)
-    return isinstance(orig, psycopg.OperationalError) and "database" in text and "does not exist" in text
-
-
-def _connect_refused(exc: BaseException) -> bool:
-    """Whether a failure to open a connection may pass if we wait (not a wrong password or database)."""
-    orig = getattr(exc, "orig", exc)
-    if not isinstance(orig, psycopg.OperationalError):
-        return False
-    state = getattr(orig, "sqlstate", None)
-    return state is None or state in _TRANSIENT_CONNECT
 
 
 @dataclass
@@ -356,10 +322,10 @@ class TenantEngineRegistry:
                 return await entry.engine.connect()
             except DBAPIError as exc:
                 left = deadline - time.monotonic()
-                if _moved(exc):
+                if moved(exc):
                     raise  # no use waiting: the database is not there (``_lease`` asks the catalog)
-                if not _connect_refused(exc) or left <= 0:
-                    if _connect_refused(exc):
+                if not connect_refused(exc) or left <= 0:
+                    if connect_refused(exc):
                         raise DatabaseUnavailable(
                             f"the database server refused connections: {exc.orig}"
                         ) from exc
@@ -380,7 +346,7 @@ class TenantEngineRegistry:
             finally:
                 await conn.close()  # back to the pool (or dropped, if it broke)
         except Exception as exc:
-            if _moved(exc) and await self._moved_since(tenant):
+            if moved(exc) and await self._moved_since(tenant):
                 # What this process cached of the tenant is out of date: a move froze its database
                 # (or dropped it after the switch). This write waits, and finds it next time.
                 raise TenantHeld(f"tenant {tenant.slug}'s database is being or was moved") from exc
