@@ -13,6 +13,7 @@ import httpx
 import psycopg
 import pytest
 from conftest import drop_databases
+from inbox_support import running_inbox
 from pg_second_server import databases, omni, own_catalog, second_server, server_port, whatsapp_text
 from pipeline import body_of, connect, running_pipeline, sign, wait_until
 from sqlalchemy import text
@@ -166,6 +167,22 @@ def test_pipeline_writes_each_tenant_on_its_server(env: SimpleNamespace) -> None
         got = stored(slug)
         assert len(got) == len(set(got)), "duplicated"
         assert set(got) == sent[slug], "lost or misrouted"
+
+    # The inbox reads each tenant on its own server: the one conversation with its 15 messages.
+    with running_inbox(env.settings) as url, httpx.Client(base_url=url, timeout=15) as inbox:
+        for slug in accounts:
+            login = {"tenant": slug, "email": f"o@{slug}.example", "password": PASSWORD}
+            response = inbox.post("/api/auth/login", json=login)
+            assert response.status_code == 200, response.text
+            auth = {"Authorization": f"Bearer {response.json()['access_token']}"}
+            inbox.cookies.clear()
+            items = inbox.get("/api/conversations", headers=auth).json()["items"]
+            assert len(items) == 1
+            chat = items[0]["id"]
+            page = inbox.get(f"/api/conversations/{chat}/messages", params={"limit": 100}, headers=auth)
+            assert page.status_code == 200, page.text
+            bodies = {m.get("external_message_id") for m in page.json()}
+            assert bodies == sent[slug]
 
 
 def test_migrate_goes_on_past_a_server_that_is_down(env: SimpleNamespace) -> None:
