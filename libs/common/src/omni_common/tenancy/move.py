@@ -181,6 +181,14 @@ class Mover:
         return tenant, {s.name: s for s in await self.catalog.list_servers()}
 
     async def _start(self, tenant: TenantRecord, target: str) -> None:
+        previous = await self.state(tenant.id)
+        # A finished move whose source was kept is forgotten now (unless we go back there: the copy
+        # step replaces that old database).
+        if previous is not None and previous.source != target:
+            log.warning(
+                "tenant_move_old_source_kept", tenant_id=str(tenant.id), server=previous.source,
+                database=tenant.db_name,
+            )  # fmt: skip
         async with self.catalog.engine.begin() as conn:
             await conn.execute(delete(TenantMove).where(TenantMove.tenant_id == tenant.id))  # an old 'done'
             await conn.execute(
