@@ -60,3 +60,19 @@ def test_placement_never_picks_a_server_without_room(servers: list[ServerRoom]) 
         assert not any(has_room(s) for s in servers)
     else:
         assert has_room(picked)
+
+
+def test_a_moved_database_is_told_from_a_busy_server() -> None:
+    import psycopg
+
+    from omni_common.db.connect_errors import connect_refused, moved
+
+    read_only = psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction")
+    gone = psycopg.OperationalError('connection failed: FATAL:  database "omni_t_ab" does not exist')
+    full = psycopg.OperationalError("connection failed: FATAL:  sorry, too many clients already")
+    assert moved(read_only)
+    assert moved(gone)
+    assert not moved(full)
+    assert not moved(ValueError("database does not exist"))
+    assert connect_refused(full)
+    assert not connect_refused(read_only)
