@@ -19,8 +19,8 @@ from psycopg import sql
 
 from bench.config import AMQP_BASE, APP_SECRET, MGMT_AUTH, MGMT_URL, PG_ADMIN_URL, VERIFY_TOKEN
 from omni_common.crypto import KeyRing
-from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
+from omni_common.db.registry import TenantEngineRegistry, tenant_url
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import connect_account
@@ -48,6 +48,8 @@ class BenchEnv:
     pg_admin_url: str = PG_ADMIN_URL
     vhost_created: bool = False
     tenants: list[BenchTenant] = field(default_factory=list)
+    # Each tenant database's conninfo on its own server (from the catalog: ``tenant_url``).
+    tenant_conninfos: dict[str, str] = field(default_factory=dict)
 
     @property
     def vhost(self) -> str:
@@ -70,7 +72,14 @@ class BenchEnv:
         }
 
     def conninfo(self, database: str | None = None) -> str:
+        """A tenant database's (on its server, once ``remember``ed), else one on the catalog's server."""
+        if database is not None and database in self.tenant_conninfos:
+            return self.tenant_conninfos[database]
         return libpq_conninfo(self.settings.database_url, database=database)
+
+    def remember(self, tenant: TenantRecord) -> None:
+        """Note where the catalog says ``tenant``'s database is (it may be on another server)."""
+        self.tenant_conninfos[tenant.db_name] = libpq_conninfo(tenant_url(self.settings.database_url, tenant))
 
 
 def new_env(pg_admin_url: str = PG_ADMIN_URL) -> BenchEnv:
@@ -196,6 +205,7 @@ async def provision_tenants(env: BenchEnv, count: int, outbound_pool: int, *, co
                 owner_email=f"owner@{slug}.test",
                 owner_password=f"pw-{slug}-123",
             )
+            env.remember(record)
             accounts, waba = account_ids(index)
             await _connect_accounts(env, record.id, accounts)
             await _seed_outbound(env.conninfo(record.db_name), record.id, index, outbound_pool)

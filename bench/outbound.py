@@ -161,6 +161,7 @@ async def provision(env: BenchEnv, cfg: OutboundConfig) -> tuple[list[Number], N
                         external_account_id=ext,
                         token=f"token-{ext}",
                     )
+            env.remember(record)  # its database may be on another server
             made = [Number(t, record.id, record.db_name, ext) for ext in ids]
             if t == 0:
                 pacing = made.pop()

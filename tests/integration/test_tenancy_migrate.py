@@ -59,7 +59,7 @@ async def env(settings: Settings, namespace: str) -> AsyncIterator[SimpleNamespa
     url = settings.database_url.rsplit("/", 1)[0] + f"/{namespace}_m"
     report = await migrate_all(url)  # creates the catalog database
     assert report.ok
-    assert report.catalog_revision == "c0001"
+    assert report.catalog_revision == "c0002_db_servers"
     engine = catalog_engine(url)
     catalog = Catalog(engine)
     yield SimpleNamespace(url=url, catalog=catalog, provisioner=Provisioner(catalog, url, hasher=FAST_HASHER))
@@ -263,4 +263,4 @@ def test_installed_entry_point(cli_env: dict[str, str], tmp_path: Path) -> None:
         [str(omni), "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert "catalog at c0001" in result.stdout
+    assert "catalog at c0002_db_servers" in result.stdout

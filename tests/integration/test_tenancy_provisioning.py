@@ -112,7 +112,13 @@ async def test_catalog_never_receives_tenant_data(env: SimpleNamespace) -> None:
         assert await session.scalar(select(func.count()).select_from(ChatMessage)) == 0
 
     tables, dump = _catalog_rows(env.url)
-    assert tables == {"public.tenants", "public.channel_accounts", "public.alembic_version"}
+    assert tables == {
+        "public.tenants",
+        "public.channel_accounts",
+        "public.db_servers",
+        "public.tenant_moves",
+        "public.alembic_version",
+    }
     for needle in (
         "owner@iso-a.example",
         "manager@iso-a.example",

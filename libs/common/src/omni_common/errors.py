@@ -6,7 +6,8 @@ OmniError
  │    ├── TenantNotActive       tenant exists but is provisioning/suspended/failed
  │    └── NoTenantContext       tenant data used without a resolved tenant
  ├── DatabaseUnavailable       a tenant database stayed full, busy or down for the whole wait
- │    └── ConnectionBudgetExhausted   this process's connections to the server all stayed in use
+ │    ├── ConnectionBudgetExhausted   this process's connections to the server all stayed in use
+ │    └── TenantHeld            the tenant's database is being moved: its writes wait
  ├── AccountConflict           platform account already mapped to another tenant
  └── DecryptionError           ciphertext not readable with this key ring / binding
 """
@@ -54,3 +55,13 @@ class DatabaseUnavailable(OmniError):
 
 class ConnectionBudgetExhausted(DatabaseUnavailable):
     """Every connection this process may hold to the server stayed in use for the whole wait."""
+
+
+class TenantHeld(DatabaseUnavailable):
+    """The tenant's database is being moved to another server (``omni tenant move``): its writes wait.
+
+    Workers put the event back through their delay queue without spending a retry (``reasons.HELD``):
+    a move takes as long as it takes, and its events must never reach a dead-letter queue.
+    """
+
+    retry_after_s = 10

@@ -9,6 +9,7 @@ import typer
 # (module, attribute): each module exposes ``register(app: typer.Typer) -> None``.
 MODULES = (
     "omni_cli.commands.tenancy",
+    "omni_cli.commands.db_servers",
     "omni_cli.commands.accounts",
     "omni_cli.commands.demo",
     "omni_cli.commands.dlq",

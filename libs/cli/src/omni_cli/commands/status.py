@@ -13,6 +13,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
     from omni_common.broker import build_topology, connect
     from omni_common.db.catalog import Catalog, catalog_engine
     from omni_common.db.registry import registry_for
+    from omni_common.db.servers import server_admin_url
     from omni_common.logging import configure_logging
     from omni_common.ops.status import Status, connection_status, queue_status, tenant_status
     from omni_common.settings import Settings
@@ -33,9 +34,11 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
         engine = catalog_engine(settings.database_url)
         registry = registry_for(settings, Catalog(engine), name="status")
         try:
-            servers = [settings.database_url] + [
-                t.db_url for t in await Catalog(engine).list_tenants() if t.db_url
-            ]
+            # Every database server of the catalog (and a legacy per-tenant URL, if any is left).
+            servers = [
+                server_admin_url(settings.database_url, s).render_as_string(hide_password=False)
+                for s in await Catalog(engine).list_servers()
+            ] + [t.db_url for t in await Catalog(engine).list_tenants() if t.db_url]
             result.connections = await connection_status(servers)
             result.tenants_by_status, result.needs_reauth, result.unreachable_tenants = await tenant_status(
                 Catalog(engine), registry

@@ -49,6 +49,8 @@ def migrate(
 
     report = asyncio.run(migrate_all(settings.database_url, concurrency=concurrency, progress=progress))
     typer.echo(f"catalog at {report.catalog_revision}; tenant head {report.head}")
+    for name, error in sorted(report.servers_down.items()):
+        typer.secho(f"server {name} DOWN: its tenants wait for the next run ({error})", err=True, fg="red")
     typer.echo(f"{len(report.migrated)} tenant(s) at head, {len(report.failed)} failed")
     if report.failed:
         raise _fail(
@@ -62,6 +64,9 @@ def tenant_create(
     name: str = typer.Option(..., "--name", help="Display name of the business."),
     owner_email: str = typer.Option(..., "--owner-email"),
     owner_password: str = typer.Option(..., "--owner-password"),
+    server: str | None = typer.Option(
+        None, "--server", help="Database server (omni db-server list); default: the one with most room."
+    ),
 ) -> None:
     """Create a tenant (database, migrations, catalog entry, business_owner); re-run finishes a crash."""
     from omni_common.crypto import KeyRing
@@ -80,11 +85,15 @@ def tenant_create(
                 owner_password=owner_password,
                 # the tenant's Web Push key is made here when keys are set (else on first use)
                 keyring=KeyRing.from_strings(keys) if keys else None,
+                server=server,
             )
         )
     except (TenantError, ValueError) as exc:
         raise _fail(f"error: {exc}") from exc
-    typer.echo(f"tenant {tenant.slug} ({tenant.id}) is {tenant.status} at {tenant.schema_revision}")
+    typer.echo(
+        f"tenant {tenant.slug} ({tenant.id}) is {tenant.status} at {tenant.schema_revision}"
+        f" on server {tenant.server}"
+    )
 
 
 @tenant_app.command("list")
@@ -110,6 +119,7 @@ def tenant_list(as_json: bool = typer.Option(False, "--json", help="One JSON doc
                 "name": t.display_name,
                 "db_name": t.db_name,
                 "status": t.status,
+                "server": t.server,
                 "schema_revision": t.schema_revision,
                 "last_migration_error": t.last_migration_error,
                 "created_at": t.created_at.isoformat(),
@@ -122,7 +132,10 @@ def tenant_list(as_json: bool = typer.Option(False, "--json", help="One JSON doc
         typer.echo("no tenants")
     for t in tenants:
         error = f"  error: {t.last_migration_error}" if t.last_migration_error else ""
-        typer.echo(f"{t.slug:<30} {t.status:<13} {t.schema_revision or '-':<12} {t.display_name}{error}")
+        typer.echo(
+            f"{t.slug:<30} {t.status:<13} {t.server:<12} {t.schema_revision or '-':<12}"
+            f" {t.display_name}{error}"
+        )
 
 
 @user_app.command("add")

@@ -27,7 +27,7 @@ from omni_common.broker.outcomes import DeadLetter, PublishError, Retry
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import StageQueues, Topology
 from omni_common.contracts import reasons
-from omni_common.errors import DatabaseUnavailable
+from omni_common.errors import DatabaseUnavailable, TenantHeld
 
 log = structlog.get_logger(__name__)
 
@@ -219,6 +219,10 @@ class ConsumerRunner:
             HANDLED.labels(queue, "retry").inc()
             log.warning("handler_retry", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
             await self._settle(message, self._retry(delivery, exc.reason, exc.detail))
+        except TenantHeld as exc:
+            HANDLED.labels(queue, "held").inc()
+            log.info("handler_held", reason=reasons.HELD, detail=str(exc)[:300])
+            await self._settle(message, self._hold(delivery, str(exc)[:300]))
         except DatabaseUnavailable as exc:
             # Expected when a tenant database is full or down: back off through the delay queues
             # like any transient failure, with a name operators can alert on, and no traceback.
@@ -281,6 +285,27 @@ class ConsumerRunner:
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
         RETRIES.labels(self._stage.queue, reason).inc()
+
+    async def _hold(self, delivery: Delivery, detail: str) -> None:
+        """Back through the shortest delay queue with the attempt count unchanged: a tenant being
+        moved holds its events for the cut-over, however long, and never dead-letters them."""
+        if not self._stage.retry_queues:
+            await self._retry(delivery, reasons.HELD, detail)
+            return
+        hdrs = h.republishable(delivery.headers)
+        hdrs[h.ATTEMPT] = delivery.attempt
+        hdrs[h.LAST_ERROR] = reasons.HELD
+        hdrs[h.ROUTING_KEY] = delivery.routing_key
+        assert self._publisher is not None
+        await self._publisher.publish_to_queue(
+            self._stage.retry_queues[0],
+            delivery.body,
+            message_id=delivery.message_id,
+            correlation_id=delivery.correlation_id,
+            headers=hdrs,
+            confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
+        )
+        RETRIES.labels(self._stage.queue, reasons.HELD).inc()
 
     async def _dead_letter(self, delivery: Delivery, reason: str, detail: str) -> None:
         hdrs = h.dead_letter_headers(

@@ -30,6 +30,8 @@ NOT_OUTBOUND: Final = "not_outbound"
 
 # Retries (not dead letters): a tenant database full, busy or down for the whole wait.
 TENANT_DB_UNAVAILABLE: Final = "tenant_db_unavailable"
+# A tenant whose database is being moved: its events wait in the delay queue, retries not counted.
+HELD: Final = "tenant_held"
 # The sender defers a send.
 CLAIM_RACED: Final = "claim_raced"
 PACED: Final = "paced"

@@ -1,4 +1,4 @@
-"""Catalog access: tenants and the platform-account -> tenant mapping (the control plane)."""
+"""Catalog access: tenants, their database servers and the platform-account -> tenant mapping."""
 
 from __future__ import annotations
 
@@ -6,14 +6,24 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from omni_common.db.catalog_models import TENANT_STATUSES, ChannelAccount, Tenant
+from omni_common.db.catalog_models import (
+    MAIN_SERVER,
+    SERVER_STATES,
+    TENANT_STATUSES,
+    ChannelAccount,
+    DbServer,
+    Tenant,
+    TenantMove,
+)
+from omni_common.db.servers import ServerRecord
 from omni_common.dburl import async_url
 from omni_common.domain.channels import CHANNELS
 from omni_common.errors import AccountConflict
@@ -35,6 +45,12 @@ class TenantRecord:
     last_migration_error: str | None
     created_at: datetime
     updated_at: datetime
+    server: str = MAIN_SERVER
+    # Its server's URL (no password) and the variable holding the password; None: the catalog's.
+    server_url: str | None = None
+    server_password_env: str | None = None
+    # A move is under way (``tenant_moves``): writers hold this tenant's events until it ends.
+    moving: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,20 @@ def catalog_engine(url: str | URL, *, pool_size: int = 1, max_overflow: int = 2)
     )
 
 
-def _record(row: Tenant) -> TenantRecord:
+def _tenant_query() -> Select[Any]:
+    """Tenants with their server's URL and whether a move holds them (one round trip)."""
+    # A move holds its tenant until its last step; a finished one ('done') is kept only to
+    # remember where the source database is, for a later ``--drop-source``.
+    moving = exists().where(TenantMove.tenant_id == Tenant.id, TenantMove.step != "done").label("moving")
+    return select(
+        *Tenant.__table__.columns,
+        DbServer.url.label("server_url"),
+        DbServer.password_env.label("server_password_env"),
+        moving,
+    ).join(DbServer, DbServer.name == Tenant.server)
+
+
+def _record(row: Any) -> TenantRecord:
     return TenantRecord(
         id=row.id,
         slug=row.slug,
@@ -70,6 +99,22 @@ def _record(row: Tenant) -> TenantRecord:
         last_migration_error=row.last_migration_error,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        server=row.server,
+        server_url=row.server_url,
+        server_password_env=row.server_password_env,
+        moving=bool(row.moving),
+    )
+
+
+def _server(row: Any, tenants: int = 0) -> ServerRecord:
+    return ServerRecord(
+        name=row.name,
+        url=row.url,
+        password_env=row.password_env,
+        max_tenants=row.max_tenants,
+        max_connections=row.max_connections,
+        state=row.state,
+        tenants=tenants,
     )
 
 
@@ -87,31 +132,45 @@ class Catalog:
     async def get_tenant(self, tenant_id: uuid.UUID) -> TenantRecord | None:
         """The tenant with this id, or None."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(Tenant.__table__).where(Tenant.id == tenant_id))).first()
-        return _record(row) if row else None  # type: ignore[arg-type]
+            row = (await conn.execute(_tenant_query().where(Tenant.id == tenant_id))).first()
+        return _record(row) if row else None
 
     async def get_tenant_by_slug(self, slug: str) -> TenantRecord | None:
         """The tenant with this slug, or None."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(Tenant.__table__).where(Tenant.slug == slug))).first()
-        return _record(row) if row else None  # type: ignore[arg-type]
+            row = (await conn.execute(_tenant_query().where(Tenant.slug == slug))).first()
+        return _record(row) if row else None
 
     async def list_tenants(self, statuses: Sequence[str] | None = None) -> list[TenantRecord]:
         """All tenants (optionally only those in ``statuses``), ordered by slug."""
-        query = select(Tenant.__table__).order_by(Tenant.slug)
+        query = _tenant_query().order_by(Tenant.slug)
         if statuses is not None:
             query = query.where(Tenant.status.in_(list(statuses)))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_record(r) for r in rows]  # type: ignore[arg-type]
+        return [_record(r) for r in rows]
 
     async def insert_tenant(
-        self, *, tenant_id: uuid.UUID, slug: str, display_name: str, db_name: str, db_url: str | None = None
+        self,
+        *,
+        tenant_id: uuid.UUID,
+        slug: str,
+        display_name: str,
+        db_name: str,
+        db_url: str | None = None,
+        server: str = MAIN_SERVER,
     ) -> TenantRecord:
         """Insert a ``provisioning`` tenant; if the slug exists already, return the existing row."""
         stmt = (
             insert(Tenant)
-            .values(id=tenant_id, slug=slug, display_name=display_name, db_name=db_name, db_url=db_url)
+            .values(
+                id=tenant_id,
+                slug=slug,
+                display_name=display_name,
+                db_name=db_name,
+                db_url=db_url,
+                server=server,
+            )
             .on_conflict_do_nothing(index_elements=["slug"])
         )
         async with self.engine.begin() as conn:
@@ -213,3 +272,65 @@ class Catalog:
         )
         async with self.engine.connect() as conn:
             return [(r[0], r[1], r[2]) for r in (await conn.execute(query)).all()]
+
+    # -- database servers ----------------------------------------------------------------------
+
+    async def list_servers(self) -> list[ServerRecord]:
+        """Every database server with its number of tenants, ``main`` first, then by name."""
+        counts = select(Tenant.server, func.count().label("n")).group_by(Tenant.server).subquery("counts")
+        query = (
+            select(*DbServer.__table__.columns, func.coalesce(counts.c.n, 0).label("n"))
+            .outerjoin(counts, counts.c.server == DbServer.name)
+            .order_by(DbServer.name != MAIN_SERVER, DbServer.name)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_server(r, r.n) for r in rows]
+
+    async def get_server(self, name: str) -> ServerRecord | None:
+        """The server ``name`` with its tenant count, or None."""
+        return next((s for s in await self.list_servers() if s.name == name), None)
+
+    async def add_server(
+        self,
+        name: str,
+        url: str,
+        *,
+        password_env: str | None,
+        max_tenants: int | None = None,
+        max_connections: int | None = None,
+    ) -> bool:
+        """Register a server (``url`` without a password); False when the name exists already."""
+        stmt = (
+            insert(DbServer)
+            .values(
+                name=name,
+                url=url,
+                password_env=password_env,
+                max_tenants=max_tenants,
+                max_connections=max_connections,
+            )
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(DbServer.name)
+        )
+        async with self.engine.begin() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
+    async def set_server_state(self, name: str, state: str) -> bool:
+        """Set a server's state (active | draining | full); False when there is no such server."""
+        if state not in SERVER_STATES:
+            raise ValueError(f"unknown server state {state!r}")
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(DbServer).where(DbServer.name == name).values(state=state, updated_at=func.now())
+            )
+        return result.rowcount > 0
+
+    async def set_tenant_server(self, tenant_id: uuid.UUID, server: str) -> None:
+        """Point the tenant at its database on ``server`` (the move's cut-over)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant_id)
+                .values(server=server, db_url=None, updated_at=func.now())
+            )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Integer,
     MetaData,
     String,
     Text,
@@ -36,6 +37,8 @@ NAMING = {
 }
 
 TENANT_STATUSES = ("provisioning", "active", "suspended", "failed")
+SERVER_STATES = ("active", "draining", "full")
+MAIN_SERVER = "main"  # the catalog's own server: the first entry of db_servers, with no URL
 
 
 def in_list(column: str, values: tuple[str, ...]) -> str:
@@ -53,6 +56,27 @@ def _now_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+class DbServer(CatalogBase):
+    """A PostgreSQL server tenant databases live on (``main``: the catalog's own)."""
+
+    __tablename__ = "db_servers"
+    __table_args__ = (
+        CheckConstraint(in_list("state", SERVER_STATES), name="state"),
+        CheckConstraint("max_tenants IS NULL OR max_tenants >= 0", name="max_tenants"),
+    )
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Without a password, ever (the secret is in the environment variable ``password_env`` names);
+    # NULL for ``main``: each process reaches the catalog's server through its OMNI_DATABASE_URL.
+    url: Mapped[str | None] = mapped_column(Text)
+    password_env: Mapped[str | None] = mapped_column(Text)
+    max_tenants: Mapped[int | None] = mapped_column(Integer)
+    max_connections: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'active'"))
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
 class Tenant(CatalogBase):
     """One restaurant business; its data lives in the database ``db_name``."""
 
@@ -63,8 +87,15 @@ class Tenant(CatalogBase):
     slug: Mapped[str] = mapped_column(String(50), nullable=False, unique=True)
     display_name: Mapped[str] = mapped_column(Text, nullable=False)
     db_name: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
-    # NULL: the tenant's database is on the catalog's server; otherwise a URL of another server.
+    # Legacy (nothing writes it): a URL of another server, read before ``server`` for compatibility.
     db_url: Mapped[str | None] = mapped_column(Text)
+    server: Mapped[str] = mapped_column(
+        String(40),
+        ForeignKey("db_servers.name", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+        server_default=text("'main'"),
+    )
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default=text("'provisioning'"))
     schema_revision: Mapped[str | None] = mapped_column(Text)
     last_migration_error: Mapped[str | None] = mapped_column(Text)
@@ -95,3 +126,18 @@ class ChannelAccount(CatalogBase):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
     )
+
+
+class TenantMove(CatalogBase):
+    """A tenant move in progress (``omni tenant move``): while it exists, writers hold its events."""
+
+    __tablename__ = "tenant_moves"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(40), ForeignKey("db_servers.name"), nullable=False)
+    target: Mapped[str] = mapped_column(String(40), ForeignKey("db_servers.name"), nullable=False)
+    step: Mapped[str] = mapped_column(Text, nullable=False)
+    started_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()

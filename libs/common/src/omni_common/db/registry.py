@@ -32,11 +32,14 @@ from sqlalchemy.pool import QueuePool
 
 from omni_common.db.budget import ServerBudgets, Slot, default_acquire_timeout_s, default_connections
 from omni_common.db.catalog import Catalog, TenantRecord
+from omni_common.db.connect_errors import MOVING_RECHECK_S, connect_refused, moved
+from omni_common.db.servers import server_url
 from omni_common.dburl import async_url
 from omni_common.errors import (
     ConnectionBudgetExhausted,
     DatabaseUnavailable,
     NoTenantContext,
+    TenantHeld,
     TenantNotActive,
     TenantNotFound,
 )
@@ -47,9 +50,17 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def tenant_url(server_url: str | URL, tenant: TenantRecord) -> URL:
-    """Async URL of a tenant's database: its own ``db_url`` or the catalog's server."""
-    return async_url(tenant.db_url or server_url, database=tenant.db_name)
+def tenant_url(catalog_url: str | URL, tenant: TenantRecord) -> URL:
+    """Async URL of a tenant's database on its server (``db_servers``; ``main``: the catalog's own).
+
+    Every path that opens a tenant's database builds its URL here, from the catalog's record: the
+    registry, provisioning, ``omni migrate``, ``omni keys rotate``, a move. A legacy ``db_url``
+    (written by nothing since servers exist) still wins, for compatibility.
+    """
+    if tenant.db_url:
+        return async_url(tenant.db_url, database=tenant.db_name)
+    base = server_url(catalog_url, tenant.server_url, tenant.server_password_env)
+    return base.set(database=tenant.db_name)
 
 
 def application_name(prefix: str, tenant_id: uuid.UUID) -> str:
@@ -62,25 +73,12 @@ def server_key(url: URL) -> str:
     return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
-# Server-side refusals of a new connection that pass with time (SQLSTATE): too many connections,
-# the server starting up or shutting down, out of resources, a database not accepting connections for
-# a while (maintenance, a tenant move's cut-over). A refused TCP connect has no SQLSTATE.
-_TRANSIENT_CONNECT = {"53300", "53000", "57P03", "57P01", "08006", "08001", "08004", "55000"}
-
-
-def _connect_refused(exc: BaseException) -> bool:
-    """Whether a failure to open a connection may pass if we wait (not a wrong password or database)."""
-    orig = getattr(exc, "orig", exc)
-    if not isinstance(orig, psycopg.OperationalError):
-        return False
-    state = getattr(orig, "sqlstate", None)
-    return state is None or state in _TRANSIENT_CONNECT
-
-
 @dataclass
 class _Entry:
     engine: AsyncEngine
     slot: Slot
+    # The catalog record the engine's URL was last checked against (a move changes the URL).
+    checked: TenantRecord | None = None
 
 
 @dataclass
@@ -107,6 +105,9 @@ class TenantEngineRegistry:
     # A liveness round trip per checkout. A hot, small-statement caller (the outbound sender) may turn
     # it off and handle a stale connection itself; it doubles how long each checkout holds the pool.
     pool_pre_ping: bool = True
+    # While a tenant's database is being moved (``tenant_moves``) its writers wait (TenantHeld); a
+    # reader (the inbox) goes on reading the source, which the move keeps read-only until the switch.
+    read_while_moving: bool = False
     _engines: OrderedDict[uuid.UUID, _Entry] = field(default_factory=OrderedDict, init=False)
     _closing: int = field(default=0, init=False)
     _idle: OrderedDict[uuid.UUID, AsyncEngine] = field(default_factory=OrderedDict, init=False)
@@ -140,6 +141,8 @@ class TenantEngineRegistry:
             cached = await asyncio.shield(lookup)
         if cached.tenant.status != "active":
             raise TenantNotActive(f"tenant {cached.tenant.slug} is {cached.tenant.status}")
+        if cached.tenant.moving and not self.read_while_moving:
+            raise TenantHeld(f"tenant {cached.tenant.slug} is moving to another database server")
         return cached.tenant
 
     async def _load(self, tenant_id: uuid.UUID) -> _Cached:
@@ -147,7 +150,9 @@ class TenantEngineRegistry:
         if record is None:
             self._tenants.pop(tenant_id, None)
             raise TenantNotFound(f"no tenant {tenant_id}")
-        cached = _Cached(record, time.monotonic() + self.tenant_cache_seconds)
+        # A tenant being moved is looked up again soon: its writers resume as soon as the move ends.
+        ttl = min(self.tenant_cache_seconds, MOVING_RECHECK_S) if record.moving else self.tenant_cache_seconds
+        cached = _Cached(record, time.monotonic() + ttl)
         self._tenants[tenant_id] = cached
         return cached
 
@@ -160,7 +165,7 @@ class TenantEngineRegistry:
         slot = Slot(server_key(url))
         kept = self._idle.pop(tenant.id, None)
         if kept is not None and kept.url == url:
-            return _Entry(kept, slot)  # disposed when evicted: it reconnects on first use
+            return _Entry(kept, slot, tenant)  # disposed when evicted: it reconnects on first use
         engine = create_async_engine(
             url,
             # The budget bounds the pool, not the pool itself: it may hold up to the whole budget
@@ -171,7 +176,7 @@ class TenantEngineRegistry:
             pool_recycle=1800,
             connect_args={"application_name": application_name(self.application_name_prefix, tenant.id)},
         )
-        return _Entry(engine, slot)
+        return _Entry(engine, slot, tenant)
 
     async def _acquire(self, tenant: TenantRecord, deadline: float) -> _Entry:
         """Lease one connection of ``tenant``'s pool, waiting for the budget until ``deadline``.
@@ -189,6 +194,8 @@ class TenantEngineRegistry:
                 if self._closed:
                     raise RuntimeError("the tenant engine registry is closed")
                 entry = self._engines.get(tenant.id)
+                if entry is not None and entry.checked is not tenant:
+                    entry = self._follow(tenant, entry)
                 if entry is None:
                     entry = self._engines[tenant.id] = self._new_entry(tenant)
                 self._engines.move_to_end(tenant.id)
@@ -222,6 +229,19 @@ class TenantEngineRegistry:
             if line is not None:
                 line.remove(ticket)
                 self._wake()  # the next in line may go now
+
+    def _follow(self, tenant: TenantRecord, entry: _Entry) -> _Entry | None:
+        """``entry`` if its engine still points at the tenant's database, else None (a move switched
+        the tenant to another server: the old engine is retired, its budget given back when unused)."""
+        if entry.engine.url == tenant_url(self.server_url, tenant):
+            entry.checked = tenant
+            return entry
+        log.info("tenant_engine_follows_move", tenant_id=str(tenant.id), server=tenant.server)
+        del self._engines[tenant.id]
+        if not entry.slot.leases:
+            self._budgets.closed(entry.slot)
+            asyncio.ensure_future(entry.engine.dispose())  # noqa: RUF006 - nothing to wait for
+        return None  # a leased one is settled and disposed by its last _release
 
     def _wake(self) -> None:
         """Let every waiter look again (a connection, or a turn, may have freed up)."""
@@ -282,7 +302,9 @@ class TenantEngineRegistry:
         self._budgets.release(entry.slot, pooled)
         current = self._engines.get(tenant_id)
         if current is not entry and entry.slot.leases == 0 and entry.slot.conns:
-            self._budgets.closed(entry.slot)  # replaced meanwhile (registry closing): not counted
+            # Replaced meanwhile (registry closing, or the tenant moved): not counted any more.
+            self._budgets.closed(entry.slot)
+            asyncio.ensure_future(entry.engine.dispose())  # noqa: RUF006 - nothing to wait for
         elif current is entry and not entry.slot.leases and not entry.slot.conns:
             # Nothing open (its connection failed or was dropped): kept like an evicted engine.
             del self._engines[tenant_id]
@@ -300,8 +322,10 @@ class TenantEngineRegistry:
                 return await entry.engine.connect()
             except DBAPIError as exc:
                 left = deadline - time.monotonic()
-                if not _connect_refused(exc) or left <= 0:
-                    if _connect_refused(exc):
+                if moved(exc):
+                    raise  # no use waiting: the database is not there (``_lease`` asks the catalog)
+                if not connect_refused(exc) or left <= 0:
+                    if connect_refused(exc):
                         raise DatabaseUnavailable(
                             f"the database server refused connections: {exc.orig}"
                         ) from exc
@@ -321,8 +345,20 @@ class TenantEngineRegistry:
                 yield entry, conn
             finally:
                 await conn.close()  # back to the pool (or dropped, if it broke)
+        except Exception as exc:
+            if moved(exc) and await self._moved_since(tenant):
+                # What this process cached of the tenant is out of date: a move froze its database
+                # (or dropped it after the switch). This write waits, and finds it next time.
+                raise TenantHeld(f"tenant {tenant.slug}'s database is being or was moved") from exc
+            raise
         finally:
             self._release(tenant.id, entry)
+
+    async def _moved_since(self, tenant: TenantRecord) -> bool:
+        """Whether the catalog now says ``tenant`` is moving, or on another server (cache refreshed)."""
+        self.forget(tenant.id)
+        fresh = await self.catalog.get_tenant(tenant.id)
+        return fresh is not None and (fresh.moving or fresh.server != tenant.server)
 
     @asynccontextmanager
     async def session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
@@ -393,6 +429,9 @@ class TenantEngineRegistry:
         }
 
 
+_READERS = ("inbox", "status")
+
+
 def registry_for(
     settings: Settings,
     catalog: Catalog,
@@ -412,4 +451,6 @@ def registry_for(
         acquire_timeout_s=settings.db_acquire_timeout_s or default_acquire_timeout_s(name),
         application_name_prefix=f"omni-{name}",
         max_idle_engines=settings.tenant_engine_idle_cache,
+        # People keep reading their inbox while a move holds the workers (the source is read-only).
+        read_while_moving=name in _READERS,
     )

@@ -1,4 +1,5 @@
-"""``omni migrate``: catalog to head, then every tenant database, one failure never stopping the rest."""
+"""``omni migrate``: catalog to head, then every tenant database on every database server, one failure
+(a tenant, or a whole server down) never stopping the rest."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import psycopg
 import structlog
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
@@ -13,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from omni_common.db import alembic_runner
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
 from omni_common.db.registry import tenant_url
+from omni_common.db.servers import ServerRecord, admin_database, server_url
 from omni_common.dburl import database_name
 from omni_common.tenancy.provisioning import (
     TEMPLATE_LOCK_KEY,
@@ -39,6 +42,7 @@ class MigrateReport:
     migrated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    servers_down: dict[str, str] = field(default_factory=dict)  # server name -> error
 
     @property
     def ok(self) -> bool:
@@ -60,9 +64,11 @@ async def ensure_catalog_database(database_url: str | URL) -> bool:
         await conn.close()
 
 
-async def _candidates(database_url: str | URL, tenants: list[TenantRecord]) -> list[TenantRecord]:
+async def _candidates(
+    database_url: str | URL, admin_db: str, tenants: list[TenantRecord]
+) -> list[TenantRecord]:
     """Tenants whose database should be upgraded (a provisioning/failed one only if its DB exists)."""
-    conn = await admin_connect(database_url, database_name(database_url))
+    conn = await admin_connect(database_url, admin_db)
     try:
         local = [t.db_name for t in tenants if t.db_url is None]
         present = await existing_databases(conn, local)
@@ -71,8 +77,8 @@ async def _candidates(database_url: str | URL, tenants: list[TenantRecord]) -> l
     return [t for t in tenants if t.status == "active" or t.db_url is not None or t.db_name in present]
 
 
-async def _refresh_template_if_present(database_url: str | URL, extra: Sequence[str]) -> None:
-    conn = await admin_connect(database_url, database_name(database_url))
+async def _refresh_template_if_present(database_url: str | URL, admin_db: str, extra: Sequence[str]) -> None:
+    conn = await admin_connect(database_url, admin_db)
     try:
         if not await database_exists(conn, template_db_name(database_name(database_url))):
             return  # created lazily by the first `tenant create`
@@ -83,6 +89,16 @@ async def _refresh_template_if_present(database_url: str | URL, extra: Sequence[
             await conn.execute("SELECT pg_advisory_unlock(%s)", (TEMPLATE_LOCK_KEY,))
     finally:
         await conn.close()
+
+
+async def _prepare_server(
+    catalog_url: str | URL, server: ServerRecord, tenants: list[TenantRecord], extra: Sequence[str]
+) -> list[TenantRecord]:
+    """Refresh the server's template (if it has one); its tenants to upgrade. Raises if it is down."""
+    base = server_url(catalog_url, server.url, server.password_env)
+    admin_db = admin_database(server.name, catalog_url)
+    await _refresh_template_if_present(base, admin_db, extra)
+    return await _candidates(base, admin_db, tenants) if tenants else []
 
 
 async def migrate_all(
@@ -99,16 +115,35 @@ async def migrate_all(
     catalog_revision = await alembic_runner.upgrade(database_url, "catalog")
     head = alembic_runner.head_revision("tenant", extra)
     report = MigrateReport(catalog_revision=catalog_revision, head=head)
-    await _refresh_template_if_present(database_url, extra)
 
     engine = catalog_engine(database_url, pool_size=1, max_overflow=concurrency)
     catalog = Catalog(engine)
     try:
         tenants = await catalog.list_tenants(MIGRATABLE)
-        todo = await _candidates(database_url, tenants)
-        report.skipped = sorted({t.slug for t in tenants} - {t.slug for t in todo})
+        todo: list[TenantRecord] = []
+        down: list[tuple[TenantRecord, str]] = []
+        for server in await catalog.list_servers():
+            on_server = [t for t in tenants if t.server == server.name]
+            try:
+                todo += await _prepare_server(database_url, server, on_server, extra)
+            except (psycopg.OperationalError, OSError) as exc:
+                # That server's tenants wait for the next run; the other servers' go ahead.
+                error = f"database server {server.name} unreachable: {describe_error(exc)}"[:2000]
+                log.error("db_server_unreachable", server=server.name, error=error)
+                report.servers_down[server.name] = error
+                down += [(t, error) for t in on_server]
+        report.skipped = sorted(
+            {t.slug for t in tenants} - {t.slug for t in todo} - {t.slug for t, _ in down}
+        )
         semaphore = asyncio.Semaphore(max(1, concurrency))
         done = 0
+        total = len(todo) + len(down)
+        for tenant, error in down:
+            await catalog.set_tenant_revision(tenant.id, None, error=error)
+            report.failed[tenant.slug] = error
+            done += 1
+            if progress is not None:
+                progress(done, total, tenant, error)
 
         async def one(tenant: TenantRecord) -> None:
             nonlocal done
@@ -130,7 +165,7 @@ async def migrate_all(
                     report.migrated.append(tenant.slug)
             done += 1
             if progress is not None:
-                progress(done, len(todo), tenant, error)
+                progress(done, total, tenant, error)
 
         await asyncio.gather(*(one(t) for t in todo))
     finally:

@@ -1,7 +1,8 @@
 """Tenant provisioning: a crash-safe, re-runnable sequence of idempotent steps.
 
-1. ``row``: catalog row with status ``provisioning`` (the tenant id is fixed from here on);
-2. ``database``: CREATE DATABASE from the migrated template DB (a file-level copy: fast);
+1. ``row``: catalog row with status ``provisioning`` (the tenant id and its server are fixed from
+   here on: ``--server``, else the active server with the most room, ``domain/placement.py``);
+2. ``database``: CREATE DATABASE from the migrated template DB of that server (a local copy: fast);
 3. ``migrate``: upgrade to head (normally nothing to do: the template is kept at head);
 4. ``owner``: the ``business_owner`` user (skipped when the email exists);
 5. ``active``: schema revision recorded, status ``active``.
@@ -30,7 +31,9 @@ from omni_common.crypto import KeyRing
 from omni_common.db import alembic_runner
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
 from omni_common.db.registry import tenant_url
+from omni_common.db.servers import admin_database, server_url
 from omni_common.dburl import async_url, database_name, libpq_conninfo
+from omni_common.domain.placement import ServerRoom, has_room, pick_server, room
 from omni_common.errors import TenantError
 from omni_common.tenancy import push_keys, users
 
@@ -160,9 +163,39 @@ async def copy_template(
             await conn.execute("SELECT pg_advisory_unlock(%s)", (TEMPLATE_LOCK_KEY,))
 
 
+async def place(catalog: Catalog, server: str | None) -> str:
+    """The server a new tenant goes to: ``server`` if it may take one, else the one with most room."""
+    servers = await catalog.list_servers()
+    rooms = [ServerRoom(s.name, s.state, s.tenants, s.max_tenants) for s in servers]
+    if server is not None:
+        chosen = next((r for r in rooms if r.name == server), None)
+        if chosen is None:
+            raise TenantError(f"no database server {server!r} (see `omni db-server list`)")
+        if not has_room(chosen):
+            raise TenantError(
+                f"database server {server!r} takes no new tenants ({chosen.state}, full or draining)"
+            )
+        return server
+    picked = pick_server(rooms)
+    if picked is None:
+        raise TenantError("no database server has room: add one (`omni db-server add`) or raise a limit")
+    return picked.name
+
+
+async def mark_full_if_at_limit(catalog: Catalog, server: str) -> None:
+    """An active server that reached its tenant limit becomes ``full`` (placement skips it)."""
+    record = await catalog.get_server(server)
+    if record is None or record.state != "active":
+        return
+    if room(ServerRoom(record.name, record.state, record.tenants, record.max_tenants)) <= 0:
+        await catalog.set_server_state(server, "full")
+        log.info("db_server_full", server=server, tenants=record.tenants)
+
+
 @dataclass
 class Provisioner:
-    """Creates tenants; ``server_url`` is the catalog database's URL (tenant DBs go on its server)."""
+    """Creates tenants; ``server_url`` is the catalog database's URL (the ``main`` server's, and the
+    name tenant and template databases derive from); tenant DBs go on the server placement picks."""
 
     catalog: Catalog
     server_url: str | URL
@@ -180,8 +213,11 @@ class Provisioner:
         owner_email: str,
         owner_password: str,
         stop_after: Step | None = None,
+        server: str | None = None,
     ) -> TenantRecord:
-        """Create (or finish creating) a tenant; TenantError if it is already active or suspended."""
+        """Create (or finish creating) a tenant; TenantError if it is already active or suspended.
+
+        ``server``: the database server to use (a resumed tenant keeps the one it was given)."""
         validate_slug(slug)
         owner_email = users.normalize_email(owner_email)
         if len(owner_password) < users.MIN_PASSWORD_LENGTH:  # refuse before anything is created
@@ -194,6 +230,7 @@ class Provisioner:
                 slug=slug,
                 display_name=display_name,
                 db_name=tenant_db_name(database_name(self.server_url), tenant_id),
+                server=await place(self.catalog, server),
             )
         if record.status in ("active", "suspended"):
             raise TenantError(f"tenant {slug!r} already exists and is {record.status}; nothing changed")
@@ -214,7 +251,8 @@ class Provisioner:
             return record
         await self.catalog.set_tenant_revision(record.id, revision, error=None)
         await self.catalog.set_tenant_status(record.id, "active")
-        bound.info("tenant_active", revision=revision)
+        await mark_full_if_at_limit(self.catalog, record.server)
+        bound.info("tenant_active", revision=revision, server=record.server)
         final = await self.catalog.get_tenant(record.id)
         assert final is not None
         return final
@@ -222,11 +260,12 @@ class Provisioner:
     async def _provision(
         self, record: TenantRecord, owner_email: str, owner_password: str, stop_after: Step | None
     ) -> str | None:
-        conn = await admin_connect(self.server_url, database_name(self.server_url))
+        base = server_url(self.server_url, record.server_url, record.server_password_env)
+        conn = await admin_connect(base, admin_database(record.server, self.server_url))
         try:
             await copy_template(
                 conn,
-                self.server_url,
+                base,
                 record.db_name,
                 strategy=self.strategy,
                 extra_version_locations=self.extra_version_locations,
@@ -274,6 +313,7 @@ async def create_tenant(
     strategy: Strategy = "WAL_LOG",
     stop_after: Step | None = None,
     keyring: KeyRing | None = None,
+    server: str | None = None,
 ) -> TenantRecord:
     """One-shot :meth:`Provisioner.create_tenant` with its own catalog engine (the CLI's entry)."""
     engine = catalog_engine(database_url, pool_size=1, max_overflow=1)
@@ -285,6 +325,7 @@ async def create_tenant(
             owner_email=owner_email,
             owner_password=owner_password,
             stop_after=stop_after,
+            server=server,
         )
     finally:
         await engine.dispose()

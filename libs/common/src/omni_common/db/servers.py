@@ -1,0 +1,91 @@
+"""Database servers of the catalog: how a process reaches each one, secrets kept out of the catalog.
+
+A server's row holds a URL without a password and, in ``password_env``, the NAME of the environment
+variable holding its password (``OMNI_DB_SERVER_<NAME>_PASSWORD`` by default). The password is read
+from the environment when a URL is built, so rotating it is a restart, and the catalog (backed up,
+read by support) never holds a secret. Without ``password_env``, libpq's own ways apply
+(``PGPASSFILE``/``~/.pgpass``, a client certificate, or trust). The ``main`` server has no URL:
+each process reaches the catalog's own server through its ``OMNI_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL, make_url
+
+from omni_common.db.catalog_models import MAIN_SERVER
+from omni_common.dburl import async_url, database_name
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    """A row of ``db_servers`` with its tenant count (from the catalog)."""
+
+    name: str
+    url: str | None
+    password_env: str | None
+    max_tenants: int | None
+    max_connections: int | None
+    state: str
+    tenants: int = 0
+
+
+def validate_server_name(name: str) -> str:
+    """``name`` if valid (lowercase letters, digits, dashes; starts with a letter; <= 40 chars)."""
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid server name {name!r}: use a-z, 0-9 and '-', starting with a letter")
+    return name
+
+
+def default_password_env(name: str) -> str:
+    """``OMNI_DB_SERVER_<NAME>_PASSWORD`` (dashes become underscores)."""
+    return f"OMNI_DB_SERVER_{name.upper().replace('-', '_')}_PASSWORD"
+
+
+def split_secret(url: str) -> tuple[str, str | None]:
+    """``url`` without its password (and without a database: a server, not a database), and the
+    password it carried, if any."""
+    parsed = make_url(url)
+    password = parsed.password
+    # Built afresh: ``URL.set(password=None)`` would keep the password (None means "unchanged").
+    bare = URL.create(
+        parsed.drivername, username=parsed.username, host=parsed.host, port=parsed.port, query=parsed.query
+    )
+    return bare.render_as_string(hide_password=False), (str(password) if password is not None else None)
+
+
+def server_url(
+    catalog_url: str | URL,
+    url: str | None,
+    password_env: str | None,
+    *,
+    environ: dict[str, str] | None = None,
+) -> URL:
+    """The URL of a server, on the catalog's database name (tenant and template names derive from
+    it); its password from the environment variable ``password_env`` names, if set there.
+
+    ``url`` None: the catalog's own server, exactly as this process reaches it.
+    """
+    if url is None:
+        return async_url(catalog_url)
+    env = os.environ if environ is None else environ
+    parsed = async_url(url, database=database_name(catalog_url))
+    password = env.get(password_env) if password_env else None
+    return parsed.set(password=password) if password else parsed
+
+
+def admin_database(name: str, catalog_url: str | URL) -> str:
+    """The database to run CREATE DATABASE and advisory locks from on a server: the catalog's on
+    ``main`` (as before servers existed, so the locks of older runs still meet), ``postgres`` elsewhere."""
+    return database_name(catalog_url) if name == MAIN_SERVER else "postgres"
+
+
+def server_admin_url(catalog_url: str | URL, server: ServerRecord) -> URL:
+    """A server's URL on its administration database (``admin_database``)."""
+    base = server_url(catalog_url, server.url, server.password_env)
+    return base.set(database=admin_database(server.name, catalog_url))
