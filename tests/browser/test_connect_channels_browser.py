@@ -150,6 +150,8 @@ def _embedded_signup(
     page.goto("/settings")
     button = page.locator("#connect-whatsapp")
     button.scroll_into_view_if_needed()
+    assert button.is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
     with page.expect_popup() as opened:
         button.click()
     popup = opened.value

@@ -36,3 +36,17 @@ def test_the_secrets_stay_out_of_repr() -> None:
     shown = repr(Credentials("EAAsecret-token", "123456"))
     assert "EAAsecret" not in shown
     assert "123456" not in shown
+
+
+def test_key_rotation_keeps_the_pin_with_the_token() -> None:
+    import uuid
+
+    from omni_common.crypto import KeyRing, binding, generate_key
+
+    old, new = generate_key(), generate_key()
+    aad = binding(uuid.uuid4(), uuid.uuid4(), "credentials")
+    sealed = KeyRing.from_strings([old]).encrypt(pack(Credentials("EAAtoken-123", "004217")), aad=aad)
+    ring = KeyRing.from_strings([new, old])
+    rotated = ring.rotate(sealed, aad=aad)
+    assert rotated != sealed
+    assert unpack(ring.decrypt(rotated, aad=aad)) == Credentials("EAAtoken-123", "004217")
