@@ -159,8 +159,8 @@ def _embedded_signup(
     popup.locator(f"#asset-phone-{who['phone']}").check()
     if before_confirm is not None:
         before_confirm(popup)
-    popup.locator("#confirm").click()
-    popup.wait_for_event("close")
+    with popup.expect_event("close"):  # listening before the click: the popup may close at once
+        popup.locator("#confirm").click()
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
