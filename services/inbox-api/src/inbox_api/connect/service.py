@@ -51,7 +51,8 @@ async def _one(
     deps: InboxDeps, login: FacebookLogin, user: Principal, choices: Choices, kind: str, item: dict[str, Any]
 ) -> Outcome:
     if kind == "wa" and choices.embedded:  # Embedded Signup: the number is registered too
-        return await connect_number(deps, login, user, choices.user_token, Number.of(item))
+        # proven before registering, with the targets debug_token gave at the callback
+        return await connect_number(deps, login, user, choices.user_token, Number.of(item), choices.targets)
     if kind == "wa":
         label = f"WhatsApp {item['number']} ({item['name']})"
         body = AccountIn(

@@ -94,6 +94,7 @@ async def embedded_submit(
             {"pages": [], "numbers": assets["numbers"]},
             granted.scopes,
             embedded=True,
+            targets=granted.targets,
         )
         context = {
             "pick": login.store.keep(kept),

@@ -45,6 +45,7 @@ class Choices:
     expires_at: float
     granted: list[str] = field(default_factory=list)
     embedded: bool = False  # WhatsApp numbers ticked here are registered (Embedded Signup's fallback)
+    targets: dict[str, list[str]] = field(default_factory=dict)  # debug_token's granted targets
 
 
 class ConnectStore:
@@ -125,9 +126,10 @@ class ConnectStore:
         granted: list[str],
         *,
         embedded: bool = False,
+        targets: dict[str, list[str]] | None = None,
     ) -> Choices:
         expires = self._clock() + CHOICE_TTL_S
-        return Choices(sid, tenant_id, token, assets, expires, granted, embedded)
+        return Choices(sid, tenant_id, token, assets, expires, granted, embedded, targets or {})
 
 
 def _trim(kept: dict[str, Any]) -> None:
