@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # "Continue with Facebook" (inbox-api connect/): Meta's login dialog, and the inbox's public
     # address (the redirect URI registered in the Meta app is OMNI_PUBLIC_URL + /connect/facebook/callback).
     meta_oauth_dialog_url: str = "https://www.facebook.com/v21.0/dialog/oauth"
+    # WhatsApp Embedded Signup: the Login for Business configuration id (Meta app > Facebook Login for
+    # Business > Configurations, "WhatsApp Embedded Signup"); unset: WhatsApp joins the plain login.
+    meta_es_config_id: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     # "development" (`omni dev`, the demo, tests) or "production"; only development may switch off
     # the ownership proof of connected accounts (verify_accounts).

@@ -19,6 +19,7 @@ from inbox_api.audit import pages as audit_pages
 from inbox_api.auth import api as auth_api
 from inbox_api.auth import pages as auth_pages
 from inbox_api.connect import pages as connect_pages
+from inbox_api.connect import signup_pages as connect_signup_pages
 from inbox_api.contacts import api as contacts_api
 from inbox_api.contacts import pages as contacts_pages
 from inbox_api.conversations import api as conversations_api
@@ -70,6 +71,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     quick_replies_pages.router,
     accounts_pages.router,
     connect_pages.router,
+    connect_signup_pages.router,
     assistant_pages.router,
     audit_pages.router,
     health_pages.router,

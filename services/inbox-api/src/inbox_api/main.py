@@ -65,6 +65,7 @@ def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin
         public_url=settings.public_url,
         graph_url=settings.graph_api_url,
         http=http,
+        es_config_id=settings.meta_es_config_id or None,
     )
 
 
