@@ -12,11 +12,9 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
+from inbox_support import PASSWORD, SeededTenant, genuine_token, running_inbox, seed
 from psycopg.rows import dict_row
 
-from inbox_api.auth.sessions import TokenSigner
-from inbox_api.main import session_secret
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import NOTIFICATIONS_EXCHANGE
@@ -180,11 +178,8 @@ class TestRefusals:
         self, http: httpx.Client, app_settings: Settings, tenants: Any, role: str
     ) -> None:
         a = tenants[0]
-        user_id = db(app_settings, a, "SELECT id FROM users WHERE email = %s", (a.users[role],))[0]["id"]
         # As if the user's role had been changed after login: the token is genuine, the role is not allowed.
-        forged = TokenSigner(session_secret(app_settings)).issue(
-            tenant_id=a.id, user_id=user_id, role="manager"
-        )
+        forged = genuine_token(app_settings, a, role)
         for method, path, body in _endpoints(a):
             response = http.request(method, path, json=body, headers={"Authorization": f"Bearer {forged}"})
             assert response.status_code == 403, path

@@ -39,6 +39,8 @@ from inbox_api.push import pages as push_pages
 from inbox_api.quick_replies import api as quick_replies_api
 from inbox_api.quick_replies import pages as quick_replies_pages
 from inbox_api.signals import api as signals_api
+from inbox_api.team import api as team_api
+from inbox_api.team import pages as team_pages
 from inbox_api.wa_templates import api as wa_templates_api
 from inbox_api.wa_templates import pages as wa_templates_pages
 from inbox_api.web.pages import install_error_pages
@@ -62,7 +64,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     wa_templates_api.router,
     push_api.router,
     signals_api.router,
+    team_api.router,
     auth_pages.router,
+    team_pages.router,
     conversations_pages.router,
     messages_pages.router,
     notes_pages.router,

@@ -38,6 +38,7 @@ class InboxDeps:
     ready: Callable[[], bool]
     cookie_secure: bool = False
     heartbeat_s: float = 15.0
+    session_recheck_s: float = 30.0  # an open event stream re-checks its session this often
     suggester: SuggestionClient | None = None  # None: suggestions answer "no suggestion"
     # (channel, account id, token, WABA id) -> the account's display name once the token is proven
     # to be the account owner's (domain.ownership); CredentialsRefused (OwnershipRefused) with the

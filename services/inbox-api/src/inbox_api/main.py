@@ -82,6 +82,7 @@ async def open_deps(
     declare: bool = True,
     hasher: PasswordHasher | None = None,
     heartbeat_s: float = 15.0,
+    session_recheck_s: float = 30.0,
     login_limiter: RateLimiter | None = None,
     suggest_timeout_s: float = 20.0,
 ) -> AsyncIterator[InboxDeps]:
@@ -143,6 +144,7 @@ async def open_deps(
                 ready=lambda: not connection.is_closed,
                 cookie_secure=not _is_loopback(settings.host),
                 heartbeat_s=heartbeat_s,
+                session_recheck_s=session_recheck_s,
                 suggester=suggester,
                 verify=None if settings.account_check_bypassed() else verify,
                 templates=syncer,

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from argon2 import PasswordHasher
 from sqlalchemy import update
 
+from inbox_api.auth.devices import device_of
 from inbox_api.auth.models import LoginResult, Principal
 from inbox_api.auth.sessions import InvalidToken
 from inbox_api.deps import InboxDeps
 from inbox_api.errors import Forbidden, TooManyRequests, Unauthorized
 from omni_common.db.tenant_models import INBOX_ROLES, User
+from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.errors import OmniError, TenantError
+from omni_common.tenancy import sessions
 from omni_common.tenancy.users import get_user_by_email, verify_password
 
 log = structlog.get_logger(__name__)
+SEEN_EVERY = timedelta(minutes=1)
 
 
 class LoginFailed(Unauthorized):
@@ -53,7 +57,13 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 
 
 async def authenticate(
-    deps: InboxDeps, *, tenant_slug: str, email: str, password: str, client_ip: str
+    deps: InboxDeps,
+    *,
+    tenant_slug: str,
+    email: str,
+    password: str,
+    client_ip: str,
+    user_agent: str = "",
 ) -> LoginResult:
     """Check credentials and role; a token for owners and managers, typed errors otherwise."""
     limiter_key = f"{tenant_slug.strip().lower()}|{email.strip().lower()}|{client_ip}"
@@ -77,10 +87,12 @@ async def authenticate(
         log.info("login_refused_role", tenant_id=str(tenant.id), role=user.role)
         raise RoleRefused("only owners and managers can use the inbox")
     deps.login_limiter.reset(limiter_key)
-    async with deps.registry.begin(tenant.id) as session:
-        await session.execute(update(User).where(User.id == user.id).values(last_login_at=datetime.now(UTC)))
     token = deps.signer.issue(tenant_id=tenant.id, user_id=user.id, role=user.role)
     claims = deps.signer.verify(token)
+    async with deps.registry.begin(tenant.id) as session:
+        await session.execute(update(User).where(User.id == user.id).values(last_login_at=datetime.now(UTC)))
+        expires = datetime.fromtimestamp(claims.expires_at, UTC)
+        await sessions.start(session, user.id, claims.sid, expires, device_of(user_agent))
     log.info("login_succeeded", tenant_id=str(tenant.id), user_id=str(user.id))
     return LoginResult(
         token,
@@ -96,15 +108,35 @@ async def principal_of(deps: InboxDeps, token: str, *, via_cookie: bool) -> Prin
         claims = deps.signer.verify(token)
     except InvalidToken as exc:
         raise AuthProblem(401, "session expired or invalid; sign in again") from exc
+    now = datetime.now(UTC)
     try:
         async with deps.registry.session(claims.tenant_id) as session:
-            user = await session.get(User, claims.user_id)
+            found = await sessions.live(session, claims.sid, claims.user_id, now)
     except TenantError as exc:
         raise AuthProblem(401, "session expired or invalid; sign in again") from exc
-    if user is None or not user.is_active:
-        raise AuthProblem(401, "session expired or invalid; sign in again")
+    if found is None or not found.user.is_active:
+        raise AuthProblem(401, "you were signed out; sign in again")
+    user = found.user
+    if found.last_seen_at is None or now - found.last_seen_at > SEEN_EVERY:
+        # "Last active" for the list of sessions, written at most once a minute per session.
+        async with deps.registry.begin(claims.tenant_id) as session:
+            await sessions.touch(session, claims.sid, now)
     if user.role not in INBOX_ROLES:
         raise AuthProblem(403, "only owners and managers can use the inbox")
     return Principal(
         claims.tenant_id, user.id, user.role, user.email, user.display_name, claims.sid, via_cookie
     )
+
+
+async def still_signed_in(deps: InboxDeps, user: Principal) -> bool:
+    """Whether the caller's session still lets them in (the event stream asks while it runs).
+
+    A database that cannot answer for a moment keeps the stream open: the next check decides.
+    """
+    try:
+        async with deps.registry.session(user.tenant_id) as session:
+            found = await sessions.live(session, user.sid, user.user_id, datetime.now(UTC))
+    except DATABASE_TROUBLE:
+        log.info("session_recheck_skipped", tenant_id=str(user.tenant_id))
+        return True
+    return found is not None and found.user.is_active and found.user.role in INBOX_ROLES

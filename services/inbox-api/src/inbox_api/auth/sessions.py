@@ -64,7 +64,7 @@ class TokenSigner:
     def issue(self, *, tenant_id: uuid.UUID, user_id: uuid.UUID, role: str, now: float | None = None) -> str:
         """A new token for this user."""
         exp = int((now or time.time()) + self.ttl_s)
-        claims = {"t": str(tenant_id), "u": str(user_id), "r": role, "exp": exp, "sid": secrets.token_hex(8)}
+        claims = {"t": str(tenant_id), "u": str(user_id), "r": role, "exp": exp, "sid": secrets.token_hex(16)}
         body = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{body}.{self._mac(body)}"
 
