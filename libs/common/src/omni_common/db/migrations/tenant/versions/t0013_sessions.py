@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "t0013"
-down_revision = "t0011"
+down_revision = "t0012"
 branch_labels = None
 depends_on = None
 
