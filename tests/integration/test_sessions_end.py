@@ -13,9 +13,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import structlog
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
 from psycopg.rows import dict_row
+from typer.testing import CliRunner
 
+from omni_cli.main import app as cli
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 
@@ -223,3 +226,45 @@ def test_the_event_stream_closes_when_its_session_ends(base_url: str, tenant: Se
     assert not reader.is_alive(), "the stream stayed open after logout"
     assert "event: signed-out" in heard
     assert time.monotonic() - ended_at < 5  # the re-check runs every 0.5 s in this test
+
+
+def test_the_operators_commands_end_sessions_too(
+    base_url: str, tenant: SeededTenant, settings: Settings
+) -> None:
+    env = {
+        "OMNI_DATABASE_URL": settings.database_url,
+        "OMNI_ENCRYPTION_KEYS": settings.encryption_keys.get_secret_value(),
+    }
+    saved = structlog.get_config()
+    email = tenant.users["manager"]
+
+    def omni(*argv: str, who: str = email) -> Any:
+        try:
+            return CliRunner().invoke(cli, ["user", *argv, tenant.slug, "--email", who], env=env)
+        finally:
+            structlog.configure(**saved)  # the CLI logs to the runner's stream, closed after it
+
+    try:
+        # (command, what it says, whether the manager is signed in before it: not as staff or when off)
+        for argv, words, signed_in in (
+            (("set-role", "--role", "staff"), "is now staff; 1 session ended", True),
+            (("set-role", "--role", "manager"), "is now manager; 0 sessions ended", False),
+            (("deactivate",), "can no longer sign in; 1 session ended", True),
+            (("reactivate",), "can sign in again", False),
+            (("sign-out",), "signed out everywhere; 1 session ended", True),
+            (("set-password", "--password", "another-password-3"), "1 session ended", True),
+            (("set-password", "--password", PASSWORD), "0 sessions ended", False),
+        ):
+            client = sign_in(base_url, tenant, "manager") if signed_in else None
+            done = omni(*argv)
+            assert done.exit_code == 0, done.output
+            assert words in done.output
+            if client is not None:
+                assert client.get("/api/auth/me").status_code == 401, argv
+        owner = omni("deactivate", who=tenant.users["business_owner"])
+        assert owner.exit_code == 1
+        assert "at least one active owner" in owner.output
+    finally:
+        restore(settings, tenant, "manager")
+    rows = query(settings, tenant, "SELECT actor_email FROM audit_log WHERE action = 'user.deactivated'")
+    assert rows[-1]["actor_email"] == "system:cli"

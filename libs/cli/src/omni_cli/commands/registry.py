@@ -9,6 +9,7 @@ import typer
 # (module, attribute): each module exposes ``register(app: typer.Typer) -> None``.
 MODULES = (
     "omni_cli.commands.tenancy",
+    "omni_cli.commands.users",
     "omni_cli.commands.accounts",
     "omni_cli.commands.demo",
     "omni_cli.commands.dlq",
