@@ -268,3 +268,18 @@ def test_the_operators_commands_end_sessions_too(
         restore(settings, tenant, "manager")
     rows = query(settings, tenant, "SELECT actor_email FROM audit_log WHERE action = 'user.deactivated'")
     assert rows[-1]["actor_email"] == "system:cli"
+
+
+def test_cookies_are_secure_outside_development_and_hsts_over_https(settings: Settings) -> None:
+    production = settings.model_copy(update={"env": "production", "verify_accounts": True})
+    assert production.secure_cookies()
+    assert not settings.secure_cookies()  # development: plain http on a laptop
+    assert not production.model_copy(update={"cookie_secure": False}).secure_cookies()
+    with running_inbox(production) as url, httpx.Client(base_url=url) as anon:
+        login_page = anon.get("/login")
+        assert "secure" in login_page.headers["set-cookie"].lower()
+        assert "samesite=strict" in login_page.headers["set-cookie"].lower()
+        assert "strict-transport-security" not in login_page.headers  # plain http, no public https URL
+    with running_inbox(production.model_copy(update={"public_url": "https://inbox.example"})) as url:
+        with httpx.Client(base_url=url) as anon:
+            assert anon.get("/login").headers["strict-transport-security"].startswith("max-age=31536000")

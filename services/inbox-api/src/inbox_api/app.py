@@ -46,6 +46,7 @@ from inbox_api.wa_templates import pages as wa_templates_pages
 from inbox_api.web.pages import install_error_pages
 from omni_common.http_common import add_health_routes
 
+HSTS = "max-age=31536000; includeSubDomains"
 STATIC = Path(__file__).parent / "static"
 # The JSON API (in the OpenAPI document), then the pages and fragments (not in it).
 ROUTERS: tuple[APIRouter, ...] = (
@@ -122,6 +123,10 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        deps = getattr(request.app.state, "deps", None)
+        if request.url.scheme == "https" or (deps is not None and deps.hsts):
+            # A year, as the HSTS preload list asks; never sent over plain http (browsers ignore it there).
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.url.path.startswith("/api/") and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response

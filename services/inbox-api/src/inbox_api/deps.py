@@ -37,6 +37,7 @@ class InboxDeps:
     login_limiter: RateLimiter
     ready: Callable[[], bool]
     cookie_secure: bool = False
+    hsts: bool = False  # served over HTTPS (OMNI_PUBLIC_URL is https): browsers told to keep to it
     heartbeat_s: float = 15.0
     session_recheck_s: float = 30.0  # an open event stream re-checks its session this often
     suggester: SuggestionClient | None = None  # None: suggestions answer "no suggestion"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -66,13 +65,6 @@ def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin
         graph_url=settings.graph_api_url,
         http=http,
     )
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 @asynccontextmanager
@@ -142,7 +134,8 @@ async def open_deps(
                 hasher=hasher or PasswordHasher(),
                 login_limiter=login_limiter or RateLimiter(),
                 ready=lambda: not connection.is_closed,
-                cookie_secure=not _is_loopback(settings.host),
+                cookie_secure=settings.secure_cookies(),
+                hsts=settings.public_url.startswith("https://"),
                 heartbeat_s=heartbeat_s,
                 session_recheck_s=session_recheck_s,
                 suggester=suggester,

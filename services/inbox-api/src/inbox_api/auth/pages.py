@@ -35,12 +35,16 @@ async def root() -> RedirectResponse:
 
 
 @router.get("/login")
-async def login_page(request: Request, error: str | None = None, signed_out: str = "") -> HTMLResponse:
+async def login_page(
+    request: Request, deps: Deps, error: str | None = None, signed_out: str = ""
+) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     said = SIGNED_OUT_WORDS.get(signed_out)
     response = render(request, "login.html", {"csrf": token, "error": error, "said": said, "form": {}})
     # Double-submit token: a cross-site form cannot read this cookie to echo it in the form.
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600, secure=deps.cookie_secure
+    )
     return response
 
 
