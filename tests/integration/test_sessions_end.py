@@ -280,6 +280,13 @@ def test_cookies_are_secure_outside_development_and_hsts_over_https(settings: Se
         assert "secure" in login_page.headers["set-cookie"].lower()
         assert "samesite=strict" in login_page.headers["set-cookie"].lower()
         assert "strict-transport-security" not in login_page.headers  # plain http, no public https URL
-    with running_inbox(production.model_copy(update={"public_url": "https://inbox.example"})) as url:
-        with httpx.Client(base_url=url) as anon:
-            assert anon.get("/login").headers["strict-transport-security"].startswith("max-age=31536000")
+        # Outside development the API's map is not handed out.
+        assert anon.get("/docs").status_code == 404
+        assert anon.get("/openapi.json").status_code == 404
+        # Non-ASCII in a bearer token or CSRF header: refused, never a 500.
+        assert (
+            anon.get("/api/auth/me", headers={"Authorization": "Bearer tök.én".encode()}).status_code == 401
+        )
+    https = production.model_copy(update={"public_url": "https://inbox.example"})
+    with running_inbox(https) as url, httpx.Client(base_url=url) as anon:
+        assert anon.get("/login").headers["strict-transport-security"].startswith("max-age=31536000")

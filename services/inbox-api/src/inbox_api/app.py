@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -91,8 +92,13 @@ CSP = (
 )
 
 
-def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) -> FastAPI:
-    """Build the inbox app; ``open_deps`` (from ``main`` or a test) yields its collaborators."""
+def create_app(
+    open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]], *, api_docs: bool = True
+) -> FastAPI:
+    """Build the inbox app; ``open_deps`` (from ``main`` or a test) yields its collaborators.
+
+    ``api_docs``: serve ``/docs`` and ``/openapi.json`` (development only: ``main`` decides), a map of
+    every route an attacker need not be handed."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,7 +106,8 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
             app.state.deps = deps
             yield
 
-    app = FastAPI(title="Resevit Inbox API", version="1.0", lifespan=lifespan)
+    hidden: dict[str, Any] = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="Resevit Inbox API", version="1.0", lifespan=lifespan, **hidden)
 
     def ready() -> bool:
         deps = getattr(app.state, "deps", None)

@@ -67,6 +67,11 @@ def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin
     )
 
 
+def serves_api_docs(settings: Settings) -> bool:
+    """``/docs`` and ``/openapi.json`` in development only."""
+    return settings.env == "development"
+
+
 @asynccontextmanager
 async def open_deps(
     settings: Settings,
@@ -169,7 +174,7 @@ async def open_deps(
 
 async def serve(settings: Settings) -> None:
     """Serve the inbox until SIGTERM/SIGINT."""
-    app = create_app(lambda: open_deps(settings))
+    app = create_app(lambda: open_deps(settings), api_docs=serves_api_docs(settings))
     config = uvicorn.Config(
         app,
         host=settings.host,

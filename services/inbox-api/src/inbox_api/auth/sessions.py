@@ -70,6 +70,8 @@ class TokenSigner:
 
     def verify(self, token: str, *, now: float | None = None) -> TokenClaims:
         """The claims of a valid token; InvalidToken otherwise."""
+        if not token.isascii():  # compare_digest refuses non-ASCII str: a 401, never a 500
+            raise InvalidToken("malformed token")
         body, _, mac = token.partition(".")
         if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
             raise InvalidToken("bad signature")
@@ -90,4 +92,6 @@ class TokenSigner:
 
     def check_csrf(self, sid: str, candidate: str | None) -> bool:
         """True when ``candidate`` is this session's CSRF token."""
-        return bool(candidate) and hmac.compare_digest(self.csrf_token(sid), candidate or "")
+        if not candidate or not candidate.isascii():
+            return False
+        return hmac.compare_digest(self.csrf_token(sid), candidate)
