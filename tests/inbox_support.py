@@ -13,7 +13,6 @@ from argon2 import PasswordHasher
 from sandbox_server import serve
 
 from inbox_api.app import create_app
-from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.main import open_deps, serves_api_docs
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
@@ -153,7 +152,6 @@ def running_inbox(
             hasher=CHEAP_HASHER,
             heartbeat_s=heartbeat_s,
             session_recheck_s=session_recheck_s,
-            login_limiter=RateLimiter(limit=20, window_s=60),
         ),
         api_docs=serves_api_docs(settings),
     )

@@ -159,8 +159,10 @@ def test_a_role_change_and_deactivation_end_the_members_sessions(
         "SELECT action, details FROM audit_log WHERE action LIKE 'user.%%' AND target_id = %s ORDER BY id",
         (mid,),
     )
-    actions = [r["action"] for r in rows]
+    actions = [r["action"] for r in rows if r["action"] != "user.sign_in_failed"]
     assert actions[-4:] == ["user.role_changed", "user.role_changed", "user.deactivated", "user.reactivated"]
+    failed = [r["details"] for r in rows if r["action"] == "user.sign_in_failed"]
+    assert failed[-1]["why"] == "access turned off"  # the owner sees the attempt while turned off
 
 
 def test_the_last_owner_stays_and_managers_cannot_manage_the_team(

@@ -124,6 +124,9 @@ def answer(exc: BaseException) -> Answer | None:
                     extra["field"] = exc.field
             status = STATUS[cls]
             headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else {}
+            wait = getattr(exc, "retry_after_s", None)
+            if status == 429 and isinstance(wait, int):
+                headers = {"Retry-After": str(max(1, wait))}
             return Answer(status, DETAIL.get(cls, str(exc)), extra, headers)
     return None
 

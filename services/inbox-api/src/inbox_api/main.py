@@ -13,11 +13,13 @@ import httpx
 import structlog
 import uvicorn
 from argon2 import PasswordHasher
+from redis.asyncio import Redis
 
 from inbox_api.adapters import EventHub, SuggestionClient
 from inbox_api.app import create_app
-from inbox_api.auth.ratelimit import RateLimiter
+from inbox_api.auth.client_ip import parse_networks
 from inbox_api.auth.sessions import TokenSigner
+from inbox_api.auth.throttle import Counters, LoginThrottle, MemoryCounters, RedisCounters
 from inbox_api.connect.meta import FacebookLogin
 from inbox_api.deps import InboxDeps
 from inbox_api.live.service import announce
@@ -67,6 +69,10 @@ def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin
     )
 
 
+def login_counters(settings: Settings, redis: Redis | None) -> Counters:
+    return RedisCounters(redis, settings.redis_prefix + "login:") if redis is not None else MemoryCounters()
+
+
 def serves_api_docs(settings: Settings) -> bool:
     """``/docs`` and ``/openapi.json`` in development only."""
     return settings.env == "development"
@@ -80,7 +86,7 @@ async def open_deps(
     hasher: PasswordHasher | None = None,
     heartbeat_s: float = 15.0,
     session_recheck_s: float = 30.0,
-    login_limiter: RateLimiter | None = None,
+    login_throttle: LoginThrottle | None = None,
     suggest_timeout_s: float = 20.0,
 ) -> AsyncIterator[InboxDeps]:
     """Open the catalog, tenant engines and broker connection the app needs; close them after."""
@@ -91,6 +97,8 @@ async def open_deps(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
     connection = await connect(settings.rabbitmq_url, name="inbox-api")
+    # Shared by replicas: the login throttle's counters (none configured: this replica counts alone).
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2) if settings.redis_url else None
     try:
         if declare:
             async with connection.channel() as channel:
@@ -137,7 +145,8 @@ async def open_deps(
                 hub=hub,
                 signer=TokenSigner(session_secret(settings)),
                 hasher=hasher or PasswordHasher(),
-                login_limiter=login_limiter or RateLimiter(),
+                login_throttle=login_throttle or LoginThrottle(login_counters(settings, redis)),
+                trusted_proxies=parse_networks(settings.trusted_proxies),
                 ready=lambda: not connection.is_closed,
                 cookie_secure=settings.secure_cookies(),
                 hsts=settings.public_url.startswith("https://"),
@@ -167,6 +176,8 @@ async def open_deps(
             await hub.close()
             await publisher.close()
     finally:
+        if redis is not None:
+            await redis.aclose()
         await connection.close()
         await registry.close()
         await engine.dispose()
@@ -182,6 +193,9 @@ async def serve(settings: Settings) -> None:
         log_level="warning",
         timeout_graceful_shutdown=5,
         log_config=None,  # uvicorn's loggers go through ours (omni_common.logging), redaction included
+        # The client's address is decided once, by OMNI_TRUSTED_PROXIES (auth/client_ip.py); uvicorn's
+        # own X-Forwarded-For handling would believe any local peer and rewrite it before we look.
+        proxy_headers=False,
     )
     await uvicorn.Server(config).serve()
 
