@@ -11,13 +11,11 @@ import httpx
 import pytest
 import structlog
 from ai_support import DOC, bearer, customer_says, rpc, running_ai_inbox, running_suggester, sent_count, sql
-from inbox_support import SeededTenant, seed
+from inbox_support import SeededTenant, genuine_token, seed
 from sandbox_server import free_port
 from typer.testing import CliRunner
 
 from ai_suggester.context import Budget
-from inbox_api.auth.sessions import TokenSigner
-from inbox_api.main import session_secret
 from omni_cli.main import app
 from omni_common.settings import Settings
 from omni_common.tenancy.assistant_stats import AssistantStats, assistant_stats
@@ -121,8 +119,7 @@ def test_another_tenants_conversation_is_404(http: httpx.Client, tenants: Any) -
 @pytest.mark.parametrize("role", ["staff", "investor", "customer", "super_admin"])
 def test_other_roles_are_refused(http: httpx.Client, tenants: Any, settings: Settings, role: str) -> None:
     a, _ = tenants
-    user_id = sql(settings, a, "SELECT id FROM users WHERE email = %s", (a.users[role],))[0][0]
-    forged = TokenSigner(session_secret(settings)).issue(tenant_id=a.id, user_id=user_id, role="manager")
+    forged = genuine_token(settings, a, role)
     headers = {"Authorization": f"Bearer {forged}"}
     assert http.get("/api/assistant", headers=headers).status_code == 403
     assert http.put("/api/assistant", json=DOC, headers=headers).status_code == 403

@@ -28,7 +28,7 @@ AUDIT_GROUPS = (
     ("assistant.", "AI settings"),
     ("account.", "Accounts"),
     ("contact.", "Customers linked or unlinked"),
-    ("user.", "Team members' names"),
+    ("user.", "Team: names, roles, access, sign-ins"),
 )
 
 

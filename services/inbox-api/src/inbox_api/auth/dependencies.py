@@ -9,6 +9,7 @@ import structlog
 from fastapi import Depends, HTTPException, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox_api.auth.client_ip import client_address
 from inbox_api.auth.models import Principal
 from inbox_api.auth.service import AuthProblem, principal_of
 from inbox_api.auth.sessions import COOKIE_NAME, CSRF_HEADER
@@ -89,4 +90,7 @@ def set_session_cookie(response: Response, token: str, *, secure: bool, max_age:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The caller's address: the peer, or what our own proxies say in X-Forwarded-For."""
+    deps: InboxDeps = request.app.state.deps
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), deps.trusted_proxies)
