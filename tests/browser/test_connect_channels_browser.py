@@ -23,7 +23,6 @@ from inbox_support import CHEAP_HASHER, PASSWORD, SeededTenant, seed
 from sandbox_server import sandbox, serve
 
 from inbox_api.app import create_app
-from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.main import open_deps
 from meta_sandbox import SandboxConfig
 from omni_common.settings import Settings
@@ -51,8 +50,7 @@ def inbox_url(settings: Settings, meta: str) -> Iterator[str]:
             "meta_es_config_id": "es-config-browser",
         }
     )
-    limiter = RateLimiter(limit=50, window_s=60)
-    app = create_app(lambda: open_deps(checked, declare=True, hasher=CHEAP_HASHER, login_limiter=limiter))
+    app = create_app(lambda: open_deps(checked, declare=True, hasher=CHEAP_HASHER))
     with serve(app) as url:
         app.state.deps.facebook.public_url = url  # known once it listens: the redirect URI is ours
         yield url

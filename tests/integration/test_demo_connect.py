@@ -13,7 +13,6 @@ from inbox_support import CHEAP_HASHER
 from sandbox_server import serve
 
 from inbox_api.app import create_app as inbox_app
-from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.main import open_deps
 from meta_sandbox import SandboxConfig
 from meta_sandbox.__main__ import seed as seed_sandbox
@@ -61,8 +60,7 @@ def test_the_demo_connects_its_accounts_through_the_flow(
                 "meta_es_config_id": "demo-embedded-signup",
             }
         )
-        limiter = RateLimiter(limit=50, window_s=60)
-        app = inbox_app(lambda: open_deps(checked, declare=True, hasher=CHEAP_HASHER, login_limiter=limiter))
+        app = inbox_app(lambda: open_deps(checked, declare=True, hasher=CHEAP_HASHER))
         with serve(app) as inbox:
             app.state.deps.facebook.public_url = inbox  # the redirect URI is the inbox's own address
             lines = connect_demo(inbox)
