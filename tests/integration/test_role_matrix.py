@@ -229,3 +229,26 @@ def test_another_restaurants_owner_reaches_nothing_here(
         assert not 200 <= response.status_code < 300, where
         if response.status_code == 303:  # a form: back with why not, never "done"
             assert "err=" in response.headers["location"], where
+
+
+def test_managers_see_no_owner_controls_and_a_readable_refusal(
+    http: httpx.Client, callers: dict[str, str | None]
+) -> None:
+    def get(path: str, role: str) -> httpx.Response:
+        return http.get(path, headers={"Authorization": f"Bearer {callers[role]}"})
+
+    owner, manager = get("/settings", "business_owner").text, get("/settings", "manager").text
+    for control in ('id="connect-form"', 'value="disable"', 'value="token"', 'href="/settings/assistant"'):
+        assert control in owner, control
+        assert control not in manager, control
+    assert "Only the restaurant's owner can connect accounts" in manager
+    assert 'href="/audit"' in owner
+    assert 'href="/audit"' not in manager
+    zone = get("/ui/settings/time-zone", "manager").text
+    assert "Save time zone" not in zone
+    assert "Only the owner can change this." in zone
+    refused = get("/settings/assistant", "manager")
+    assert refused.status_code == 403
+    assert "Only the owner can change the AI settings." in refused.text
+    assert "Back to the inbox" in refused.text
+    assert 'action="/settings/assistant"' not in refused.text
