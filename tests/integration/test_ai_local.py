@@ -62,7 +62,10 @@ def test_ai_is_off_by_default_and_settings_round_trip(http: httpx.Client, tenant
     assert got["menu"] == []
     off = {"text": None, "action": "suggest", "reason": "AI suggestions are off", "limited": False}
     assert ask(http, a) == off
-    saved = http.put("/api/assistant", json=DOC, headers=bearer(http, a, "manager"))
+    refused = http.put("/api/assistant", json=DOC, headers=bearer(http, a, "manager"))
+    assert refused.status_code == 403  # the AI settings are the owner's
+    assert refused.json()["detail"] == "only the owner can change the AI settings"
+    saved = http.put("/api/assistant", json=DOC, headers=bearer(http, a))
     assert saved.status_code == 200
     again = http.get("/api/assistant", headers=bearer(http, a)).json()
     assert again["enabled"] is True

@@ -506,7 +506,7 @@ class TestAccounts:
         self, http: httpx.Client, app_settings: Settings, tenants: Any
     ) -> None:
         b = tenants[1]
-        auth = token(http, b, "manager")
+        auth = token(http, b)  # accounts are the owner's (auth/roles.py)
         ext = str(uuid.uuid4().int)[:15]
         created = http.post(
             "/api/social-accounts",

@@ -15,9 +15,8 @@ router = APIRouter(prefix="/api", tags=["team"])
 
 
 @router.get("/team/members", response_model=list[MemberOut], responses={403: {}})
-async def list_members(user: CurrentUser, session: TenantSession) -> list[MemberOut]:
-    """Everyone of the restaurant with role, state and open sessions (owner only)."""
-    service.owner_only(user)
+async def list_members(session: TenantSession) -> list[MemberOut]:
+    """Everyone of the restaurant with role, state and open sessions (owner only: ``auth/roles``)."""
     return await service.members(session, datetime.now(UTC))
 
 

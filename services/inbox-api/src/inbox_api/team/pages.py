@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox_api.auth.account import change_own_password, end_every_session
 from inbox_api.auth.dependencies import Deps, PageUser
 from inbox_api.auth.models import Principal
+from inbox_api.auth.roles import Capability, may
 from inbox_api.auth.sessions import COOKIE_NAME
 from inbox_api.deps import InboxDeps
 from inbox_api.display.present import stamp_of, zone_for
@@ -40,7 +41,7 @@ async def team_page(request: Request, user: PageUser, deps: Deps, notice: PageNo
     async with deps.registry.session(user.tenant_id) as session:
         zone = zone_for(await restaurant_zone(session), request)
         mine = await service.my_sessions(session, user, now)
-        team = await service.members(session, now) if user.role == service.OWNER else []
+        team = await service.members(session, now) if may(user, Capability.TEAM) else []
     context = {
         "mine": [
             s.model_dump() | {"since": stamp_of(s.signed_in_at, zone), "seen": stamp_of(s.last_seen_at, zone)}
@@ -48,7 +49,7 @@ async def team_page(request: Request, user: PageUser, deps: Deps, notice: PageNo
         ],
         "team": [m.model_dump() | {"last": stamp_of(m.last_login_at, zone)} for m in team],
         "roles": ROLE_WORDS,
-        "owner": user.role == service.OWNER,
+        "owner": may(user, Capability.TEAM),
         "me": user.user_id,
     }
     return await render_page(request, deps, user, "team.html", context, notice)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth.models import Principal
+from inbox_api.auth.roles import Capability, refusal
 from inbox_api.errors import Forbidden, Invalid, NotFound
 from inbox_api.team.models import ROLE_WORDS, MemberOut, SessionOut
 from omni_common.db.tenant_models import User, UserSession
@@ -23,8 +24,10 @@ OWNER = sessions.OWNER
 
 
 def owner_only(user: Principal) -> None:
-    if user.role != OWNER:
-        raise Forbidden("only the owner can manage the team")
+    """The routes are gated already (``auth/roles``); the changes check again, being what they are."""
+    why = refusal(user, Capability.TEAM)
+    if why is not None:
+        raise Forbidden(why)
 
 
 async def members(db: AsyncSession, now: datetime) -> list[MemberOut]:
