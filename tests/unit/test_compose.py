@@ -19,8 +19,10 @@ from omni_cli.commands.services import SERVICES
 from omni_common.broker.cluster import broker_urls
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
-# Served on fixed host ports on purpose; everything else must scale with --scale.
-FRONT_DOORS = {"ingress-webhooks", "inbox-api", "meta-sandbox"}
+# Served on fixed host ports on purpose; everything else must scale with --scale (the two HTTP
+# services too: the balancer publishes their ports).
+FRONT_DOORS = {"balancer", "meta-sandbox"}
+CADDYFILE = COMPOSE.parent / "infra" / "balancer" / "Caddyfile"
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +131,19 @@ def test_every_service_lists_every_broker_node(compose: dict[str, Any]) -> None:
     for name in SERVICES:
         urls = broker_urls(services[name]["environment"]["OMNI_RABBITMQ_URL"])
         assert [urlsplit(u).hostname for u in urls] == hostnames, name
+
+
+def test_the_http_services_scale_behind_the_balancer(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    balancer = services["balancer"]
+    assert set(balancer["ports"]) == {"127.0.0.1:8000:8000", "127.0.0.1:8080:8080"}
+    caddy = CADDYFILE.read_text()
+    for name, port in (("inbox-api", 8000), ("ingress-webhooks", 8080)):
+        assert "ports" not in services[name], f"{name} must scale: only the balancer publishes"
+        assert f"dynamic a {name} {port}" in caddy  # every replica, found through Docker's DNS
+        assert balancer["depends_on"][name] == {"condition": "service_healthy"}
+    assert "flush_interval -1" in caddy  # live events are streamed, not buffered
+    assert "health_uri /readyz" in caddy
+    sandbox = " ".join(services["meta-sandbox"]["command"])
+    assert "--ingress-url http://balancer:8080" in sandbox  # webhooks go through the balancer too
+    assert services["inbox-api"]["environment"]["OMNI_TRUSTED_PROXIES"]

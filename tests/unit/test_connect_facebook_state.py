@@ -3,6 +3,7 @@ and the declined permissions (issue 20)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,33 +25,42 @@ class Clock:
 
 
 def test_a_state_works_once_for_its_session_only() -> None:
-    store = ConnectStore()
-    state = store.issue("sid-a", TENANT, USER, ("facebook",))
-    assert store.take(state, "sid-b") is None  # another session: refused and burnt
-    assert store.take(state, "sid-a") is None
-    again = store.issue("sid-a", TENANT, USER, ("facebook",))
-    pending = store.take(again, "sid-a")
-    assert pending is not None
-    assert pending.channels == ("facebook",)
-    assert store.take(again, "sid-a") is None  # used
+    async def go() -> None:
+        store = ConnectStore()
+        state = await store.issue("sid-a", TENANT, USER, ("facebook",))
+        assert await store.take(state, "sid-b") is None  # another session: refused and burnt
+        assert await store.take(state, "sid-a") is None
+        again = await store.issue("sid-a", TENANT, USER, ("facebook",))
+        pending = await store.take(again, "sid-a")
+        assert pending is not None
+        assert pending.channels == ("facebook",)
+        assert await store.take(again, "sid-a") is None  # used
+
+    asyncio.run(go())
 
 
 def test_a_state_expires_after_ten_minutes() -> None:
-    clock = Clock()
-    store = ConnectStore(clock)
-    state = store.issue("sid", TENANT, USER, ("whatsapp",))
-    clock.now += 601
-    assert store.take(state, "sid") is None
+    async def go() -> None:
+        clock = Clock()
+        store = ConnectStore(clock)
+        state = await store.issue("sid", TENANT, USER, ("whatsapp",))
+        clock.now += 601
+        assert await store.take(state, "sid") is None
+
+    asyncio.run(go())
 
 
 def test_the_choices_stay_with_their_session_and_expire() -> None:
-    clock = Clock()
-    store = ConnectStore(clock)
-    handle = store.keep(store.choices("sid", TENANT, "EAA-token", {"pages": [], "numbers": []}, []))
-    assert store.peek(handle, "other") is None
-    assert store.peek(handle, "sid") is not None
-    clock.now += 901
-    assert store.peek(handle, "sid") is None
+    async def go() -> None:
+        clock = Clock()
+        store = ConnectStore(clock)
+        handle = await store.keep(store.choices("sid", TENANT, "EAA-token", {"pages": [], "numbers": []}, []))
+        assert await store.peek(handle, "other") is None
+        assert await store.peek(handle, "sid") is not None
+        clock.now += 901
+        assert await store.peek(handle, "sid") is None
+
+    asyncio.run(go())
 
 
 def test_the_dialog_url_asks_each_channels_permissions() -> None:
@@ -73,7 +83,11 @@ def test_declined_names_the_missing_permissions_per_channel() -> None:
 
 def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("inbox_api.connect.store.MAX_KEPT", 3)
-    store = ConnectStore()
-    states = [store.issue("sid", TENANT, USER, ("facebook",)) for _ in range(5)]
-    assert store.take(states[0], "sid") is None  # the oldest went first
-    assert store.take(states[-1], "sid") is not None
+
+    async def go() -> None:
+        store = ConnectStore()
+        states = [await store.issue("sid", TENANT, USER, ("facebook",)) for _ in range(5)]
+        assert await store.take(states[0], "sid") is None  # the oldest went first
+        assert await store.take(states[-1], "sid") is not None
+
+    asyncio.run(go())

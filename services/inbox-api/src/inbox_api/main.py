@@ -21,6 +21,7 @@ from inbox_api.auth.client_ip import parse_networks
 from inbox_api.auth.sessions import TokenSigner
 from inbox_api.auth.throttle import Counters, LoginThrottle, MemoryCounters, RedisCounters
 from inbox_api.connect.meta import FacebookLogin
+from inbox_api.connect.store import ConnectStore, Kept, RedisKept
 from inbox_api.deps import InboxDeps
 from inbox_api.live.service import announce
 from inbox_api.push.sender import PushNotifier
@@ -54,8 +55,11 @@ def session_secret(settings: Settings) -> bytes:
     return hashlib.sha256(b"omni inbox session secret|" + keys[0].encode()).digest()
 
 
-def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin | None:
-    """ "Continue with Facebook" needs the Meta app's id and a secret (the first one exchanges codes)."""
+def facebook_login(
+    settings: Settings, http: httpx.AsyncClient, kept: Kept | None = None
+) -> FacebookLogin | None:
+    """ "Continue with Facebook" needs the Meta app's id and a secret (the first one exchanges codes);
+    ``kept``: where logins in progress wait (Redis for several replicas, else this process)."""
     secrets_ = settings.app_secret_list()
     if not settings.meta_app_id or not secrets_:
         return None
@@ -67,6 +71,7 @@ def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin
         graph_url=settings.graph_api_url,
         http=http,
         es_config_id=settings.meta_es_config_id or None,
+        store=ConnectStore(kept=kept),
     )
 
 
@@ -159,7 +164,13 @@ async def open_deps(
                 profiles=profiles,
                 push=push,
                 push_endpoint_hosts=tuple(settings.push_endpoint_hosts),
-                facebook=facebook_login(settings, http),
+                facebook=facebook_login(
+                    settings,
+                    http,
+                    RedisKept(redis, keyring, settings.redis_prefix + "connect:")
+                    if redis is not None
+                    else None,
+                ),
             )
 
             async def synced(tenant_id: uuid.UUID, outcomes: list[SyncOutcome]) -> None:

@@ -4,12 +4,20 @@ Each replica binds its own auto-delete queue to ``omni.notifications`` and keeps
 connected subscribers and a short ring buffer of recent events. A reconnecting browser sends
 ``Last-Event-ID``; events still in the buffer are replayed, otherwise it gets ``resync`` and refetches.
 A subscriber only ever receives events whose ``tenant_id`` is its own token's tenant.
+
+Event ids are the notification's broker message id, the same on every replica (the fanout hands
+every replica every event), so a browser whose replica went away catches up on any other one that
+was running: the shared state is the broker's fanout, not a store of our own. Two publishers'
+events may reach two replicas in a different order, so catch-up also replays the events that
+arrived in the few seconds before the browser's last one; every event is a refresh or an idempotent
+status, so seeing one twice costs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -27,15 +35,18 @@ from omni_common.contracts import NotificationEvent, decode, encode
 log = structlog.get_logger(__name__)
 BUFFER_PER_TENANT = 200
 SUBSCRIBER_QUEUE = 500
+REORDER_SLACK_S = 3.0  # events that arrived this long before the browser's last one are replayed too
 
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """An event as the browser sees it, numbered by this replica."""
+    """An event as the browser sees it: its id (the same on every replica), and numbered by this one."""
 
     seq: int
     kind: str
     data: bytes  # JSON
+    eid: str = ""
+    arrived: float = 0.0  # this replica's monotonic clock
 
 
 @dataclass
@@ -76,13 +87,15 @@ class EventHub:
         except ValidationError:
             log.warning("notification_malformed")
             return
-        self.dispatch(event)
+        self.dispatch(event, message.message_id)
         if self.on_event is not None:
             self.on_event(event)
 
-    def dispatch(self, event: NotificationEvent) -> None:
+    def dispatch(self, event: NotificationEvent, eid: str | None = None) -> None:
         """Buffer an event and hand it to the subscribers of its tenant (and nobody else)."""
         self._seq += 1
+        # Ids go into the stream's "id:" line: printable ASCII without spaces only.
+        clean = eid if eid and eid.isascii() and eid.isprintable() and " " not in eid else None
         payload = {
             "kind": event.kind,
             "chat_id": str(event.chat_id) if event.chat_id else None,
@@ -90,7 +103,13 @@ class EventHub:
             "data": event.data,
             "occurred_at": event.occurred_at.isoformat(),
         }
-        live = LiveEvent(self._seq, event.kind, orjson.dumps(payload))
+        live = LiveEvent(
+            self._seq,
+            event.kind,
+            orjson.dumps(payload),
+            clean or f"{self.boot}:{self._seq}",
+            time.monotonic(),
+        )
         self._buffers.setdefault(event.tenant_id, deque(maxlen=BUFFER_PER_TENANT)).append(live)
         for q in list(self._subs.get(event.tenant_id, ())):
             try:
@@ -103,16 +122,17 @@ class EventHub:
 
     async def announce(self, event: NotificationEvent) -> None:
         """Publish an event to every replica (best effort: a lost live event costs a refresh)."""
+        eid = f"note:{uuid.uuid4()}"
         if self.publisher is None:
-            self.dispatch(event)
+            self.dispatch(event, eid)
             return
         try:
             await self.publisher.publish(
-                "", encode(event), message_id=f"note:{uuid.uuid4()}", exchange=self.exchange, mandatory=False
+                "", encode(event), message_id=eid, exchange=self.exchange, mandatory=False
             )
         except PublishError as exc:
             log.warning("notification_not_published", error=str(exc))
-            self.dispatch(event)
+            self.dispatch(event, eid)
 
     def subscribe(self, tenant_id: uuid.UUID) -> asyncio.Queue[LiveEvent | None]:
         q: asyncio.Queue[LiveEvent | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
@@ -127,24 +147,16 @@ class EventHub:
                 del self._subs[tenant_id]
 
     def missed(self, tenant_id: uuid.UUID, last_event_id: str | None) -> list[LiveEvent] | None:
-        """Events after ``last_event_id`` still buffered; None when they cannot be known (resync)."""
+        """Events after ``last_event_id`` (and the few that may have arrived here just before it);
+        None when this replica cannot know what the browser missed (it then resyncs)."""
         if not last_event_id:
             return []
-        boot, _, seq_text = last_event_id.partition(":")
-        if boot != self.boot or not seq_text.isdigit():
+        buffer = list(self._buffers.get(tenant_id, ()))
+        at = next((i for i in range(len(buffer) - 1, -1, -1) if buffer[i].eid == last_event_id), None)
+        if at is None:  # older than the buffer, or from before this replica started
             return None
-        seq = int(seq_text)
-        buffer = self._buffers.get(tenant_id, deque())
-        # Sequence numbers are shared by all tenants, so gaps are normal; only a full buffer whose
-        # oldest event is newer than the client's may have dropped some of this tenant's events.
-        if len(buffer) == buffer.maxlen and buffer[0].seq > seq + 1:
-            return None
-        return [e for e in buffer if e.seq > seq]
+        since = buffer[at].arrived - REORDER_SLACK_S
+        return [e for i, e in enumerate(buffer) if i > at or (i < at and e.arrived >= since)]
 
     def format(self, event: LiveEvent) -> bytes:
-        return b"id: %s:%d\nevent: %s\ndata: %s\n\n" % (
-            self.boot.encode(),
-            event.seq,
-            event.kind.encode(),
-            event.data,
-        )
+        return b"id: %s\nevent: %s\ndata: %s\n\n" % (event.eid.encode(), event.kind.encode(), event.data)

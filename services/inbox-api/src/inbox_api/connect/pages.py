@@ -36,7 +36,7 @@ async def start(user: PageUser, deps: Deps, channels: str = "") -> RedirectRespo
     login = owner_login(deps, user)
     asked = parse_channels(channels)
     es = embedded(login, asked)
-    state = login.store.issue(user.sid, user.tenant_id, user.user_id, asked, embedded=es)
+    state = await login.store.issue(user.sid, user.tenant_id, user.user_id, asked, embedded=es)
     return RedirectResponse(dialog_url(login, state, asked), status_code=302)
 
 
@@ -50,11 +50,11 @@ async def callback(
     error: str = "",
 ) -> HTMLResponse | RedirectResponse:
     login = owner_login(deps, user)
-    pending = login.store.look(state, user.sid) if state else None
+    pending = await login.store.look(state, user.sid) if state else None
     if pending is not None and pending.embedded and pending.tenant_id == user.tenant_id:
         # Embedded Signup: the code goes on to the page that opened the popup (or is posted from here)
         return await hand_back(request, deps, user, state=state, code=code, error=error)
-    pending = login.store.take(state, user.sid) if state else None
+    pending = await login.store.take(state, user.sid) if state else None
     if pending is None or pending.tenant_id != user.tenant_id:
         response = await render_page(request, deps, user, "connect_facebook.html", {"problem": BAD_STATE})
         response.status_code = 400
@@ -72,7 +72,9 @@ async def callback(
         assets["pages"] = [p | {"instagram_id": None} for p in assets["pages"]]
     if "facebook" not in pending.channels and "instagram" not in pending.channels:
         assets["pages"] = []
-    handle = login.store.keep(login.store.choices(user.sid, user.tenant_id, token, assets, granted.scopes))
+    handle = await login.store.keep(
+        login.store.choices(user.sid, user.tenant_id, token, assets, granted.scopes)
+    )
     context = {
         "pick": handle,
         "pages": assets["pages"],
@@ -95,11 +97,11 @@ async def finish_submit(
     asset: Annotated[list[str] | None, Form()] = None,
 ) -> HTMLResponse | RedirectResponse:
     login = owner_login(deps, user)
-    choices = login.store.peek(pick, user.sid) if pick else None
+    choices = await login.store.peek(pick, user.sid) if pick else None
     if choices is None or choices.tenant_id != user.tenant_id:
         return back_to(SETTINGS, err="That choice expired; start again with Continue with Facebook.")
     if not asset:
         return back_to(SETTINGS, err="Nothing was ticked, so nothing was connected.")
-    login.store.drop(pick)  # single use: a second post finds nothing
+    await login.store.drop(pick)  # single use: a second post finds nothing
     outcomes = await finish(deps, login, user, choices, asset)
     return await render_page(request, deps, user, "connect_facebook.html", {"outcomes": outcomes})

@@ -60,7 +60,7 @@ async def embedded_submit(
     error_message: Annotated[str, Form()] = "",
 ) -> HTMLResponse | RedirectResponse:
     login = owner_login(deps, user)
-    pending = login.store.take(state, user.sid) if state else None
+    pending = await login.store.take(state, user.sid) if state else None
     if pending is None or pending.tenant_id != user.tenant_id or not pending.embedded:
         return await _problem(request, deps, user, BAD_STATE)
     info = SessionInfo(
@@ -97,7 +97,7 @@ async def embedded_submit(
             targets=granted.targets,
         )
         context = {
-            "pick": login.store.keep(kept),
+            "pick": await login.store.keep(kept),
             "pages": [],
             "numbers": assets["numbers"],
             "with_messenger": False,
