@@ -91,11 +91,32 @@ def vhost(services: Services, namespace: str) -> Iterator[str]:
     api.close()
 
 
+# Every secret this test run uses; no test's captured output (its services' logs included) may hold
+# one (issue 23: log redaction, checked over the whole run, not only in test_logging.py).
+SECRETS_IN_USE: set[str] = {"secret-pass-1"}  # inbox_support.PASSWORD
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not report.passed:
+        return
+    captured = "\n".join((report.capstdout, report.capstderr, report.caplog))
+    leaked = sorted(s for s in SECRETS_IN_USE if s and s in captured)
+    if leaked:
+        report.outcome = "failed"
+        report.longrepr = f"a secret of this run reached the log during {report.when}: " + ", ".join(
+            f"{s[:4]}…" for s in leaked
+        )
+
+
 @pytest.fixture(scope="session")
 def settings(services: Services, namespace: str, vhost: str) -> Iterator[Settings]:
     """Settings of this test session: its own catalog database and vhost, short retry delays."""
     base = services.pg_admin_url.rsplit("/", 1)[0]
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    SECRETS_IN_USE.update({key, APP_SECRET, VERIFY_TOKEN})
     yield Settings(
         _env_file=None,
         database_url=f"{base}/{namespace}",
