@@ -1,0 +1,255 @@
+"""Media on S3-compatible storage over real sockets: moto's S3 server on 127.0.0.1 (MinIO's server
+cannot be installed here), the whole path running against it (normalizer, inbox, sender, sandbox).
+
+Inbound media lands under its tenant's prefix; the inbox hands the browser a short-lived signed link
+only after finding the message in the user's own tenant (another tenant gets a 404, and no key of
+one tenant reaches another's objects); staff's files are stored there and read back by the sender
+for the upload to Meta. moto serves presigned links but does not enforce their expiry, so the
+expiry is checked on the link itself (``X-Amz-Expires``, signed) rather than by waiting for a 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import httpx
+import orjson
+import pytest
+from health_support import register_accounts
+from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
+from moto.server import ThreadedMotoServer
+from pipeline import running_pipeline, running_sender, sign, unique_digits, wait_until
+from sample_files import png
+from sandbox_server import sandbox
+from templates_support import Stack, login
+from testenv import APP_SECRET
+
+from meta_sandbox import SandboxConfig
+from omni_common.channels import samples
+from omni_common.media.s3 import S3Storage
+from omni_common.media.storage import storage_from_url
+from omni_common.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+BUCKET = "omni-media"
+PREFIX = "media"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "omni-test-key",
+    "AWS_SECRET_ACCESS_KEY": "omni-test-secret",
+    "AWS_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free port, with the bucket made; the AWS_* variables point boto3 at
+    credentials for it (the services read them from the environment, as in production)."""
+    saved = {k: os.environ.get(k) for k in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_endpoint: str) -> Any:
+    """A plain client on the bucket: what is really stored, under which key."""
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture(scope="module")
+def tenants(settings: Settings) -> tuple[SeededTenant, SeededTenant]:
+    suffix = uuid.uuid4().hex[:6]
+    return seed(settings, f"s3-a-{suffix}"), seed(settings, f"s3-b-{suffix}")
+
+
+@pytest.fixture(scope="module")
+def stack(
+    settings: Settings, tenants: tuple[SeededTenant, SeededTenant], s3_endpoint: str
+) -> Iterator[Stack]:
+    """The sandbox first (the normalizer downloads media from it), then the pipeline, the sender and
+    the inbox, every one on the S3 storage."""
+    tenant = tenants[0]
+    with sandbox(SandboxConfig(app_secret=APP_SECRET, status_delay_s=0.2)) as meta:
+        register_accounts(meta, tenant)
+        local = settings.model_copy(
+            update={
+                "graph_api_url": f"{meta}/v21.0",
+                "media_storage": f"s3://{BUCKET}/{PREFIX}?endpoint={s3_endpoint}&region=us-east-1",
+            }
+        )
+        with (
+            running_pipeline(local) as pipe,
+            running_sender(local, pipe.topology),
+            running_inbox(local, declare=False) as url,
+            httpx.Client(base_url=url, timeout=60) as http,
+        ):
+            http.headers.update(login(http, tenant))
+            yield Stack(local, tenant, pipe, meta, url, http)
+
+
+def _object(bucket: Any, tenant: SeededTenant, key: str) -> bytes:
+    return bytes(bucket.get_object(Bucket=BUCKET, Key=f"{PREFIX}/{tenant.id}/{key}")["Body"].read())
+
+
+def _bearer(stack: Stack, tenant: SeededTenant) -> dict[str, str]:
+    with httpx.Client(base_url=stack.inbox) as client:
+        body = {"tenant": tenant.slug, "email": tenant.users["manager"], "password": PASSWORD}
+        answer = client.post("/api/auth/login", json=body)
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _receive_image(stack: Stack, content: bytes) -> dict[str, Any]:
+    """A customer's WhatsApp photo, as Meta delivers it; returns its row once its media is stored."""
+    tenant = stack.tenant
+    account = tenant.account_ids["whatsapp"]
+    media_id = f"media-{unique_digits(8)}"
+    stack.sandbox(
+        "POST",
+        "/media",
+        json={
+            "content_base64": base64.b64encode(content).decode(),
+            "mime_type": "image/png",
+            "media_id": media_id,
+            "account_id": account,
+        },
+    )
+    mid = f"wamid.s3-{unique_digits()}"
+    delivery = samples.whatsapp_delivery(
+        tenant.wabas["whatsapp"],
+        account,
+        {
+            "contacts": [{"profile": {"name": "Lena"}, "wa_id": "4915100000077"}],
+            "messages": [
+                {
+                    "from": "4915100000077",
+                    "id": mid,
+                    "timestamp": "1760000000",
+                    "type": "image",
+                    "image": {"id": media_id, "mime_type": "image/png", "sha256": "x"},
+                }
+            ],
+        },
+    )
+    body = orjson.dumps(delivery)
+    posted = httpx.post(
+        f"{stack.pipe.ingress_url}/webhooks/whatsapp",
+        content=body,
+        headers={"X-Hub-Signature-256": sign(body, APP_SECRET)},
+    )
+    assert posted.status_code == 200
+    rows = wait_until(
+        lambda: stack.query(
+            "SELECT * FROM chat_messages WHERE external_message_id = %s AND media->>'state' = 'stored'",
+            (mid,),
+        ),
+        what="stored media",
+    )
+    return dict(rows[0])
+
+
+def test_inbound_media_is_stored_under_its_tenant_and_served_by_a_signed_link(
+    stack: Stack, bucket: Any, s3_endpoint: str
+) -> None:
+    image = png(12, 12, (10, 120, 200))
+    row = _receive_image(stack, image)
+    key = row["media"]["storage_key"]
+    assert _object(bucket, stack.tenant, key) == image  # <prefix>/<tenant id>/<key>, nowhere else
+
+    answer = stack.http.get(f"/api/media/{row['id']}", follow_redirects=False)
+    assert answer.status_code == 302
+    assert answer.headers["cache-control"] == "no-store"  # the link is the credential
+    link = answer.headers["location"]
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}" == s3_endpoint
+    assert parts.path == f"/{BUCKET}/{PREFIX}/{stack.tenant.id}/{key}"
+    query = parse_qs(parts.query)
+    assert query["X-Amz-Expires"] == ["300"]  # five minutes, then the page asks the inbox again
+    assert "X-Amz-Signature" in query
+    assert "omni-test-secret" not in link
+
+    served = httpx.get(link)  # the browser follows it: no cookie, no token, straight from S3
+    assert served.status_code == 200
+    assert served.content == image
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["content-disposition"] == "inline"
+
+    # The page allows images and audio/video from the storage's origin, and nothing else from it.
+    csp = stack.http.get("/api/auth/me").headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split("; ")}
+    assert s3_endpoint in directives["img-src"]
+    assert s3_endpoint in directives["media-src"]
+    assert s3_endpoint not in directives["script-src"] + directives["connect-src"]
+
+
+def test_another_tenant_gets_a_404_and_no_key_crosses_tenants(
+    stack: Stack, tenants: tuple[SeededTenant, SeededTenant], bucket: Any, s3_endpoint: str
+) -> None:
+    a, b = tenants
+    row = _receive_image(stack, png(4, 4, (1, 2, 3)))
+    key = row["media"]["storage_key"]
+    other = stack.http.get(f"/api/media/{row['id']}", headers=_bearer(stack, b), follow_redirects=False)
+    assert other.status_code == 404
+    assert "location" not in other.headers
+    # Even with A's key in hand, B's storage looks only under B's prefix.
+    storage = storage_from_url(f"s3://{BUCKET}/{PREFIX}?endpoint={s3_endpoint}&region=us-east-1")
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(storage.get(b.id, key))
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(storage.browser_url(b.id, key, content_type="image/png", disposition="inline"))
+    with pytest.raises(ValueError, match="unsafe"):
+        asyncio.run(storage.get(b.id, f"../{a.id}/{key}"))
+    assert asyncio.run(storage.get(a.id, key)) == _object(bucket, a, key)
+
+
+def test_a_signed_link_carries_its_short_lifetime(stack: Stack, s3_endpoint: str) -> None:
+    """The lifetime is part of what is signed: changing it breaks the signature (moto does not
+    enforce expiry, so the link's own terms are what this checks; S3 and MinIO refuse it after)."""
+    row = _receive_image(stack, png(5, 5))
+    quick = S3Storage(BUCKET, prefix=PREFIX, endpoint_url=s3_endpoint, region="us-east-1", url_seconds=2)
+    link = asyncio.run(
+        quick.browser_url(
+            stack.tenant.id, row["media"]["storage_key"], content_type="image/png", disposition="inline"
+        )
+    )
+    query = parse_qs(urlsplit(link).query)
+    assert query["X-Amz-Expires"] == ["2"]
+    assert query["response-cache-control"] == ["private, max-age=2"]
+    assert httpx.get(link).status_code == 200
+
+
+def test_staff_files_go_to_s3_and_the_sender_reads_them_back_for_meta(stack: Stack, bucket: Any) -> None:
+    photo = png(16, 16, (250, 200, 0))
+    answer = stack.http.post(
+        f"/api/conversations/{stack.tenant.chats['whatsapp']}/messages",
+        files=[("file", ("terrace.png", photo, "image/png"))],
+    )
+    assert answer.status_code == 202, answer.text
+    message_id = answer.json()["id"]
+    row = stack.settled(message_id, "sent", "delivered", "read")
+    assert _object(bucket, stack.tenant, row["media"]["storage_key"]) == photo
+    # The sender read the file from S3 and uploaded it: Meta's id is on the row and the message.
+    at_meta = stack.sent()[row["external_message_id"]]
+    assert row["media"]["meta_id"] == at_meta["media"]["id"]
+    link = stack.http.get(f"/api/media/{message_id}", follow_redirects=False).headers["location"]
+    assert httpx.get(link).content == photo
