@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,23 +25,20 @@ from botocore.exceptions import ClientError
 
 from omni_common.media.storage import StoredMedia, check_name
 
-# Browser links to a file live this long (the page asks the inbox again for a new one after).
+# Browser links to a file live this long; each time the page loads the file it asks the inbox, which
+# checks the user again and signs a new one.
 DEFAULT_URL_SECONDS = 300
 _MISSING = {"NoSuchKey", "404", "NotFound"}
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class S3Storage:
     """A bucket (optionally a prefix inside it) holding every tenant's media under its own prefix.
 
     ``endpoint_url``: a non-AWS server (MinIO), addressed path-style (``endpoint/bucket/key``, no
-    per-bucket DNS). ``public_endpoint``: where browsers reach that server, when it differs from the
-    services' address (compose: ``http://minio:9000`` inside, ``http://127.0.0.1:9000`` outside);
-    signed links are signed for that host. ``url_seconds``: how long a signed link works.
+    per-bucket DNS); without it ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` apply, then AWS itself.
+    ``public_endpoint``: where browsers reach that server, when it differs from the services'
+    address (compose: ``http://minio:9000`` inside, ``http://127.0.0.1:9000`` outside); signed
+    links are signed for that host. ``url_seconds``: how long a signed link works.
     """
 
     def __init__(
@@ -58,9 +56,15 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url_seconds = url_seconds
+        # A non-AWS server (URL option, or boto3's own variables) is addressed path-style; AWS by
+        # bucket host name (path style is deprecated there), unless a dotted name breaks its TLS.
+        endpoint_url = (
+            endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        path_style = bool(endpoint_url) or "." in bucket
         config = Config(
             signature_version="s3v4",
-            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            s3={"addressing_style": "path" if path_style else "virtual"},
             retries={"mode": "standard", "max_attempts": 3},
             connect_timeout=5,
             read_timeout=60,
@@ -74,15 +78,10 @@ class S3Storage:
             if public_endpoint
             else self._client
         )
-        public = public_endpoint or endpoint_url
-        # The origin the browser loads media from (the inbox's CSP allows it for img/media only).
-        self.browser_origin: str | None = _origin(public) if public else self._aws_origin()
-
-    def _aws_origin(self) -> str:
-        url = self._signer.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": "x"}, ExpiresIn=1
-        )
-        return _origin(str(url))
+        # The origin browsers load media from (the inbox's CSP allows it for img/media only).
+        signed = urlsplit(str(self._signer.meta.endpoint_url))
+        host = signed.netloc if path_style else f"{bucket}.{signed.netloc}"
+        self.browser_origin: str | None = f"{signed.scheme}://{host}"
 
     def __repr__(self) -> str:  # what start-up logs may show: no credentials
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r}, origin={self.browser_origin!r})"
