@@ -1,11 +1,12 @@
-"""Media on S3-compatible storage over real sockets: moto's S3 server on 127.0.0.1 (MinIO's server
-cannot be installed here), the whole path running against it (normalizer, inbox, sender, sandbox).
+"""Media on S3-compatible storage over real sockets on 127.0.0.1 (MinIO's server cannot be installed
+here): moto's S3 server (Python, kept by the moto project) for the whole path (normalizer, inbox,
+sender, sandbox), and s3rver (npm, installed by ./scripts/bootstrap) for a signed link's expiry,
+which moto does not check and s3rver refuses as S3 does ("Request has expired").
 
 Inbound media lands under its tenant's prefix; the inbox hands the browser a short-lived signed link
 only after finding the message in the user's own tenant (another tenant gets a 404, and no key of
 one tenant reaches another's objects); staff's files are stored there and read back by the sender
-for the upload to Meta. moto serves presigned links but does not enforce their expiry, so the
-expiry is checked on the link itself (``X-Amz-Expires``, signed) rather than by waiting for a 403.
+for the upload to Meta.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -223,8 +229,7 @@ def test_another_tenant_gets_a_404_and_no_key_crosses_tenants(
 
 
 def test_a_signed_link_carries_its_short_lifetime(stack: Stack, s3_endpoint: str) -> None:
-    """The lifetime is part of what is signed: changing it breaks the signature (moto does not
-    enforce expiry, so the link's own terms are what this checks; S3 and MinIO refuse it after)."""
+    """The lifetime is signed into the link (moto serves it either way; expiry: the next test)."""
     row = _receive_image(stack, png(5, 5))
     quick = S3Storage(BUCKET, prefix=PREFIX, endpoint_url=s3_endpoint, region="us-east-1", url_seconds=2)
     link = asyncio.run(
@@ -236,6 +241,74 @@ def test_a_signed_link_carries_its_short_lifetime(stack: Stack, s3_endpoint: str
     assert query["X-Amz-Expires"] == ["2"]
     assert query["response-cache-control"] == ["private, max-age=2"]
     assert httpx.get(link).status_code == 200
+
+
+S3RVER = Path(__file__).resolve().parents[2] / ".venv/s3rver/node_modules/s3rver/bin/s3rver.js"
+S3RVER_KEY = "S3RVER"  # s3rver's one account (access key id and secret alike)
+
+
+@pytest.fixture
+def s3rver_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    node = shutil.which("node")
+    if node is None or not S3RVER.exists():
+        pytest.fail("s3rver is not installed: run ./scripts/bootstrap (it needs node and npm)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["-d", str(tmp_path), "-a", "127.0.0.1", "-p", str(port), "-s", "--no-vhost-buckets"]
+    server = subprocess.Popen(
+        [node, str(S3RVER), *args, "--configure-bucket", BUCKET],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(lambda: _listening(port), timeout=15, what="s3rver listening")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3RVER_KEY)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3RVER_KEY)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def test_a_signed_link_works_then_expires(s3rver_endpoint: str) -> None:
+    storage = storage_from_url(
+        f"s3://{BUCKET}/{PREFIX}?endpoint={s3rver_endpoint}&region=us-east-1&url_seconds=2"
+    )
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    asyncio.run(storage.put(tenant, "m.pdf", b"%PDF-1.4 menu", "application/pdf"))
+    link = asyncio.run(
+        storage.browser_url(
+            tenant,
+            "m.pdf",
+            content_type="application/octet-stream",
+            disposition="attachment; filename*=UTF-8''Menu.pdf",
+        )
+    )
+    fresh = httpx.get(link)
+    assert fresh.status_code == 200
+    assert fresh.content == b"%PDF-1.4 menu"
+    assert fresh.headers["content-disposition"] == "attachment; filename*=UTF-8''Menu.pdf"
+    assert fresh.headers["content-type"] == "application/octet-stream"
+    with pytest.raises(FileNotFoundError):  # the same name under another tenant is not there
+        asyncio.run(storage.get(other, "m.pdf"))
+    time.sleep(3.1)  # the signing time is kept to the second: 2 s after it, at most 3 s from now
+    expired = httpx.get(link)
+    assert expired.status_code == 403
+    assert "Request has expired" in expired.text
+    # The inbox signs a new link on the next page load; the object itself is untouched.
+    again = asyncio.run(
+        storage.browser_url(tenant, "m.pdf", content_type="application/pdf", disposition="inline")
+    )
+    assert httpx.get(again).status_code == 200
 
 
 def test_staff_files_go_to_s3_and_the_sender_reads_them_back_for_meta(stack: Stack, bucket: Any) -> None:
