@@ -20,7 +20,6 @@ from sandbox_server import serve
 from ai_suggester.context import Budget
 from ai_suggester.main import build_handlers, model_from_settings
 from inbox_api.app import create_app
-from inbox_api.auth.ratelimit import RateLimiter
 from inbox_api.main import open_deps
 from omni_common.broker.topology import build_topology
 from omni_common.contracts import decode, encode
@@ -116,7 +115,6 @@ def running_ai_inbox(settings: Settings, *, suggest_timeout_s: float = 5.0) -> I
             settings,
             declare=False,
             hasher=CHEAP_HASHER,
-            login_limiter=RateLimiter(limit=50, window_s=60),
             suggest_timeout_s=suggest_timeout_s,
         )
     )

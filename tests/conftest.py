@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
-from testenv import APP_SECRET, VERIFY_TOKEN, management_put
+from testenv import APP_SECRET, VERIFY_TOKEN, drop_databases, management_put
 
 from omni_common.settings import Settings
 
@@ -79,19 +77,6 @@ def _containers() -> Iterator[Services]:  # pragma: no cover - only where a Dock
 def namespace() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
     return f"omnitest_{worker}_{secrets.token_hex(4)}"
-
-
-def drop_databases(admin_url: str, prefix: str) -> None:
-    """Drop every database whose name starts with ``prefix`` (terminating its connections)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix.replace("_", r"\_") + "%",)
-            )
-        ]
-        for name in names:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

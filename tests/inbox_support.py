@@ -13,8 +13,7 @@ from argon2 import PasswordHasher
 from sandbox_server import serve
 
 from inbox_api.app import create_app
-from inbox_api.auth.ratelimit import RateLimiter
-from inbox_api.main import open_deps
+from inbox_api.main import open_deps, serves_api_docs
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
@@ -142,7 +141,9 @@ def seed(settings: Settings, slug: str, *, stale_channel: str | None = None) -> 
 
 
 @contextmanager
-def running_inbox(settings: Settings, *, declare: bool = False, heartbeat_s: float = 15.0) -> Iterator[str]:
+def running_inbox(
+    settings: Settings, *, declare: bool = False, heartbeat_s: float = 15.0, session_recheck_s: float = 30.0
+) -> Iterator[str]:
     """The inbox app served on a free 127.0.0.1 port (its own loop and connections); yields its URL."""
     app = create_app(
         lambda: open_deps(
@@ -150,8 +151,34 @@ def running_inbox(settings: Settings, *, declare: bool = False, heartbeat_s: flo
             declare=declare,
             hasher=CHEAP_HASHER,
             heartbeat_s=heartbeat_s,
-            login_limiter=RateLimiter(limit=20, window_s=60),
-        )
+            session_recheck_s=session_recheck_s,
+        ),
+        api_docs=serves_api_docs(settings),
     )
     with serve(app) as url:
         yield url
+
+
+def genuine_token(settings: Settings, tenant: SeededTenant, role: str) -> str:
+    """A correctly signed token with a live session row for the user of ``role``, as if they had signed
+    in while their role allowed it and their role was then changed in the database behind the inbox's
+    back (no session ended): the inbox must still refuse a role that may not use it."""
+    import psycopg
+
+    from inbox_api.auth.sessions import TokenSigner
+    from inbox_api.main import session_secret
+    from omni_common.dburl import libpq_conninfo
+
+    signer = TokenSigner(session_secret(settings))
+    with psycopg.connect(
+        libpq_conninfo(settings.database_url, database=tenant.db_name), autocommit=True
+    ) as conn:
+        row = conn.execute("SELECT id FROM users WHERE email = %s", (tenant.users[role],)).fetchone()
+        assert row is not None
+        token = signer.issue(tenant_id=tenant.id, user_id=row[0], role="manager")
+        claims = signer.verify(token)
+        conn.execute(
+            "INSERT INTO user_sessions (id, user_id, expires_at) VALUES (%s, %s, to_timestamp(%s))",
+            (claims.sid, row[0], claims.expires_at),
+        )
+    return token

@@ -55,7 +55,12 @@ def serve(app: Any) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))  # bound here, before the thread starts: no race for the port
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2, log_config=None
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        log_config=None,
+        proxy_headers=False,  # as the services serve: the app decides whom to believe (OMNI_TRUSTED_PROXIES)
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

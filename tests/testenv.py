@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import httpx
+import psycopg
+from psycopg import sql
 
 APP_SECRET = "test-app-secret-0123456789abcdef"
 VERIFY_TOKEN = "test-verify-token"
@@ -23,3 +25,16 @@ def management_put(api: httpx.Client, path: str, body: object | None = None, tri
             if attempt == tries or not server_side:
                 raise
             time.sleep(0.5 * attempt)
+
+
+def drop_databases(admin_url: str, prefix: str) -> None:
+    """Drop every database whose name starts with ``prefix`` (terminating its connections)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix.replace("_", r"\_") + "%",)
+            )
+        ]
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

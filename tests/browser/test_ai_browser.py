@@ -70,7 +70,7 @@ def test_suggest_edit_and_send(page: Any, tenant: SeededTenant, settings: Settin
 
 
 def test_settings_page_saves_the_assistant_document(page: Any, tenant: SeededTenant) -> None:
-    sign_in(page, tenant, "manager")
+    sign_in(page, tenant, "business_owner")  # the AI settings are the owner's
     page.goto("/settings")
     page.get_by_role("link", name="AI-suggested replies").click()
     assert page.get_by_label("Turn on AI suggestions").is_checked()

@@ -146,7 +146,7 @@ def test_webhook_message_appears_live_and_a_reply_goes_to_read(
 
 
 def test_settings_connect_test_and_disable(page: Any, tenant: SeededTenant) -> None:
-    sign_in(page, tenant, "manager")
+    sign_in(page, tenant, "business_owner")  # accounts are the owner's (a manager sees no controls)
     page.wait_for_url("**/inbox")
     page.goto("/settings")
     ext = str(uuid.uuid4().int)[:15]

@@ -11,13 +11,11 @@ import httpx
 import pytest
 import structlog
 from ai_support import DOC, bearer, customer_says, rpc, running_ai_inbox, running_suggester, sent_count, sql
-from inbox_support import SeededTenant, seed
+from inbox_support import SeededTenant, genuine_token, seed
 from sandbox_server import free_port
 from typer.testing import CliRunner
 
 from ai_suggester.context import Budget
-from inbox_api.auth.sessions import TokenSigner
-from inbox_api.main import session_secret
 from omni_cli.main import app
 from omni_common.settings import Settings
 from omni_common.tenancy.assistant_stats import AssistantStats, assistant_stats
@@ -64,7 +62,10 @@ def test_ai_is_off_by_default_and_settings_round_trip(http: httpx.Client, tenant
     assert got["menu"] == []
     off = {"text": None, "action": "suggest", "reason": "AI suggestions are off", "limited": False}
     assert ask(http, a) == off
-    saved = http.put("/api/assistant", json=DOC, headers=bearer(http, a, "manager"))
+    refused = http.put("/api/assistant", json=DOC, headers=bearer(http, a, "manager"))
+    assert refused.status_code == 403  # the AI settings are the owner's
+    assert refused.json()["detail"] == "only the owner can change the AI settings"
+    saved = http.put("/api/assistant", json=DOC, headers=bearer(http, a))
     assert saved.status_code == 200
     again = http.get("/api/assistant", headers=bearer(http, a)).json()
     assert again["enabled"] is True
@@ -121,8 +122,7 @@ def test_another_tenants_conversation_is_404(http: httpx.Client, tenants: Any) -
 @pytest.mark.parametrize("role", ["staff", "investor", "customer", "super_admin"])
 def test_other_roles_are_refused(http: httpx.Client, tenants: Any, settings: Settings, role: str) -> None:
     a, _ = tenants
-    user_id = sql(settings, a, "SELECT id FROM users WHERE email = %s", (a.users[role],))[0][0]
-    forged = TokenSigner(session_secret(settings)).issue(tenant_id=a.id, user_id=user_id, role="manager")
+    forged = genuine_token(settings, a, role)
     headers = {"Authorization": f"Bearer {forged}"}
     assert http.get("/api/assistant", headers=headers).status_code == 403
     assert http.put("/api/assistant", json=DOC, headers=headers).status_code == 403

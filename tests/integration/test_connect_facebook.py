@@ -274,14 +274,16 @@ def test_a_page_another_restaurant_holds_is_refused(
     assert who["page"] not in _listed(owner)
 
 
-def test_managers_use_the_manual_form(inbox_url: str, tenant: SeededTenant) -> None:
+def test_managers_connect_nothing(inbox_url: str, tenant: SeededTenant) -> None:
+    # Connecting is the owner's (docs/security.md, the role matrix): neither button nor manual form.
     with _client(inbox_url, tenant, "manager") as manager:
         refused = manager.get("/connect/facebook/start")
         assert refused.status_code == 403
         assert "owner" in refused.text
         page = manager.get("/settings").text
         assert "continue-facebook" not in page
-        assert 'id="connect-form"' in page
+        assert 'id="connect-form"' not in page
+        assert "Only the restaurant's owner can connect accounts" in page
 
 
 def test_the_owner_sees_the_button(owner: httpx.Client) -> None:

@@ -12,12 +12,11 @@ from types import SimpleNamespace
 import httpx
 import psycopg
 import pytest
-from conftest import drop_databases
 from inbox_support import running_inbox
 from pg_second_server import databases, omni, own_catalog, second_server, server_port, whatsapp_text
 from pipeline import body_of, connect, running_pipeline, sign, wait_until
 from sqlalchemy import text
-from testenv import APP_SECRET
+from testenv import APP_SECRET, drop_databases
 
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry

@@ -39,7 +39,7 @@ def http(settings: Settings, meta: str, tenant: SeededTenant) -> Iterator[httpx.
     with running_inbox(checked, declare=True) as url, httpx.Client(base_url=url, timeout=20) as client:
         response = client.post(
             "/api/auth/login",
-            json={"tenant": tenant.slug, "email": tenant.users["manager"], "password": PASSWORD},
+            json={"tenant": tenant.slug, "email": tenant.users["business_owner"], "password": PASSWORD},
         )
         client.cookies.clear()
         client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"

@@ -423,7 +423,8 @@ class TestAudit:
         doc = http.get("/api/assistant", headers=h).json()
         doc["enabled"] = True
         doc["tone"]["description"] = "warm"
-        assert http.put("/api/assistant", json=doc, headers=h).status_code == 200
+        owner = auth(http, a)  # the AI settings are the owner's (auth/roles.py)
+        assert http.put("/api/assistant", json=doc, headers=owner).status_code == 200
         changed = audit(settings, a, "assistant.updated")[-1]["details"]
         assert changed == {"changed": ["enabled", "tone"], "enabled": True}
 

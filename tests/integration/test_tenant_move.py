@@ -17,11 +17,10 @@ from types import SimpleNamespace
 import httpx
 import psycopg
 import pytest
-from conftest import drop_databases
 from pg_second_server import databases, omni, own_catalog, second_server, whatsapp_text
 from pipeline import body_of, connect, running_pipeline, sign, wait_until
 from sqlalchemy import text
-from testenv import APP_SECRET
+from testenv import APP_SECRET, drop_databases
 
 from omni_common.broker.connection import connect as broker_connect
 from omni_common.broker.dlq import list_dead_letters

@@ -396,3 +396,53 @@ def test_a_subscription_that_cannot_be_restored_tells_the_owner_what_to_do_once(
     third = _pass(settings, meta, tenant.id, at=start + timedelta(hours=2))
     assert third["subscription_ok"] == 3
     assert _notes(settings, tenant, account, "subscription_lost")[0]["resolved_at"] is not None
+
+
+def test_a_renewed_token_keeps_the_numbers_pin(settings: Settings, tenant: SeededTenant) -> None:
+    """Embedded Signup seals a two-step PIN with a WhatsApp number's user token; the monitor's renewal
+    replaces the token only."""
+    from omni_common.tenancy.accounts import read_pin, store_renewed_token
+
+    ring = KeyRing.from_strings(settings.encryption_key_list())
+
+    async def go() -> tuple[str | None, str]:
+        engine = catalog_engine(settings.database_url)
+        registry = TenantEngineRegistry(
+            catalog=Catalog(engine), server_url=settings.database_url, connections_per_server=2
+        )
+        number = f"pin{uuid.uuid4().int % 10**12}"
+        try:
+            async with registry.begin(tenant.id) as session:
+                view = await connect_account(
+                    session,
+                    catalog=Catalog(engine),
+                    keyring=ring,
+                    tenant_id=tenant.id,
+                    channel="whatsapp",
+                    external_account_id=number,
+                    token="EAAold-user-token",
+                    waba_id="waba-pin",
+                    pin="123456",
+                )
+            async with registry.begin(tenant.id) as session:
+                now = datetime.now(UTC)
+                await store_renewed_token(
+                    session,
+                    keyring=ring,
+                    tenant_id=tenant.id,
+                    account_id=view.id,
+                    token="EAAnew-user-token",
+                    expires_at=now + timedelta(days=60),
+                    now=now,
+                )
+            async with registry.begin(tenant.id) as session:
+                pin = await read_pin(
+                    session, keyring=ring, tenant_id=tenant.id, channel="whatsapp", external_account_id=number
+                )
+                token = await read_token(session, keyring=ring, tenant_id=tenant.id, account_id=view.id)
+            return pin, token
+        finally:
+            await registry.close()
+            await engine.dispose()
+
+    assert asyncio.run(go()) == ("123456", "EAAnew-user-token")

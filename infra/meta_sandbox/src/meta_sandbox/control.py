@@ -153,7 +153,7 @@ def _state(request: Request) -> SandboxState:
 def _public_account(account: Account) -> dict[str, Any]:
     data = dataclasses.asdict(account)
     data.pop("token")  # control answers are shown in browsers and logs
-    data.pop("pin")
+    data["pin_set"] = data.pop("pin") is not None  # whether /register set a two-step PIN, never which
     return data
 
 

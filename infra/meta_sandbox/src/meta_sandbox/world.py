@@ -94,6 +94,8 @@ class PhoneNumberIn(_In):
     code_verification_status: str = "VERIFIED"  # VERIFIED | NOT_VERIFIED | EXPIRED
     name_status: str = "APPROVED"  # APPROVED | PENDING_REVIEW | DECLINED | AVAILABLE_WITHOUT_REVIEW | ...
     registered: bool = True
+    # A two-step PIN its owner set before (another provider): /register with another PIN gets 133005.
+    two_step_pin: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
 
 
 class WabaIn(_In):
@@ -144,6 +146,8 @@ def add_person(state: SandboxState, body: PersonIn) -> Person:
                 account.code_verification_status = number.code_verification_status
                 account.name_status = number.name_status
                 account.registered = number.registered
+                if number.two_step_pin is not None:
+                    account.pin = number.two_step_pin
             _seed_templates(state, waba_in)
         person.business_ids.append(business.business_id)
     world.people[person.user_id] = person

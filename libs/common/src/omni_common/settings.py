@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # "Continue with Facebook" (inbox-api connect/): Meta's login dialog, and the inbox's public
     # address (the redirect URI registered in the Meta app is OMNI_PUBLIC_URL + /connect/facebook/callback).
     meta_oauth_dialog_url: str = "https://www.facebook.com/v21.0/dialog/oauth"
+    # WhatsApp Embedded Signup: the Login for Business configuration id (Meta app > Facebook Login for
+    # Business > Configurations, "WhatsApp Embedded Signup"); unset: WhatsApp joins the plain login.
+    meta_es_config_id: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     # "development" (`omni dev`, the demo, tests) or "production"; only development may switch off
     # the ownership proof of connected accounts (verify_accounts).
@@ -55,6 +58,15 @@ class Settings(BaseSettings):
     # Prove a token's holder owns the account before it is connected (domain.ownership: debug_token
     # with meta_app_id); false only with env=development (account_check_bypassed refuses otherwise).
     verify_accounts: bool = True
+    # The session cookie's Secure flag: unset means on, except in development (plain http on a laptop).
+    # It follows this setting, never the bind address: a TLS-terminating proxy in front binds to 0.0.0.0.
+    cookie_secure: bool | None = None
+    # Our own reverse proxies / load balancers (addresses or networks): only their X-Forwarded-For is
+    # believed for the client's address (login throttling, the audit trail).
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    # State shared by inbox replicas (login throttling); unset: each replica counts alone.
+    redis_url: str | None = None
+    redis_prefix: str = "omni:"
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     openai_model: str | None = None
@@ -156,7 +168,7 @@ class Settings(BaseSettings):
     # Meta drops a Page's after an hour of failed deliveries (0: never checked).
     account_monitor_subscription_check_hours: float = Field(default=1.0, ge=0)
 
-    @field_validator("media_hosts", "push_endpoint_hosts", mode="before")
+    @field_validator("media_hosts", "push_endpoint_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _parse_hosts(cls, value: object) -> object:
         return _csv_field(value)
@@ -165,6 +177,10 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_delays(cls, value: object) -> object:
         return [int(v) for v in _split_csv(value)] if isinstance(value, str) else value
+
+    def secure_cookies(self) -> bool:
+        """Whether session cookies carry Secure (OMNI_COOKIE_SECURE, else on outside development)."""
+        return self.cookie_secure if self.cookie_secure is not None else self.env != "development"
 
     def account_check_bypassed(self) -> bool:
         """True when accounts connect unproven (development only); ValueError in production."""

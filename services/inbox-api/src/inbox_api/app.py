@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -19,6 +20,7 @@ from inbox_api.audit import pages as audit_pages
 from inbox_api.auth import api as auth_api
 from inbox_api.auth import pages as auth_pages
 from inbox_api.connect import pages as connect_pages
+from inbox_api.connect import signup_pages as connect_signup_pages
 from inbox_api.contacts import api as contacts_api
 from inbox_api.contacts import pages as contacts_pages
 from inbox_api.conversations import api as conversations_api
@@ -39,11 +41,14 @@ from inbox_api.push import pages as push_pages
 from inbox_api.quick_replies import api as quick_replies_api
 from inbox_api.quick_replies import pages as quick_replies_pages
 from inbox_api.signals import api as signals_api
+from inbox_api.team import api as team_api
+from inbox_api.team import pages as team_pages
 from inbox_api.wa_templates import api as wa_templates_api
 from inbox_api.wa_templates import pages as wa_templates_pages
 from inbox_api.web.pages import install_error_pages
 from omni_common.http_common import add_health_routes
 
+HSTS = "max-age=31536000; includeSubDomains"
 STATIC = Path(__file__).parent / "static"
 # The JSON API (in the OpenAPI document), then the pages and fragments (not in it).
 ROUTERS: tuple[APIRouter, ...] = (
@@ -62,7 +67,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     wa_templates_api.router,
     push_api.router,
     signals_api.router,
+    team_api.router,
     auth_pages.router,
+    team_pages.router,
     conversations_pages.router,
     messages_pages.router,
     notes_pages.router,
@@ -70,6 +77,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     quick_replies_pages.router,
     accounts_pages.router,
     connect_pages.router,
+    connect_signup_pages.router,
     assistant_pages.router,
     audit_pages.router,
     health_pages.router,
@@ -96,8 +104,13 @@ def content_security_policy(media_origin: str | None = None) -> str:
 CSP = content_security_policy()
 
 
-def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) -> FastAPI:
-    """Build the inbox app; ``open_deps`` (from ``main`` or a test) yields its collaborators."""
+def create_app(
+    open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]], *, api_docs: bool = True
+) -> FastAPI:
+    """Build the inbox app; ``open_deps`` (from ``main`` or a test) yields its collaborators.
+
+    ``api_docs``: serve ``/docs`` and ``/openapi.json`` (development only: ``main`` decides), a map of
+    every route an attacker need not be handed."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,7 +119,8 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
             app.state.csp = content_security_policy(deps.storage.browser_origin)
             yield
 
-    app = FastAPI(title="Resevit Inbox API", version="1.0", lifespan=lifespan)
+    hidden: dict[str, Any] = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="Resevit Inbox API", version="1.0", lifespan=lifespan, **hidden)
 
     def ready() -> bool:
         deps = getattr(app.state, "deps", None)
@@ -129,6 +143,10 @@ def create_app(open_deps: Callable[[], AbstractAsyncContextManager[InboxDeps]]) 
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        deps = getattr(request.app.state, "deps", None)
+        if request.url.scheme == "https" or (deps is not None and deps.hsts):
+            # A year, as the HSTS preload list asks; never sent over plain http (browsers ignore it there).
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.url.path.startswith("/api/") and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -10,8 +10,9 @@ if TYPE_CHECKING:  # annotations only: keeps this module free of import cycles
     from argon2 import PasswordHasher
 
     from inbox_api.adapters import EventHub, SuggestionClient
-    from inbox_api.auth.ratelimit import RateLimiter
+    from inbox_api.auth.client_ip import Network
     from inbox_api.auth.sessions import TokenSigner
+    from inbox_api.auth.throttle import LoginThrottle
     from inbox_api.connect.meta import FacebookLogin
     from inbox_api.push.sender import PushNotifier
     from inbox_api.wa_templates.syncer import TemplateSyncer
@@ -34,10 +35,13 @@ class InboxDeps:
     hub: EventHub
     signer: TokenSigner
     hasher: PasswordHasher
-    login_limiter: RateLimiter
+    login_throttle: LoginThrottle
     ready: Callable[[], bool]
     cookie_secure: bool = False
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For is believed
+    hsts: bool = False  # served over HTTPS (OMNI_PUBLIC_URL is https): browsers told to keep to it
     heartbeat_s: float = 15.0
+    session_recheck_s: float = 30.0  # an open event stream re-checks its session this often
     suggester: SuggestionClient | None = None  # None: suggestions answer "no suggestion"
     # (channel, account id, token, WABA id) -> the account's display name once the token is proven
     # to be the account owner's (domain.ownership); CredentialsRefused (OwnershipRefused) with the

@@ -11,7 +11,8 @@ OmniError
 From libs/common: ChatNotFound 404; ReplyRefused 422, or 409 when the account or the platform's window
 forbids sending, or a message is not one that can be sent again (the answer carries its ``reason``,
 and ``field`` when one field is at fault: ``template.parameters.body.2``, ``file``, ``to``);
-AccountConflict 409; CredentialsRefused 422;
+AccountConflict 409; CredentialsRefused 422; LastOwner 409 (a change that would leave no active
+owner); WeakPassword 422;
 DatabaseUnavailable 503 with ``Retry-After`` (the restaurant's database stayed full, busy or down for
 the whole wait), and so is a connection the database dropped mid-request (its transaction rolled
 back: nothing was written).
@@ -35,6 +36,7 @@ from omni_common.errors import AccountConflict, DatabaseUnavailable, OmniError
 from omni_common.outbound.errors import NotRetryable
 from omni_common.outbound.replies import AccountUnavailable, ChatNotFound, ReplyRefused, WindowClosed
 from omni_common.tenancy.accounts import CredentialsRefused
+from omni_common.tenancy.sessions import LastOwner, WeakPassword
 
 log = structlog.get_logger(__name__)
 
@@ -75,12 +77,14 @@ STATUS: dict[type[Exception], int] = {
     Forbidden: 403,
     Conflict: 409,
     AccountConflict: 409,
+    LastOwner: 409,
     AccountUnavailable: 409,
     WindowClosed: 409,
     NotRetryable: 409,
     Invalid: 422,
     ReplyRefused: 422,
     CredentialsRefused: 422,
+    WeakPassword: 422,
     TooManyRequests: 429,
     MetaUnreachable: 502,
     **dict.fromkeys(DATABASE_TROUBLE, 503),
@@ -120,6 +124,9 @@ def answer(exc: BaseException) -> Answer | None:
                     extra["field"] = exc.field
             status = STATUS[cls]
             headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else {}
+            wait = getattr(exc, "retry_after_s", None)
+            if status == 429 and isinstance(wait, int):
+                headers = {"Retry-After": str(max(1, wait))}
             return Answer(status, DETAIL.get(cls, str(exc)), extra, headers)
     return None
 

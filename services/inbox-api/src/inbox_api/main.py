@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -14,11 +13,13 @@ import httpx
 import structlog
 import uvicorn
 from argon2 import PasswordHasher
+from redis.asyncio import Redis
 
 from inbox_api.adapters import EventHub, SuggestionClient
 from inbox_api.app import create_app
-from inbox_api.auth.ratelimit import RateLimiter
+from inbox_api.auth.client_ip import parse_networks
 from inbox_api.auth.sessions import TokenSigner
+from inbox_api.auth.throttle import Counters, LoginThrottle, MemoryCounters, RedisCounters
 from inbox_api.connect.meta import FacebookLogin
 from inbox_api.deps import InboxDeps
 from inbox_api.live.service import announce
@@ -65,14 +66,17 @@ def facebook_login(settings: Settings, http: httpx.AsyncClient) -> FacebookLogin
         public_url=settings.public_url,
         graph_url=settings.graph_api_url,
         http=http,
+        es_config_id=settings.meta_es_config_id or None,
     )
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+def login_counters(settings: Settings, redis: Redis | None) -> Counters:
+    return RedisCounters(redis, settings.redis_prefix + "login:") if redis is not None else MemoryCounters()
+
+
+def serves_api_docs(settings: Settings) -> bool:
+    """``/docs`` and ``/openapi.json`` in development only."""
+    return settings.env == "development"
 
 
 @asynccontextmanager
@@ -82,7 +86,8 @@ async def open_deps(
     declare: bool = True,
     hasher: PasswordHasher | None = None,
     heartbeat_s: float = 15.0,
-    login_limiter: RateLimiter | None = None,
+    session_recheck_s: float = 30.0,
+    login_throttle: LoginThrottle | None = None,
     suggest_timeout_s: float = 20.0,
 ) -> AsyncIterator[InboxDeps]:
     """Open the catalog, tenant engines and broker connection the app needs; close them after."""
@@ -93,6 +98,8 @@ async def open_deps(
         retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
     )
     connection = await connect(settings.rabbitmq_url, name="inbox-api")
+    # Shared by replicas: the login throttle's counters (none configured: this replica counts alone).
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2) if settings.redis_url else None
     try:
         if declare:
             async with connection.channel() as channel:
@@ -139,10 +146,13 @@ async def open_deps(
                 hub=hub,
                 signer=TokenSigner(session_secret(settings)),
                 hasher=hasher or PasswordHasher(),
-                login_limiter=login_limiter or RateLimiter(),
+                login_throttle=login_throttle or LoginThrottle(login_counters(settings, redis)),
+                trusted_proxies=parse_networks(settings.trusted_proxies),
                 ready=lambda: not connection.is_closed,
-                cookie_secure=not _is_loopback(settings.host),
+                cookie_secure=settings.secure_cookies(),
+                hsts=settings.public_url.startswith("https://"),
                 heartbeat_s=heartbeat_s,
+                session_recheck_s=session_recheck_s,
                 suggester=suggester,
                 verify=None if settings.account_check_bypassed() else verify,
                 templates=syncer,
@@ -167,6 +177,8 @@ async def open_deps(
             await hub.close()
             await publisher.close()
     finally:
+        if redis is not None:
+            await redis.aclose()
         await connection.close()
         await registry.close()
         await engine.dispose()
@@ -174,7 +186,7 @@ async def open_deps(
 
 async def serve(settings: Settings) -> None:
     """Serve the inbox until SIGTERM/SIGINT."""
-    app = create_app(lambda: open_deps(settings))
+    app = create_app(lambda: open_deps(settings), api_docs=serves_api_docs(settings))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -182,6 +194,9 @@ async def serve(settings: Settings) -> None:
         log_level="warning",
         timeout_graceful_shutdown=5,
         log_config=None,  # uvicorn's loggers go through ours (omni_common.logging), redaction included
+        # The client's address is decided once, by OMNI_TRUSTED_PROXIES (auth/client_ip.py); uvicorn's
+        # own X-Forwarded-For handling would believe any local peer and rewrite it before we look.
+        proxy_headers=False,
     )
     await uvicorn.Server(config).serve()
 

@@ -10,8 +10,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from omni_common.crypto import KeyRing, binding
-from omni_common.tenancy.accounts import CREDENTIALS_FIELD, AccountNotFound
+from omni_common.crypto import KeyRing
+from omni_common.tenancy.accounts import decrypt_token
 
 
 class TokenCache:
@@ -33,14 +33,17 @@ class TokenCache:
 
     def get(self, tenant_id: uuid.UUID, account_id: uuid.UUID, ciphertext: str | None) -> str:
         """The plaintext token of ``account_id`` whose stored ciphertext is ``ciphertext``."""
-        if ciphertext is None:
-            raise AccountNotFound(f"account {account_id} has no credentials")
+        if ciphertext is None:  # decrypt_token's AccountNotFound, before the cache key needs a str
+            return decrypt_token(self._keyring, tenant_id=tenant_id, account_id=account_id, ciphertext=None)
         key = (tenant_id, account_id, ciphertext)
         now = self._clock()
         hit = self._entries.get(key)
         if hit is not None and hit[1] > now:
             return hit[0]
-        token = self._keyring.decrypt(ciphertext, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
+        # decrypt_token: the token alone, also when a WhatsApp PIN is sealed with it
+        token = decrypt_token(
+            self._keyring, tenant_id=tenant_id, account_id=account_id, ciphertext=ciphertext
+        )
         if len(self._entries) >= self._max:
             self._prune(now)
         self._entries[key] = (token, now + self._ttl)

@@ -73,9 +73,15 @@ def sandbox_seed() -> dict[str, Any]:
             "account_id": ACCOUNTS[2]["id"],
         },
     ]
+    from omni_cli.commands.demo_connect import sandbox_person
     from omni_cli.commands.demo_templates import sandbox_templates
 
-    return {"accounts": accounts, "contacts": contacts, "templates": sandbox_templates(ACCOUNTS[0]["waba"])}
+    return {
+        "accounts": accounts,
+        "contacts": contacts,
+        "templates": sandbox_templates(ACCOUNTS[0]["waba"]),
+        "people": [sandbox_person()],  # who signs in to the login dialog (omni demo connect)
+    }
 
 
 NEAR_EXPIRY_DAYS = 5
@@ -282,6 +288,29 @@ async def seed() -> None:
         await engine.dispose()
 
 
+async def health_demo_again() -> None:
+    """The channel-health demo once more, after ``omni demo connect`` reconnected the accounts (a
+    reconnect rightly clears a refused token and a near expiry; the demo shows both)."""
+    from omni_common.db.catalog import Catalog, catalog_engine
+    from omni_common.db.registry import TenantEngineRegistry
+    from omni_common.settings import Settings
+
+    settings = Settings()
+    engine = catalog_engine(settings.database_url)
+    catalog = Catalog(engine)
+    registry = TenantEngineRegistry(
+        catalog=catalog, server_url=settings.database_url, connections_per_server=2
+    )
+    try:
+        tenant = await catalog.get_tenant_by_slug(SLUG)
+        assert tenant is not None
+        async with registry.begin(tenant.id) as session:
+            await _seed_health(session, tenant.id)
+    finally:
+        await registry.close()
+        await engine.dispose()
+
+
 async def _audit_connected(session: Any, account_id: Any, acc: dict[str, str]) -> None:
     """The owner connected the demo account (one entry per account, whatever the number of runs)."""
     from sqlalchemy import select
@@ -415,4 +444,7 @@ def sandbox_seed_command() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from omni_cli.commands.demo_connect import connect_command  # it reads this module's demo ids
+
+    demo_app.command("connect")(connect_command)
     app.add_typer(demo_app, name="demo")

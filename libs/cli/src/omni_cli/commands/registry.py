@@ -10,6 +10,7 @@ import typer
 MODULES = (
     "omni_cli.commands.tenancy",
     "omni_cli.commands.db_servers",
+    "omni_cli.commands.users",
     "omni_cli.commands.accounts",
     "omni_cli.commands.demo",
     "omni_cli.commands.dlq",

@@ -68,6 +68,10 @@ def sandbox_process(env: dict[str, str]) -> list[tuple[str, list[str]]]:
     env["META_SANDBOX_SEED"] = str(seed)
     if "OMNI_GRAPH_API_URL" not in os.environ:
         env["OMNI_GRAPH_API_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}/v21.0"
+        # "Continue with Facebook" opens the sandbox's login dialog; WhatsApp by Embedded Signup
+        # (an unknown config id is one to the sandbox). `omni demo connect` walks both.
+        env.setdefault("OMNI_META_OAUTH_DIALOG_URL", f"http://127.0.0.1:{SANDBOX_PORT}/v21.0/dialog/oauth")
+        env.setdefault("OMNI_META_ES_CONFIG_ID", "demo-embedded-signup")
     # The sandbox's debug_token names this app id: the inbox's ownership proof compares with it.
     env.setdefault("OMNI_META_APP_ID", "sandbox-app")
     env.setdefault("META_SANDBOX_APP_ID", env["OMNI_META_APP_ID"])

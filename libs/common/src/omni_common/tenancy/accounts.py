@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from omni_common.crypto import KeyRing, binding
 from omni_common.db.catalog import Catalog
 from omni_common.db.tenant_models import Notification, SocialAccount
+from omni_common.domain.credentials import Credentials, pack, unpack
 from omni_common.domain.ownership import TokenGrant, needs_me, ownership_refusal
 from omni_common.domain.reauth import EXPIRED_KIND, LiveEvent, reauth_events, reauth_notice
 from omni_common.errors import AccountConflict, OmniError
@@ -133,8 +134,12 @@ async def connect_account(
     token: str,
     waba_id: str | None = None,
     display_name: str | None = None,
+    pin: str | None = None,
 ) -> AccountView:
     """Connect (or re-connect, replacing the token) an account; AccountConflict if another tenant has it.
+
+    ``pin``: the WhatsApp number's two-step PIN the inbox registered it with, sealed with the token;
+    None keeps the PIN the account already had (a new token does not forget it).
 
     A (re)connect saves a token, so the account counts as working again and whatever was known of
     the previous token (its errors, its expiry) is cleared; the token monitor asks Meta for the new
@@ -142,15 +147,18 @@ async def connect_account(
     ``session`` is a transaction on the tenant's database; the caller commits.
     """
     await catalog.map_account(channel, external_account_id, tenant_id)
-    existing = (
+    found = (
         await session.execute(
-            select(SocialAccount.id).where(
+            select(SocialAccount.id, SocialAccount.credentials).where(
                 SocialAccount.platform == channel, SocialAccount.external_account_id == external_account_id
             )
         )
-    ).scalar_one_or_none()
-    account_id = existing or uuid.uuid4()
-    ciphertext = keyring.encrypt(token, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
+    ).first()
+    account_id = found[0] if found else uuid.uuid4()
+    if pin is None and found is not None and found[1] is not None:
+        pin = _sealed(keyring, tenant_id, account_id, found[1]).pin
+    aad = binding(tenant_id, account_id, CREDENTIALS_FIELD)
+    ciphertext = keyring.encrypt(pack(Credentials(token, pin)), aad=aad)
     values = {
         "tenant_id": tenant_id,
         "platform": channel,
@@ -206,7 +214,11 @@ async def store_renewed_token(
     Sealed like ``connect_account`` seals (bound to tenant, account and ``CREDENTIALS_FIELD``); the
     caller holds the row lock and has checked the old token is still the stored one.
     """
-    ciphertext = keyring.encrypt(token, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
+    # A number registered by Embedded Signup keeps its two-step PIN sealed with the renewed token.
+    stored = await session.scalar(select(SocialAccount.credentials).where(SocialAccount.id == account_id))
+    pin = _sealed(keyring, tenant_id, account_id, stored).pin if stored is not None else None
+    aad = binding(tenant_id, account_id, CREDENTIALS_FIELD)
+    ciphertext = keyring.encrypt(pack(Credentials(token, pin)), aad=aad)
     await session.execute(
         update(SocialAccount)
         .where(SocialAccount.id == account_id)
@@ -311,7 +323,27 @@ def decrypt_token(
     """The token of ``credentials`` read by the caller (DecryptionError if not this account's)."""
     if ciphertext is None:
         raise AccountNotFound(f"account {account_id} has no credentials")
-    return keyring.decrypt(ciphertext, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD))
+    return _sealed(keyring, tenant_id, account_id, ciphertext).token
+
+
+async def read_pin(
+    session: AsyncSession, *, keyring: KeyRing, tenant_id: uuid.UUID, channel: str, external_account_id: str
+) -> str | None:
+    """The two-step PIN the inbox registered a WhatsApp number with, or None (none kept, no account)."""
+    found = (
+        await session.execute(
+            select(SocialAccount.id, SocialAccount.credentials).where(
+                SocialAccount.platform == channel, SocialAccount.external_account_id == external_account_id
+            )
+        )
+    ).first()
+    if found is None or found[1] is None:
+        return None
+    return _sealed(keyring, tenant_id, found[0], found[1]).pin
+
+
+def _sealed(keyring: KeyRing, tenant_id: uuid.UUID, account_id: uuid.UUID, ciphertext: str) -> Credentials:
+    return unpack(keyring.decrypt(ciphertext, aad=binding(tenant_id, account_id, CREDENTIALS_FIELD)))
 
 
 async def verify_credentials(

@@ -24,7 +24,8 @@ async def accounts(session: TenantSession) -> list[dict[str, Any]]:
 
 @router.post("/api/social-accounts", status_code=201, responses={409: {}, 422: {}, 502: {}})
 async def add_account(body: AccountIn, user: CurrentUser, deps: Deps) -> dict[str, Any]:
-    """Connect an account (connecting the same account id again replaces its token)."""
+    """Connect an account (connecting the same account id again replaces its token); the owner only,
+    like every change of accounts (``auth/roles``)."""
     return account_dict(await connect(deps, user, body))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -59,6 +60,9 @@ async def _settings(
         "my_name": user.name,  # the principal is read afresh from the database on every request
         "my_name_set": bool(user.display_name),
         "facebook_ready": deps.facebook is not None,  # the Meta app is set up (connect/)
+        # WhatsApp Embedded Signup: its own button; the popup's messages count only from this origin
+        "embedded_signup": deps.facebook is not None and bool(deps.facebook.es_config_id),
+        "dialog_origin": _origin(deps.facebook.dialog_url) if deps.facebook is not None else "",
     }
     response = await render_page(request, deps, user, "settings.html", context | extra, notice)
     response.status_code = status
@@ -137,3 +141,8 @@ async def change_submit(
         return f"Account {view.external_account_id} {DONE.get(action, 'updated')}."
 
     return await submit(PAGE, work, hints=HINTS)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

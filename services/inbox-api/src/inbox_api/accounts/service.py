@@ -57,10 +57,14 @@ async def check_token(
         raise MetaUnreachable(f"could not reach Meta to check the token: {exc.message}") from exc
 
 
-async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountView:
+async def connect(
+    deps: InboxDeps, user: Principal, body: AccountIn, *, pin: str | None = None
+) -> AccountView:
     """Check the token with Meta, then connect (or re-connect) the account.
 
     AccountConflict when another tenant holds it; CredentialsRefused when Meta refuses the token.
+    ``pin``: the two-step PIN a WhatsApp number was just registered with (connect/embedded.py), sealed
+    with the token; never part of ``AccountIn`` (no person types or sees it).
     """
     if body.channel == "whatsapp" and not body.waba_id:
         raise Invalid("a WhatsApp number needs its WhatsApp Business Account id")
@@ -79,6 +83,7 @@ async def connect(deps: InboxDeps, user: Principal, body: AccountIn) -> AccountV
             token=body.token,
             waba_id=body.waba_id or None,
             display_name=body.display_name or checked_name,
+            pin=pin,
         )
         await resolve_notifications(session, view.id)
         await _audit(

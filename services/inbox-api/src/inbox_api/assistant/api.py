@@ -23,7 +23,7 @@ router = APIRouter(tags=["assistant"])
 
 @router.get("/api/assistant")
 async def get_assistant(session: TenantSession) -> AssistantDocument:
-    """The tenant's AI settings and knowledge (AI is off until an owner or manager turns it on)."""
+    """The tenant's AI settings and knowledge (AI is off until the owner turns it on)."""
     return await read_document(session)
 
 
@@ -31,7 +31,7 @@ async def get_assistant(session: TenantSession) -> AssistantDocument:
 async def put_assistant(
     body: AssistantDocument, user: CurrentUser, session: TenantTransaction
 ) -> AssistantDocument:
-    """Replace the tenant's AI settings and knowledge."""
+    """Replace the tenant's AI settings and knowledge (the owner only: ``auth/roles``)."""
     await write_assistant(session, user, body)
     return body
 

@@ -10,12 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.audit.words import Names, describe
-from inbox_api.auth.models import Principal
 from omni_common.db.tenant_models import AuditEntry, Chat, Contact, SocialAccount, User
 from omni_common.domain.channels import channel_name
 from omni_common.domain.people import customer_name, name_from_email, person_name
 
-OWNER_ROLE = "business_owner"
 # The audit page's filter: (action prefix, words).
 AUDIT_GROUPS = (
     ("", "Everything"),
@@ -28,13 +26,8 @@ AUDIT_GROUPS = (
     ("assistant.", "AI settings"),
     ("account.", "Accounts"),
     ("contact.", "Customers linked or unlinked"),
-    ("user.", "Team members' names"),
+    ("user.", "Team: names, roles, access, sign-ins"),
 )
-
-
-def may_read_audit(user: Principal) -> bool:
-    """Only the owner reads the trail: managers' own actions are in it."""
-    return user.role == OWNER_ROLE
 
 
 def entry_view(e: AuditEntry) -> dict[str, Any]:

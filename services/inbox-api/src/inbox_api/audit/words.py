@@ -118,6 +118,36 @@ def _settings_row(action: str, d: dict[str, Any]) -> str | None:
     return f"{verb.capitalize()} {what}" if verb in ("created", "updated", "deleted") else None
 
 
+ROLE_NOUNS = {"business_owner": "owner", "manager": "manager", "staff": "staff", "investor": "investor"}
+
+
+def _sessions(d: dict[str, Any]) -> str:
+    n = d.get("sessions")
+    if not isinstance(n, int) or n == 0:
+        return ""
+    return f" ({n} session{'s' if n != 1 else ''} ended)"
+
+
+def _team(action: str, d: dict[str, Any]) -> str | None:
+    """Team changes and sign-ins (``omni_common.tenancy.sessions``, ``auth.service``)."""
+    who = str(d.get("email") or "a team member")
+    if action == "user.sign_in_failed":
+        where = d.get("address") or "an unknown address"
+        return f"Failed sign-in as {who} from {where}: {d.get('why') or 'refused'}"
+    if action == "user.role_changed":
+        to = ROLE_NOUNS.get(str(d.get("to")), str(d.get("to") or "another role"))
+        return f"Made {who} {to}{_sessions(d)}"
+    verbs = {
+        "user.deactivated": "Turned off the access of",
+        "user.reactivated": "Turned back on the access of",
+        "user.password_changed": "Changed the password of",
+        "user.signed_out_everywhere": "Signed out everywhere",
+    }
+    if action in verbs:
+        return f"{verbs[action]} {who}{_sessions(d)}"
+    return None
+
+
 def describe(entry: dict[str, Any], names: Names) -> str:
     """One sentence for an entry (``entry_view``'s shape), without its actor and time."""
     action = str(entry.get("action") or "")
@@ -134,6 +164,10 @@ def describe(entry: dict[str, Any], names: Names) -> str:
         return f"Changed the AI settings (suggestions are {state})"
     if action == "user.renamed":
         return f"Changed their name to {_quote(d.get('name') or 'the one from their email')}"
+    if action.startswith("user."):
+        found = _team(action, d)
+        if found:
+            return found
     if action == "contact.linked":
         return f"Linked {names.contact(target)} and {names.contact(d.get('other'))} as one person"
     if action == "contact.unlinked":

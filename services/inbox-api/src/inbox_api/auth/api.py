@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from inbox_api.auth.account import change_own_password, end_every_session, end_session
 from inbox_api.auth.dependencies import CurrentUser, Deps, client_ip, set_session_cookie
-from inbox_api.auth.models import LoginIn, LoginOut
+from inbox_api.auth.models import LoginIn, LoginOut, PasswordIn
 from inbox_api.auth.profile import NameIn, set_display_name
 from inbox_api.auth.service import authenticate
 from inbox_api.auth.sessions import COOKIE_NAME
@@ -23,6 +24,7 @@ async def login(body: LoginIn, request: Request, response: Response, deps: Deps)
         email=body.email,
         password=body.password,
         client_ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
     )
     set_session_cookie(response, result.token, secure=deps.cookie_secure, max_age=deps.signer.ttl_s)
     return LoginOut(
@@ -33,8 +35,28 @@ async def login(body: LoginIn, request: Request, response: Response, deps: Deps)
 
 
 @router.post("/logout", status_code=204)
-async def logout(response: Response, _user: CurrentUser) -> Response:
-    """Sign out: the session cookie is cleared."""
+async def logout(response: Response, user: CurrentUser, deps: Deps) -> Response:
+    """Sign out: this session ends on the server (its token no longer works) and the cookie goes."""
+    await end_session(deps, user)
+    response.status_code = 204
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@router.post("/sign-out-everywhere", status_code=204)
+async def sign_out_everywhere(response: Response, user: CurrentUser, deps: Deps) -> Response:
+    """End every session of the caller, this one included (a lost phone, a shared computer)."""
+    await end_every_session(deps, user)
+    response.status_code = 204
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+@router.put("/me/password", status_code=204)
+async def change_password(body: PasswordIn, response: Response, user: CurrentUser, deps: Deps) -> Response:
+    """A new password (the current one required): every session of the caller ends, this one too;
+    sign in again with the new password."""
+    await change_own_password(deps, user, body.current_password, body.new_password)
     response.status_code = 204
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

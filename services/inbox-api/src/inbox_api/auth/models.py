@@ -50,3 +50,8 @@ class LoginOut(BaseModel):
     token_type: str = "bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
     csrf_token: str
+
+
+class PasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inbox_api.auth.account import end_session
 from inbox_api.auth.dependencies import Deps, client_ip, set_session_cookie
 from inbox_api.auth.profile import NameIn, set_display_name
 from inbox_api.auth.service import LoginFailed, RoleRefused, TooManyAttempts, authenticate
@@ -18,6 +19,12 @@ from inbox_api.web.forms import FormUser, save
 from inbox_api.web.templates import render
 
 LOGIN_CSRF_COOKIE = "omni_login_csrf"
+# What the login page says after a change that signed the person out (fixed words, not from the URL).
+SIGNED_OUT_WORDS = {
+    "password": "Your password is changed and every session ended. Sign in with the new password.",
+    "everywhere": "You are signed out on every device.",
+    "changed": "Your access changed; sign in again.",
+}
 NAME_HINTS = {"display_name": "your name takes 80 characters at most"}
 router = APIRouter(include_in_schema=False)
 
@@ -28,11 +35,16 @@ async def root() -> RedirectResponse:
 
 
 @router.get("/login")
-async def login_page(request: Request, error: str | None = None) -> HTMLResponse:
+async def login_page(
+    request: Request, deps: Deps, error: str | None = None, signed_out: str = ""
+) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"csrf": token, "error": error, "form": {}})
+    said = SIGNED_OUT_WORDS.get(signed_out)
+    response = render(request, "login.html", {"csrf": token, "error": error, "said": said, "form": {}})
     # Double-submit token: a cross-site form cannot read this cookie to echo it in the form.
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600, secure=deps.cookie_secure
+    )
     return response
 
 
@@ -53,7 +65,12 @@ async def login_submit(
         return render(request, "login.html", context, 403)
     try:
         result = await authenticate(
-            deps, tenant_slug=tenant, email=email, password=password, client_ip=client_ip(request)
+            deps,
+            tenant_slug=tenant,
+            email=email,
+            password=password,
+            client_ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
         )
     except (LoginFailed, RoleRefused, TooManyAttempts) as exc:
         refused = answer(exc)
@@ -66,7 +83,8 @@ async def login_submit(
 
 
 @router.post("/logout")
-async def logout_submit(_user: FormUser) -> RedirectResponse:
+async def logout_submit(user: FormUser, deps: Deps) -> RedirectResponse:
+    await end_session(deps, user)  # the token stops working everywhere, not only in this browser
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

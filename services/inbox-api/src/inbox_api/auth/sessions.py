@@ -64,12 +64,14 @@ class TokenSigner:
     def issue(self, *, tenant_id: uuid.UUID, user_id: uuid.UUID, role: str, now: float | None = None) -> str:
         """A new token for this user."""
         exp = int((now or time.time()) + self.ttl_s)
-        claims = {"t": str(tenant_id), "u": str(user_id), "r": role, "exp": exp, "sid": secrets.token_hex(8)}
+        claims = {"t": str(tenant_id), "u": str(user_id), "r": role, "exp": exp, "sid": secrets.token_hex(16)}
         body = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str, *, now: float | None = None) -> TokenClaims:
         """The claims of a valid token; InvalidToken otherwise."""
+        if not token.isascii():  # compare_digest refuses non-ASCII str: a 401, never a 500
+            raise InvalidToken("malformed token")
         body, _, mac = token.partition(".")
         if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
             raise InvalidToken("bad signature")
@@ -90,4 +92,6 @@ class TokenSigner:
 
     def check_csrf(self, sid: str, candidate: str | None) -> bool:
         """True when ``candidate`` is this session's CSRF token."""
-        return bool(candidate) and hmac.compare_digest(self.csrf_token(sid), candidate or "")
+        if not candidate or not candidate.isascii():
+            return False
+        return hmac.compare_digest(self.csrf_token(sid), candidate)

@@ -7,6 +7,7 @@ https://developers.facebook.com/docs/facebook-login/guides/access-tokens/get-lon
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -31,10 +32,22 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "whatsapp": ("whatsapp_business_management", "whatsapp_business_messaging", "business_management"),
 }
 CALLBACK_PATH = "/connect/facebook/callback"
+# WhatsApp Embedded Signup's ``extras`` as Meta documents them for session info version 3 (the window
+# message with the chosen WABA and number). https://developers.facebook.com/docs/whatsapp/embedded-signup/implementation
+ES_EXTRAS = {"setup": {}, "featureType": "", "sessionInfoVersion": "3"}
 
 
 class LoginProblem(Exception):
     """Something the owner must be told in plain words (the sentence is the message)."""
+
+
+class MetaRefused(LoginProblem):
+    """Meta answered an error: its code, and its reason for people (``error_user_msg`` or details)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"Meta refused: {reason or 'no reason given'} (code {code}).")
+        self.code = code
+        self.reason = reason or "no reason given"
 
 
 @dataclass
@@ -47,6 +60,7 @@ class FacebookLogin:
     public_url: str
     graph_url: str
     http: httpx.AsyncClient
+    es_config_id: str | None = None  # OMNI_META_ES_CONFIG_ID: WhatsApp connects by Embedded Signup
     store: ConnectStore = field(default_factory=ConnectStore)
 
     @property
@@ -68,7 +82,24 @@ def scopes_for(channels: tuple[str, ...]) -> list[str]:
     return list(seen)
 
 
+def embedded(login: FacebookLogin, channels: tuple[str, ...]) -> bool:
+    """Whether this login is WhatsApp's Embedded Signup (configured, and WhatsApp alone asked)."""
+    return bool(login.es_config_id) and channels == ("whatsapp",)
+
+
 def dialog_url(login: FacebookLogin, state: str, channels: tuple[str, ...]) -> str:
+    if embedded(login, channels):
+        # The configuration names the permissions (no scope); the code comes back like any login's.
+        es_query = {
+            "client_id": login.app_id,
+            "redirect_uri": login.redirect_uri,
+            "state": state,
+            "response_type": "code",
+            "override_default_response_type": "true",
+            "config_id": login.es_config_id or "",
+            "extras": json.dumps(ES_EXTRAS, separators=(",", ":")),
+        }
+        return f"{login.dialog_url}?{urlencode(es_query)}"
     query = {
         "client_id": login.app_id,
         "redirect_uri": login.redirect_uri,
@@ -84,12 +115,20 @@ def _meta_sentence(body: dict[str, Any]) -> tuple[int | None, int | None, str]:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return None, None, "Meta gave no reason"
-    return error.get("code"), error.get("error_subcode"), str(error.get("message") or "")
+    data = error.get("error_data")
+    data = data if isinstance(data, dict) else {}
+    # WhatsApp's refusals say what is wrong in error_data.details; error_user_msg is meant for people
+    reason = error.get("error_user_msg") or data.get("details") or error.get("message") or ""
+    return error.get("code"), error.get("error_subcode"), str(reason)
 
 
-async def _call(login: FacebookLogin, method: str, path: str, **params: Any) -> dict[str, Any]:
+async def graph_call(
+    login: FacebookLogin, method: str, path: str, json_body: dict[str, Any] | None = None, **params: Any
+) -> dict[str, Any]:
     try:
-        response = await login.http.request(method, f"{login.graph_url}/{path}", params=params)
+        response = await login.http.request(
+            method, f"{login.graph_url}/{path}", params=params, json=json_body
+        )
     except httpx.HTTPError as exc:
         raise LoginProblem("Meta could not be reached; try again in a minute.") from exc
     try:
@@ -102,13 +141,13 @@ async def _call(login: FacebookLogin, method: str, path: str, **params: Any) -> 
             raise LoginProblem("The Facebook sign-in took too long and expired; start again.")
         if subcode == 36009:
             raise LoginProblem("This Facebook sign-in was already used; start again.")
-        raise LoginProblem(f"Meta refused: {message or 'no reason given'} (code {code}).")
+        raise MetaRefused(code, message)
     return body if isinstance(body, dict) else {}
 
 
 async def exchange_code(login: FacebookLogin, code: str) -> str:
     """The code for a short-lived user token, then that for a long-lived one (~60 days)."""
-    short = await _call(
+    short = await graph_call(
         login,
         "GET",
         "oauth/access_token",
@@ -122,7 +161,7 @@ async def exchange_code(login: FacebookLogin, code: str) -> str:
         raise LoginProblem("Meta gave no token for this sign-in; start again.")
     if "expires_in" not in short:  # a system-user token (Embedded Signup): it does not expire
         return token
-    long = await _call(
+    long = await graph_call(
         login,
         "GET",
         "oauth/access_token",
@@ -144,7 +183,7 @@ class Granted:
 
 async def inspect(login: FacebookLogin, token: str) -> Granted:
     """``debug_token``: refuse a token of another app or an invalid one."""
-    body = await _call(
+    body = await graph_call(
         login,
         "GET",
         "debug_token",
@@ -173,7 +212,7 @@ async def discover(login: FacebookLogin, token: str, granted: Granted) -> dict[s
     """The Pages (with their page tokens and Instagram accounts) and WhatsApp numbers to offer."""
     pages: list[dict[str, Any]] = []
     if "pages_show_list" in granted.scopes:
-        body = await _call(
+        body = await graph_call(
             login,
             "GET",
             "me/accounts",
@@ -192,7 +231,7 @@ async def discover(login: FacebookLogin, token: str, granted: Granted) -> dict[s
             )
     numbers: list[dict[str, Any]] = []
     for waba_id in granted.targets.get("whatsapp_business_management", []):
-        body = await _call(
+        body = await graph_call(
             login,
             "GET",
             f"{waba_id}/phone_numbers",
@@ -216,19 +255,19 @@ async def discover(login: FacebookLogin, token: str, granted: Granted) -> dict[s
 
 async def subscribe_page(login: FacebookLogin, page_id: str, page_token: str) -> list[str]:
     """Subscribe our app to the Page's messaging webhooks; the fields Meta reads back."""
-    await _call(
+    await graph_call(
         login,
         "POST",
         f"{page_id}/subscribed_apps",
         subscribed_fields=",".join(PAGE_FIELDS),
         access_token=page_token,
     )
-    body = await _call(login, "GET", f"{page_id}/subscribed_apps", access_token=page_token)
+    body = await graph_call(login, "GET", f"{page_id}/subscribed_apps", access_token=page_token)
     return page_fields(body.get("data") or [], login.app_id) or []
 
 
 async def subscribe_waba(login: FacebookLogin, waba_id: str, token: str) -> bool:
     """Subscribe our app to the WhatsApp Business Account; whether Meta lists it afterwards."""
-    await _call(login, "POST", f"{waba_id}/subscribed_apps", access_token=token)
-    body = await _call(login, "GET", f"{waba_id}/subscribed_apps", access_token=token)
+    await graph_call(login, "POST", f"{waba_id}/subscribed_apps", access_token=token)
+    body = await graph_call(login, "GET", f"{waba_id}/subscribed_apps", access_token=token)
     return waba_subscribed(body.get("data") or [], login.app_id)

@@ -12,45 +12,31 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from inbox_api.auth.dependencies import Deps, PageUser
-from inbox_api.auth.models import Principal
-from inbox_api.auth.service import AuthProblem
+from inbox_api.connect.gate import BAD_STATE, SETTINGS, owner_login
 from inbox_api.connect.meta import (
-    FacebookLogin,
     LoginProblem,
     declined,
     dialog_url,
     discover,
+    embedded,
     exchange_code,
     inspect,
     parse_channels,
 )
 from inbox_api.connect.service import CHANNEL_WORDS, PERMISSION_WORDS, finish
-from inbox_api.deps import InboxDeps
+from inbox_api.connect.signup_pages import hand_back
 from inbox_api.web.forms import FormUser, back_to
 from inbox_api.web.pages import render_page
 
-SETTINGS = "/settings"
-OWNER = "business_owner"
-BAD_STATE = (
-    "This Facebook sign-in is not valid here: it expired, was already used, or was started from "
-    "another browser. Nothing was connected. Start again from Settings."
-)
 router = APIRouter(include_in_schema=False)
-
-
-def _login(deps: InboxDeps, user: Principal) -> FacebookLogin:
-    if user.role != OWNER:
-        raise AuthProblem(403, "Only the restaurant's owner can connect accounts with Facebook.")
-    if deps.facebook is None:
-        raise AuthProblem(403, "Continue with Facebook is not set up on this server (no Meta app).")
-    return deps.facebook
 
 
 @router.get("/connect/facebook/start")
 async def start(user: PageUser, deps: Deps, channels: str = "") -> RedirectResponse:
-    login = _login(deps, user)
+    login = owner_login(deps, user)
     asked = parse_channels(channels)
-    state = login.store.issue(user.sid, user.tenant_id, user.user_id, asked)
+    es = embedded(login, asked)
+    state = login.store.issue(user.sid, user.tenant_id, user.user_id, asked, embedded=es)
     return RedirectResponse(dialog_url(login, state, asked), status_code=302)
 
 
@@ -63,7 +49,11 @@ async def callback(
     state: str = "",
     error: str = "",
 ) -> HTMLResponse | RedirectResponse:
-    login = _login(deps, user)
+    login = owner_login(deps, user)
+    pending = login.store.look(state, user.sid) if state else None
+    if pending is not None and pending.embedded and pending.tenant_id == user.tenant_id:
+        # Embedded Signup: the code goes on to the page that opened the popup (or is posted from here)
+        return await hand_back(request, deps, user, state=state, code=code, error=error)
     pending = login.store.take(state, user.sid) if state else None
     if pending is None or pending.tenant_id != user.tenant_id:
         response = await render_page(request, deps, user, "connect_facebook.html", {"problem": BAD_STATE})
@@ -104,7 +94,7 @@ async def finish_submit(
     pick: Annotated[str, Form()] = "",
     asset: Annotated[list[str] | None, Form()] = None,
 ) -> HTMLResponse | RedirectResponse:
-    login = _login(deps, user)
+    login = owner_login(deps, user)
     choices = login.store.peek(pick, user.sid) if pick else None
     if choices is None or choices.tenant_id != user.tenant_id:
         return back_to(SETTINGS, err="That choice expired; start again with Continue with Facebook.")

@@ -5,16 +5,17 @@ catalog claim), then subscribed to our app's webhooks and the subscription read 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from inbox_api.accounts.models import AccountIn
 from inbox_api.accounts.service import connect
 from inbox_api.auth.models import Principal
+from inbox_api.connect.embedded import connect_number
 from inbox_api.connect.meta import FacebookLogin, LoginProblem, subscribe_page, subscribe_waba
+from inbox_api.connect.outcome import Outcome, refusal
+from inbox_api.connect.signup import Number
 from inbox_api.connect.store import Choices
 from inbox_api.deps import InboxDeps
-from inbox_api.errors import answer
 from omni_common.errors import OmniError
 
 # Plain words for the permissions the owner may decline in Meta's dialog.
@@ -29,15 +30,6 @@ PERMISSION_WORDS = {
     "business_management": "see your business",
 }
 CHANNEL_WORDS = {"facebook": "Messenger", "instagram": "Instagram", "whatsapp": "WhatsApp"}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One ticked item: connected (with what the subscription reads back) or why not."""
-
-    label: str
-    ok: bool
-    detail: str
 
 
 def _item(choices: Choices, ticked: str) -> tuple[str, dict[str, Any]] | None:
@@ -55,16 +47,12 @@ def _item(choices: Choices, ticked: str) -> tuple[str, dict[str, Any]] | None:
     return None  # not offered to this session: ignored, never trusted
 
 
-def _refusal(exc: OmniError) -> str:
-    found = answer(exc)
-    if found is None:
-        raise exc
-    return found.sentence()
-
-
 async def _one(
     deps: InboxDeps, login: FacebookLogin, user: Principal, choices: Choices, kind: str, item: dict[str, Any]
 ) -> Outcome:
+    if kind == "wa" and choices.embedded:  # Embedded Signup: the number is registered too
+        # proven before registering, with the targets debug_token gave at the callback
+        return await connect_number(deps, login, user, choices.user_token, Number.of(item), choices.targets)
     if kind == "wa":
         label = f"WhatsApp {item['number']} ({item['name']})"
         body = AccountIn(
@@ -85,7 +73,7 @@ async def _one(
     try:
         await connect(deps, user, body)
     except OmniError as exc:
-        return Outcome(label, False, f"Not connected: {_refusal(exc)}")
+        return Outcome(label, False, f"Not connected: {refusal(exc)}")
     try:
         if kind == "wa":
             listed = await subscribe_waba(login, item["waba_id"], choices.user_token)

@@ -31,6 +31,7 @@ class Pending:
     user_id: uuid.UUID
     channels: tuple[str, ...]
     expires_at: float
+    embedded: bool = False  # WhatsApp Embedded Signup (connect/embedded.py)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Choices:
     assets: dict[str, Any]
     expires_at: float
     granted: list[str] = field(default_factory=list)
+    embedded: bool = False  # WhatsApp numbers ticked here are registered (Embedded Signup's fallback)
+    targets: dict[str, list[str]] = field(default_factory=dict)  # debug_token's granted targets
 
 
 class ConnectStore:
@@ -58,11 +61,20 @@ class ConnectStore:
         self._states = {k: v for k, v in self._states.items() if v.expires_at > now}
         self._choices = {k: v for k, v in self._choices.items() if v.expires_at > now}
 
-    def issue(self, sid: str, tenant_id: uuid.UUID, user_id: uuid.UUID, channels: tuple[str, ...]) -> str:
+    def issue(
+        self,
+        sid: str,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        channels: tuple[str, ...],
+        *,
+        embedded: bool = False,
+    ) -> str:
         """A new state for this session (unguessable, 256 bits)."""
         self._sweep()
         state = secrets.token_urlsafe(32)
-        self._states[state] = Pending(sid, tenant_id, user_id, channels, self._clock() + STATE_TTL_S)
+        expires = self._clock() + STATE_TTL_S
+        self._states[state] = Pending(sid, tenant_id, user_id, channels, expires, embedded)
         _trim(self._states)
         return state
 
@@ -75,6 +87,16 @@ class ConnectStore:
         pending = self._states.pop(state, None)
         if pending is None or not secrets.compare_digest(pending.sid, sid):
             return None
+        return pending
+
+    def look(self, state: str, sid: str) -> Pending | None:
+        """The state's login without using it up (Embedded Signup's callback hands it on to the
+        page that opened the dialog, which uses it); None when it would not ``take`` (another
+        session's state is burnt, as ``take`` does)."""
+        self._sweep()
+        pending = self._states.get(state)
+        if pending is not None and not secrets.compare_digest(pending.sid, sid):
+            return self.take(state, sid)
         return pending
 
     def keep(self, choices: Choices) -> str:
@@ -96,9 +118,18 @@ class ConnectStore:
         self._choices.pop(handle, None)
 
     def choices(
-        self, sid: str, tenant_id: uuid.UUID, token: str, assets: dict[str, Any], granted: list[str]
+        self,
+        sid: str,
+        tenant_id: uuid.UUID,
+        token: str,
+        assets: dict[str, Any],
+        granted: list[str],
+        *,
+        embedded: bool = False,
+        targets: dict[str, list[str]] | None = None,
     ) -> Choices:
-        return Choices(sid, tenant_id, token, assets, self._clock() + CHOICE_TTL_S, granted)
+        expires = self._clock() + CHOICE_TTL_S
+        return Choices(sid, tenant_id, token, assets, expires, granted, embedded, targets or {})
 
 
 def _trim(kept: dict[str, Any]) -> None:

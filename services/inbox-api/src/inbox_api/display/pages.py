@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth.dependencies import Deps, PageUser
+from inbox_api.auth.roles import Capability, may
 from inbox_api.display.dates import clock, pick_zone
 from inbox_api.display.service import restaurant_zone, set_restaurant_zone
 from inbox_api.web.forms import FormUser, save
@@ -27,8 +28,9 @@ async def time_zone_fragment(request: Request, user: PageUser, deps: Deps) -> HT
     async with deps.registry.session(user.tenant_id) as session:
         chosen = await restaurant_zone(session)
     sample = clock(datetime.now(UTC), pick_zone(chosen, None))
-    context = {"chosen": chosen or "", "zones": ZONES, "sample": sample}
+    context: dict[str, object] = {"chosen": chosen or "", "zones": ZONES, "sample": sample}
     context["csrf"] = deps.signer.csrf_token(user.sid)
+    context["owner"] = may(user, Capability.RESTAURANT_SETTINGS)  # managers see it, cannot change it
     return render(request, "_time_zone.html", context)
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from inbox_api.auth.dependencies import CurrentUser, Deps
+from inbox_api.auth.service import still_signed_in
 from inbox_api.live.service import stream
 
 router = APIRouter(tags=["events"])
@@ -16,7 +17,14 @@ async def events(request: Request, user: CurrentUser, deps: Deps) -> StreamingRe
     """Server-sent events of this tenant: message.created, message.status, notification..."""
     last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     return StreamingResponse(
-        stream(deps.hub, user.tenant_id, last, heartbeat_s=deps.heartbeat_s),
+        stream(
+            deps.hub,
+            user.tenant_id,
+            last,
+            heartbeat_s=deps.heartbeat_s,
+            alive=lambda: still_signed_in(deps, user),
+            recheck_s=deps.session_recheck_s,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from inbox_api.auth.dependencies import CurrentUser, Deps, TenantSession, TenantTransaction
-from inbox_api.errors import Forbidden
 from inbox_api.push import service
 from inbox_api.push.models import EndpointIn, SignalsIn, SubscriptionIn
 
@@ -41,8 +40,6 @@ async def get_signals(session: TenantSession) -> SignalsIn:
 
 
 @router.put("/api/settings/signals", responses={403: {}})
-async def put_signals(body: SignalsIn, user: CurrentUser, session: TenantTransaction) -> SignalsIn:
-    """Turn read receipts and "typing…" on or off for the restaurant (owners only)."""
-    if user.role != "business_owner":
-        raise Forbidden("Only the owner can change this.")
+async def put_signals(body: SignalsIn, session: TenantTransaction) -> SignalsIn:
+    """Turn read receipts and "typing…" on or off for the restaurant (owners only: ``auth/roles``)."""
     return await service.save_signals(session, body)

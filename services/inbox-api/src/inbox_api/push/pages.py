@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.auth.dependencies import Deps, PageUser
-from inbox_api.errors import Forbidden
+from inbox_api.auth.roles import Capability, may
 from inbox_api.push import service
 from inbox_api.push.models import SignalsIn
 from inbox_api.web.forms import FormUser, save
@@ -43,7 +43,7 @@ async def signals_fragment(request: Request, user: PageUser, deps: Deps) -> HTML
     """The switches of read receipts and "typing…" (loaded into Settings → inbox)."""
     async with deps.registry.session(user.tenant_id) as session:
         current = await service.signals(session)
-    owner = user.role == "business_owner"
+    owner = may(user, Capability.RESTAURANT_SETTINGS)
     context = {"signals": current, "owner": owner, "csrf": deps.signer.csrf_token(user.sid)}
     return render(request, "_signals.html", context)
 
@@ -55,9 +55,7 @@ async def signals_submit(
     read_receipts: Annotated[str | None, Form()] = None,
     typing_indicator: Annotated[str | None, Form()] = None,
 ) -> RedirectResponse:
-    """Save the switches (a checkbox left unticked is not posted: off)."""
-    if user.role != "business_owner":
-        raise Forbidden("Only the owner can change this.")
+    """Save the switches (a checkbox left unticked is not posted: off); owners only (``auth/roles``)."""
 
     async def change(session: AsyncSession) -> str:
         body = SignalsIn(

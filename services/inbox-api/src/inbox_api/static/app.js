@@ -112,6 +112,8 @@
       function (kind) { source.addEventListener(kind, function (e) { onEvent(kind, e); }); }
     );
     source.addEventListener("ready", function () { document.body.setAttribute("data-events", "ready"); });
+    // The session ended elsewhere (logout, password or role change, turned off): leave the page.
+    source.addEventListener("signed-out", function () { source.close(); window.location.assign("/login?signed_out=changed"); });
     source.onerror = function () { document.body.setAttribute("data-events", "reconnecting"); };
   }
 

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from inbox_api.auth.roles import may
 from inbox_api.conversations.models import SNOOZE_CHOICES, STATE_LABELS
 from inbox_api.display.present import day_of, stamp_of, time_of, zone_for
 from inbox_api.web.links import link_host, safe_link
@@ -23,6 +24,7 @@ templates.env.globals.update(
     SNOOZE_CHOICES=SNOOZE_CHOICES,
     FILE_RULES=client_rules,  # the composer's limits per channel (_composer_attach.html)
     LANGUAGE_NAME=language_name,  # a template's language in words (_message_extras.html)
+    CAN=may,  # whether the user's role may do something (auth/roles): owner-only controls hidden
 )
 # Dates in the restaurant's (or the browser's) time zone: Today, Yesterday, a weekday, the date.
 # Outside links (customer payloads, Meta, templates): https only, shown with their host.

@@ -41,6 +41,7 @@ from omni_common.db.tenant_models.core import (
     SocialAccount,
     User,
 )
+from omni_common.db.tenant_models.sessions import UserSession
 from omni_common.db.tenant_models.team import (
     AuditEntry,
     ChatLabel,
@@ -84,6 +85,7 @@ __all__ = [
     "Suggestion",
     "TenantBase",
     "User",
+    "UserSession",
     "WaTemplate",
     "WaTemplateSync",
     "created",
