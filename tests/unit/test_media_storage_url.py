@@ -82,3 +82,17 @@ def test_the_csp_allows_the_storage_for_images_and_media_only() -> None:
     assert "https://media.example.com" in directives["media-src"]
     others = [v for k, vs in directives.items() if k not in ("img-src", "media-src") for v in vs]
     assert "https://media.example.com" not in others
+
+
+def test_boto3_stays_quiet_even_at_debug() -> None:
+    """At DEBUG botocore would log each request's signature and the presigned links."""
+    import logging
+
+    from omni_common.logging import configure_logging
+
+    configure_logging(service="test", json=True, level="DEBUG")
+    try:
+        for name in ("boto3", "botocore", "botocore.auth", "urllib3"):
+            assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING, name
+    finally:
+        configure_logging(service="test", json=True, level="INFO")
