@@ -12,8 +12,6 @@ for the upload to Meta.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import shutil
 import socket
 import subprocess
@@ -26,54 +24,24 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import httpx
-import orjson
 import pytest
-from health_support import register_accounts
-from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
-from moto.server import ThreadedMotoServer
-from pipeline import running_pipeline, running_sender, sign, unique_digits, wait_until
+from inbox_support import PASSWORD, SeededTenant, seed
+from pipeline import wait_until
+from s3_support import BUCKET, PREFIX, moto_s3, receive_image, s3_stack
 from sample_files import png
-from sandbox_server import sandbox
-from templates_support import Stack, login
-from testenv import APP_SECRET
+from templates_support import Stack
 
-from meta_sandbox import SandboxConfig
-from omni_common.channels import samples
 from omni_common.media.s3 import S3Storage
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-BUCKET = "omni-media"
-PREFIX = "media"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "omni-test-key",
-    "AWS_SECRET_ACCESS_KEY": "omni-test-secret",
-    "AWS_REGION": "us-east-1",
-}
-
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free port, with the bucket made; the AWS_* variables point boto3 at
-    credentials for it (the services read them from the environment, as in production)."""
-    saved = {k: os.environ.get(k) for k in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    try:
+    with moto_s3() as endpoint:
         yield endpoint
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
@@ -92,25 +60,8 @@ def tenants(settings: Settings) -> tuple[SeededTenant, SeededTenant]:
 def stack(
     settings: Settings, tenants: tuple[SeededTenant, SeededTenant], s3_endpoint: str
 ) -> Iterator[Stack]:
-    """The sandbox first (the normalizer downloads media from it), then the pipeline, the sender and
-    the inbox, every one on the S3 storage."""
-    tenant = tenants[0]
-    with sandbox(SandboxConfig(app_secret=APP_SECRET, status_delay_s=0.2)) as meta:
-        register_accounts(meta, tenant)
-        local = settings.model_copy(
-            update={
-                "graph_api_url": f"{meta}/v21.0",
-                "media_storage": f"s3://{BUCKET}/{PREFIX}?endpoint={s3_endpoint}&region=us-east-1",
-            }
-        )
-        with (
-            running_pipeline(local) as pipe,
-            running_sender(local, pipe.topology),
-            running_inbox(local, declare=False) as url,
-            httpx.Client(base_url=url, timeout=60) as http,
-        ):
-            http.headers.update(login(http, tenant))
-            yield Stack(local, tenant, pipe, meta, url, http)
+    with s3_stack(settings, tenants[0], s3_endpoint) as s:
+        yield s
 
 
 def _object(bucket: Any, tenant: SeededTenant, key: str) -> bytes:
@@ -125,60 +76,11 @@ def _bearer(stack: Stack, tenant: SeededTenant) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def _receive_image(stack: Stack, content: bytes) -> dict[str, Any]:
-    """A customer's WhatsApp photo, as Meta delivers it; returns its row once its media is stored."""
-    tenant = stack.tenant
-    account = tenant.account_ids["whatsapp"]
-    media_id = f"media-{unique_digits(8)}"
-    stack.sandbox(
-        "POST",
-        "/media",
-        json={
-            "content_base64": base64.b64encode(content).decode(),
-            "mime_type": "image/png",
-            "media_id": media_id,
-            "account_id": account,
-        },
-    )
-    mid = f"wamid.s3-{unique_digits()}"
-    delivery = samples.whatsapp_delivery(
-        tenant.wabas["whatsapp"],
-        account,
-        {
-            "contacts": [{"profile": {"name": "Lena"}, "wa_id": "4915100000077"}],
-            "messages": [
-                {
-                    "from": "4915100000077",
-                    "id": mid,
-                    "timestamp": "1760000000",
-                    "type": "image",
-                    "image": {"id": media_id, "mime_type": "image/png", "sha256": "x"},
-                }
-            ],
-        },
-    )
-    body = orjson.dumps(delivery)
-    posted = httpx.post(
-        f"{stack.pipe.ingress_url}/webhooks/whatsapp",
-        content=body,
-        headers={"X-Hub-Signature-256": sign(body, APP_SECRET)},
-    )
-    assert posted.status_code == 200
-    rows = wait_until(
-        lambda: stack.query(
-            "SELECT * FROM chat_messages WHERE external_message_id = %s AND media->>'state' = 'stored'",
-            (mid,),
-        ),
-        what="stored media",
-    )
-    return dict(rows[0])
-
-
 def test_inbound_media_is_stored_under_its_tenant_and_served_by_a_signed_link(
     stack: Stack, bucket: Any, s3_endpoint: str
 ) -> None:
     image = png(12, 12, (10, 120, 200))
-    row = _receive_image(stack, image)
+    row = receive_image(stack, image)
     key = row["media"]["storage_key"]
     assert _object(bucket, stack.tenant, key) == image  # <prefix>/<tenant id>/<key>, nowhere else
 
@@ -212,7 +114,7 @@ def test_another_tenant_gets_a_404_and_no_key_crosses_tenants(
     stack: Stack, tenants: tuple[SeededTenant, SeededTenant], bucket: Any, s3_endpoint: str
 ) -> None:
     a, b = tenants
-    row = _receive_image(stack, png(4, 4, (1, 2, 3)))
+    row = receive_image(stack, png(4, 4, (1, 2, 3)))
     key = row["media"]["storage_key"]
     other = stack.http.get(f"/api/media/{row['id']}", headers=_bearer(stack, b), follow_redirects=False)
     assert other.status_code == 404
@@ -230,7 +132,7 @@ def test_another_tenant_gets_a_404_and_no_key_crosses_tenants(
 
 def test_a_signed_link_carries_its_short_lifetime(stack: Stack, s3_endpoint: str) -> None:
     """The lifetime is signed into the link (moto serves it either way; expiry: the next test)."""
-    row = _receive_image(stack, png(5, 5))
+    row = receive_image(stack, png(5, 5))
     quick = S3Storage(BUCKET, prefix=PREFIX, endpoint_url=s3_endpoint, region="us-east-1", url_seconds=2)
     link = asyncio.run(
         quick.browser_url(
