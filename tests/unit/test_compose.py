@@ -20,8 +20,9 @@ from omni_common.broker.cluster import broker_urls
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 # Served on fixed host ports on purpose; everything else must scale with --scale (the two HTTP
-# services too: the balancer publishes their ports).
-FRONT_DOORS = {"balancer", "meta-sandbox"}
+# services too: the balancer publishes their ports). MinIO too: browsers load media from it through
+# the inbox's signed links.
+FRONT_DOORS = {"balancer", "meta-sandbox", "minio"}
 CADDYFILE = COMPOSE.parent / "infra" / "balancer" / "Caddyfile"
 
 
@@ -44,7 +45,7 @@ def test_every_service_runs_with_a_health_check(compose: dict[str, Any]) -> None
         check = services[name]["healthcheck"]
         assert not check.get("disable"), name
         assert "/readyz" in " ".join(check["test"]), name
-    for infra in ("postgres", "rabbitmq", "rabbitmq-2", "rabbitmq-3", "redis"):
+    for infra in ("postgres", "rabbitmq", "rabbitmq-2", "rabbitmq-3", "redis", "minio"):
         assert "healthcheck" in services[infra], infra
 
 
@@ -76,12 +77,26 @@ def test_operators_tools_and_shared_state(compose: dict[str, Any]) -> None:
     assert "rabbitmq_prometheus" in plugins
     assert "rabbitmq_management" in plugins
     assert "rabbitmq_consistent_hash_exchange" in plugins
-    # Scaled senders share one pacing budget per number; media written by the normalizer is
-    # served by the inbox.
+    # Scaled senders share one pacing budget per number.
     assert services["outbound-sender"]["environment"]["OMNI_OUTBOUND_REDIS_URL"].startswith("redis://redis")
-    assert "media:/app/var/media" in services["normalizer"]["volumes"]
-    assert "media:/app/var/media" in services["inbox-api"]["volumes"]
     assert services["meta-sandbox"]["profiles"] == ["demo"]
+
+
+def test_media_lives_in_minio_not_on_a_shared_volume(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    # Written by the normalizer (downloads) and the inbox (staff's files), read by the inbox and
+    # the sender: all through S3, so no app container mounts a volume and each scales on its own.
+    for name in ("normalizer", "inbox-api", "outbound-sender"):
+        env = services[name]["environment"]
+        storage = env["OMNI_MEDIA_STORAGE"].split(":-", 1)[-1]
+        assert storage.startswith("s3://omni-media?endpoint=http://minio:9000"), name
+        assert "public_endpoint=http://127.0.0.1:9000" in storage
+        assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env), name
+        assert not any(v.endswith(":/app/var/media") for v in services[name].get("volumes", [])), name
+        assert services[name]["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
+    assert services["minio"]["image"].startswith("minio/minio:RELEASE.")
+    assert "media:/data" in services["minio"]["volumes"]
+    assert "mb --ignore-existing media/omni-media" in " ".join(services["minio-bucket"]["command"])
 
 
 RABBIT_NODES = ("rabbitmq", "rabbitmq-2", "rabbitmq-3")

@@ -268,3 +268,29 @@ def test_dev_runs_as_is_with_its_own_secrets_and_redis() -> None:
     assert set(secrets) >= {"omni-app", "omni-broker", "omni-redis"}
     assert "omni-redis" in objects("dev", "StatefulSet")
     assert objects("dev", "RabbitmqCluster")["omni-rabbitmq"]["spec"]["replicas"] == 3
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_media_on_s3_with_credentials_by_reference(overlay: str) -> None:
+    """Every service that writes or reads media takes its S3 key from the omni-media Secret (or an
+    IAM role: the reference is optional); no pod mounts a media volume."""
+    assert _config(overlay)["OMNI_MEDIA_STORAGE"].startswith("s3://omni-media/")
+    deployments = objects(overlay, "Deployment")
+    for name in ("normalizer", "inbox-api", "outbound-sender"):
+        refs = [r["secretRef"]["name"] for r in _container(deployments[name])["envFrom"] if "secretRef" in r]
+        assert "omni-media" in refs, name
+        mounts = {m["mountPath"] for m in _container(deployments[name]).get("volumeMounts", [])}
+        assert not any("media" in m for m in mounts), name
+    if overlay == "dev":
+        storage = _config("dev")["OMNI_MEDIA_STORAGE"]
+        assert "endpoint=http://omni-minio:9000" in storage
+        assert "public_endpoint=http://media.omni-dev.localhost" in storage
+        assert "omni-minio" in deployments
+        assert "omni-minio" in objects("dev", "Service")
+        assert "omni-minio-bucket" in objects("dev", "Job")
+        rule = objects("dev", "Ingress")["omni-minio"]["spec"]["rules"][0]
+        assert rule["host"] == "media.omni-dev.localhost"
+        keys = set(objects("dev", "Secret")["omni-media"]["data"])
+        assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= keys
+    else:
+        assert "omni-minio" not in deployments, "production uses the operator's S3, not the dev MinIO"

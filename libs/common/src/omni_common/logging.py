@@ -127,6 +127,9 @@ def configure_logging(*, service: str, json: bool | None = None, level: str = "I
         named.propagate = True
     # httpx logs every request URL at INFO; some Graph URLs (debug_token) carry a token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # boto3 (S3 media) logs each request with its signature and presigned links at DEBUG.
+    for name in ("boto3", "botocore", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             *shared,

@@ -122,7 +122,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 4 * 1024 * 1024
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
     log_level: str = "INFO"
-    # Downloaded media: a path / file:// URL (local disk) or s3://bucket/prefix?endpoint=URL.
+    # Media (downloaded and sent): a path / file:// URL (local disk, the inbox serves the bytes) or
+    # s3://bucket/prefix?endpoint=URL&public_endpoint=URL&region=R&url_seconds=N (the inbox redirects
+    # to signed links; credentials from the AWS_* variables or an IAM role). omni_common.media.storage
     media_storage: str = "var/media"
     # Attachment URLs (Messenger/Instagram) are fetched only from these host suffixes: Meta's CDNs.
     # Anything else stays a link, so a payload can never make us request an internal address.

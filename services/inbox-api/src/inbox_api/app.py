@@ -87,11 +87,21 @@ ROUTERS: tuple[APIRouter, ...] = (
     display_pages.router,
     push_pages.router,
 )
-# No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
+
+
+def content_security_policy(media_origin: str | None = None) -> str:
+    """No inline script or style anywhere: the policy can forbid them, which blunts injected markup.
+    ``media_origin``: the object storage that signed media links point to, allowed for images,
+    audio and video only (nothing there can run as a script of the inbox)."""
+    media = f" {media_origin}" if media_origin else ""
+    return (
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:{media}; "
+        f"media-src 'self'{media}; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'none'"
+    )
+
+
+CSP = content_security_policy()
 
 
 def create_app(
@@ -106,6 +116,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_deps() as deps:
             app.state.deps = deps
+            app.state.csp = content_security_policy(deps.storage.browser_origin)
             yield
 
     hidden: dict[str, Any] = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
@@ -128,7 +139,7 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", getattr(app.state, "csp", CSP))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

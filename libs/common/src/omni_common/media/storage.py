@@ -13,8 +13,8 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlparse
+from typing import Protocol
+from urllib.parse import parse_qsl, urlparse
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
@@ -30,14 +30,27 @@ class StoredMedia:
 class MediaStorage(Protocol):
     """Stores and returns media bytes of one tenant."""
 
+    # The origin browsers load media from when it is not the inbox (signed links), for its CSP.
+    browser_origin: str | None
+
     async def put(
         self, tenant_id: uuid.UUID, name: str, data: bytes, content_type: str | None
     ) -> StoredMedia: ...
 
     async def get(self, tenant_id: uuid.UUID, key: str) -> bytes: ...
 
+    async def browser_url(
+        self, tenant_id: uuid.UUID, key: str, *, content_type: str, disposition: str
+    ) -> str | None:
+        """A short-lived link serving the object straight from storage, or None: the inbox serves
+        the bytes itself. Called only after the inbox found the message in the user's tenant."""
+        ...
 
-def _check_name(name: str) -> str:
+    async def delete(self, tenant_id: uuid.UUID, key: str) -> None: ...
+
+
+def check_name(name: str) -> str:
+    """A stored name is one plain path segment: no separators, no ``..``, nothing to escape."""
     if not _SAFE_NAME.match(name) or name in {".", ".."}:
         raise ValueError(f"unsafe media name {name!r}")
     return name
@@ -46,11 +59,13 @@ def _check_name(name: str) -> str:
 class LocalDiskStorage:
     """Files under ``root/<tenant id>/``; writes are atomic (temp file + rename)."""
 
+    browser_origin: str | None = None  # the inbox serves local files itself
+
     def __init__(self, root: str | Path) -> None:
         self._root = Path(root)
 
     def _path(self, tenant_id: uuid.UUID, key: str) -> Path:
-        return self._root / str(tenant_id) / _check_name(key)
+        return self._root / str(tenant_id) / check_name(key)
 
     async def put(
         self, tenant_id: uuid.UUID, name: str, data: bytes, content_type: str | None
@@ -69,45 +84,42 @@ class LocalDiskStorage:
     async def get(self, tenant_id: uuid.UUID, key: str) -> bytes:
         return await asyncio.to_thread(self._path(tenant_id, key).read_bytes)
 
+    async def browser_url(
+        self, tenant_id: uuid.UUID, key: str, *, content_type: str, disposition: str
+    ) -> str | None:
+        return None
 
-class S3Storage:
-    """An S3-compatible bucket (AWS, MinIO, Ceph), through boto3 (``pip install boto3``)."""
-
-    def __init__(
-        self, bucket: str, *, endpoint_url: str | None = None, prefix: str = "", **client_args: Any
-    ) -> None:
-        import boto3  # optional dependency: only needed when media goes to object storage
-
-        self._bucket = bucket
-        self._prefix = prefix.strip("/")
-        self._client = boto3.client("s3", endpoint_url=endpoint_url, **client_args)
-
-    def _key(self, tenant_id: uuid.UUID, key: str) -> str:
-        parts = [p for p in (self._prefix, str(tenant_id), _check_name(key)) if p]
-        return "/".join(parts)
-
-    async def put(
-        self, tenant_id: uuid.UUID, name: str, data: bytes, content_type: str | None
-    ) -> StoredMedia:
-        extra = {"ContentType": content_type} if content_type else {}
-        await asyncio.to_thread(
-            self._client.put_object, Bucket=self._bucket, Key=self._key(tenant_id, name), Body=data, **extra
-        )
-        return StoredMedia(name, len(data), hashlib.sha256(data).hexdigest(), content_type)
-
-    async def get(self, tenant_id: uuid.UUID, key: str) -> bytes:
-        response = await asyncio.to_thread(
-            self._client.get_object, Bucket=self._bucket, Key=self._key(tenant_id, key)
-        )
-        return await asyncio.to_thread(response["Body"].read)
+    async def delete(self, tenant_id: uuid.UUID, key: str) -> None:
+        await asyncio.to_thread(self._path(tenant_id, key).unlink, missing_ok=True)
 
 
 def storage_from_url(url: str) -> MediaStorage:
-    """A path or ``file://`` URL -> local disk; ``s3://bucket/prefix?endpoint=URL`` -> S3."""
+    """A path or ``file://`` URL -> local disk; ``s3://bucket[/prefix][?options]`` -> S3.
+
+    S3 options (query): ``endpoint`` (a non-AWS server such as MinIO), ``public_endpoint`` (where
+    browsers reach it, if not the same), ``region``, ``url_seconds`` (signed links' lifetime).
+    Without ``endpoint`` boto3's own ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` still apply.
+    Credentials are refused in the URL: they come from boto3's chain (AWS_* variables, web
+    identity, instance profile), so the URL can sit in a ConfigMap and in logs.
+    """
     parsed = urlparse(url)
     if parsed.scheme == "s3":
-        params = dict(p.split("=", 1) for p in parsed.query.split("&") if "=" in p)
-        return S3Storage(parsed.netloc, endpoint_url=params.get("endpoint"), prefix=parsed.path)
+        from omni_common.media.s3 import DEFAULT_URL_SECONDS, S3Storage
+
+        if parsed.username or parsed.password:
+            raise ValueError("no credentials in an s3:// media URL: use the AWS_* variables")
+        params = dict(parse_qsl(parsed.query))
+        unknown = set(params) - {"endpoint", "public_endpoint", "region", "url_seconds"}
+        if unknown:
+            raise ValueError(f"unknown s3:// media options: {sorted(unknown)}")
+        return S3Storage(
+            parsed.hostname or "",
+            prefix=parsed.path,
+            endpoint_url=params.get("endpoint"),
+            public_endpoint=params.get("public_endpoint"),
+            region=params.get("region"),
+            url_seconds=int(params.get("url_seconds", DEFAULT_URL_SECONDS)),
+        )
     if parsed.scheme == "file":
         return LocalDiskStorage(parsed.path)
     return LocalDiskStorage(url)

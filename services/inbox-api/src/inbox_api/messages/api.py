@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from inbox_api.auth.dependencies import CurrentUser, Deps
@@ -156,16 +155,20 @@ async def add_reaction(
     return queued.to_dict() | {"emoji": queued.text}
 
 
-@router.get("/api/media/{message_id}", responses={404: {}})
+@router.get("/api/media/{message_id}", responses={302: {}, 404: {}})
 async def media(message_id: uuid.UUID, user: CurrentUser, deps: Deps) -> Response:
-    """The stored media of a message of this tenant."""
+    """The stored media of a message of this tenant: its bytes (local disk), or a redirect to a
+    link signed for a few minutes (object storage: the bytes do not pass through the inbox)."""
     found = await media_file(deps, user, message_id)
-    disposition = "inline" if found.inline else f"attachment; filename*=UTF-8''{quote(found.filename)}"
+    if found.url is not None:
+        # The link is the credential: never cached (the /api/ default no-store stays), never leaked
+        # in a Referer (the app's same-origin policy).
+        return RedirectResponse(found.url, status_code=302)
     return Response(
         found.data,
-        media_type=found.mime_type if found.inline else "application/octet-stream",
+        media_type=found.content_type,
         headers={
-            "Content-Disposition": disposition,
+            "Content-Disposition": found.disposition,
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=3600",
             "Content-Security-Policy": "sandbox",

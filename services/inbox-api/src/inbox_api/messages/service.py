@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import quote
 
 import structlog
 from sqlalchemy import func, select
@@ -340,26 +341,42 @@ async def publish_and_announce(
 
 @dataclass(frozen=True)
 class MediaFile:
-    """A stored attachment and how to hand it to the browser."""
+    """A stored attachment and how to hand it to the browser: its bytes, or (object storage) a
+    short-lived signed link to them."""
 
     data: bytes
     mime_type: str
     inline: bool
     filename: str
+    url: str | None = None
+
+    @property
+    def disposition(self) -> str:
+        return "inline" if self.inline else f"attachment; filename*=UTF-8''{quote(self.filename)}"
+
+    @property
+    def content_type(self) -> str:
+        return self.mime_type if self.inline else "application/octet-stream"
 
 
 async def media_file(deps: InboxDeps, user: Principal, message_id: uuid.UUID) -> MediaFile:
-    """The stored media of a message of this tenant; NotFound when there is none."""
+    """The stored media of a message of this tenant; NotFound when there is none. The message is
+    looked up in the user's own tenant first: only then is the file read or a link signed."""
     async with deps.registry.session(user.tenant_id) as session:
         row = await session.get(ChatMessage, message_id)
     stored = row.media if row is not None and row.media else {}
     key = stored.get("storage_key")
     if row is None or stored.get("state") != "stored" or not key:
         raise NotFound("no such media")
-    try:
-        data = await deps.storage.get(user.tenant_id, str(key))
-    except (FileNotFoundError, ValueError) as exc:
-        raise NotFound("no such media") from exc
     mime = str(stored.get("mime_type") or "application/octet-stream")
     inline = mime.startswith(INLINE_TYPES) and "svg" not in mime
-    return MediaFile(data, mime, inline, str(stored.get("filename") or key))
+    found = MediaFile(b"", mime, inline, str(stored.get("filename") or key))
+    try:
+        url = await deps.storage.browser_url(
+            user.tenant_id, str(key), content_type=found.content_type, disposition=found.disposition
+        )
+        if url is not None:
+            return replace(found, url=url)
+        return replace(found, data=await deps.storage.get(user.tenant_id, str(key)))
+    except (FileNotFoundError, ValueError) as exc:
+        raise NotFound("no such media") from exc
