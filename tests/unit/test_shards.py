@@ -92,6 +92,7 @@ def test_sharded_topology_routes_through_a_consistent_hash_exchange() -> None:
     assert stage.stage == ROUTED_EVENTS
     assert stage.dlq == "normalizer.events.dlq"
     assert stage.retry_queues == ("normalizer.events.shards.retry.0", "normalizer.events.shards.retry.1")
+    assert stage.metric_queue == "normalizer.events"  # alerts on the stage's name see its shards
     assert queues["normalizer.events.shards.retry.1"]["x-dead-letter-exchange"] == SHARDS_EXCHANGE
     assert "x-dead-letter-routing-key" not in queues["normalizer.events.shards.retry.1"]
     # The unsharded stage keeps its own names; the DLQ list has no duplicates.

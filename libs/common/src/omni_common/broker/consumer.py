@@ -213,7 +213,7 @@ class ConsumerRunner:
                 self._idle.set()
 
     async def _process(self, message: AbstractIncomingMessage, delivery: Delivery) -> None:
-        queue = self._stage.queue
+        queue = self._stage.metric_queue
         started = time.perf_counter()
         try:
             await self._handler(delivery)
@@ -286,7 +286,7 @@ class ConsumerRunner:
             headers=hdrs,
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
-        RETRIES.labels(self._stage.queue, reason).inc()
+        RETRIES.labels(self._stage.metric_queue, reason).inc()
 
     async def _dead_letter(self, delivery: Delivery, reason: str, detail: str) -> None:
         hdrs = h.dead_letter_headers(
@@ -306,7 +306,7 @@ class ConsumerRunner:
             headers=hdrs,
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
-        DEAD_LETTERED.labels(self._stage.queue, reason).inc()
+        DEAD_LETTERED.labels(self._stage.metric_queue, reason).inc()
 
 
 def _tag(message: AbstractIncomingMessage) -> int:

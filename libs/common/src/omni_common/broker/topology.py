@@ -85,6 +85,12 @@ class StageQueues:
     dlq: str
     retry_queues: tuple[str, ...]
     retry_delays_ms: tuple[int, ...]
+    shard_of: str | None = None  # a shard's stage queue (``normalizer.events``)
+
+    @property
+    def metric_queue(self) -> str:
+        """The queue label of metrics: a shard counts as its stage's queue (alerts and dashboards)."""
+        return self.shard_of or self.queue
 
 
 @dataclass(frozen=True)
@@ -199,7 +205,11 @@ def build_topology(
                 queues.append(Queue(shard, _work_queue(dlx, name, delivery_limit)))
                 # The routing key of a consistent-hash binding is the shard's weight on the ring.
                 bindings.append(Binding(shards_ex, shard, "1"))
-                stages.append(StageQueues(stage, shard, pattern, dlq, shard_retries, tuple(retry_delays_ms)))
+                stages.append(
+                    StageQueues(
+                        stage, shard, pattern, dlq, shard_retries, tuple(retry_delays_ms), shard_of=name
+                    )
+                )
     return Topology(
         prefix=prefix,
         events_exchange=events,
