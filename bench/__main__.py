@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--router", type=int, default=1)
     t.add_argument("--normalizer", type=int, default=1)
     t.add_argument("--drain-timeout", type=float, default=240.0)
+    t.add_argument(
+        "--shards",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run every count twice: unsharded, then with N tenant shards (OMNI_NORMALIZER_SHARDS)",
+    )
     t.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
     t.add_argument("--out", type=Path, default=Path("bench/results/tenancy"))
     t.add_argument(
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             if args.private_pg:
                 base.pg_admin_url = stack.enter_context(private_cluster(args.private_pg))
-            run_tenancy(base, [int(c) for c in args.counts.split(",")], command)
+            run_tenancy(base, [int(c) for c in args.counts.split(",")], command, shards=args.shards)
         return 0
     if args.cmd == "smoke":
         cfg = smoke_config(args.out)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import aio_pika
+import aio_pika.abc
+import aio_pika.exceptions
 
 from bench.background import BackgroundLoop
 from bench.env import mgmt_client
 
 WATCHED = ("ingress.raw", "normalizer.events")
+# With --shards, routed events wait in these instead of normalizer.events (counted as it).
+SHARDS = "normalizer.events.shard."
+SHARD_RETRIES = "normalizer.events.shards.retry."
 
 
 @dataclass
@@ -37,6 +43,9 @@ class QueueSampler(BackgroundLoop):
                         timeout=5,
                     ).json()
                     depth = {r["name"]: int(r.get("messages") or 0) for r in rows if r["name"] in WATCHED}
+                    sharded = sum(int(r.get("messages") or 0) for r in rows if r["name"].startswith(SHARDS))
+                    if sharded:
+                        depth["normalizer.events"] = depth.get("normalizer.events", 0) + sharded
                     self.samples.append((time.time(), depth))
                 except Exception:  # noqa: S110 - a missed sample is not worth stopping the run for
                     pass
@@ -52,9 +61,24 @@ async def ready_counts(amqp_url: str) -> dict[str, int]:
         for name in WATCHED:
             queue = await channel.declare_queue(name, passive=True)
             out[name] = int(queue.declaration_result.message_count or 0)
+        out.update(await _shard_ready_counts(connection))
         return out
     finally:
         await connection.close()
+
+
+async def _shard_ready_counts(connection: aio_pika.abc.AbstractConnection) -> dict[str, int]:
+    """Ready counts of the shard queues, found by declaring shard 0, 1, ... until one is missing."""
+    out: dict[str, int] = {}
+    for i in itertools.count():
+        channel = await connection.channel()  # a missing queue closes the channel that asked
+        try:
+            queue = await channel.declare_queue(f"{SHARDS}{i}", passive=True)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return out
+        out[queue.name] = int(queue.declaration_result.message_count or 0)
+        await channel.close()
+    return out
 
 
 async def wait_drained(amqp_url: str, timeout: float, vhost: str | None = None) -> float:
@@ -97,5 +121,6 @@ def _held(vhost: str) -> int:
     return sum(
         int(r.get("messages") or 0)
         for r in rows
-        if r["name"] in WATCHED or r["name"].startswith(tuple(f"{w}.retry." for w in WATCHED))
+        if r["name"] in WATCHED
+        or r["name"].startswith((SHARDS, SHARD_RETRIES, *(f"{w}.retry." for w in WATCHED)))
     )

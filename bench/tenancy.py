@@ -18,26 +18,62 @@ from bench.config import BenchConfig
 from bench.run import log, run
 
 
-def run_tenancy(base: BenchConfig, counts: list[int], command: str) -> dict[str, Any]:
+def run_tenancy(base: BenchConfig, counts: list[int], command: str, shards: int = 0) -> dict[str, Any]:
+    """Each count once; with ``shards``, each count twice, unsharded then with that many tenant shards
+    (``OMNI_NORMALIZER_SHARDS``), each ratio against the first count's run of its own mode."""
+    if shards:
+        return run_tenancy_sharded(base, counts, command, shards)
     variants: dict[str, Any] = {}
     for n in counts:
         cfg = dataclasses.replace(base, tenants=n, out=base.out / f"tenants-{n}")
         log(f"tenancy variant: {n} tenants")
-        res = run(cfg, command)
-        pipe = res["pipeline"]
-        variants[str(n)] = {
-            "tenants": n,
-            "events_acked": pipe["e2e"]["events_acked"],
-            "events_committed": pipe["e2e"]["events_committed"],
-            "events_missing": pipe["e2e"]["events_missing"],
-            "events_per_s": pipe["e2e"]["events_per_s"],
-            "seconds_to_last_commit": pipe["e2e"]["seconds_to_last_commit"],
-            "row_ms": pipe["e2e"]["row_ms"],
-            "webhooks_per_s": pipe["acks_per_second"],
-            "pg_connections_peak": pipe["pg_connections_peak"],
-            "drain_wait_s": pipe["drain_wait_s"],
-            "cpu_seconds": pipe["cpu_seconds"],
-        }
+        variants[str(n)] = _variant(n, run(cfg, command))
+    return _write(base, counts, command, variants)
+
+
+def run_tenancy_sharded(base: BenchConfig, counts: list[int], command: str, shards: int) -> dict[str, Any]:
+    """``--shards N``: per count, the unsharded pipeline and the sharded one, back to back."""
+    variants: dict[str, Any] = {}
+    for n in counts:
+        for mode, extra in (("unsharded", {}), (f"{shards} shards", {"OMNI_NORMALIZER_SHARDS": str(shards)})):
+            suffix = "" if not extra else f"-shards-{shards}"
+            cfg = dataclasses.replace(
+                base,
+                tenants=n,
+                out=base.out / f"tenants-{n}{suffix}",
+                service_env={**base.service_env, **extra},
+            )
+            log(f"tenancy variant: {n} tenants, {mode}")
+            variants[f"{n}{suffix}"] = {**_variant(n, run(cfg, command)), "mode": mode}
+    return _write(base, counts, command, variants)
+
+
+def _variant(n: int, res: dict[str, Any]) -> dict[str, Any]:
+    pipe = res["pipeline"]
+    return {
+        "tenants": n,
+        "events_acked": pipe["e2e"]["events_acked"],
+        "events_committed": pipe["e2e"]["events_committed"],
+        "events_missing": pipe["e2e"]["events_missing"],
+        "events_per_s": pipe["e2e"]["events_per_s"],
+        "seconds_to_last_commit": pipe["e2e"]["seconds_to_last_commit"],
+        "row_ms": pipe["e2e"]["row_ms"],
+        "webhooks_per_s": pipe["acks_per_second"],
+        "pg_connections_peak": pipe["pg_connections_peak"],
+        "drain_wait_s": pipe["drain_wait_s"],
+        "cpu_seconds": pipe["cpu_seconds"],
+    }
+
+
+def _write(base: BenchConfig, counts: list[int], command: str, variants: dict[str, Any]) -> dict[str, Any]:
+    # Each variant against the first count's run of the same mode (key suffix), same invocation.
+    for key, v in variants.items():
+        first_of_mode = variants[str(counts[0]) + key.removeprefix(str(v["tenants"]))]
+        base_rate = first_of_mode["events_per_s"]
+        v["ratio"] = v["events_per_s"] / base_rate if base_rate else 0.0
+    sharded = [k for k in variants if k.startswith(f"{counts[-1]}-shards-")]
+    if sharded:
+        log(f"tenancy: {counts[-1]}/{counts[0]} tenants sharded ratio {variants[sharded[0]]['ratio']:.2f}")
     first, last = variants[str(counts[0])], variants[str(counts[-1])]
     out = {
         "command": command,
@@ -68,17 +104,22 @@ def write_md(out: dict[str, Any], path: Path) -> None:
         "",
         f"Service settings: {out['service_env'] or 'defaults'}",
         "",
-        "| tenants | events acked | committed | end-to-end events/s | s to last commit"
-        " | row p50 / p99 ms | peak PG connections | CPU ms / event: services | PostgreSQL |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| tenants | mode | events acked | committed | end-to-end events/s | ratio | s to last commit"
+        " | row p50 / p99 ms | peak PG connections | CPU ms / event: services | PostgreSQL | per service |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for v in out["variants"].values():
         row = v["row_ms"]
         services, pg = _cpu_ms_per_event(v)
+        committed = v["events_committed"] or 1
+        per_service = ", ".join(
+            f"{g} {1000 * s / committed:.2f}" for g, s in sorted(v["cpu_seconds"].items())
+        )
         lines.append(
-            f"| {v['tenants']} | {v['events_acked']} | {v['events_committed']} | {v['events_per_s']:.0f}"
+            f"| {v['tenants']} | {v.get('mode', '-')} | {v['events_acked']} | {v['events_committed']}"
+            f" | {v['events_per_s']:.0f} | {v.get('ratio', 0.0):.2f}"
             f" | {v['seconds_to_last_commit']:.1f} | {row.get('p50') or 0:.0f} / {row.get('p99') or 0:.0f}"
-            f" | {v['pg_connections_peak']} | {services:.2f} | {pg:.2f} |"
+            f" | {v['pg_connections_peak']} | {services:.2f} | {pg:.2f} | {per_service} |"
         )
     lines += ["", f"Throughput ratio (last / first): **{out['ratio']:.2f}**", ""]
     path.write_text("\n".join(lines))

@@ -238,7 +238,8 @@ def test_secrets_by_reference_and_pods_wait_for_the_migration(overlay: str) -> N
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             for var in container.get("env", []):
                 assert "value" not in var, f"{workload['metadata']['name']}: {var['name']} written inline"
-                assert "secretKeyRef" in var["valueFrom"], var
+                # A secret, or the pod's own metadata (the normalizer's OMNI_WORKER_ID: its pod name).
+                assert {"secretKeyRef", "fieldRef"} & set(var["valueFrom"]), var
         env = {v["name"] for v in _container(workload).get("env", [])}
         if "OMNI_DATABASE_URL" in env and workload["kind"] == "Deployment":
             init = pod.get("initContainers", [])

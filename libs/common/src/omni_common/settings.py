@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     # ``normalizer_batch_size``, and never more than the prefetch) are written in one transaction.
     normalizer_batch_size: int = Field(default=100, ge=1)
     normalizer_batch_ms: int = Field(default=50, ge=0)
+    # Tenant shards of normalizer.events (0: one queue with competing consumers). Every service of a
+    # deployment must be given the same value: each declares the topology (docs/architecture.md).
+    normalizer_shards: int = Field(default=0, ge=0, le=1024)
+    # This replica's name for shard ownership (a pod name); empty: host and process id.
+    worker_id: str = ""
 
     max_body_bytes: int = 4 * 1024 * 1024
     log_json: bool | None = None  # None: JSON when stderr is not a terminal

@@ -74,7 +74,9 @@ async def run_worker_from_settings(
         service=service,
         rabbitmq_url=settings.rabbitmq_url,
         topology=build_topology(
-            retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+            retry_delays_ms=settings.retry_delays_ms,
+            delivery_limit=settings.delivery_limit,
+            normalizer_shards=settings.normalizer_shards,
         ),
         prefetch=prefetch,
         build_handlers=build,
@@ -136,6 +138,7 @@ async def run_worker(
                 publisher=publisher,
                 name=service,
                 batch_acks=batch_acks,
+                priority=subscription.priority,
             )
             for subscription in subscriptions
         ]

@@ -100,7 +100,9 @@ async def open_deps(
     catalog = Catalog(engine)
     registry = registry_for(settings, catalog, name="inbox")
     topology = build_topology(
-        retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+        retry_delays_ms=settings.retry_delays_ms,
+        delivery_limit=settings.delivery_limit,
+        normalizer_shards=settings.normalizer_shards,
     )
     connection = await connect(settings.rabbitmq_url, name="inbox-api")
     # Shared by replicas: the login throttle's counters (none configured: this replica counts alone).

@@ -60,7 +60,9 @@ def build_app(settings: Settings) -> FastAPI:
             await declare_topology(
                 channel,
                 build_topology(
-                    retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+                    retry_delays_ms=settings.retry_delays_ms,
+                    delivery_limit=settings.delivery_limit,
+                    normalizer_shards=settings.normalizer_shards,
                 ),
             )
         publisher = Publisher(connection)

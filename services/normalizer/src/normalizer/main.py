@@ -17,7 +17,8 @@ from normalizer.store import tenant_stores
 from omni_common import runtime
 from omni_common.broker.batcher import KeyedBatcher
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.subscription import Subscription
+from omni_common.broker.shards import replica_identity
+from omni_common.broker.subscription import Subscription, with_shards
 from omni_common.contracts import EnrichMessage, RoutedEvent
 from omni_common.contracts.routing import ENRICH_MESSAGES, ROUTED_EVENTS
 from omni_common.crypto import KeyRing
@@ -85,10 +86,13 @@ def handler_factory(settings: Settings) -> HandlerFactory:
             await registry.close()
             await engine.dispose()
 
+        routed = Subscription(
+            ROUTED_EVENTS, RoutedEvent, routed_event_handler(batcher.submit, follow_ups, follow_ups)
+        )
+        # With tenant shards, this replica takes the shards the broker gives it (and keeps the rest
+        # as a standby): its warm tenant connections are its shards' tenants.
         return [
-            Subscription(
-                ROUTED_EVENTS, RoutedEvent, routed_event_handler(batcher.submit, follow_ups, follow_ups)
-            ),
+            *with_shards(broker.topology, routed, replica_identity(settings.worker_id)),
             Subscription(
                 ENRICH_MESSAGES, EnrichMessage, enrichment_handler(enrich_deps, enrich_retries, follow_ups)
             ),

@@ -32,7 +32,9 @@ def _run(work: Callable[[Any, Any], Awaitable[T]], *, name: str) -> T:
     # Logs go to stderr, so `--json` output on stdout stays one clean document.
     configure_logging(service="omni-cli", json=settings.log_json, level="WARNING")
     topology = build_topology(
-        retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+        retry_delays_ms=settings.retry_delays_ms,
+        delivery_limit=settings.delivery_limit,
+        normalizer_shards=settings.normalizer_shards,
     )
 
     async def main() -> T:

@@ -21,7 +21,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
     settings = Settings()
     configure_logging(service="omni-cli", json=settings.log_json, level="WARNING")
     topology = build_topology(
-        retry_delays_ms=settings.retry_delays_ms, delivery_limit=settings.delivery_limit
+        retry_delays_ms=settings.retry_delays_ms,
+        delivery_limit=settings.delivery_limit,
+        normalizer_shards=settings.normalizer_shards,
     )
 
     async def gather() -> Status:

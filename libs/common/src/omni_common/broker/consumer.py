@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import ChannelInvalidStateError
+from pamqp.common import FieldTable
 from prometheus_client import Counter, Histogram
 
 from omni_common.broker import headers as h
@@ -108,9 +109,11 @@ class ConsumerRunner:
         batch_acks: bool = True,
         ack_interval: float = ACK_INTERVAL_S,
         ack_hold: float = ACK_HOLD_S,
+        priority: int | None = None,
     ) -> None:
         """``batch_acks``: ack runs of handled deliveries together (``broker/acks.py``); False acks each
-        one as its handler returns (for a consumer whose deliveries finish out of order anyway)."""
+        one as its handler returns (for a consumer whose deliveries finish out of order anyway).
+        ``priority``: the consumer's ``x-priority`` (tenant shards: ``broker/shards.py``)."""
         self._connection = connection
         self._stage: StageQueues = topology.stage(queue)
         self._handler = handler
@@ -119,6 +122,7 @@ class ConsumerRunner:
         self._own_publisher = publisher is None
         self._name = name
         self._stop_timeout = stop_timeout
+        self._arguments: FieldTable | None = {"x-priority": priority} if priority is not None else None
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
@@ -158,7 +162,9 @@ class ConsumerRunner:
         # concurrently; prefetch is the concurrency bound.
         await self._channel.set_qos(prefetch_count=self._prefetch)
         self._queue = await self._channel.get_queue(self._stage.queue, ensure=True)
-        self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
+        self._consumer_tag = await self._queue.consume(
+            self._on_message, no_ack=False, arguments=self._arguments
+        )
         log.info("consumer_started", queue=self._stage.queue, consumer=self._name, prefetch=self._prefetch)
 
     async def stop(self) -> None:
@@ -207,7 +213,7 @@ class ConsumerRunner:
                 self._idle.set()
 
     async def _process(self, message: AbstractIncomingMessage, delivery: Delivery) -> None:
-        queue = self._stage.queue
+        queue = self._stage.metric_queue
         started = time.perf_counter()
         try:
             await self._handler(delivery)
@@ -284,7 +290,7 @@ class ConsumerRunner:
             headers=hdrs,
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
-        RETRIES.labels(self._stage.queue, reason).inc()
+        RETRIES.labels(self._stage.metric_queue, reason).inc()
 
     async def _hold(self, delivery: Delivery, detail: str) -> None:
         """Back through the shortest delay queue with the attempt count unchanged: a tenant being
@@ -325,7 +331,7 @@ class ConsumerRunner:
             headers=hdrs,
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
-        DEAD_LETTERED.labels(self._stage.queue, reason).inc()
+        DEAD_LETTERED.labels(self._stage.metric_queue, reason).inc()
 
 
 def _tag(message: AbstractIncomingMessage) -> int:

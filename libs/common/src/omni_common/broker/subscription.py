@@ -19,6 +19,8 @@ from pydantic import ValidationError
 
 from omni_common.broker.consumer import Delivery, Handler
 from omni_common.broker.outcomes import DeadLetter
+from omni_common.broker.shards import score
+from omni_common.broker.topology import Topology
 from omni_common.contracts import reasons
 from omni_common.contracts.base import Contract, decode
 
@@ -37,6 +39,20 @@ class Subscription(Generic[C]):
     queue: str
     contract: type[C]
     handler: TypedHandler[C]
+    # The consumer's ``x-priority``: the broker delivers to the highest live one (``broker/shards.py``).
+    priority: int | None = None
+
+
+def with_shards(topology: Topology, subscription: Subscription[C], replica: str) -> list[Subscription[C]]:
+    """``subscription`` and, when its stage is sharded, the same handler on every shard queue with
+    this replica's rendezvous score as consumer priority: the broker gives each shard to its
+    highest-scoring live replica (``broker/shards.py``). The stage's own queue stays consumed (no
+    priority) so that what it held before the switch, and what its retry queues return, drains."""
+    shards = topology.shard_queues(subscription.queue)
+    return [subscription] + [
+        Subscription(queue, subscription.contract, subscription.handler, priority=score(replica, i))
+        for i, queue in enumerate(shards)
+    ]
 
 
 def delivery_handler(subscription: Subscription[Any]) -> Handler:

@@ -3,6 +3,13 @@
 Every stage queue ``Q`` is a durable quorum queue bound to ``omni.events``; failures go to
 ``Q.retry.<i>`` (TTL queues that dead-letter back into ``Q``) and finally to ``Q.dlq``. Crash loops
 are caught by the quorum ``x-delivery-limit``, which dead-letters through ``omni.dlx`` into ``Q.dlq``.
+
+With ``normalizer_shards`` N > 0, routed events go from ``omni.events`` to a consistent-hash exchange
+(``omni.normalizer.shards``, hashing the tenant header) bound to N shard queues
+``normalizer.events.shard.<i>`` (``broker/shards.py``); their failures wait in
+``normalizer.events.shards.retry.<i>``, which dead-letter into that exchange (back to the same
+shard), and end in ``normalizer.events.dlq`` like before. ``normalizer.events`` stays declared but
+unbound: consumers drain what it held before the switch and what its retry queues hand back.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import structlog
 from aio_pika.abc import AbstractChannel, ExchangeType
 from aio_pika.exceptions import ChannelPreconditionFailed
 
-from omni_common.contracts.routing import ROUTING_PREFIXES
+from omni_common.broker.shards import TENANT_HEADER, shard_queue
+from omni_common.contracts.routing import ROUTED_EVENTS, ROUTING_PREFIXES
 from omni_common.errors import OmniError
 
 log = structlog.get_logger(__name__)
@@ -23,6 +31,8 @@ log = structlog.get_logger(__name__)
 EVENTS_EXCHANGE = "omni.events"
 DLX_EXCHANGE = "omni.dlx"
 NOTIFICATIONS_EXCHANGE = "omni.notifications"
+SHARDS_EXCHANGE = "omni.normalizer.shards"
+CONSISTENT_HASH = "x-consistent-hash"  # the rabbitmq_consistent_hash_exchange plugin's type
 
 
 class TopologyError(OmniError):
@@ -34,8 +44,9 @@ class Exchange:
     """An exchange to declare."""
 
     name: str
-    type: ExchangeType
+    type: ExchangeType | str
     durable: bool = True
+    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,15 @@ class Binding:
 
 
 @dataclass(frozen=True)
+class ExchangeBinding:
+    """An exchange bound to another: ``source`` passes what matches ``routing_key`` to ``destination``."""
+
+    source: str
+    destination: str
+    routing_key: str
+
+
+@dataclass(frozen=True)
 class StageQueues:
     """The names belonging to one stage: its work queue, retry queues and dead-letter queue."""
 
@@ -65,6 +85,12 @@ class StageQueues:
     dlq: str
     retry_queues: tuple[str, ...]
     retry_delays_ms: tuple[int, ...]
+    shard_of: str | None = None  # a shard's stage queue (``normalizer.events``)
+
+    @property
+    def metric_queue(self) -> str:
+        """The queue label of metrics: a shard counts as its stage's queue (alerts and dashboards)."""
+        return self.shard_of or self.queue
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,15 @@ class Topology:
     queues: tuple[Queue, ...]
     bindings: tuple[Binding, ...]
     stages: tuple[StageQueues, ...]
+    exchange_bindings: tuple[ExchangeBinding, ...] = ()
+    # Bindings an earlier topology made that this one must not keep (the unsharded route).
+    stale_bindings: tuple[Binding, ...] = ()
+    normalizer_shards: int = 0
+
+    def shard_queues(self, stage: str) -> tuple[str, ...]:
+        """The shard queues of ``stage`` (empty when it is not sharded)."""
+        base = self.stage(stage).queue
+        return tuple(s.queue for s in self.stages if s.stage == stage and s.queue != base)
 
     def stage(self, name: str) -> StageQueues:
         """Return the stage given its stage name (``ingress.raw``) or its (prefixed) queue name."""
@@ -95,7 +130,7 @@ class Topology:
     @property
     def dlq_names(self) -> tuple[str, ...]:
         """Every dead-letter queue of the topology."""
-        return tuple(s.dlq for s in self.stages)
+        return tuple(dict.fromkeys(s.dlq for s in self.stages))  # shards share their stage's
 
     def stage_of_dlq(self, dlq: str) -> StageQueues:
         """Return the stage whose dead-letter queue is ``dlq``."""
@@ -115,18 +150,22 @@ def build_topology(
     delivery_limit: int,
     prefix: str = "",
     only_stages: Sequence[str] | None = None,
+    normalizer_shards: int = 0,
 ) -> Topology:
     """Build the topology from settings values.
 
     ``prefix`` namespaces every name and ``only_stages`` keeps only some stages: tests use both to get
     queues of their own without making the broker carry a full topology per test.
+    ``normalizer_shards``: tenant shards of ``normalizer.events`` (0: one queue, competing consumers).
     """
     if delivery_limit < 1:
         raise ValueError("delivery_limit must be >= 1")
+    if normalizer_shards < 0:
+        raise ValueError("normalizer_shards must be >= 0")
     if any(d <= 0 for d in retry_delays_ms):
         raise ValueError("retry delays must be positive")
     events, dlx, notifications = (prefix + n for n in (EVENTS_EXCHANGE, DLX_EXCHANGE, NOTIFICATIONS_EXCHANGE))
-    exchanges = (
+    exchanges: tuple[Exchange, ...] = (
         Exchange(events, ExchangeType.TOPIC),
         Exchange(dlx, ExchangeType.DIRECT),
         Exchange(notifications, ExchangeType.FANOUT),
@@ -134,6 +173,8 @@ def build_topology(
     queues: list[Queue] = []
     bindings: list[Binding] = []
     stages: list[StageQueues] = []
+    exchange_bindings: list[ExchangeBinding] = []
+    stale: list[Binding] = []
     for stage, rk_prefix in ROUTING_PREFIXES.items():
         if only_stages is not None and stage not in only_stages:
             continue
@@ -141,42 +182,34 @@ def build_topology(
         dlq = f"{name}.dlq"
         pattern = f"{rk_prefix}.*"
         retry_names = tuple(f"{name}.retry.{i}" for i in range(len(retry_delays_ms)))
-        # At-least-once dead-lettering needs reject-publish overflow; it makes the broker republish
-        # dead letters with confirms instead of dropping them when the target is unavailable.
-        queues.append(
-            Queue(
-                name,
-                _quorum(
-                    **{
-                        "x-dead-letter-exchange": dlx,
-                        "x-dead-letter-routing-key": name,
-                        "x-dead-letter-strategy": "at-least-once",
-                        "x-overflow": "reject-publish",
-                        "x-delivery-limit": delivery_limit,
-                    }
-                ),
-            )
-        )
+        queues.append(Queue(name, _work_queue(dlx, name, delivery_limit)))
         queues.append(Queue(dlq, _quorum()))
         for retry_name, delay in zip(retry_names, retry_delays_ms, strict=True):
             # Expired messages go back to the work queue through the default exchange.
-            queues.append(
-                Queue(
-                    retry_name,
-                    _quorum(
-                        **{
-                            "x-message-ttl": delay,
-                            "x-dead-letter-exchange": "",
-                            "x-dead-letter-routing-key": name,
-                            "x-dead-letter-strategy": "at-least-once",
-                            "x-overflow": "reject-publish",
-                        }
-                    ),
-                )
-            )
-        bindings.append(Binding(events, name, pattern))
+            queues.append(Queue(retry_name, _retry_queue(delay, "", name)))
+        sharded = stage == ROUTED_EVENTS and normalizer_shards > 0
+        (stale if sharded else bindings).append(Binding(events, name, pattern))
         bindings.append(Binding(dlx, dlq, name))
         stages.append(StageQueues(stage, name, pattern, dlq, retry_names, tuple(retry_delays_ms)))
+        if sharded:
+            shards_ex = prefix + SHARDS_EXCHANGE
+            exchanges += (Exchange(shards_ex, CONSISTENT_HASH, arguments={"hash-header": TENANT_HEADER}),)
+            exchange_bindings.append(ExchangeBinding(events, shards_ex, pattern))
+            shard_retries = tuple(f"{name}.shards.retry.{i}" for i in range(len(retry_delays_ms)))
+            for retry_name, delay in zip(shard_retries, retry_delays_ms, strict=True):
+                # Back through the hash exchange: the copy keeps its tenant header, so its shard.
+                queues.append(Queue(retry_name, _retry_queue(delay, shards_ex, None)))
+            for i in range(normalizer_shards):
+                shard = shard_queue(name, i)
+                # Dead letters keep the stage's routing key: they land in the stage's one DLQ.
+                queues.append(Queue(shard, _work_queue(dlx, name, delivery_limit)))
+                # The routing key of a consistent-hash binding is the shard's weight on the ring.
+                bindings.append(Binding(shards_ex, shard, "1"))
+                stages.append(
+                    StageQueues(
+                        stage, shard, pattern, dlq, shard_retries, tuple(retry_delays_ms), shard_of=name
+                    )
+                )
     return Topology(
         prefix=prefix,
         events_exchange=events,
@@ -187,6 +220,37 @@ def build_topology(
         queues=tuple(queues),
         bindings=tuple(bindings),
         stages=tuple(stages),
+        exchange_bindings=tuple(exchange_bindings),
+        stale_bindings=tuple(stale),
+        normalizer_shards=normalizer_shards,
+    )
+
+
+def _work_queue(dlx: str, dead_letter_key: str, delivery_limit: int) -> dict[str, Any]:
+    # At-least-once dead-lettering needs reject-publish overflow; it makes the broker republish
+    # dead letters with confirms instead of dropping them when the target is unavailable.
+    return _quorum(
+        **{
+            "x-dead-letter-exchange": dlx,
+            "x-dead-letter-routing-key": dead_letter_key,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            "x-delivery-limit": delivery_limit,
+        }
+    )
+
+
+def _retry_queue(delay_ms: int, exchange: str, routing_key: str | None) -> dict[str, Any]:
+    # routing_key None: the message keeps its own (a consistent-hash exchange ignores it anyway).
+    key = {} if routing_key is None else {"x-dead-letter-routing-key": routing_key}
+    return _quorum(
+        **{
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": exchange,
+            **key,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
     )
 
 
@@ -196,7 +260,7 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> None
     try:
         for ex in topology.exchanges:
             kind, name = "exchange", ex.name
-            await channel.declare_exchange(ex.name, ex.type, durable=ex.durable)
+            await channel.declare_exchange(ex.name, ex.type, durable=ex.durable, arguments=ex.arguments)
         for q in topology.queues:
             kind, name = "queue", q.name
             await channel.declare_queue(q.name, durable=True, arguments=q.arguments)
@@ -204,6 +268,15 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> None
             kind, name = "binding of queue", b.queue
             queue = await channel.get_queue(b.queue, ensure=False)
             await queue.bind(b.exchange, routing_key=b.routing_key)
+        for eb in topology.exchange_bindings:
+            kind, name = "binding of exchange", eb.destination
+            destination = await channel.get_exchange(eb.destination, ensure=False)
+            await destination.bind(eb.source, routing_key=eb.routing_key)
+        # The new route is in place before the old one goes: no routed event finds neither.
+        for b in topology.stale_bindings:
+            kind, name = "old binding of queue", b.queue
+            queue = await channel.get_queue(b.queue, ensure=False)
+            await queue.unbind(b.exchange, routing_key=b.routing_key)
     except ChannelPreconditionFailed as exc:
         raise TopologyError(
             f"{kind} {name!r} already exists with different arguments ({exc}); run against a fresh "
