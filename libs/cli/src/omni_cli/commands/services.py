@@ -27,8 +27,10 @@ SERVICES: dict[str, str] = {
 }
 
 _STOP_GRACE_S = 15.0
-# Under `omni dev`, workers serve /healthz, /readyz and /metrics on OMNI_DEV_HEALTH_BASE + offset.
+# Under `omni dev`, workers (and the ingress, whose public port serves only webhooks) serve
+# /healthz, /readyz and /metrics on OMNI_DEV_HEALTH_BASE + offset.
 WORKER_HEALTH_OFFSETS = {
+    "ingress-webhooks": 0,
     "tenant-router": 1,
     "normalizer": 2,
     "outbound-sender": 3,
