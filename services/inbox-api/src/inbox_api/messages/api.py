@@ -80,10 +80,10 @@ async def messages(
     user: CurrentUser,
     deps: Deps,
     limit: Annotated[int, Query(ge=1, le=MAX_MESSAGES)] = 500,
-    mark_read: Annotated[bool, Query(description="opening a conversation marks it read")] = True,
 ) -> list[dict[str, Any]]:
-    """A conversation's messages, oldest first (the last ``limit``); marks it read."""
-    return await chat_messages(deps, user, chat_id, limit=limit, read=mark_read)
+    """A conversation's messages, oldest first (the last ``limit``). Changes nothing: mark it read
+    with ``POST /api/conversations/{id}/read``."""
+    return await chat_messages(deps, user, chat_id, limit=limit)
 
 
 @router.post(
