@@ -378,6 +378,17 @@ def test_forms_answer_hostile_bytes_below_500_and_refusals_write_nothing(
     assert not failures, "\n".join(failures[:15])
 
 
+def test_a_reply_body_that_is_not_utf8_json_is_a_422_not_a_500(base_url: str, tenant: SeededTenant) -> None:
+    # Found by a deeper run: the 422 carried the raw bytes back, and encoding them failed (a 500).
+    headers = _bearer(base_url, tenant, "manager") | {"Content-Type": "application/json"}
+    answer = httpx.post(
+        f"{base_url}/api/conversations/{tenant.chats['whatsapp']}/messages",
+        content=b"!\x15x\xff\xfe",
+        headers=headers,
+    )
+    assert answer.status_code == 422, answer.text
+
+
 def test_a_nul_character_is_refused_with_422_not_a_500(
     base_url: str, tenant: SeededTenant, app_settings: Settings
 ) -> None:
@@ -389,3 +400,30 @@ def test_a_nul_character_is_refused_with_422_not_a_500(
         made = http.post("/api/labels", json={"name": "a\x00b", "color": "#112233"})
         assert made.status_code == 422, made.text
         assert "cannot be stored" in made.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"token": "EAAtoken-0123456789", "human_agent": True, "enabled": True},
+        {"token": "EAAtoken-0123456789", "human_agent": False},
+    ],
+    ids=["human-agent-on-whatsapp", "human-agent-off-on-whatsapp"],
+)
+def test_an_account_change_refused_for_its_values_writes_nowhere(
+    base_url: str, tenant: SeededTenant, app_settings: Settings, change: dict[str, Any]
+) -> None:
+    # Found by a deeper run (OMNI_FUZZ_SCALE=5): a new token was saved in the catalog (its own
+    # database) before the human-agent flag, which WhatsApp has not, was refused: a 422 that wrote.
+    headers = _bearer(base_url, tenant, "business_owner")
+    dbs = Databases(app_settings, tenant)
+    try:
+        before = dbs.snapshot()
+        answer = httpx.patch(
+            f"{base_url}/api/social-accounts/{tenant.accounts['whatsapp']}", json=change, headers=headers
+        )
+        assert answer.status_code == 422, answer.text
+        after = dbs.snapshot()
+    finally:
+        dbs.close()
+    assert sorted(t for t in after if after[t] != before[t]) == []

@@ -107,7 +107,8 @@ async def reply(chat_id: uuid.UUID, request: Request, user: CurrentUser, deps: D
     try:
         body = ReplyIn.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False), body=None) from exc
+        # Without the input: bytes that are not UTF-8 would fail to encode in the 422 itself (a 500).
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False), body=None) from exc
     if body.template is not None:
         t = body.template
         template = TemplateRequest(t.name, t.language, t.parameters.model_dump(exclude_none=True))
