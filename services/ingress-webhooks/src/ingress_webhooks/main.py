@@ -104,11 +104,15 @@ async def _serve(settings: Settings) -> None:
             timeout_keep_alive=75,
         )
     )
-    # The public server owns SIGTERM; the health server follows it down once it has drained.
+    # The public server owns SIGTERM; the health server follows it down once it has drained. It
+    # starts once the webhook port is bound, so /readyz never answers before webhooks can arrive.
     health = health_server(apps.health, settings.host, settings.health_port) if settings.health_port else None
-    health_task = asyncio.create_task(health.serve()) if health else None
+    serving = asyncio.create_task(public.serve())
+    while not public.started and not serving.done():  # noqa: ASYNC110 - uvicorn sets a flag, no event
+        await asyncio.sleep(0.05)
+    health_task = asyncio.create_task(health.serve()) if health and not serving.done() else None
     try:
-        await public.serve()
+        await serving
     finally:
         if health is not None and health_task is not None:
             health.should_exit = True
