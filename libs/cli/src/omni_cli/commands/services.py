@@ -70,6 +70,8 @@ def sandbox_process(env: dict[str, str]) -> list[tuple[str, list[str]]]:
     env["META_SANDBOX_SEED"] = str(seed)
     if "OMNI_GRAPH_API_URL" not in os.environ:
         env["OMNI_GRAPH_API_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}/v21.0"
+        # Its WhatsApp media URLs are its own: media is downloaded only from OMNI_MEDIA_HOSTS.
+        env.setdefault("OMNI_MEDIA_HOSTS", ",".join([*settings.media_hosts, "127.0.0.1"]))
     # The sandbox's debug_token names this app id: the inbox's ownership proof compares with it.
     env.setdefault("OMNI_META_APP_ID", "sandbox-app")
     env.setdefault("META_SANDBOX_APP_ID", env["OMNI_META_APP_ID"])
