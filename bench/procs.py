@@ -51,8 +51,17 @@ def start(group: str, argv: list[str], env: dict[str, str], logdir: Path, *, por
     return Proc(group, popen, log, port)
 
 
-def start_service(service: str, env: dict[str, str], logdir: Path, *, port: int | None = None) -> Proc:
+def start_service(
+    service: str,
+    env: dict[str, str],
+    logdir: Path,
+    *,
+    port: int | None = None,
+    health_port: int | None = None,
+) -> Proc:
     extra = {"OMNI_INGRESS_PORT": str(port)} if port else {}
+    if health_port:  # /healthz, /readyz, /metrics (the ingress's public port serves only webhooks)
+        extra["OMNI_HEALTH_PORT"] = str(health_port)
     return start(service, [OMNI, "run", service], {**env, **extra}, logdir, port=port)
 
 

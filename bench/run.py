@@ -231,13 +231,15 @@ def run(cfg: BenchConfig, command: str) -> dict[str, Any]:
             services.remove(stub)  # re-listed after the ingress processes: --profile takes the first ones
             svc_env["OMNI_GRAPH_API_URL"] = f"http://127.0.0.1:{graph_port}/v21.0"
         ports = [procs.free_port() for _ in range(cfg.ingress_procs)]
+        health_ports = [procs.free_port() for _ in ports]
         services += [
-            procs.start_service("ingress-webhooks", svc_env, cfg.out / "logs", port=p) for p in ports
+            procs.start_service("ingress-webhooks", svc_env, cfg.out / "logs", port=p, health_port=h)
+            for p, h in zip(ports, health_ports, strict=True)
         ]
         if "OMNI_GRAPH_API_URL" not in cfg.service_env:
             services.append(stub)
-        for p in ports:
-            procs.wait_http(p)
+        for h in health_ports:
+            procs.wait_http(h)
         if cfg.ingress_only:
             log("product ingress alone (router and normalizer not running)")
             results["ingress_only"] = stats.http_phase(

@@ -23,7 +23,7 @@ import psycopg
 from psycopg.rows import dict_row
 from sandbox_server import serve
 
-from ingress_webhooks.main import build_app
+from ingress_webhooks.main import build_apps
 from normalizer.main import handler_factory as normalizer_handlers
 from omni_common.broker.topology import Topology, build_topology
 from omni_common.crypto import KeyRing
@@ -89,7 +89,8 @@ class WorkerThread:
 class Pipeline:
     settings: Settings
     topology: Topology
-    ingress_url: str
+    ingress_url: str  # the webhook routes (the public port)
+    ingress_health_url: str  # /healthz, /readyz, /metrics (OMNI_HEALTH_PORT)
 
     def tenant_conninfo(self, db_name: str) -> str:
         return libpq_conninfo(self.settings.database_url, database=db_name)
@@ -151,11 +152,12 @@ def running_pipeline(settings: Settings) -> Iterator[Pipeline]:
     )
     router = _worker(settings, topology, "tenant-router", router_handlers(settings))
     normalizer = _worker(settings, topology, "normalizer", normalizer_handlers(settings))
-    with serve(build_app(settings)) as ingress_url:
+    apps = build_apps(settings)
+    with serve(apps.webhooks) as ingress_url, serve(apps.health) as ingress_health_url:
         router.start()
         normalizer.start()
         try:
-            yield Pipeline(settings, topology, ingress_url)
+            yield Pipeline(settings, topology, ingress_url, ingress_health_url)
         finally:
             router.stop()
             normalizer.stop()

@@ -1,7 +1,7 @@
 """The services as separate OS processes (``omni run SERVICE``): start, stop, kill -9, restart, readiness.
 
 Each process logs to its own file (a full pipe would block it); ``tail()`` shows the end of every log
-when a test fails. Readiness is polled on ``/readyz`` (ingress: its HTTP port; workers: their health
+when a test fails. Readiness is polled on ``/readyz`` (ingress and workers: their health port; inbox: its HTTP
 port), never assumed after a sleep.
 """
 
@@ -31,10 +31,20 @@ class Proc:
     log: Path
     popen: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # /healthz, /readyz, /metrics: the ingress serves them on a port of their own, never its public one.
+    health_port: int = 0
+
+    @property
+    def probe_port(self) -> int:
+        return self.health_port or self.port
 
     @property
     def ready_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/readyz"
+        return f"http://127.0.0.1:{self.probe_port}/readyz"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.probe_port}/metrics"
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -52,6 +62,8 @@ class Fleet:
     def add(self, service: str, name: str | None = None, **extra_env: str) -> Proc:
         name = name or service
         proc = Proc(name, service, free_port(), self.log_dir / f"{name.replace('#', '-')}.log")
+        if service == "ingress-webhooks":
+            proc.health_port = free_port()
         self.procs[name] = proc
         self._extra[name] = extra_env
         return proc
@@ -68,6 +80,8 @@ class Fleet:
             proc.service, "OMNI_HEALTH_PORT"
         )
         env[port_var] = str(proc.port)
+        if proc.health_port:
+            env["OMNI_HEALTH_PORT"] = str(proc.health_port)
         omni = Path(sys.executable).with_name("omni")
         with proc.log.open("ab") as log:
             log.write(f"--- start #{proc.starts + 1}\n".encode())

@@ -115,7 +115,7 @@ def _assert_no_dead_letters(stack: Stack) -> None:
 
 
 def _worker_metric(stack: Stack, name: str, metric: str, **labels: str) -> float:
-    return metric_sum(f"http://127.0.0.1:{stack.fleet.procs[name].port}/metrics", metric, **labels)
+    return metric_sum(stack.fleet.procs[name].metrics_url, metric, **labels)
 
 
 @pytest.mark.parametrize("how", ["proxy_cut", "management_close"])

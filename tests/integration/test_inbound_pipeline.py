@@ -191,7 +191,7 @@ def test_forged_missing_signature_and_oversized_body_are_refused_and_nothing_kep
     assert post(http, "whatsapp", delivery).status_code == 200
     wait_until(lambda: pipe.messages(tenants.alpha_db, "external_message_id = %s", (marker,)), what="marker")
     assert not pipe.messages(tenants.alpha_db, "external_message_id = %s", (mid,))
-    metrics = http.get("/metrics").text
+    metrics = httpx.get(f"{pipe.ingress_health_url}/metrics").text
     assert 'omni_webhooks_total{channel="whatsapp",outcome="signature_invalid"}' in metrics
 
 
@@ -344,7 +344,7 @@ def test_unmapped_account_is_replayed_once_the_account_is_connected(
     assert not [d for d in dead_letters(settings, pipe) if d.id == letters[0].id]
 
 
-def test_verification_handshake(http: httpx.Client) -> None:
+def test_verification_handshake(pipe: Pipeline, http: httpx.Client) -> None:
     ok = http.get(
         "/webhooks/whatsapp",
         params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"},
@@ -359,9 +359,22 @@ def test_verification_handshake(http: httpx.Client) -> None:
     assert bad.status_code == 403
     assert REGISTRY.get_sample_value("omni_webhooks_total", refused) == before + 1
     assert (
-        'omni_webhooks_total{channel="facebook",outcome="verification_refused"}' in http.get("/metrics").text
+        'omni_webhooks_total{channel="facebook",outcome="verification_refused"}'
+        in httpx.get(f"{pipe.ingress_health_url}/metrics").text
     )
     assert http.get("/webhooks/telegram").status_code == 404
+
+
+def test_the_public_port_serves_only_the_webhook_routes(pipe: Pipeline, http: httpx.Client) -> None:
+    # Metrics and probes live on OMNI_HEALTH_PORT (inside the cluster), never where Meta posts.
+    for path in ("/metrics", "/healthz", "/readyz", "/openapi.json", "/docs"):
+        assert http.get(path).status_code == 404, path
+    health = httpx.Client(base_url=pipe.ingress_health_url, timeout=10)
+    with health:
+        assert health.get("/healthz").status_code == 200
+        assert health.get("/readyz").status_code == 200
+        assert "omni_webhooks_total" in health.get("/metrics").text
+        assert health.post("/webhooks/whatsapp", content=b"{}").status_code in (404, 405)
 
 
 def test_reaction_attaches_to_the_message_it_reacts_to(

@@ -57,7 +57,7 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
         # Every process that carries the webhook must be up before it is sent: on a loaded CI
         # machine the workers' start-up (imports, broker and DB connections) can take tens of seconds.
         probes = [
-            f"http://127.0.0.1:{ingress_port}/readyz",
+            f"http://127.0.0.1:{health_base}/readyz",  # ingress-webhooks (its health port)
             f"http://127.0.0.1:{inbox_port}/healthz",
             f"http://127.0.0.1:{health_base + 1}/readyz",  # tenant-router
             f"http://127.0.0.1:{health_base + 2}/readyz",  # normalizer
@@ -115,6 +115,9 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp
         metrics = httpx.get(f"{normalizer}/metrics", timeout=5).text
         assert 'omni_messages_handled_total{outcome="ok",queue="normalizer.events"}' in metrics
         router = httpx.get(f"http://127.0.0.1:{health_base + 1}/metrics", timeout=5).text
+        ingress = httpx.get(f"http://127.0.0.1:{health_base}/metrics", timeout=5).text
+        assert 'omni_webhooks_total{channel="whatsapp",outcome="accepted"} 1.0' in ingress
+        assert httpx.get(f"http://127.0.0.1:{ingress_port}/metrics", timeout=5).status_code == 404
         assert 'omni_events_routed_total{channel="whatsapp",outcome="routed"} 1.0' in router
     finally:
         dev.send_signal(signal.SIGTERM)

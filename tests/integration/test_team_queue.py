@@ -369,7 +369,9 @@ class TestUnreadPerUser:
         insert_inbound(settings, a, "facebook")
         assert mine(owner) == 1
         assert mine(manager) == 2
-        http.get(f"/api/conversations/{chat}/messages", headers=manager)  # opening it reads it
+        http.get(f"/api/conversations/{chat}/messages", headers=manager)  # a GET changes nothing
+        assert mine(manager) == 2
+        assert http.post(f"/api/conversations/{chat}/read", headers=manager).status_code == 204
         assert mine(manager) == 0
         assert mine(owner) == 1
         # Markers are per conversation too: reading one leaves the others unread.

@@ -43,6 +43,8 @@ SCHEMAS = K8S / "schemas"
 OVERLAYS = ("dev", "production")
 KUBERNETES_VERSION = "1.30"  # the oldest Kubernetes the manifests are for (docs/runbook.md)
 HTTP = {"ingress-webhooks": "OMNI_INGRESS_PORT", "inbox-api": "OMNI_INBOX_PORT"}
+# Where probes and Prometheus go: the ingress's public port serves only the webhooks (issue 23).
+PROBED = {"inbox-api": "OMNI_INBOX_PORT"}
 # The queues each worker consumes (its main.py), by stage name.
 WORK = {
     "tenant-router": [RAW_WEBHOOKS],
@@ -158,12 +160,15 @@ def test_every_service_folder_has_a_deployment_with_probes_and_resources(overlay
         pod = deployments[name]["spec"]["template"]["spec"]
         container = _container(deployments[name])
         assert container["args"] == ["run", name]
-        port = int(config[HTTP.get(name, "OMNI_HEALTH_PORT")])
+        port = int(config[PROBED.get(name, "OMNI_HEALTH_PORT")])
         named = {p["name"]: p["containerPort"] for p in container["ports"]}
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             get = container[probe]["httpGet"]
             assert get["path"] == path, (name, probe)
             assert named[get["port"]] == port, (name, probe, "not the port the service serves on")
+        annotations = deployments[name]["spec"]["template"]["metadata"].get("annotations", {})
+        if "prometheus.io/port" in annotations:
+            assert int(annotations["prometheus.io/port"]) == port, (name, "metrics scraped elsewhere")
         for bound in ("requests", "limits"):
             assert set(container["resources"][bound]) >= {"cpu", "memory"}, (name, bound)
         if name in WORK:
@@ -207,6 +212,12 @@ def test_http_services_scale_on_cpu_behind_services_and_the_ingress(overlay: str
         for path in rule["http"]["paths"]
     }
     assert backends == set(HTTP)
+    # The ingress's Service (what the Ingress routes Meta to) carries only its webhook port.
+    webhook_port = int(_config(overlay)["OMNI_INGRESS_PORT"])
+    exposed = services["ingress-webhooks"]["spec"]["ports"]
+    container = _container(objects(overlay, "Deployment")["ingress-webhooks"])
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert [named.get(p["targetPort"], p["targetPort"]) for p in exposed] == [webhook_port]
     for name in HTTP:
         hpa = hpas[name]["spec"]
         assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}

@@ -131,8 +131,9 @@ class Settings(BaseSettings):
     # s3://bucket/prefix?endpoint=URL&public_endpoint=URL&region=R&url_seconds=N (the inbox redirects
     # to signed links; credentials from the AWS_* variables or an IAM role). omni_common.media.storage
     media_storage: str = "var/media"
-    # Attachment URLs (Messenger/Instagram) are fetched only from these host suffixes: Meta's CDNs.
-    # Anything else stays a link, so a payload can never make us request an internal address.
+    # Media is fetched only from these host suffixes: Meta's CDNs. Messenger/Instagram attachment URLs
+    # elsewhere stay links (a payload can never make us request an internal address); a WhatsApp URL
+    # from Graph elsewhere is refused (it would carry the account's token), e.g. lookaside.fbsbx.com.
     media_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [
             "fbcdn.net",

@@ -61,12 +61,21 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(
-    config: IngressConfig, store_raw: StoreRaw, ready: Callable[[], bool] = lambda: True
-) -> FastAPI:
-    """The ingress application; ``store_raw`` is the durable hand-off (a confirmed publish)."""
-    app = FastAPI(title="Resevit Inbox webhooks", docs_url=None, redoc_url=None)
+def create_health_app(ready: Callable[[], bool] = lambda: True) -> FastAPI:
+    """``/healthz``, ``/readyz`` and ``/metrics``, served on ``OMNI_HEALTH_PORT``.
+
+    Never on the public port: the webhook port faces the internet, and the metrics name channels,
+    outcomes and volumes an outsider has no business reading.
+    """
+    app = FastAPI(title="Resevit Inbox webhooks health", docs_url=None, redoc_url=None, openapi_url=None)
     add_health_routes(app, ready)
+    return app
+
+
+def create_app(config: IngressConfig, store_raw: StoreRaw) -> FastAPI:
+    """The public ingress application (webhook routes only); ``store_raw`` is the durable hand-off
+    (a confirmed publish)."""
+    app = FastAPI(title="Resevit Inbox webhooks", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/webhooks/{channel}")
     async def verify_subscription(channel: str, request: Request) -> Response:

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
 
-from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app
+from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app, create_health_app
+from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.outcomes import PublishError
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
 from omni_common.domain.channels import CHANNELS
+from omni_common.http_common import health_server
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 
 
-def build_app(settings: Settings) -> FastAPI:
-    """Wire the ingress app to a broker connection opened in its lifespan."""
+@dataclass(frozen=True)
+class IngressApps:
+    webhooks: FastAPI  # OMNI_INGRESS_PORT, the internet-facing one: webhook routes only
+    health: FastAPI  # OMNI_HEALTH_PORT, for probes and Prometheus inside the cluster
+
+
+def build_apps(settings: Settings) -> IngressApps:
+    """Wire the ingress app to a broker connection opened in its lifespan; the health app reports it."""
     state: dict[str, Publisher] = {}
     connection_holder: dict[str, object] = {}
 
@@ -50,7 +60,7 @@ def build_app(settings: Settings) -> FastAPI:
         verify_token=settings.meta_verify_token.get_secret_value(),
         max_body_bytes=settings.max_body_bytes,
     )
-    app = create_app(config, store_raw, ready)
+    app = create_app(config, store_raw)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -76,24 +86,43 @@ def build_app(settings: Settings) -> FastAPI:
             await connection.close()
 
     app.router.lifespan_context = lifespan
-    return app
+    return IngressApps(webhooks=app, health=create_health_app(ready))
+
+
+async def _serve(settings: Settings) -> None:
+    apps = build_apps(settings)
+    public = uvicorn.Server(
+        uvicorn.Config(
+            apps.webhooks,
+            host=settings.host,
+            port=settings.ingress_port,
+            log_level="warning",
+            access_log=False,
+            log_config=None,  # uvicorn's loggers go through ours (omni_common.logging), redaction included
+            http="httptools",
+            # Longer than the senders keep an idle connection (uvicorn's default is 5 s): a server that
+            # closes first races a request already on its way, which the sender sees as a reset without
+            # an answer (seen under full load in the 1,000-tenant fault test) and must deliver again.
+            timeout_keep_alive=75,
+        )
+    )
+    # The public server owns SIGTERM; the health server follows it down once it has drained. It
+    # starts once the webhook port is bound, so /readyz never answers before webhooks can arrive.
+    health = health_server(apps.health, settings.host, settings.health_port) if settings.health_port else None
+    serving = asyncio.create_task(public.serve())
+    while not public.started and not serving.done():  # noqa: ASYNC110 - uvicorn sets a flag, no event
+        await asyncio.sleep(0.05)
+    health_task = asyncio.create_task(health.serve()) if health and not serving.done() else None
+    try:
+        await serving
+    finally:
+        if health is not None and health_task is not None:
+            health.should_exit = True
+            await health_task
 
 
 def main() -> None:
-    """Run the ingress on ``OMNI_INGRESS_PORT``."""
+    """Run the ingress on ``OMNI_INGRESS_PORT`` and its health routes on ``OMNI_HEALTH_PORT``."""
     settings = Settings()
     configure_logging(service="ingress-webhooks", json=settings.log_json, level=settings.log_level)
-    uvicorn.run(
-        build_app(settings),
-        host=settings.host,
-        port=settings.ingress_port,
-        log_level="warning",
-        access_log=False,
-        log_config=None,  # uvicorn's loggers go through ours (omni_common.logging), redaction included
-        loop="uvloop",
-        http="httptools",
-        # Longer than the senders keep an idle connection (uvicorn's default is 5 s): a server that
-        # closes first races a request already on its way, which the sender sees as a reset without an
-        # answer (seen under full load in the 1,000-tenant fault test) and must deliver again.
-        timeout_keep_alive=75,
-    )
+    runtime.run(_serve(settings))

@@ -26,6 +26,7 @@ from omni_common.contracts import EnrichMessage, reasons
 from omni_common.crypto import KeyRing
 from omni_common.graph.client import GraphClient
 from omni_common.graph.errors import GraphError
+from omni_common.media.download import MediaTooLarge
 from omni_common.media.storage import MediaStorage
 from omni_common.tenancy.accounts import decrypt_token
 
@@ -44,10 +45,13 @@ class EnrichDeps:
     graph: GraphClient
     storage: MediaStorage
     keyring: KeyRing
-    # Plain download of a CDN URL (Messenger/Instagram attachments): no token goes to a CDN.
-    fetch_public: Callable[[str], Awaitable[bytes]]
-    # Host suffixes attachment URLs may be fetched from (Meta's CDNs); others stay links.
+    # Plain download of a CDN URL (Messenger/Instagram attachments) with a byte cap: no token goes
+    # to a CDN. Raises MediaTooLarge past the cap.
+    fetch_public: Callable[[str, int], Awaitable[bytes]]
+    # Host suffixes media may be fetched from (Meta's CDNs), WhatsApp's Graph-given URLs included:
+    # the account token goes with those, so a URL elsewhere is never requested.
     media_hosts: tuple[str, ...] = ()
+    max_media_bytes: int = MAX_MEDIA_BYTES  # a parameter so tests need not send 100 MB
 
 
 def host_allowed(url: str, suffixes: tuple[str, ...]) -> bool:
@@ -103,20 +107,26 @@ async def _fetch_media(
     try:
         if media.get("media_id"):
             info = await deps.graph.get_media(str(media["media_id"]), token)
-            data = await deps.graph.download(info.url, token)
+            if not host_allowed(info.url, deps.media_hosts):
+                # Graph's answer decides where the token would go: never off Meta's hosts.
+                log.warning("media_host_refused", host=urlparse(info.url).hostname, channel=cmd.channel)
+                return await _set_media(cmd, deps, target, {"state": "failed", "error": "host not allowed"})
+            if info.file_size is not None and info.file_size > deps.max_media_bytes:
+                return await _set_media(cmd, deps, target, {"state": "failed", "error": "too large"})
+            data = await deps.graph.download(info.url, token, max_bytes=deps.max_media_bytes)
             mime = info.mime_type or media.get("mime_type")
         elif media.get("url"):
             if not host_allowed(str(media["url"]), deps.media_hosts):
                 return await _set_media(cmd, deps, target, {"state": "linked", "note": "host not allowed"})
-            data = await deps.fetch_public(str(media["url"]))
+            data = await deps.fetch_public(str(media["url"]), deps.max_media_bytes)
             mime = media.get("mime_type")
         else:
             return None
+    except MediaTooLarge:
+        return await _set_media(cmd, deps, target, {"state": "failed", "error": "too large"})
     except (GraphError, httpx.HTTPError) as exc:
         _retry_unless_final(exc, "media download", final=final)
         return await _set_media(cmd, deps, target, {"state": "failed", "error": str(exc)[:300]})
-    if len(data) > MAX_MEDIA_BYTES:
-        return await _set_media(cmd, deps, target, {"state": "failed", "error": "too large"})
     extension = mimetypes.guess_extension(mime or "") or ".bin"
     stored = await deps.storage.put(cmd.tenant_id, f"{target.message_id}{extension}", data, mime)
     return await _set_media(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -27,6 +26,7 @@ from omni_common.db.registry import registry_for
 from omni_common.graph.client import GraphClient
 from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
+from omni_common.media.download import fetch_public
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
@@ -60,7 +60,7 @@ def handler_factory(settings: Settings) -> HandlerFactory:
             graph=GraphClient(http, settings.graph_api_url),
             storage=storage_from_url(settings.media_storage),
             keyring=KeyRing.from_strings(settings.encryption_key_list()),
-            fetch_public=_public_fetcher(http),
+            fetch_public=lambda url, max_bytes: fetch_public(http, url, max_bytes),
             media_hosts=tuple(settings.media_hosts),
         )
         accounts = AccountCache(ttl=60.0)
@@ -99,17 +99,6 @@ def handler_factory(settings: Settings) -> HandlerFactory:
         ], cleanup
 
     return build
-
-
-def _public_fetcher(http: httpx.AsyncClient) -> Callable[[str], Awaitable[bytes]]:
-    async def fetch(url: str) -> bytes:
-        # CDN URLs of Messenger/Instagram attachments are signed in themselves: no token is sent.
-        # No redirects: a redirect could leave the allowed hosts.
-        response = await http.get(url, follow_redirects=False)
-        response.raise_for_status()
-        return response.content
-
-    return fetch
 
 
 def main() -> None:

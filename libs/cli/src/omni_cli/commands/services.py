@@ -27,8 +27,10 @@ SERVICES: dict[str, str] = {
 }
 
 _STOP_GRACE_S = 15.0
-# Under `omni dev`, workers serve /healthz, /readyz and /metrics on OMNI_DEV_HEALTH_BASE + offset.
+# Under `omni dev`, workers (and the ingress, whose public port serves only webhooks) serve
+# /healthz, /readyz and /metrics on OMNI_DEV_HEALTH_BASE + offset.
 WORKER_HEALTH_OFFSETS = {
+    "ingress-webhooks": 0,
     "tenant-router": 1,
     "normalizer": 2,
     "outbound-sender": 3,
@@ -72,6 +74,8 @@ def sandbox_process(env: dict[str, str]) -> list[tuple[str, list[str]]]:
         # (an unknown config id is one to the sandbox). `omni demo connect` walks both.
         env.setdefault("OMNI_META_OAUTH_DIALOG_URL", f"http://127.0.0.1:{SANDBOX_PORT}/v21.0/dialog/oauth")
         env.setdefault("OMNI_META_ES_CONFIG_ID", "demo-embedded-signup")
+        # Its WhatsApp media URLs are its own: media is downloaded only from OMNI_MEDIA_HOSTS.
+        env.setdefault("OMNI_MEDIA_HOSTS", ",".join([*settings.media_hosts, "127.0.0.1"]))
     # The sandbox's debug_token names this app id: the inbox's ownership proof compares with it.
     env.setdefault("OMNI_META_APP_ID", "sandbox-app")
     env.setdefault("META_SANDBOX_APP_ID", env["OMNI_META_APP_ID"])

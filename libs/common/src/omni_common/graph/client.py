@@ -27,6 +27,7 @@ from omni_common.graph.payloads import (
 )
 from omni_common.graph.transport import surely_not_sent
 from omni_common.graph.usage import Usage, parse_usage
+from omni_common.media.download import MediaTooLarge, read_capped
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +41,8 @@ _PROFILE_FIELDS: dict[str, str] = {"facebook": "name,first_name,last_name", "ins
 # Pages of templates fetched per sync at most (Meta's list pages hold up to 100 with ``limit``).
 TEMPLATE_PAGE_SIZE = 100
 MAX_TEMPLATE_PAGES = 50
+# An error answer is read this far at most (Graph's error objects are a few hundred bytes).
+_ERROR_BODY_BYTES = 64 * 1024
 
 # Errors of the HTTP layer (httpx's, or aiohttp's when one escapes the transport's mapping).
 _TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
@@ -234,12 +237,33 @@ class GraphClient:
             file_size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
         )
 
-    async def download(self, url: str, token: str) -> bytes:
-        """Download media bytes from a URL given by ``get_media`` (needs the bearer token)."""
-        response = await self._send("GET", url, token)
-        if response.is_error:
-            raise _error_from_response(response)
-        return response.content
+    async def download(self, url: str, token: str, *, max_bytes: int) -> bytes:
+        """Download media bytes from a URL given by ``get_media`` (needs the bearer token).
+
+        Streamed: MediaTooLarge as soon as the body passes ``max_bytes``. The caller checks the URL's
+        host first (the token goes wherever this is pointed); redirects are not followed.
+        """
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self._http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+                if response.is_error:
+                    # The error body is read capped too, then parsed as Graph's error object.
+                    try:
+                        body = await read_capped(response, _ERROR_BODY_BYTES)
+                    except MediaTooLarge:
+                        body = b""
+                    raise _error_from_response(
+                        httpx.Response(response.status_code, headers=response.headers, content=body)
+                    )
+                if response.is_redirect:
+                    raise GraphError(
+                        f"media URL answered a redirect (HTTP {response.status_code})",
+                        http_status=response.status_code,
+                        error_class=ErrorClass.PERMANENT,
+                    )
+                return await read_capped(response, max_bytes)
+        except _TRANSPORT_ERRORS as exc:
+            raise _transport_error(exc, "GET") from exc
 
     async def debug_token(self, token: str, *, app_token: str | None = None) -> TokenInfo:
         """Inspect ``token`` (validity, expiry, scopes).
@@ -352,22 +376,26 @@ class GraphClient:
                 method, url, params=params, json=json, data=form, files=files, headers=headers
             )
         except _TRANSPORT_ERRORS as exc:
-            if surely_not_sent(exc):
-                # Never left this machine (or refused before any byte): a retry cannot duplicate.
-                raise GraphError(
-                    f"could not reach Graph API: {type(exc).__name__}",
-                    type=type(exc).__name__,
-                    error_class=ErrorClass.TRANSIENT,
-                    request_sent=False,
-                ) from exc
-            # Read timeout, reset, peer closed mid-answer: Meta may have acted on a POST.
-            # Meta has no idempotency key, so the sender must reconcile (echo / status webhook).
-            raise GraphError(
-                f"no complete answer from Graph API: {type(exc).__name__}",
-                type=type(exc).__name__,
-                error_class=ErrorClass.AMBIGUOUS if method == "POST" else ErrorClass.TRANSIENT,
-                request_sent=None,
-            ) from exc
+            raise _transport_error(exc, method) from exc
+
+
+def _transport_error(exc: BaseException, method: str) -> GraphError:
+    if surely_not_sent(exc):
+        # Never left this machine (or refused before any byte): a retry cannot duplicate.
+        return GraphError(
+            f"could not reach Graph API: {type(exc).__name__}",
+            type=type(exc).__name__,
+            error_class=ErrorClass.TRANSIENT,
+            request_sent=False,
+        )
+    # Read timeout, reset, peer closed mid-answer: Meta may have acted on a POST.
+    # Meta has no idempotency key, so the sender must reconcile (echo / status webhook).
+    return GraphError(
+        f"no complete answer from Graph API: {type(exc).__name__}",
+        type=type(exc).__name__,
+        error_class=ErrorClass.AMBIGUOUS if method == "POST" else ErrorClass.TRANSIENT,
+        request_sent=None,
+    )
 
 
 def _error_from_response(response: httpx.Response, usage: Usage | None = None) -> GraphError:

@@ -132,6 +132,10 @@ async def patch(deps: InboxDeps, user: Principal, account_id: uuid.UUID, body: A
         row = await get_or_404(session, SocialAccount, account_id, NO_SUCH)
         channel, external_id = row.platform, row.external_account_id
         requested_enabled = body.enabled  # what the user asked, before a token swap adjusts it
+        if body.human_agent is not None:
+            # Refused before anything is written: a new token goes to the catalog at once (another
+            # database, outside this transaction), so a later refusal would leave it changed.
+            _check_human_agent(row)
         ids = {"channel": channel, "external_account_id": external_id}
         if body.token is not None:
             await check_token(deps, channel, external_id, body.token, row.waba_id)
@@ -186,11 +190,15 @@ async def patch(deps: InboxDeps, user: Principal, account_id: uuid.UUID, body: A
     return view
 
 
+def _check_human_agent(row: SocialAccount) -> None:
+    if row.platform not in ("facebook", "instagram"):
+        raise Invalid("the human-agent tag exists only on Messenger and Instagram")
+
+
 async def set_human_agent(session: AsyncSession, user: Principal, row: SocialAccount, on: bool) -> None:
     """Messenger/Instagram only: replies between 24 hours and 7 days go as HUMAN_AGENT (the owner
     says Meta granted the permission after App Review; without it Meta refuses such replies)."""
-    if row.platform not in ("facebook", "instagram"):
-        raise Invalid("the human-agent tag exists only on Messenger and Instagram")
+    _check_human_agent(row)
     if bool(row.human_agent_enabled) == on:
         return
     await session.execute(

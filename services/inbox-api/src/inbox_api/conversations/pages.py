@@ -70,7 +70,7 @@ async def inbox_page(
     thread = None
     if c is not None:
         try:
-            thread = await thread_view(deps, user, c)  # first: opening it marks it read
+            thread = await thread_view(deps, user, c)  # read-only: the page POSTs /read (app.js)
         except NotFound:
             thread = None  # a stale link: the list without a conversation
     context = await _list_context(deps, user, channel, q, filters)

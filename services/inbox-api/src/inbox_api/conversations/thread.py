@@ -14,8 +14,11 @@ from inbox_api.notes.service import list_notes, merge_timeline
 
 
 async def thread_view(deps: InboxDeps, user: Principal, chat_id: uuid.UUID) -> dict[str, Any]:
-    """The conversation and its history, marking it read; NotFound when the tenant has no such chat."""
-    messages = await chat_messages(deps, user, chat_id)  # first: opening it marks it read
+    """The conversation and its history; NotFound when the tenant has no such chat.
+
+    Side-effect free (it serves GETs): the page marks the conversation read with a POST (app.js).
+    """
+    messages = await chat_messages(deps, user, chat_id)
     async with deps.registry.session(user.tenant_id) as session:
         chat = await get_conversation(session, chat_id, viewer=user.user_id)
         notes = await list_notes(session, chat_id)

@@ -79,10 +79,10 @@ async def messages(
     user: CurrentUser,
     deps: Deps,
     limit: Annotated[int, Query(ge=1, le=MAX_MESSAGES)] = 500,
-    mark_read: Annotated[bool, Query(description="opening a conversation marks it read")] = True,
 ) -> list[dict[str, Any]]:
-    """A conversation's messages, oldest first (the last ``limit``); marks it read."""
-    return await chat_messages(deps, user, chat_id, limit=limit, read=mark_read)
+    """A conversation's messages, oldest first (the last ``limit``). Changes nothing: mark it read
+    with ``POST /api/conversations/{id}/read``."""
+    return await chat_messages(deps, user, chat_id, limit=limit)
 
 
 @router.post(
@@ -106,7 +106,8 @@ async def reply(chat_id: uuid.UUID, request: Request, user: CurrentUser, deps: D
     try:
         body = ReplyIn.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False), body=None) from exc
+        # Without the input: bytes that are not UTF-8 would fail to encode in the 422 itself (a 500).
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False), body=None) from exc
     if body.template is not None:
         t = body.template
         template = TemplateRequest(t.name, t.language, t.parameters.model_dump(exclude_none=True))

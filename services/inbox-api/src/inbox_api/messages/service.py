@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox_api.assistant.service import mark_used
 from inbox_api.auth.models import Principal
-from inbox_api.conversations.service import mark_read
 from inbox_api.deps import InboxDeps
 from inbox_api.errors import NotFound
 from inbox_api.live.service import announce
@@ -122,14 +121,15 @@ def _no_email(name: str | None) -> str | None:
 
 
 async def chat_messages(
-    deps: InboxDeps, user: Principal, chat_id: uuid.UUID, *, limit: int = 500, read: bool = True
+    deps: InboxDeps, user: Principal, chat_id: uuid.UUID, *, limit: int = 500
 ) -> list[dict[str, Any]]:
-    """A chat's messages, marking it read when ``read``; NotFound when the tenant has no such chat."""
-    async with deps.registry.begin(user.tenant_id) as session:
-        if read:
-            await mark_read(session, chat_id, user.user_id)
-        else:
-            await get_or_404(session, Chat, chat_id, "no such conversation")
+    """A chat's messages; NotFound when the tenant has no such chat.
+
+    Reading changes nothing: marking read is ``POST /api/conversations/{id}/read`` (the page sends it
+    when it opens a conversation), so a prefetch, a link preview or a crawler never clears unread.
+    """
+    async with deps.registry.session(user.tenant_id) as session:
+        await get_or_404(session, Chat, chat_id, "no such conversation")
         return await list_messages(session, chat_id, limit, user.user_id)
 
 

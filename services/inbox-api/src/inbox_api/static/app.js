@@ -77,6 +77,24 @@
     return htmx.ajax("GET", "/ui/conversations?" + params.toString(), { target: "#conv-list", swap: "innerHTML" });
   });
 
+  function csrf() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
+    catch (e) { return ""; }
+  }
+
+  // Opening a conversation, and new messages arriving while it is open, mark it read for this user:
+  // a POST (the GETs that show it change nothing, so a prefetch or a link preview never does), then
+  // the list, whose unread counts and the title's badge follow.
+  var readOpenThenList = oneAtATime(function () {
+    var chat = openChatId();
+    if (!chat) { refreshList(); return null; }
+    return fetch("/api/conversations/" + encodeURIComponent(chat) + "/read", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf(), "Accept": "application/json" },
+    }).catch(function () { return null; }).then(function () { refreshList(); });
+  });
+
   function refreshBanner() {
     if (document.getElementById("banner")) {
       htmx.ajax("GET", "/ui/banner", { target: "#banner", swap: "innerHTML" });
@@ -87,7 +105,7 @@
     var data = {};
     try { data = JSON.parse(event.data || "{}"); } catch (e) { data = {}; }
     document.dispatchEvent(new CustomEvent("omni:live", { detail: { kind: kind, data: data } }));
-    if (kind === "resync") { refreshMessages(); refreshList(); refreshBanner(); return; }
+    if (kind === "resync") { refreshMessages(); readOpenThenList(); refreshBanner(); return; }
     if (kind === "notification" || kind === "account.status") { refreshBanner(); return; }
     if (kind === "message.status") {
       // The event names the message and its new status: applied in place, in order, never backwards.
@@ -99,7 +117,11 @@
       refreshList();
       return;
     }
-    if (data.chat_id && data.chat_id === openChatId()) refreshMessages();
+    if (data.chat_id && data.chat_id === openChatId()) {
+      refreshMessages();
+      readOpenThenList();
+      return;
+    }
     refreshList();
   }
 
@@ -197,6 +219,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     scrollToEnd();
     connectEvents();
+    if (openChatId()) readOpenThenList(); // the conversation this page opened
     // Rendered before the server knew this browser's zone: the dates again, in the right one.
     if (zoneChanged) { refreshList(); refreshMessages(); }
   });
