@@ -14,12 +14,11 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 import pytest
-from testenv import APP_SECRET, VERIFY_TOKEN, drop_databases, management_put
+from testenv import APP_SECRET, VERIFY_TOKEN, Services, drop_databases, management_put
 
 from omni_common.settings import Settings
 
@@ -33,14 +32,6 @@ def _reachable(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-@dataclass(frozen=True)
-class Services:
-    pg_admin_url: str  # libpq URI of a maintenance database on the server
-    amqp_base: str  # amqp://user:pass@host:port
-    mgmt_url: str  # RabbitMQ management API base
-    mgmt_auth: tuple[str, str]
 
 
 @pytest.fixture(scope="session")

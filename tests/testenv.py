@@ -4,6 +4,7 @@ modules exist, and a conftest cannot be imported by name)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import httpx
 import psycopg
@@ -38,3 +39,13 @@ def drop_databases(admin_url: str, prefix: str) -> None:
         ]
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass(frozen=True)
+class Services:
+    """The shared PostgreSQL and RabbitMQ a test session uses."""
+
+    pg_admin_url: str  # libpq URI of a maintenance database on the server
+    amqp_base: str  # amqp://user:pass@host:port
+    mgmt_url: str  # RabbitMQ management API base
+    mgmt_auth: tuple[str, str]

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from inbox_support import SeededTenant, seed
-from templates_support import Stack, full_stack
+from templates_support import Stack, full_stack, login
 
 from omni_common.settings import Settings
 
@@ -33,9 +33,16 @@ def stack(
         yield s
 
 
+def owner(stack: Stack) -> dict[str, str]:
+    """The account setting is the owner's (docs/security.md, "Who can do what")."""
+    return login(stack.http, stack.tenant, "business_owner")
+
+
 def human_agent(stack: Stack, channel: str, on: bool) -> None:
     answer = stack.http.patch(
-        f"/api/social-accounts/{stack.tenant.accounts[channel]}", json={"human_agent": on}
+        f"/api/social-accounts/{stack.tenant.accounts[channel]}",
+        json={"human_agent": on},
+        headers=owner(stack),
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["human_agent_enabled"] is on
@@ -101,7 +108,9 @@ def test_after_7_days_nothing_goes(stack: Stack, channel: str) -> None:
 
 def test_the_setting_is_messenger_and_instagram_only(stack: Stack) -> None:
     answer = stack.http.patch(
-        f"/api/social-accounts/{stack.tenant.accounts['whatsapp']}", json={"human_agent": True}
+        f"/api/social-accounts/{stack.tenant.accounts['whatsapp']}",
+        json={"human_agent": True},
+        headers=owner(stack),
     )
     assert answer.status_code == 422
 

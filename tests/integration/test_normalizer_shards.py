@@ -26,11 +26,10 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from conftest import Services
 from pipeline import connect as connect_account
 from pipeline import provision, unique_digits, wait_until
 from sandbox_server import free_port
-from testenv import APP_SECRET, management_put
+from testenv import APP_SECRET, Services, management_put
 
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
