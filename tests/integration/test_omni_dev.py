@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,9 +17,10 @@ import orjson
 import psutil
 import psycopg
 import pytest
+from pg_second_server import omni, own_catalog
 from pipeline import provision, sign, unique_digits, wait_until
 from sandbox_server import free_port
-from testenv import APP_SECRET
+from testenv import APP_SECRET, drop_databases
 
 from omni_common.channels import samples
 from omni_common.dburl import libpq_conninfo
@@ -27,7 +29,18 @@ from omni_common.settings import Settings
 pytestmark = pytest.mark.integration
 
 
-def test_omni_dev_runs_the_pipeline_and_stops_everything(settings: Settings, tmp_path: Path) -> None:
+@pytest.fixture
+def settings_alone(settings: Settings, namespace: str) -> Iterator[Settings]:
+    """A catalog of its own: `omni dev` migrates and its monitor checks every tenant of its catalog
+    at start, and the session's catalog holds every other test's tenants by the time this one runs."""
+    mine = own_catalog(settings, f"{namespace}_dev")
+    assert omni(mine, "migrate")[0] == 0
+    yield mine
+    drop_databases(settings.database_url.rsplit("/", 1)[0] + "/postgres", f"{namespace}_dev")
+
+
+def test_omni_dev_runs_the_pipeline_and_stops_everything(settings_alone: Settings, tmp_path: Path) -> None:
+    settings = settings_alone
     account = unique_digits()
     db_name = asyncio.run(provision(settings, "devrun", {"whatsapp": account})).db_name
     ingress_port, inbox_port = free_port(), free_port()
