@@ -19,40 +19,26 @@ from typing import Any
 
 import httpx
 import pytest
-from inbox_support import CHEAP_HASHER, PASSWORD, SeededTenant, seed
-from sandbox_server import sandbox, serve
+from connect_support import inbox_at_its_own_address, login_settings, meta_sandbox
+from inbox_support import PASSWORD, SeededTenant, seed
 
-from inbox_api.app import create_app
-from inbox_api.main import open_deps
-from meta_sandbox import SandboxConfig
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
 TIMEOUT_MS = 15_000
-APP = "sandbox-app"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
 @pytest.fixture(scope="module")
 def meta(settings: Settings) -> Iterator[str]:
-    with sandbox(SandboxConfig(app_secret=settings.app_secret_list()[0].decode())) as root:
+    with meta_sandbox(settings) as root:
         yield root
 
 
 @pytest.fixture(scope="module")
 def inbox_url(settings: Settings, meta: str) -> Iterator[str]:
-    checked = settings.model_copy(
-        update={
-            "verify_accounts": True,
-            "graph_api_url": f"{meta}/v21.0",
-            "meta_app_id": APP,
-            "meta_oauth_dialog_url": f"{meta}/v21.0/dialog/oauth",
-            "meta_es_config_id": "es-config-browser",
-        }
-    )
-    app = create_app(lambda: open_deps(checked, declare=True, hasher=CHEAP_HASHER))
-    with serve(app) as url:
-        app.state.deps.facebook.public_url = url  # known once it listens: the redirect URI is ours
+    checked = login_settings(settings, meta, meta_es_config_id="es-config-browser")
+    with inbox_at_its_own_address(checked) as url:
         yield url
 
 

@@ -14,15 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
+from connect_support import APP, login_settings, meta_sandbox
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
-from sandbox_server import sandbox
 
-from meta_sandbox import SandboxConfig
 from omni_common.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-APP = "sandbox-app"
 PUBLIC = "https://inbox.test"
 ALL_PERMS = [
     "pages_show_list",
@@ -38,23 +36,13 @@ ALL_PERMS = [
 
 @pytest.fixture(scope="module")
 def meta(settings: Settings) -> Iterator[str]:
-    secret = settings.app_secret_list()[0].decode()
-    with sandbox(SandboxConfig(app_secret=secret)) as root:
+    with meta_sandbox(settings) as root:
         yield root
 
 
 @pytest.fixture(scope="module")
 def inbox_url(settings: Settings, meta: str) -> Iterator[str]:
-    checked = settings.model_copy(
-        update={
-            "verify_accounts": True,
-            "graph_api_url": f"{meta}/v21.0",
-            "meta_app_id": APP,
-            "meta_oauth_dialog_url": f"{meta}/v21.0/dialog/oauth",
-            "public_url": PUBLIC,
-        }
-    )
-    with running_inbox(checked, declare=True) as url:
+    with running_inbox(login_settings(settings, meta, public_url=PUBLIC), declare=True) as url:
         yield url
 
 

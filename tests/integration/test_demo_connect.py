@@ -9,11 +9,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from inbox_support import CHEAP_HASHER
+from connect_support import inbox_at_its_own_address, login_settings
 from sandbox_server import serve
 
-from inbox_api.app import create_app as inbox_app
-from inbox_api.main import open_deps
 from meta_sandbox import SandboxConfig
 from meta_sandbox.__main__ import seed as seed_sandbox
 from meta_sandbox.app import create_app as sandbox_app
@@ -51,18 +49,8 @@ def test_the_demo_connects_its_accounts_through_the_flow(
     meta_app = sandbox_app(SandboxConfig(app_secret=settings.app_secret_list()[0].decode()))
     seed_sandbox(meta_app.state.sandbox, demo.sandbox_seed())
     with serve(meta_app) as meta:
-        checked = settings.model_copy(
-            update={
-                "verify_accounts": True,
-                "graph_api_url": f"{meta}/v21.0",
-                "meta_app_id": "sandbox-app",
-                "meta_oauth_dialog_url": f"{meta}/v21.0/dialog/oauth",
-                "meta_es_config_id": "demo-embedded-signup",
-            }
-        )
-        app = inbox_app(lambda: open_deps(checked, declare=True, hasher=CHEAP_HASHER))
-        with serve(app) as inbox:
-            app.state.deps.facebook.public_url = inbox  # the redirect URI is the inbox's own address
+        checked = login_settings(settings, meta, meta_es_config_id="demo-embedded-signup")
+        with inbox_at_its_own_address(checked) as inbox:
             lines = connect_demo(inbox)
         subscribed = httpx.get(f"{meta}/_sandbox/subscriptions").json()
         numbers = [a for a in httpx.get(f"{meta}/_sandbox/accounts").json() if a["channel"] == "whatsapp"]

@@ -22,12 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
+from connect_support import login_settings, meta_sandbox
 from inbox_support import PASSWORD, SeededTenant, running_inbox, seed
-from sandbox_server import sandbox
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from meta_sandbox import SandboxConfig
 from omni_common.crypto import KeyRing, binding
 from omni_common.dburl import async_url
 from omni_common.domain.credentials import Credentials, unpack
@@ -36,7 +35,6 @@ from omni_common.tenancy.accounts import CREDENTIALS_FIELD
 
 pytestmark = pytest.mark.integration
 
-APP = "sandbox-app"
 PUBLIC = "https://inbox.test"
 CONFIG = "es-config-1"
 ES_PERMS = ["whatsapp_business_management", "whatsapp_business_messaging", "business_management"]
@@ -44,23 +42,13 @@ ES_PERMS = ["whatsapp_business_management", "whatsapp_business_messaging", "busi
 
 @pytest.fixture(scope="module")
 def meta(settings: Settings) -> Iterator[str]:
-    secret = settings.app_secret_list()[0].decode()
-    with sandbox(SandboxConfig(app_secret=secret)) as root:
+    with meta_sandbox(settings) as root:
         yield root
 
 
 @pytest.fixture(scope="module")
 def inbox_url(settings: Settings, meta: str) -> Iterator[str]:
-    checked = settings.model_copy(
-        update={
-            "verify_accounts": True,
-            "graph_api_url": f"{meta}/v21.0",
-            "meta_app_id": APP,
-            "meta_oauth_dialog_url": f"{meta}/v21.0/dialog/oauth",
-            "meta_es_config_id": CONFIG,
-            "public_url": PUBLIC,
-        }
-    )
+    checked = login_settings(settings, meta, meta_es_config_id=CONFIG, public_url=PUBLIC)
     with running_inbox(checked, declare=True) as url:
         yield url
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:  # imported when run, not for `omni --help`
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 tenant_app = typer.Typer(no_args_is_help=True, help="Create and list tenants.")
 user_app = typer.Typer(no_args_is_help=True, help="Manage a tenant's users.")
@@ -149,10 +153,21 @@ def user_add(
     display_name: str | None = typer.Option(None, "--display-name"),
 ) -> None:
     """Add a user to a tenant."""
+    from omni_common.tenancy.users import add_user
+
+    async def add(session: AsyncSession) -> str:
+        user = await add_user(session, email, password, role, display_name=display_name)
+        return f"user {user.email} ({role}) added to {slug}"
+
+    in_tenant(slug, add)
+
+
+def in_tenant(slug: str, work: Callable[[AsyncSession], Awaitable[str]]) -> None:
+    """Run ``work`` in one transaction of tenant ``slug``'s database (found through the catalog) and
+    print what it says; a refusal is printed as an error, exit code 1."""
     from omni_common.db.catalog import Catalog, catalog_engine
     from omni_common.db.registry import TenantEngineRegistry
     from omni_common.errors import OmniError, TenantNotFound
-    from omni_common.tenancy.users import add_user
 
     settings = _settings()
 
@@ -165,8 +180,7 @@ def user_add(
             if tenant is None:
                 raise TenantNotFound(f"no tenant {slug!r}")
             async with registry.begin(tenant.id) as session:
-                user = await add_user(session, email, password, role, display_name=display_name)
-                return f"user {user.email} ({role}) added to {slug}"
+                return await work(session)
         finally:
             await registry.close()
             await engine.dispose()

@@ -3,13 +3,12 @@ the changes that end a user's sessions (the same rules as the inbox's Team page,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import typer
 
-from omni_cli.commands.tenancy import _fail, _settings, user_app
+from omni_cli.commands.tenancy import in_tenant, user_app
 
 if TYPE_CHECKING:  # imported when run, not for `omni --help`
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,34 +20,16 @@ Change = Callable[["AsyncSession", "User"], Awaitable[str]]
 
 def _apply(slug: str, email: str, change: Change) -> None:
     """Run one change on the user ``email`` of tenant ``slug`` in one transaction; print its outcome."""
-    from omni_common.db.catalog import Catalog, catalog_engine
-    from omni_common.db.registry import TenantEngineRegistry
-    from omni_common.errors import OmniError, TenantNotFound
+    from omni_common.errors import TenantNotFound
     from omni_common.tenancy.users import get_user_by_email
 
-    settings = _settings()
+    async def work(session: AsyncSession) -> str:
+        user = await get_user_by_email(session, email)
+        if user is None:
+            raise TenantNotFound(f"no user {email!r} in {slug}")
+        return await change(session, user)
 
-    async def run() -> str:
-        engine = catalog_engine(settings.database_url, pool_size=1, max_overflow=0)
-        catalog = Catalog(engine)
-        registry = TenantEngineRegistry(catalog, server_url=settings.database_url, connections_per_server=4)
-        try:
-            tenant = await catalog.get_tenant_by_slug(slug)
-            if tenant is None:
-                raise TenantNotFound(f"no tenant {slug!r}")
-            async with registry.begin(tenant.id) as session:
-                user = await get_user_by_email(session, email)
-                if user is None:
-                    raise TenantNotFound(f"no user {email!r} in {slug}")
-                return await change(session, user)
-        finally:
-            await registry.close()
-            await engine.dispose()
-
-    try:
-        typer.echo(asyncio.run(run()))
-    except (OmniError, ValueError) as exc:
-        raise _fail(f"error: {exc}") from exc
+    in_tenant(slug, work)
 
 
 def _ended(n: int) -> str:
