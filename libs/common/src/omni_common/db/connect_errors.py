@@ -15,8 +15,9 @@ _TRANSIENT_CONNECT = {"53300", "53000", "57P03", "57P01", "08006", "08001", "080
 
 
 # A move's traces, seen by a process that cached the tenant before it: the source made read-only
-# (25006 read_only_sql_transaction), or dropped after the switch (3D000 invalid_catalog_name).
-_MOVED = {"25006", "3D000"}
+# (25006 read_only_sql_transaction), its session closed by the freeze (57P01 admin_shutdown, also a
+# server's shutdown: the catalog tells them apart), or dropped after the switch (3D000).
+_MOVED = {"25006", "57P01", "3D000"}
 # How long a tenant being moved is cached (its writers check again this often for the move's end).
 MOVING_RECHECK_S = 1.0
 

@@ -249,9 +249,11 @@ class Mover:
                     " AND (%s OR state <> 'active')",
                     (tenant.db_name, frozen_at, force),
                 )
+                # Every session from before the freeze must be gone, not only the active ones: one
+                # that finished a statement between the two queries is "idle in transaction" and
+                # could still commit a write after the copy (found by the whole suite under load).
                 cur = await conn.execute(
-                    f"SELECT count(*) FROM pg_stat_activity WHERE {older} AND state = 'active'",
-                    (tenant.db_name, frozen_at),
+                    f"SELECT count(*) FROM pg_stat_activity WHERE {older}", (tenant.db_name, frozen_at)
                 )
                 busy = await cur.fetchone()
                 if busy is None or busy[0] == 0:
