@@ -188,6 +188,12 @@ def _service_connections(stack: ClusterStack) -> dict[str, str]:
     return {}
 
 
+def _every_service_listed(stack: ClusterStack) -> dict[str, str]:
+    """The services' connections once all are listed (empty until then)."""
+    conns = _service_connections(stack)
+    return conns if set(conns) == CONNECTIONS else {}
+
+
 def _reconnected(stack: ClusterStack, away_from: str) -> dict[str, str]:
     """Every service connection open on a node other than ``away_from`` (empty until then)."""
     conns = _service_connections(stack)
@@ -239,7 +245,14 @@ def test_flood_through_a_killed_node_a_stopped_leader_and_a_lost_quorum(stack: C
         leader, members, _online = _members(stack, name)
         assert members == all_nodes, (name, members)
         assert leader == first.name, "declared through the first URL, led there"
-    assert set(_service_connections(stack).values()) == {first.name}, "services start on the first URL"
+    # The management API lists new connections after its stats interval (seconds): wait for all.
+    started = wait_until(
+        lambda: _every_service_listed(stack),
+        timeout=30,
+        interval=0.5,
+        what="every service's connection listed",
+    )
+    assert set(started.values()) == {first.name}, "services start on the first URL"
 
     tag = f"cl{secrets.token_hex(3)}"
     started = time.monotonic()
