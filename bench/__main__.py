@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 
 from bench.config import BenchConfig, smoke_config
 from bench.outbound import add_outbound_args, outbound_config, run_outbound
+from bench.outbound_tenancy import run_outbound_tenancy
 from bench.run import run
 from bench.tenancy import run_tenancy
 from bench.writepath import WritepathConfig, run_writepath
@@ -68,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run every count twice: unsharded, then with N tenant shards (OMNI_NORMALIZER_SHARDS)",
     )
+    t.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="spread the tenants over N PostgreSQL servers: the catalog's and N-1 private clusters"
+        " (started and removed by the run; max_connections from --private-pg, else 100)",
+    )
+    t.add_argument("--profile", action="store_true", help="py-spy one process per service in each variant")
     t.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
     t.add_argument("--out", type=Path, default=Path("bench/results/tenancy"))
     t.add_argument(
@@ -88,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
         "outbound", help="outbound-sender against the Meta sandbox (rate, latency, pacing, 429)"
     )
     add_outbound_args(o)
+    o.add_argument(
+        "--tenant-counts",
+        default="",
+        metavar="10,1000",
+        help="the tenant-connection curve instead: --total replies over each count (rate-0ms only)",
+    )
+    o.add_argument("--total", type=int, default=6000, help="replies per count with --tenant-counts")
     w = sub.add_parser("writepath", help="the normalizer's write path alone: CPU per event by batch size")
     w.add_argument("--tenants", type=int, default=10)
     w.add_argument("--deliveries", type=int, default=3000, help="deliveries of the mix per batch size")
@@ -101,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # SIGTERM (a timeout, kill) unwinds like Ctrl-C: the run's processes, private clusters, vhost and
+    # databases are removed by the finally blocks instead of being left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     configure_logging(service="bench", json=False, level="WARNING")  # provisioning is chatty
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.cmd == "writepath":
@@ -117,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         return 0
     if args.cmd == "outbound":
+        if args.tenant_counts:
+            counts = [int(c) for c in args.tenant_counts.split(",")]
+            run_outbound_tenancy(outbound_config(args), counts, args.total, command)
+            return 0
         run_outbound(outbound_config(args), command)
         return 0
     if args.cmd == "tenancy":
@@ -132,12 +157,16 @@ def main(argv: list[str] | None = None) -> int:
             ingress_only=False,
             drain_timeout=args.drain_timeout,
             warmup_per_tenant=args.warmup,
+            profile=args.profile,
             out=args.out,
             service_env=dict(kv.split("=", 1) for kv in args.set),
         )
         with ExitStack() as stack:
             if args.private_pg:
                 base.pg_admin_url = stack.enter_context(private_cluster(args.private_pg))
+            base.extra_servers = tuple(
+                stack.enter_context(private_cluster(args.private_pg or 100)) for _ in range(args.servers - 1)
+            )
             run_tenancy(base, [int(c) for c in args.counts.split(",")], command, shards=args.shards)
         return 0
     if args.cmd == "smoke":

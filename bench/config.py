@@ -34,6 +34,9 @@ class BenchConfig:
     # The PostgreSQL server the run creates its databases on (``--private-pg`` points it at a
     # cluster of the run's own, sized with its own max_connections).
     pg_admin_url: str = PG_ADMIN_URL
+    # Further PostgreSQL servers (admin URLs, ``--servers N``): registered in the run's catalog as
+    # database servers, so the placement rule spreads the tenants over them and the catalog's own.
+    extra_servers: tuple[str, ...] = ()
     # Deliveries per tenant sent (and undone) before the measured phase: steady state, not cold start.
     warmup_per_tenant: int = 0
 

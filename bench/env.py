@@ -21,6 +21,7 @@ from bench.config import AMQP_BASE, APP_SECRET, MGMT_AUTH, MGMT_URL, PG_ADMIN_UR
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry, tenant_url
+from omni_common.db.servers import split_secret
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import connect_account
@@ -46,6 +47,7 @@ class BenchEnv:
     name: str
     settings: Settings
     pg_admin_url: str = PG_ADMIN_URL
+    extra_servers: tuple[str, ...] = ()  # admin URLs of the run's further database servers
     vhost_created: bool = False
     tenants: list[BenchTenant] = field(default_factory=list)
     # Each tenant database's conninfo on its own server (from the catalog: ``tenant_url``).
@@ -82,7 +84,13 @@ class BenchEnv:
         self.tenant_conninfos[tenant.db_name] = libpq_conninfo(tenant_url(self.settings.database_url, tenant))
 
 
-def new_env(pg_admin_url: str = PG_ADMIN_URL) -> BenchEnv:
+def server_names(env: BenchEnv) -> dict[str, str]:
+    """Database server name -> admin URL: ``main`` (the catalog's) and ``bench2``… (``--servers``)."""
+    extra = {f"bench{i}": url for i, url in enumerate(env.extra_servers, start=2)}
+    return {"main": env.pg_admin_url, **extra}
+
+
+def new_env(pg_admin_url: str = PG_ADMIN_URL, extra_servers: tuple[str, ...] = ()) -> BenchEnv:
     name = f"omnibench_{secrets.token_hex(4)}"
     base = pg_admin_url.rsplit("/", 1)[0]
     settings = Settings(
@@ -93,7 +101,7 @@ def new_env(pg_admin_url: str = PG_ADMIN_URL) -> BenchEnv:
         meta_app_secrets=APP_SECRET,
         meta_verify_token=VERIFY_TOKEN,
     )
-    return BenchEnv(name=name, settings=settings, pg_admin_url=pg_admin_url)
+    return BenchEnv(name=name, settings=settings, pg_admin_url=pg_admin_url, extra_servers=extra_servers)
 
 
 def mgmt_client() -> httpx.Client:
@@ -123,13 +131,15 @@ def teardown(env: BenchEnv) -> None:
             api.delete(f"/api/vhosts/{quote(env.vhost, safe='')}")
         env.vhost_created = False
     prefix = env.name.replace("_", r"\_") + "%"
-    with psycopg.connect(env.pg_admin_url, autocommit=True) as conn:
-        names = [
-            r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix,))
-        ]
-        for db in names:
-            assert db.startswith(env.name)
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+    # Further servers first: the catalog (on the first) is what lists their databases.
+    for admin_url in (*env.extra_servers, env.pg_admin_url):
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            names = [
+                r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix,))
+            ]
+            for db in names:
+                assert db.startswith(env.name)
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 
 
 def account_ids(index: int) -> tuple[dict[str, str], str]:
@@ -190,9 +200,23 @@ async def _seed_outbound(conninfo: str, tenant_id: uuid.UUID, index: int, pool: 
         await conn.execute("ANALYZE chat_messages")
 
 
+async def _register_servers(env: BenchEnv) -> None:
+    """``omni db-server add`` for each further server (trust auth here: no password variable)."""
+    engine = catalog_engine(env.settings.database_url)
+    try:
+        catalog = Catalog(engine)
+        for name, admin_url in server_names(env).items():
+            if name != "main":
+                await catalog.add_server(name, split_secret(admin_url)[0], password_env=None)
+    finally:
+        await engine.dispose()
+
+
 async def provision_tenants(env: BenchEnv, count: int, outbound_pool: int, *, concurrency: int = 4) -> None:
     """Migrate the catalog, create ``count`` tenants with three accounts each and seed their outbound."""
     await migrate_all(env.settings.database_url)
+    if env.extra_servers:
+        await _register_servers(env)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> BenchTenant:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -117,6 +118,9 @@ class Sampler(BackgroundLoop):
 
     procs: list[Proc]
     interval: float = 0.5
+    # Postmaster pid -> database server name (``--servers``): PostgreSQL's CPU is then also split
+    # per server, as groups ``postgresql@<name>`` beside the ``postgresql`` total.
+    pg_servers: dict[int, str] = field(default_factory=dict)
     peak_rss: dict[str, float] = field(default_factory=dict)  # group -> MiB, largest single process
     cpu_start: dict[str, dict[int, float]] = field(default_factory=dict)
     cpu_last: dict[str, dict[int, float]] = field(default_factory=dict)
@@ -132,13 +136,25 @@ class Sampler(BackgroundLoop):
             groups.setdefault(p.group, []).extend(p.tree())
         groups["rabbitmq"] = _named(("beam.smp", "erl_child_setup", "epmd"))
         groups["postgresql"] = _named(("postgres",))
+        if self.pg_servers:
+            # The total becomes the run's servers only (another cluster on the machine is not ours).
+            mine: list[psutil.Process] = []
+            for p in groups["postgresql"]:
+                name = self.pg_servers.get(p.pid)
+                if name is None:
+                    with contextlib.suppress(psutil.Error):
+                        name = self.pg_servers.get(p.ppid())
+                if name is not None:
+                    groups.setdefault(f"postgresql@{name}", []).append(p)
+                    mine.append(p)
+            groups["postgresql"] = mine
         return groups
 
     def _sample(self) -> dict[str, dict[int, float]]:
         out = {}
         for group, procs in self._groups().items():
             out[group] = _cpu(procs)
-            if group not in ("rabbitmq", "postgresql"):
+            if group not in ("rabbitmq",) and not group.startswith("postgresql"):
                 for p in procs:
                     try:
                         rss = p.memory_info().rss / 2**20
@@ -190,3 +206,17 @@ class Sampler(BackgroundLoop):
     @property
     def span(self) -> float:
         return self._t1 - self._t0
+
+
+def postmasters(admin_urls: dict[str, str]) -> dict[int, str]:
+    """Each server's postmaster pid (the parent of a backend) -> its name."""
+    import psycopg
+
+    out: dict[int, str] = {}
+    for name, url in admin_urls.items():
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        if row:
+            with contextlib.suppress(psutil.Error):
+                out[psutil.Process(int(row[0])).ppid()] = name
+    return out

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
 from bench.background import BackgroundLoop
-from bench.env import BenchEnv
+from bench.env import BenchEnv, server_names
 
 
 async def _one(conninfo: str) -> list[tuple[str, float]]:
@@ -51,20 +52,43 @@ async def reset(env: BenchEnv) -> None:
 
 @dataclass
 class ConnectionSampler(BackgroundLoop):
-    """Peak number of PostgreSQL connections to this run's databases."""
+    """Peak number of PostgreSQL connections to this run's databases: in all, and per server."""
 
     env: BenchEnv
     interval: float = 1.0
-    peak: int = 0
+    peak: int = 0  # the largest sum over the servers in one sample
+    peak_by_server: dict[str, int] = field(default_factory=dict)
+    # Backends started on each server's run databases while sampling (pg_stat_database.sessions):
+    # every one is a connection set up (fork, authentication, caches warmed) for the run.
+    sessions_by_server: dict[str, int] = field(default_factory=dict)
     samples: list[int] = field(default_factory=list)
 
     def _loop(self) -> None:
         prefix = self.env.name.replace("_", r"\_") + "%"
-        with psycopg.connect(self.env.conninfo(), autocommit=True) as conn:
+        servers = server_names(self.env)
+        conns = {name: psycopg.connect(url, autocommit=True) for name, url in servers.items()}
+        try:
+            start = {name: _sessions(conn, prefix) for name, conn in conns.items()}
             while not self._stop.wait(self.interval):
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s", (prefix,)
-                ).fetchone()
-                n = int(row[0]) if row else 0
-                self.samples.append(n)
-                self.peak = max(self.peak, n)
+                total = 0
+                for name, conn in conns.items():
+                    row = conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s", (prefix,)
+                    ).fetchone()
+                    n = int(row[0]) if row else 0
+                    self.peak_by_server[name] = max(self.peak_by_server.get(name, 0), n)
+                    total += n
+                self.samples.append(total)
+                self.peak = max(self.peak, total)
+            for name, conn in conns.items():
+                self.sessions_by_server[name] = _sessions(conn, prefix) - start[name]
+        finally:
+            for conn in conns.values():
+                conn.close()
+
+
+def _sessions(conn: psycopg.Connection[Any], prefix: str) -> int:
+    row = conn.execute(
+        "SELECT coalesce(sum(sessions), 0) FROM pg_stat_database WHERE datname LIKE %s", (prefix,)
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -196,7 +196,7 @@ def check_connection_budget(cfg: BenchConfig) -> None:
 
 def run(cfg: BenchConfig, command: str) -> dict[str, Any]:
     check_connection_budget(cfg)
-    env = benv.new_env(cfg.pg_admin_url)
+    env = benv.new_env(cfg.pg_admin_url, cfg.extra_servers)
     cfg.out.mkdir(parents=True, exist_ok=True)
     services: list[procs.Proc] = []
     log(f"environment {env.name}: catalog database and vhost of that name")
@@ -299,7 +299,8 @@ def pipeline_phase(
     workers: list[procs.Proc],
 ) -> dict[str, Any]:
     log(f"pipeline: {cfg.duration:.0f} s of load, {cfg.tenants} tenants")
-    sampler = procs.Sampler(services)
+    split = procs.postmasters(benv.server_names(env)) if env.extra_servers else {}
+    sampler = procs.Sampler(services, pg_servers=split)
     qsampler = queues.QueueSampler(env.vhost)
     conns = readback.ConnectionSampler(env)
     sampler.start()
@@ -341,6 +342,8 @@ def pipeline_phase(
         "cpu_timeline": sampler.timeline,
         "queue_depth": qsampler.samples,
         "pg_connections_peak": conns.peak,
+        "pg_connections_peak_by_server": conns.peak_by_server,
+        "pg_sessions_started_by_server": conns.sessions_by_server,
         "profiles": profiles,
         "mgmt_user": MGMT_AUTH[0],
     }

@@ -60,6 +60,9 @@ def _variant(n: int, res: dict[str, Any]) -> dict[str, Any]:
         "row_ms": pipe["e2e"]["row_ms"],
         "webhooks_per_s": pipe["acks_per_second"],
         "pg_connections_peak": pipe["pg_connections_peak"],
+        "pg_connections_peak_by_server": pipe.get("pg_connections_peak_by_server", {}),
+        "pg_sessions_started": sum(pipe.get("pg_sessions_started_by_server", {}).values()),
+        "profiles": pipe.get("profiles", {}),
         "drain_wait_s": pipe["drain_wait_s"],
         "cpu_seconds": pipe["cpu_seconds"],
     }
@@ -92,7 +95,7 @@ def _cpu_ms_per_event(variant: dict[str, Any]) -> tuple[float, float]:
     """CPU per committed event: our services together (RabbitMQ aside), and every PostgreSQL process."""
     committed = variant["events_committed"] or 1
     cpu: dict[str, float] = variant["cpu_seconds"]
-    services = sum(s for g, s in cpu.items() if g not in ("rabbitmq", "postgresql"))
+    services = sum(s for g, s in cpu.items() if g != "rabbitmq" and not g.startswith("postgresql"))
     return 1000 * services / committed, 1000 * cpu.get("postgresql", 0.0) / committed
 
 
@@ -105,8 +108,9 @@ def write_md(out: dict[str, Any], path: Path) -> None:
         f"Service settings: {out['service_env'] or 'defaults'}",
         "",
         "| tenants | mode | events acked | committed | end-to-end events/s | ratio | s to last commit"
-        " | row p50 / p99 ms | peak PG connections | CPU ms / event: services | PostgreSQL | per service |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        " | row p50 / p99 ms | peak PG connections | PG sessions started | CPU ms / event: services"
+        " | PostgreSQL | per service |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for v in out["variants"].values():
         row = v["row_ms"]
@@ -115,11 +119,15 @@ def write_md(out: dict[str, Any], path: Path) -> None:
         per_service = ", ".join(
             f"{g} {1000 * s / committed:.2f}" for g, s in sorted(v["cpu_seconds"].items())
         )
+        by_server = v.get("pg_connections_peak_by_server") or {}
+        peak = str(v["pg_connections_peak"])
+        if len(by_server) > 1:
+            peak += " (" + ", ".join(f"{name} {n}" for name, n in sorted(by_server.items())) + ")"
         lines.append(
             f"| {v['tenants']} | {v.get('mode', '-')} | {v['events_acked']} | {v['events_committed']}"
             f" | {v['events_per_s']:.0f} | {v.get('ratio', 0.0):.2f}"
             f" | {v['seconds_to_last_commit']:.1f} | {row.get('p50') or 0:.0f} / {row.get('p99') or 0:.0f}"
-            f" | {v['pg_connections_peak']} | {services:.2f} | {pg:.2f} | {per_service} |"
+            f" | {peak} | {v.get('pg_sessions_started', '-')} | {services:.2f} | {pg:.2f} | {per_service} |"
         )
     lines += ["", f"Throughput ratio (last / first): **{out['ratio']:.2f}**", ""]
     path.write_text("\n".join(lines))

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from omni_common.broker.connection import connect, install_signal_handlers
 from omni_common.broker.consumer import ConsumerRunner
-from omni_common.broker.publisher import Publisher
+from omni_common.broker.publisher import WORKER_CONFIRM_TIMEOUT_S, Publisher
 from omni_common.broker.subscription import Subscription, delivery_handler
 from omni_common.broker.topology import Topology, build_topology, declare_topology
 from omni_common.http_common import add_health_routes, health_server
@@ -125,7 +125,7 @@ async def run_worker(
     try:
         async with connection.channel() as channel:
             await declare_topology(channel, topology)
-        publisher = Publisher(publish_connection)
+        publisher = Publisher(publish_connection, timeout=WORKER_CONFIRM_TIMEOUT_S)
         await publisher.start()
         subscriptions, cleanup = await build_handlers(BrokerAccess(topology, publish_connection, publisher))
         runners = [

@@ -19,6 +19,12 @@ from omni_common.broker.topology import EVENTS_EXCHANGE
 
 log = structlog.get_logger(__name__)
 
+# A worker waits this long for a confirm (the ingress keeps the 5-s default: Meta waits for its
+# answer). A worker's delivery stays unacked while it waits, so waiting costs nothing; giving up
+# sooner retries the same events into the same congested broker (seen in a closed-loop bench on a
+# busy machine: thousands of 5-s time-outs, each republishing its events, the backlog growing).
+WORKER_CONFIRM_TIMEOUT_S = 30.0
+
 
 class Publisher:
     """Publishes on one confirm channel; many concurrent ``publish`` calls pipeline their confirms.
