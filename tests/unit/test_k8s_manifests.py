@@ -37,6 +37,7 @@ from omni_common.contracts.routing import (
     ROUTED_EVENTS,
     STAGES,
 )
+from omni_common.db.servers import default_password_env
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -54,6 +55,17 @@ WORK = {
     "ai-suggester": [AI_REQUESTS],
 }
 DEV_ONLY = ("guest", "dev-only", "omni-dev:")
+# What opens tenant databases (the services whose main.py builds a tenant engine registry, and the
+# migration), so needs every database server's password; the router and the ingress read the catalog.
+TENANT_DATABASES = {
+    "normalizer",
+    "outbound-sender",
+    "ai-suggester",
+    "account-monitor",
+    "inbox-api",
+    "omni-migrate",
+}
+CATALOG_CLUSTER = "omni-catalog"  # the `main` server: reached through OMNI_DATABASE_URL
 
 Doc = dict[str, Any]
 
@@ -296,6 +308,35 @@ def test_secrets_by_reference_and_pods_wait_for_the_migration(overlay: str) -> N
         if "OMNI_DATABASE_URL" in env and workload["kind"] == "Deployment":
             init = pod.get("initContainers", [])
             assert [c["name"] for c in init] == ["wait-for-schema"], workload["metadata"]["name"]
+
+
+def _opens_tenant_databases(service: str) -> bool:
+    main = ROOT / "services" / service / "src" / service.replace("-", "_") / "main.py"
+    return "registry_for(" in main.read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_opening_tenant_databases_gets_each_servers_password(overlay: str) -> None:
+    """The catalog names a server's password variable (OMNI_DB_SERVER_<NAME>_PASSWORD), never the
+    password: each workload that opens tenant databases must get it, from the server's Secret."""
+    assert {s for s in SERVICES if _opens_tenant_databases(s)} | {"omni-migrate"} == TENANT_DATABASES
+    # A CloudNativePG Cluster omni-NAME is server NAME; its operator writes Secret omni-NAME-app.
+    servers = {
+        c.removeprefix("omni-"): f"{c}-app" for c in objects(overlay, "Cluster") if c != CATALOG_CLUSTER
+    }
+    if overlay == "production":
+        assert set(servers) == {"tenants-b"}
+    workloads = {**objects(overlay, "Deployment"), **objects(overlay, "Job")}
+    for name, workload in workloads.items():
+        env = {v["name"]: v for v in _container(workload).get("env", [])}
+        passwords = {v for v in env if v.startswith("OMNI_DB_SERVER_")}
+        if name not in TENANT_DATABASES:
+            assert not passwords, f"{name} gets database passwords it does not use"
+            continue
+        assert passwords == {default_password_env(s) for s in servers}, name
+        for server, secret in servers.items():
+            ref = env[default_password_env(server)]["valueFrom"]
+            assert ref == {"secretKeyRef": {"name": secret, "key": "password"}}, (name, server)
 
 
 def test_production_carries_no_credentials_and_the_cluster_shape() -> None:
