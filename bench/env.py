@@ -20,8 +20,8 @@ from psycopg import sql
 from bench.config import AMQP_BASE, APP_SECRET, MGMT_AUTH, MGMT_URL, PG_ADMIN_URL, VERIFY_TOKEN
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
-from omni_common.db.registry import TenantEngineRegistry, tenant_url
-from omni_common.db.servers import split_secret
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.servers import split_secret, tenant_url
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import connect_account

@@ -162,3 +162,11 @@ def test_the_http_services_scale_behind_the_balancer(compose: dict[str, Any]) ->
     sandbox = " ".join(services["meta-sandbox"]["command"])
     assert "--ingress-url http://balancer:8080" in sandbox  # webhooks go through the balancer too
     assert services["inbox-api"]["environment"]["OMNI_TRUSTED_PROXIES"]
+
+
+def test_database_server_passwords_reach_every_tenant_database_process(compose: dict[str, Any]) -> None:
+    """A server's password (OMNI_DB_SERVER_<NAME>_PASSWORD) goes in .env: each process that opens
+    tenant databases reads it (docs/runbook.md, "Database servers")."""
+    for name in ("migrate", "normalizer", "outbound-sender", "ai-suggester", "account-monitor", "inbox-api"):
+        paths = [f["path"] if isinstance(f, dict) else f for f in compose["services"][name]["env_file"]]
+        assert ".env" in paths, name

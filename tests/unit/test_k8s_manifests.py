@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -36,6 +37,7 @@ from omni_common.contracts.routing import (
     ROUTED_EVENTS,
     STAGES,
 )
+from omni_common.db.servers import default_password_env
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -53,6 +55,17 @@ WORK = {
     "ai-suggester": [AI_REQUESTS],
 }
 DEV_ONLY = ("guest", "dev-only", "omni-dev:")
+# What opens tenant databases (the services whose main.py builds a tenant engine registry, and the
+# migration), so needs every database server's password; the router and the ingress read the catalog.
+TENANT_DATABASES = {
+    "normalizer",
+    "outbound-sender",
+    "ai-suggester",
+    "account-monitor",
+    "inbox-api",
+    "omni-migrate",
+}
+CATALOG_CLUSTER = "omni-catalog"  # the `main` server: reached through OMNI_DATABASE_URL
 
 Doc = dict[str, Any]
 
@@ -178,27 +191,67 @@ def test_every_service_folder_has_a_deployment_with_probes_and_resources(overlay
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
+def _trigger_queues(trigger: Doc, names: list[str]) -> set[str]:
+    """The queues of ``names`` a rabbitmq trigger reads: its queue, or those its regex matches (the
+    management API's ``use_regex`` searches the name, as ``re.search`` does: anchors matter)."""
+    meta = trigger["metadata"]
+    if meta.get("useRegex") != "true":
+        return {meta["queueName"]}
+    # Several queues: one management-API call summing their ready messages, like one queue's depth.
+    assert meta["protocol"] == "http"
+    assert meta["operation"] == "sum"
+    # Ready only, as the AMQP triggers read: unacked (up to the prefetch per replica) is work taken.
+    assert meta["excludeUnacknowledged"] == "true"
+    matched = {n for n in names if re.search(meta["queueName"], n)}
+    # KEDA reads one page of matches and fails on more (default 100): raising the shard count past
+    # it needs `pageSize` (RabbitMQ serves at most 500 a page).
+    assert len(matched) <= int(meta.get("pageSize", "100")) <= 500
+    return matched
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_work_queue_scales_its_worker_on_its_depth(overlay: str) -> None:
-    topology = build_topology(retry_delays_ms=[1000], delivery_limit=10)
+    shards = int(_config(overlay)["OMNI_NORMALIZER_SHARDS"])
+    assert shards > 0
+    topology = build_topology(retry_delays_ms=[1000], delivery_limit=10, normalizer_shards=shards)
+    names = [q.name for q in topology.queues]
     scaled = objects(overlay, "ScaledObject")
     auths = objects(overlay, "TriggerAuthentication")
+    # The broker's Secret: an AMQP URL for triggers on one queue, the management API's for the others.
+    keys = {"amqp": "host", "http": "management"}
     covered = set()
     for worker, stages in WORK.items():
         spec = scaled[worker]["spec"]
         assert spec["scaleTargetRef"]["name"] == worker
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
-        queues = {}
+        queues: set[str] = set()
         for trigger in spec["triggers"]:
             assert trigger["type"] == "rabbitmq"
             assert trigger["metadata"]["mode"] == "QueueLength"
             assert int(trigger["metadata"]["value"]) > 0
             auth = auths[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
-            assert {(a["parameter"], a["name"]) for a in auth} == {("host", "omni-broker")}
-            queues[trigger["metadata"]["queueName"]] = trigger
-        assert set(queues) == {topology.queue_name(s) for s in stages}, worker
+            key = keys[trigger["metadata"]["protocol"]]
+            assert {(a["parameter"], a["name"], a["key"]) for a in auth} == {("host", "omni-broker", key)}
+            read = _trigger_queues(trigger, names)
+            assert not read & queues, (worker, "a queue counted twice")
+            queues |= read
+        # Sharded routed events: the stage queue (what it held before the switch drains) and every
+        # shard; no retry or dead-letter queue.
+        expected = {q for s in stages for q in (topology.queue_name(s), *topology.shard_queues(s))}
+        assert queues == expected, worker
         covered.update(stages)
     assert covered == set(STAGES), f"work queues nobody scales on: {set(STAGES) - covered}"
+    assert len(topology.shard_queues(ROUTED_EVENTS)) == shards
+    # A normalizer beyond the shard count would own no shard (it takes only overflow).
+    assert scaled["normalizer"]["spec"]["maxReplicaCount"] <= shards
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_shard_count_matches_compose(overlay: str) -> None:
+    """Every service declares the topology: Kubernetes runs the shard count compose runs."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    shards = compose["x-omni"]["environment"]["OMNI_NORMALIZER_SHARDS"]
+    assert _config(overlay)["OMNI_NORMALIZER_SHARDS"] == shards
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -257,6 +310,35 @@ def test_secrets_by_reference_and_pods_wait_for_the_migration(overlay: str) -> N
             assert [c["name"] for c in init] == ["wait-for-schema"], workload["metadata"]["name"]
 
 
+def _opens_tenant_databases(service: str) -> bool:
+    main = ROOT / "services" / service / "src" / service.replace("-", "_") / "main.py"
+    return "registry_for(" in main.read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_opening_tenant_databases_gets_each_servers_password(overlay: str) -> None:
+    """The catalog names a server's password variable (OMNI_DB_SERVER_<NAME>_PASSWORD), never the
+    password: each workload that opens tenant databases must get it, from the server's Secret."""
+    assert {s for s in SERVICES if _opens_tenant_databases(s)} | {"omni-migrate"} == TENANT_DATABASES
+    # A CloudNativePG Cluster omni-NAME is server NAME; its operator writes Secret omni-NAME-app.
+    servers = {
+        c.removeprefix("omni-"): f"{c}-app" for c in objects(overlay, "Cluster") if c != CATALOG_CLUSTER
+    }
+    if overlay == "production":
+        assert set(servers) == {"tenants-b"}
+    workloads = {**objects(overlay, "Deployment"), **objects(overlay, "Job")}
+    for name, workload in workloads.items():
+        env = {v["name"]: v for v in _container(workload).get("env", [])}
+        passwords = {v for v in env if v.startswith("OMNI_DB_SERVER_")}
+        if name not in TENANT_DATABASES:
+            assert not passwords, f"{name} gets database passwords it does not use"
+            continue
+        assert passwords == {default_password_env(s) for s in servers}, name
+        for server, secret in servers.items():
+            ref = env[default_password_env(server)]["valueFrom"]
+            assert ref == {"secretKeyRef": {"name": secret, "key": "password"}}, (name, server)
+
+
 def test_production_carries_no_credentials_and_the_cluster_shape() -> None:
     text = yaml.safe_dump_all(render("production"))
     for needle in DEV_ONLY:
@@ -278,6 +360,7 @@ def test_production_carries_no_credentials_and_the_cluster_shape() -> None:
 def test_dev_runs_as_is_with_its_own_secrets_and_redis() -> None:
     secrets = objects("dev", "Secret")
     assert set(secrets) >= {"omni-app", "omni-broker", "omni-redis"}
+    assert set(secrets["omni-broker"]["data"]) == {"url", "host", "management"}
     assert "omni-redis" in objects("dev", "StatefulSet")
     assert objects("dev", "RabbitmqCluster")["omni-rabbitmq"]["spec"]["replicas"] == 3
 

@@ -1,7 +1,7 @@
 """How a failure to reach a tenant's database reads: a refusal that passes with time, or a move's trace.
 
 Used by ``TenantEngineRegistry``: a refused connection is tried again for a while; a database made
-read-only or gone because of a move makes the registry ask the catalog again (``_moved_since``).
+read-only or gone because of a move makes the registry ask the catalog again (``TenantLookup.moved_since``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MOVING_RECHECK_S = 1.0
 
 def moved(exc: BaseException) -> bool:
     """Whether ``exc`` may say the tenant's database is frozen or gone because of a move (the
-    catalog decides: ``_moved_since``). libpq reports a missing database at connect time without
+    catalog decides: ``TenantLookup.moved_since``). libpq reports a missing database at connect time without
     its SQLSTATE, hence the message."""
     orig = getattr(exc, "orig", exc)
     if not isinstance(orig, psycopg.Error):

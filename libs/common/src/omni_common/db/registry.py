@@ -32,17 +32,10 @@ from sqlalchemy.pool import QueuePool
 
 from omni_common.db.budget import ServerBudgets, Slot, default_acquire_timeout_s, default_connections
 from omni_common.db.catalog import Catalog, TenantRecord
-from omni_common.db.connect_errors import MOVING_RECHECK_S, connect_refused, moved
-from omni_common.db.servers import server_url
-from omni_common.dburl import async_url
-from omni_common.errors import (
-    ConnectionBudgetExhausted,
-    DatabaseUnavailable,
-    NoTenantContext,
-    TenantHeld,
-    TenantNotActive,
-    TenantNotFound,
-)
+from omni_common.db.connect_errors import connect_refused, moved
+from omni_common.db.servers import server_key, tenant_url
+from omni_common.db.tenant_lookup import TenantLookup
+from omni_common.errors import ConnectionBudgetExhausted, DatabaseUnavailable, TenantHeld
 
 if TYPE_CHECKING:
     from omni_common.settings import Settings
@@ -50,27 +43,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def tenant_url(catalog_url: str | URL, tenant: TenantRecord) -> URL:
-    """Async URL of a tenant's database on its server (``db_servers``; ``main``: the catalog's own).
-
-    Every path that opens a tenant's database builds its URL here, from the catalog's record: the
-    registry, provisioning, ``omni migrate``, ``omni keys rotate``, a move. A legacy ``db_url``
-    (written by nothing since servers exist) still wins, for compatibility.
-    """
-    if tenant.db_url:
-        return async_url(tenant.db_url, database=tenant.db_name)
-    base = server_url(catalog_url, tenant.server_url, tenant.server_password_env)
-    return base.set(database=tenant.db_name)
-
-
 def application_name(prefix: str, tenant_id: uuid.UUID) -> str:
     """``application_name`` naming the tenant in pg_stat_activity (PostgreSQL keeps 63 bytes)."""
     return f"{prefix}:{tenant_id.hex[:12]}"[:63]
-
-
-def server_key(url: URL) -> str:
-    """The database server a URL points at: its budget is counted under this name."""
-    return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
 @dataclass
@@ -79,12 +54,6 @@ class _Entry:
     slot: Slot
     # The catalog record the engine's URL was last checked against (a move changes the URL).
     checked: TenantRecord | None = None
-
-
-@dataclass
-class _Cached:
-    tenant: TenantRecord
-    expires: float
 
 
 @dataclass
@@ -112,14 +81,14 @@ class TenantEngineRegistry:
     _closing: int = field(default=0, init=False)
     _idle: OrderedDict[uuid.UUID, AsyncEngine] = field(default_factory=OrderedDict, init=False)
     _budgets: ServerBudgets = field(init=False)
+    _lookup: TenantLookup = field(init=False)
     _waiting: dict[str, deque[object]] = field(default_factory=dict, init=False)  # tickets per server
     _sleepers: list[asyncio.Future[None]] = field(default_factory=list, init=False)
-    _tenants: dict[uuid.UUID, _Cached] = field(default_factory=dict, init=False)
-    _lookups: dict[uuid.UUID, asyncio.Future[_Cached]] = field(default_factory=dict, init=False)
     _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._budgets = ServerBudgets(self.connections_per_server)
+        self._lookup = TenantLookup(self.catalog, self.tenant_cache_seconds, self.read_while_moving)
 
     @property
     def connection_budget(self) -> int:
@@ -127,38 +96,13 @@ class TenantEngineRegistry:
         return self.connections_per_server
 
     async def tenant(self, tenant_id: uuid.UUID | None) -> TenantRecord:
-        """The active tenant ``tenant_id`` (briefly cached), or TenantNotFound/NotActive/NoTenantContext."""
-        if tenant_id is None:
-            raise NoTenantContext("no tenant given: tenant data needs a resolved tenant")
-        cached = self._tenants.get(tenant_id)
-        if cached is None or cached.expires < time.monotonic():
-            # Single flight: under load hundreds of handlers miss at once; one catalog read serves
-            # them all instead of exhausting the catalog's small pool.
-            lookup = self._lookups.get(tenant_id)
-            if lookup is None:
-                lookup = self._lookups[tenant_id] = asyncio.ensure_future(self._load(tenant_id))
-                lookup.add_done_callback(lambda _f: self._lookups.pop(tenant_id, None))
-            cached = await asyncio.shield(lookup)
-        if cached.tenant.status != "active":
-            raise TenantNotActive(f"tenant {cached.tenant.slug} is {cached.tenant.status}")
-        if cached.tenant.moving and not self.read_while_moving:
-            raise TenantHeld(f"tenant {cached.tenant.slug} is moving to another database server")
-        return cached.tenant
-
-    async def _load(self, tenant_id: uuid.UUID) -> _Cached:
-        record = await self.catalog.get_tenant(tenant_id)
-        if record is None:
-            self._tenants.pop(tenant_id, None)
-            raise TenantNotFound(f"no tenant {tenant_id}")
-        # A tenant being moved is looked up again soon: its writers resume as soon as the move ends.
-        ttl = min(self.tenant_cache_seconds, MOVING_RECHECK_S) if record.moving else self.tenant_cache_seconds
-        cached = _Cached(record, time.monotonic() + ttl)
-        self._tenants[tenant_id] = cached
-        return cached
+        """The active tenant ``tenant_id`` (briefly cached), or TenantNotFound/NotActive/NoTenantContext
+        (``TenantLookup``); TenantHeld while it moves, unless this registry only reads."""
+        return await self._lookup.tenant(tenant_id)
 
     def forget(self, tenant_id: uuid.UUID) -> None:
         """Drop the cached catalog row (e.g. after a status change made by this process)."""
-        self._tenants.pop(tenant_id, None)
+        self._lookup.forget(tenant_id)
 
     def _new_entry(self, tenant: TenantRecord) -> _Entry:
         url = tenant_url(self.server_url, tenant)
@@ -346,19 +290,13 @@ class TenantEngineRegistry:
             finally:
                 await conn.close()  # back to the pool (or dropped, if it broke)
         except Exception as exc:
-            if moved(exc) and await self._moved_since(tenant):
+            if moved(exc) and await self._lookup.moved_since(tenant):
                 # What this process cached of the tenant is out of date: a move froze its database
                 # (or dropped it after the switch). This write waits, and finds it next time.
                 raise TenantHeld(f"tenant {tenant.slug}'s database is being or was moved") from exc
             raise
         finally:
             self._release(tenant.id, entry)
-
-    async def _moved_since(self, tenant: TenantRecord) -> bool:
-        """Whether the catalog now says ``tenant`` is moving, or on another server (cache refreshed)."""
-        self.forget(tenant.id)
-        fresh = await self.catalog.get_tenant(tenant.id)
-        return fresh is not None and (fresh.moving or fresh.server != tenant.server)
 
     @asynccontextmanager
     async def session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:

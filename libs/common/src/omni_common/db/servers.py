@@ -13,11 +13,15 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL, make_url
 
 from omni_common.db.catalog_models import MAIN_SERVER
 from omni_common.dburl import async_url, database_name
+
+if TYPE_CHECKING:  # the catalog reads ServerRecord from here
+    from omni_common.db.catalog import TenantRecord
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
@@ -77,6 +81,24 @@ def server_url(
     parsed = async_url(url, database=database_name(catalog_url))
     password = env.get(password_env) if password_env else None
     return parsed.set(password=password) if password else parsed
+
+
+def tenant_url(catalog_url: str | URL, tenant: TenantRecord) -> URL:
+    """Async URL of a tenant's database on its server (``db_servers``; ``main``: the catalog's own).
+
+    Every path that opens a tenant's database builds its URL here, from the catalog's record: the
+    registry, provisioning, ``omni migrate``, ``omni keys rotate``, a move. A legacy ``db_url``
+    (written by nothing since servers exist) still wins, for compatibility.
+    """
+    if tenant.db_url:
+        return async_url(tenant.db_url, database=tenant.db_name)
+    base = server_url(catalog_url, tenant.server_url, tenant.server_password_env)
+    return base.set(database=tenant.db_name)
+
+
+def server_key(url: URL) -> str:
+    """The database server a URL points at: a process's connection budget is counted under this name."""
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
 
 
 def admin_database(name: str, catalog_url: str | URL) -> str:

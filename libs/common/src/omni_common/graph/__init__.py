@@ -1,6 +1,7 @@
 """Meta Graph API client: payload building, calls, error classification, usage headers."""
 
-from omni_common.graph.client import AccountInfo, GraphClient, MediaInfo, SendResult, TokenInfo
+from omni_common.graph.answers import AccountInfo, MediaInfo, SendResult, TokenInfo
+from omni_common.graph.client import GraphClient
 from omni_common.graph.errors import (
     ErrorClass,
     GraphError,

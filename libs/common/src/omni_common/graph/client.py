@@ -7,8 +7,6 @@ parameter because Meta offers no other way; the caller's own credentials still g
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from json import dumps as json_dumps
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +16,17 @@ import httpx
 import structlog
 
 from omni_common.domain.channels import Channel
+from omni_common.graph.answers import (
+    AccountInfo,
+    MediaInfo,
+    SendResult,
+    TokenInfo,
+    account_info,
+    json_object,
+    media_info,
+    message_id,
+    token_info,
+)
 from omni_common.graph.errors import ErrorClass, GraphError, parse_error_body
 from omni_common.graph.payloads import (
     ATTACHMENT_TYPES,
@@ -46,48 +55,6 @@ _ERROR_BODY_BYTES = 64 * 1024
 
 # Errors of the HTTP layer (httpx's, or aiohttp's when one escapes the transport's mapping).
 _TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, TimeoutError)
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """Meta accepted the message (not yet delivered): its id, the raw answer, the usage headers."""
-
-    external_message_id: str
-    raw: dict[str, Any]
-    usage: Usage = field(default_factory=Usage)
-
-
-@dataclass(frozen=True)
-class AccountInfo:
-    """Display name of a connected account (WA verified name, Page name, IG username)."""
-
-    display_name: str
-    raw: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """Where to download a media object (the URL is valid for about 5 minutes)."""
-
-    url: str
-    mime_type: str | None
-    sha256: str | None
-    file_size: int | None
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    """Result of ``debug_token``; ``expires_at`` is None when the token never expires."""
-
-    is_valid: bool
-    expires_at: datetime | None
-    scopes: tuple[str, ...] = ()
-    error_code: int | None = None  # Meta's data.error.code when the token is invalid
-    error_message: str | None = None
-    app_id: str | None = None  # the Meta app the token was issued to
-    # granular_scopes: permission -> the target ids (Pages, Instagram accounts, WABAs) it was granted on
-    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    kind: str | None = None  # debug_token's type: USER, PAGE, SYSTEM_USER, APP
 
 
 class GraphClient:
@@ -124,8 +91,8 @@ class GraphClient:
             tag=tag,
         )
         data, usage = await self._call("POST", f"{_seg(account_id)}/{suffix}", token, json=body)
-        message_id = _message_id(channel, data)
-        if not message_id:
+        sent_id = message_id(channel, data)
+        if not sent_id:
             # A 2xx without an id: Meta may well have sent it, so never treat it as a plain failure.
             raise GraphError(
                 "send answered without a message id",
@@ -134,8 +101,8 @@ class GraphClient:
                 error_class=ErrorClass.AMBIGUOUS,
                 request_sent=None,
             )
-        log.info("graph.sent", channel=channel, account_id=account_id, external_message_id=message_id)
-        return SendResult(external_message_id=message_id, raw=data, usage=usage)
+        log.info("graph.sent", channel=channel, account_id=account_id, external_message_id=sent_id)
+        return SendResult(external_message_id=sent_id, raw=data, usage=usage)
 
     async def send_signal(self, phone_number_id: str, token: str, *, message_id: str, typing: bool) -> None:
         """WhatsApp: mark the customer's message read, and show "typing…" when ``typing`` (Meta's
@@ -197,9 +164,9 @@ class GraphClient:
             page = data.get("data")
             if isinstance(page, list):
                 found.extend(t for t in page if isinstance(t, dict))
-            paging = _object(data.get("paging"))
+            paging = json_object(data.get("paging"))
             nxt = paging.get("next")
-            after = _object(paging.get("cursors")).get("after")
+            after = json_object(paging.get("cursors")).get("after")
             if not isinstance(nxt, str) or not nxt:
                 return found
             # Follow Meta's cursor on our own base URL (the next link's host is Meta's, which is
@@ -215,27 +182,12 @@ class GraphClient:
         data, _ = await self._call(
             "GET", _seg(account_id), token, params={"fields": _ACCOUNT_FIELDS[channel]}
         )
-        if channel == "whatsapp":
-            name = data.get("verified_name") or data.get("display_phone_number")
-        elif channel == "instagram":
-            name = data.get("username") or data.get("name")
-        else:
-            name = data.get("name")
-        return AccountInfo(display_name=str(name or account_id), raw=data)
+        return account_info(channel, account_id, data)
 
     async def get_media(self, media_id: str, token: str) -> MediaInfo:
         """Resolve a WhatsApp media id to its short-lived download URL."""
         data, _ = await self._call("GET", _seg(media_id), token)
-        url = data.get("url")
-        if not isinstance(url, str) or not url:
-            raise GraphError("media answer has no url", raw=data, error_class=ErrorClass.PERMANENT)
-        size = data.get("file_size")
-        return MediaInfo(
-            url=url,
-            mime_type=data.get("mime_type"),
-            sha256=data.get("sha256"),
-            file_size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
-        )
+        return media_info(data)
 
     async def download(self, url: str, token: str, *, max_bytes: int) -> bytes:
         """Download media bytes from a URL given by ``get_media`` (needs the bearer token).
@@ -273,25 +225,7 @@ class GraphClient:
         """
         # input_token in the query is Meta's only documented form; see the module docstring.
         data, _ = await self._call("GET", "debug_token", app_token or token, params={"input_token": token})
-        info = _object(data.get("data"))
-        error = _object(info.get("error"))
-        expires = info.get("expires_at")
-        expires_at = (
-            datetime.fromtimestamp(expires, UTC) if isinstance(expires, int) and expires > 0 else None
-        )
-        raw_scopes = info.get("scopes")
-        scopes: list[Any] = raw_scopes if isinstance(raw_scopes, list) else []
-        app_id = info.get("app_id")
-        return TokenInfo(
-            is_valid=info.get("is_valid") is True,
-            expires_at=expires_at,
-            scopes=tuple(str(s) for s in scopes),
-            error_code=error.get("code") if isinstance(error.get("code"), int) else None,
-            error_message=str(error["message"]) if error.get("message") else None,
-            app_id=str(app_id) if isinstance(app_id, str | int) else None,
-            targets=_granular_targets(info.get("granular_scopes")),
-            kind=str(info["type"]) if isinstance(info.get("type"), str) else None,
-        )
+        return token_info(data)
 
     async def get_me_id(self, token: str) -> str | None:
         """``GET /me``'s id: the Page itself for a Page token, the person for a user token."""
@@ -427,32 +361,6 @@ def _error_from_response(response: httpx.Response, usage: Usage | None = None) -
     return error
 
 
-def _message_id(channel: str, data: dict[str, Any]) -> str | None:
-    if channel == "whatsapp":
-        messages = data.get("messages")
-        first = messages[0] if isinstance(messages, list) and messages else None
-        mid = first.get("id") if isinstance(first, dict) else None
-    else:
-        mid = data.get("message_id")
-    return mid if isinstance(mid, str) and mid else None
-
-
-def _granular_targets(raw: object) -> dict[str, tuple[str, ...]]:
-    """``granular_scopes`` as permission -> target ids (entries without targets are left out)."""
-    found: dict[str, tuple[str, ...]] = {}
-    for item in raw if isinstance(raw, list) else []:
-        entry = _object(item)
-        scope, ids = entry.get("scope"), entry.get("target_ids")
-        if isinstance(scope, str) and isinstance(ids, list):
-            found[scope] = found.get(scope, ()) + tuple(str(i) for i in ids)
-    return found
-
-
 def _seg(value: str) -> str:
     """One path segment: ids come from tenants' data, so they must not smuggle in a path."""
     return quote(value, safe="")
-
-
-def _object(value: object) -> dict[str, Any]:
-    """A JSON object from Meta's answer, or an empty one when it is anything else."""
-    return value if isinstance(value, dict) else {}

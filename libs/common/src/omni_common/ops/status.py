@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from omni_common.broker.topology import Topology
 from omni_common.db.catalog import Catalog
-from omni_common.db.registry import TenantEngineRegistry, server_key
+from omni_common.db.registry import TenantEngineRegistry
+from omni_common.db.servers import server_key
 from omni_common.db.tenant_models import SocialAccount
 from omni_common.dburl import async_url, libpq_conninfo
 

@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 
 from omni_common import crypto
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
-from omni_common.db.registry import tenant_url
+from omni_common.db.servers import tenant_url
 from omni_common.db.tenant_models import PushKey, SocialAccount
 from omni_common.tenancy import push_keys
 from omni_common.tenancy.migrate import describe_error

@@ -14,8 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from omni_common.db import alembic_runner
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
-from omni_common.db.registry import tenant_url
-from omni_common.db.servers import ServerRecord, admin_database, server_url
+from omni_common.db.servers import ServerRecord, admin_database, server_url, tenant_url
 from omni_common.dburl import database_name
 from omni_common.tenancy.provisioning import (
     TEMPLATE_LOCK_KEY,

@@ -43,8 +43,7 @@ from sqlalchemy.engine import URL
 
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.db.catalog_models import Tenant, TenantMove
-from omni_common.db.registry import tenant_url
-from omni_common.db.servers import ServerRecord, server_admin_url
+from omni_common.db.servers import ServerRecord, server_admin_url, tenant_url
 from omni_common.dburl import libpq_conninfo
 from omni_common.errors import TenantError
 from omni_common.tenancy.provisioning import admin_connect, database_exists

@@ -30,8 +30,7 @@ from sqlalchemy.pool import NullPool
 from omni_common.crypto import KeyRing
 from omni_common.db import alembic_runner
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
-from omni_common.db.registry import tenant_url
-from omni_common.db.servers import admin_database, server_url
+from omni_common.db.servers import admin_database, server_url, tenant_url
 from omni_common.dburl import async_url, database_name, libpq_conninfo
 from omni_common.domain.placement import ServerRoom, has_room, pick_server, room
 from omni_common.errors import TenantError
