@@ -162,3 +162,21 @@ def test_the_http_services_scale_behind_the_balancer(compose: dict[str, Any]) ->
     sandbox = " ".join(services["meta-sandbox"]["command"])
     assert "--ingress-url http://balancer:8080" in sandbox  # webhooks go through the balancer too
     assert services["inbox-api"]["environment"]["OMNI_TRUSTED_PROXIES"]
+
+
+def test_services_use_their_own_broker_users_made_by_migrate(compose: dict[str, Any]) -> None:
+    """Production (compose's OMNI_ENV) refuses guest: migrate declares the topology and makes the users."""
+    from omni_common.broker.permissions import service_grants, user_name
+    from omni_common.broker.topology import build_topology
+
+    services = compose["services"]
+    assert "omni broker setup" in " ".join(services["migrate"]["command"])
+    grants = service_grants(build_topology(retry_delays_ms=[1], delivery_limit=1))
+    for name in SERVICES:
+        if not grants[name].broker_user:
+            continue
+        env = services[name]["environment"]
+        assert env["OMNI_BROKER_DECLARE_TOPOLOGY"] == "false", name
+        users = {urlsplit(u).username for u in broker_urls(env["OMNI_RABBITMQ_URL"])}
+        assert users == {user_name(name)}, name
+        assert services["migrate"]["environment"][f"OMNI_BROKER_PASSWORD_{name.upper().replace('-', '_')}"]
