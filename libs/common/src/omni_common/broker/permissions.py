@@ -17,7 +17,7 @@ Two grants are wider than the names they serve, and say so here:
   without a name per replica (and binds it to ``omni.notifications``); the pattern matches every
   such queue, but an exclusive queue belongs to the connection that made it: no other can touch it.
 
-Pure values (no broker objects): unit-tested in tests/unit/test_broker_permissions.py, shown in
+Pure values (no broker objects): unit-tested in tests/unit/test_broker_permission_matrix.py, shown in
 docs/security.md, applied by ``omni_common.broker.users``.
 """
 
