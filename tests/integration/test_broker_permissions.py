@@ -12,6 +12,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +33,7 @@ from omni_cli.main import app
 from omni_common.broker.permissions import SERVICES, user_name
 from omni_common.broker.topology import Topology, TopologyMissing, build_topology, require_declared
 from omni_common.broker.users import setup_broker
+from omni_common.contracts import NotificationEvent
 from omni_common.contracts.routing import routing_key
 from omni_common.settings import Settings
 from tenant_router.main import handler_factory as router_handlers
@@ -369,3 +371,26 @@ def test_omni_broker_setup_wants_every_password_then_applies_them(
         structlog.configure(**saved)
         with httpx.Client(base_url=services.mgmt_url, auth=services.mgmt_auth, timeout=10) as api:
             api.delete(f"/api/users/{quote(prefix + 'tenant-router', safe='')}")
+
+
+def test_the_inbox_starts_on_its_own_user_and_hears_live_events(settings: Settings, broker: Broker) -> None:
+    """open_deps as production runs it: declares nothing but its own live queue, on the inbox's user."""
+    from inbox_support import CHEAP_HASHER
+
+    from inbox_api.main import open_deps
+
+    own = settings.model_copy(
+        update={"rabbitmq_url": broker.urls["inbox-api"], "broker_declare_topology": False}
+    )
+    tenant = uuid.uuid4()
+
+    async def main() -> str:
+        async with open_deps(own, hasher=CHEAP_HASHER) as deps:
+            queue = deps.hub.subscribe(tenant)
+            event = NotificationEvent(tenant_id=tenant, kind="notification", occurred_at=datetime.now(UTC))
+            await deps.hub.announce(event)
+            live = await asyncio.wait_for(queue.get(), 10)
+            assert live is not None
+            return live.kind
+
+    assert asyncio.run(main()) == "notification"
