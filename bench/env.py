@@ -71,6 +71,7 @@ class BenchEnv:
             "OMNI_LOG_JSON": "true",
             "OMNI_LOG_LEVEL": "WARNING",
             "OMNI_HEALTH_PORT": "0",
+            "OMNI_ENV": "development",  # guest on the local broker: production refuses it
         }
 
     def conninfo(self, database: str | None = None) -> str:

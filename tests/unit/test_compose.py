@@ -170,3 +170,21 @@ def test_database_server_passwords_reach_every_tenant_database_process(compose: 
     for name in ("migrate", "normalizer", "outbound-sender", "ai-suggester", "account-monitor", "inbox-api"):
         paths = [f["path"] if isinstance(f, dict) else f for f in compose["services"][name]["env_file"]]
         assert ".env" in paths, name
+
+
+def test_services_use_their_own_broker_users_made_by_migrate(compose: dict[str, Any]) -> None:
+    """Production (compose's OMNI_ENV) refuses guest: migrate declares the topology and makes the users."""
+    from omni_common.broker.permissions import service_grants, user_name
+    from omni_common.broker.topology import build_topology
+
+    services = compose["services"]
+    assert "omni broker setup" in " ".join(services["migrate"]["command"])
+    grants = service_grants(build_topology(retry_delays_ms=[1], delivery_limit=1))
+    for name in SERVICES:
+        if not grants[name].broker_user:
+            continue
+        env = services[name]["environment"]
+        assert env["OMNI_BROKER_DECLARE_TOPOLOGY"] == "false", name
+        users = {urlsplit(u).username for u in broker_urls(env["OMNI_RABBITMQ_URL"])}
+        assert users == {user_name(name)}, name
+        assert services["migrate"]["environment"][f"OMNI_BROKER_PASSWORD_{name.upper().replace('-', '_')}"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from omni_common.broker.permissions import SERVICES, password_variable
 from omni_common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_SETTINGS = {"OMNI_ERLANG_COOKIE", "OMNI_RABBITMQ_ERLANG_COOKIE"}
 # Read by name from the catalog, not Settings: a database server's password (``db/servers.py``).
 SERVER_PASSWORD = re.compile(r"OMNI_DB_SERVER_[A-Z0-9_]+_PASSWORD")
+# Read by name by `omni broker setup` only: each service's broker password (broker/permissions.py).
+BROKER_PASSWORDS = {password_variable(s) for s in SERVICES}
 
 
 def test_deploy_files_name_only_settings_that_exist() -> None:
@@ -27,7 +30,7 @@ def test_deploy_files_name_only_settings_that_exist() -> None:
         f"{path.relative_to(ROOT)}: {name}"
         for path in files
         for name in re.findall(r"\bOMNI_[A-Z0-9_]+", path.read_text())
-        if name not in NOT_SETTINGS
+        if name not in NOT_SETTINGS | BROKER_PASSWORDS
         and not SERVER_PASSWORD.fullmatch(name)
         and name.removeprefix("OMNI_").lower() not in fields
     }

@@ -389,3 +389,23 @@ def test_media_on_s3_with_credentials_by_reference(overlay: str) -> None:
         assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= keys
     else:
         assert "omni-minio" not in deployments, "production uses the operator's S3, not the dev MinIO"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_services_use_their_own_broker_users_made_before_the_migration(overlay: str) -> None:
+    """The Job's broker-setup (the administrator: key ``url``) declares the topology and makes the
+    users; each Deployment connects with its own (key ``url-<service>``) and declares nothing."""
+    from omni_common.broker.permissions import password_variable
+
+    job = objects(overlay, "Job")["omni-migrate"]
+    setup = job["spec"]["template"]["spec"]["initContainers"][0]
+    assert setup["args"] == ["broker", "setup"]
+    refs = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in setup["env"]}
+    assert refs["OMNI_RABBITMQ_URL"] == {"name": "omni-broker", "key": "url"}
+    assert _config(overlay)["OMNI_BROKER_DECLARE_TOPOLOGY"] == "false"
+    for name, deployment in objects(overlay, "Deployment").items():
+        env = {v["name"]: v.get("valueFrom", {}) for v in _container(deployment).get("env", [])}
+        if name not in SERVICES or "OMNI_RABBITMQ_URL" not in env:
+            continue
+        assert env["OMNI_RABBITMQ_URL"]["secretKeyRef"] == {"name": "omni-broker", "key": f"url-{name}"}
+        assert refs[password_variable(name)] == {"name": "omni-broker", "key": f"password-{name}"}

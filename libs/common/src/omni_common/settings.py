@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # Workers' /metrics read queue depths from RabbitMQ's management API here (credentials in the URL
     # or those of rabbitmq_url); unset: http://<broker host>:15672; "" turns the queue gauges off.
     rabbitmq_management_url: str | None = None
+    # Each service declares the whole topology at start-up (a developer's machine, tests). false: it
+    # runs as a least-privilege broker user and only checks that its queues exist (`omni broker
+    # setup` declares them; docs/security.md "Broker permissions").
+    broker_declare_topology: bool = True
     encryption_keys: SecretStr = SecretStr("")
     meta_app_secrets: SecretStr = SecretStr("")
     meta_verify_token: SecretStr = SecretStr("")

@@ -23,7 +23,7 @@ from omni_common.broker.connection import connect, install_signal_handlers
 from omni_common.broker.consumer import ConsumerRunner
 from omni_common.broker.publisher import WORKER_CONFIRM_TIMEOUT_S, Publisher
 from omni_common.broker.subscription import Subscription, delivery_handler
-from omni_common.broker.topology import Topology, build_topology, declare_topology
+from omni_common.broker.topology import Topology, build_topology, declare_topology, require_declared
 from omni_common.http_common import add_health_routes, health_server
 from omni_common.ops.queue_depth import QueueDepthGauges, management_endpoint
 from omni_common.settings import Settings
@@ -86,6 +86,7 @@ async def run_worker_from_settings(
         host=settings.host,
         management_url=settings.rabbitmq_management_url,
         batch_acks=batch_acks,
+        declare=settings.broker_declare_topology,
     )
 
 
@@ -102,13 +103,15 @@ async def run_worker(
     host: str = "127.0.0.1",
     management_url: str | None = None,
     batch_acks: bool = True,
+    declare: bool = True,
 ) -> None:
     """Consume every subscription of ``build_handlers`` until ``stop`` is set or SIGTERM.
 
     With ``stop`` given (tests, embedding), the caller owns shutdown and no signal handler is installed.
     With ``health_port``, ``/metrics`` also reports the topology's queue depths, read at scrape time
     from the management API at ``management_url`` (None: on the broker's host; "": not at all).
-    ``batch_acks``: see ``ConsumerRunner``.
+    ``batch_acks``: see ``ConsumerRunner``. ``declare`` false: the topology is the administrator's
+    (a least-privilege user may not declare it); the consumed queues are only checked to exist.
     """
     if stop is None:
         stop = asyncio.Event()
@@ -123,11 +126,20 @@ async def run_worker(
         await connection.close()
         raise
     try:
-        async with connection.channel() as channel:
-            await declare_topology(channel, topology)
+        if declare:
+            async with connection.channel() as channel:
+                await declare_topology(channel, topology)
         publisher = Publisher(publish_connection, timeout=WORKER_CONFIRM_TIMEOUT_S)
         await publisher.start()
         subscriptions, cleanup = await build_handlers(BrokerAccess(topology, publish_connection, publisher))
+        if not declare:
+            try:
+                consumed = [topology.stage(s.queue).queue for s in subscriptions]
+                await require_declared(connection, exchanges=[topology.events_exchange], queues=consumed)
+            except BaseException:
+                await cleanup()
+                await publisher.close()
+                raise
         runners = [
             ConsumerRunner(
                 connection,

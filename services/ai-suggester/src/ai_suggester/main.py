@@ -15,6 +15,7 @@ from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
+from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
 
 SERVICE = "ai-suggester"
@@ -69,6 +70,7 @@ def main() -> None:
     """Consume this service's queue until SIGTERM."""
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    refuse_unsafe_settings(SERVICE, settings)
     build = build_handlers(
         settings,
         model=model_from_settings(settings),

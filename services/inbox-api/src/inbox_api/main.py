@@ -29,7 +29,7 @@ from inbox_api.wa_templates.syncer import TemplateSyncer
 from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import build_topology, declare_topology
+from omni_common.broker.topology import build_topology, declare_topology, require_declared
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import registry_for
@@ -39,6 +39,7 @@ from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
+from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.tenancy.accounts import verify_credentials
 from omni_common.wa_templates.sync import SyncOutcome
 
@@ -88,14 +89,22 @@ def serves_api_docs(settings: Settings) -> bool:
 async def open_deps(
     settings: Settings,
     *,
-    declare: bool = True,
+    declare: bool | None = None,
     hasher: PasswordHasher | None = None,
     heartbeat_s: float = 15.0,
     session_recheck_s: float = 30.0,
     login_throttle: LoginThrottle | None = None,
     suggest_timeout_s: float = 20.0,
 ) -> AsyncIterator[InboxDeps]:
-    """Open the catalog, tenant engines and broker connection the app needs; close them after."""
+    """Open the catalog, tenant engines and broker connection the app needs; close them after.
+
+    ``declare``: declare the topology first (None: ``OMNI_BROKER_DECLARE_TOPOLOGY``). With that setting
+    false the inbox runs as a least-privilege user: it checks that the exchanges it uses exist and
+    declares only its own exclusive live-event queue.
+    """
+    least_privilege = not settings.broker_declare_topology
+    if declare is None:
+        declare = settings.broker_declare_topology
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
     registry = registry_for(settings, catalog, name="inbox")
@@ -111,9 +120,16 @@ async def open_deps(
         if declare:
             async with connection.channel() as channel:
                 await declare_topology(channel, topology)
+        elif least_privilege:
+            exchanges = [topology.events_exchange, topology.notifications_exchange]
+            await require_declared(connection, exchanges=exchanges)
         publisher = Publisher(connection)
         await publisher.start()
-        hub = EventHub(exchange=topology.notifications_exchange, publisher=publisher)
+        hub = EventHub(
+            exchange=topology.notifications_exchange,
+            publisher=publisher,
+            declare_exchange=not least_privilege,
+        )
         await hub.start(connection)
         suggester = SuggestionClient(
             connection, exchange=topology.events_exchange, timeout_s=suggest_timeout_s
@@ -237,5 +253,6 @@ def main() -> None:
     """Serve the inbox on ``OMNI_INBOX_PORT``."""
     settings = Settings()
     configure_logging(service="inbox-api", json=settings.log_json, level=settings.log_level)
+    refuse_unsafe_settings("inbox-api", settings)
     check_account_proof(settings)
     runtime.run(serve(settings))

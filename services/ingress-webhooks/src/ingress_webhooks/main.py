@@ -15,12 +15,13 @@ from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.outcomes import PublishError
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import build_topology, declare_topology
+from omni_common.broker.topology import build_topology, declare_topology, require_declared
 from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
 from omni_common.domain.channels import CHANNELS
 from omni_common.http_common import health_server
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
+from omni_common.startup_checks import refuse_unsafe_settings
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,20 @@ def build_apps(settings: Settings) -> IngressApps:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         connection = await connect(settings.rabbitmq_url, name="ingress-webhooks")
         connection_holder["connection"] = connection
-        async with connection.channel() as channel:
-            await declare_topology(
-                channel,
-                build_topology(
-                    retry_delays_ms=settings.retry_delays_ms,
-                    delivery_limit=settings.delivery_limit,
-                    normalizer_shards=settings.normalizer_shards,
-                ),
-            )
+        topology = build_topology(
+            retry_delays_ms=settings.retry_delays_ms,
+            delivery_limit=settings.delivery_limit,
+            normalizer_shards=settings.normalizer_shards,
+        )
+        try:
+            if settings.broker_declare_topology:
+                async with connection.channel() as channel:
+                    await declare_topology(channel, topology)
+            else:  # a least-privilege user: the administrator declared it (`omni broker setup`)
+                await require_declared(connection, exchanges=[topology.events_exchange])
+        except BaseException:
+            await connection.close()
+            raise
         publisher = Publisher(connection)
         await publisher.start()
         state["publisher"] = publisher
@@ -125,4 +131,5 @@ def main() -> None:
     """Run the ingress on ``OMNI_INGRESS_PORT`` and its health routes on ``OMNI_HEALTH_PORT``."""
     settings = Settings()
     configure_logging(service="ingress-webhooks", json=settings.log_json, level=settings.log_level)
+    refuse_unsafe_settings("ingress-webhooks", settings)
     runtime.run(_serve(settings))

@@ -29,6 +29,7 @@ from omni_common.logging import configure_logging
 from omni_common.media.download import fetch_public
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
+from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
 
 SERVICE = "normalizer"
@@ -105,4 +106,5 @@ def main() -> None:
     """Consume routed events and enrichment work until SIGTERM."""
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    refuse_unsafe_settings(SERVICE, settings)
     runtime.run(run_worker_from_settings(SERVICE, settings, handler_factory(settings)))

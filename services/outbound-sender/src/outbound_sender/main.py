@@ -25,6 +25,7 @@ from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
 from omni_common.settings import Settings
+from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
 from outbound_sender.deps import SenderDeps
 from outbound_sender.handler import handle_send
@@ -171,6 +172,7 @@ def main() -> None:
     """Consume this service's queue until SIGTERM."""
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    refuse_unsafe_settings(SERVICE, settings)
     worker = run_worker_from_settings(
         SERVICE,
         settings,

@@ -14,6 +14,7 @@ from omni_common.db.catalog import AccountRoute, Catalog, catalog_engine
 from omni_common.dburl import libpq_conninfo
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
+from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
 from tenant_router.emit import BrokerEmitter
 from tenant_router.handler import handle_raw_webhook
@@ -62,4 +63,5 @@ def main() -> None:
     """Consume raw deliveries until SIGTERM."""
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    refuse_unsafe_settings(SERVICE, settings)
     runtime.run(run_worker_from_settings(SERVICE, settings, handler_factory(settings)))

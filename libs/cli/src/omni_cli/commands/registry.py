@@ -14,6 +14,7 @@ MODULES = (
     "omni_cli.commands.accounts",
     "omni_cli.commands.demo",
     "omni_cli.commands.dlq",
+    "omni_cli.commands.broker",
     "omni_cli.commands.services",
     "omni_cli.commands.status",
     "omni_cli.commands.ai",

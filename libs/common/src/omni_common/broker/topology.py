@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractChannel, ExchangeType
-from aio_pika.exceptions import ChannelPreconditionFailed
+from aio_pika.abc import AbstractChannel, AbstractConnection, ExchangeType
+from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 
 from omni_common.broker.shards import TENANT_HEADER, shard_queue
 from omni_common.contracts.routing import ROUTED_EVENTS, ROUTING_PREFIXES
@@ -37,6 +37,14 @@ CONSISTENT_HASH = "x-consistent-hash"  # the rabbitmq_consistent_hash_exchange p
 
 class TopologyError(OmniError):
     """The broker holds an exchange or queue that conflicts with the topology being declared."""
+
+
+class TopologyMissing(OmniError):
+    """A service that does not declare the topology found an exchange or queue it needs missing."""
+
+
+# What a service running as a least-privilege user says when the topology is not there.
+SETUP_COMMAND = "omni broker setup"
 
 
 @dataclass(frozen=True)
@@ -283,3 +291,34 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> None
             f"vhost or delete {name!r} first (its messages would be lost, so drain it before)"
         ) from exc
     log.info("topology_declared", prefix=topology.prefix, queues=len(topology.queues))
+
+
+async def require_declared(
+    connection: AbstractConnection, *, exchanges: Sequence[str] = (), queues: Sequence[str] = ()
+) -> None:
+    """Check passively (no permission needed, nothing created) that these exist; else TopologyMissing.
+
+    For services started with ``OMNI_BROKER_DECLARE_TOPOLOGY=false``: their user may not declare,
+    so the administrator's set-up must have run first.
+    """
+    missing: list[str] = []
+    channel = await connection.channel()
+    try:
+        for kind, name in [*(("exchange", e) for e in exchanges), *(("queue", q) for q in queues)]:
+            try:
+                if kind == "exchange":
+                    await channel.get_exchange(name, ensure=True)
+                else:
+                    await channel.declare_queue(name, passive=True)
+            except ChannelNotFoundEntity:  # a passive declare of a missing entity closes the channel
+                missing.append(f"{kind} {name!r}")
+                channel = await connection.channel()
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+    if missing:
+        raise TopologyMissing(
+            f"the broker has no {', '.join(missing)} in this vhost; this service does not declare the "
+            f"topology (OMNI_BROKER_DECLARE_TOPOLOGY=false), so run `{SETUP_COMMAND}` as the broker's "
+            "administrator first"
+        )

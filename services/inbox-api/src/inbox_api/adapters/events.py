@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 
 import orjson
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection, ExchangeType
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+    ExchangeType,
+)
 from pydantic import ValidationError
 
 from omni_common.broker.outcomes import PublishError
@@ -55,6 +61,8 @@ class EventHub:
 
     exchange: str
     publisher: Publisher | None = None
+    # False under a least-privilege broker user: the exchange is the administrator's, only looked up.
+    declare_exchange: bool = True
     # Told of every event too, without waiting (Web Push alerts: ``push.sender.PushNotifier.offer``).
     on_event: Callable[[NotificationEvent], None] | None = None
     boot: str = field(default_factory=lambda: secrets.token_hex(4))
@@ -66,7 +74,11 @@ class EventHub:
     async def start(self, connection: AbstractRobustConnection) -> None:
         """Declare this replica's exclusive queue on the fanout and start consuming."""
         self._channel = await connection.channel()
-        exchange = await self._channel.declare_exchange(self.exchange, ExchangeType.FANOUT, durable=True)
+        exchange: AbstractExchange
+        if self.declare_exchange:
+            exchange = await self._channel.declare_exchange(self.exchange, ExchangeType.FANOUT, durable=True)
+        else:
+            exchange = await self._channel.get_exchange(self.exchange, ensure=True)
         # Server-named, exclusive, auto-delete: it lives exactly as long as this replica's connection.
         queue = await self._channel.declare_queue("", exclusive=True, auto_delete=True, durable=False)
         await queue.bind(exchange)
