@@ -28,6 +28,7 @@ import yaml
 
 from omni_cli.commands.services import SERVICES
 from omni_common.broker.consumer import ConsumerRunner
+from omni_common.broker.permissions import service_grants
 from omni_common.broker.topology import build_topology
 from omni_common.contracts.routing import (
     AI_REQUESTS,
@@ -360,7 +361,9 @@ def test_production_carries_no_credentials_and_the_cluster_shape() -> None:
 def test_dev_runs_as_is_with_its_own_secrets_and_redis() -> None:
     secrets = objects("dev", "Secret")
     assert set(secrets) >= {"omni-app", "omni-broker", "omni-redis"}
-    assert set(secrets["omni-broker"]["data"]) == {"url", "host", "management"}
+    grants = service_grants(build_topology(retry_delays_ms=[1], delivery_limit=1))
+    per_service = {f"{k}-{s}" for s, g in grants.items() if g.broker_user for k in ("url", "password")}
+    assert set(secrets["omni-broker"]["data"]) == {"url", "host", "management", *per_service}
     assert "omni-redis" in objects("dev", "StatefulSet")
     assert objects("dev", "RabbitmqCluster")["omni-rabbitmq"]["spec"]["replicas"] == 3
 
