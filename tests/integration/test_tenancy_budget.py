@@ -231,3 +231,44 @@ async def test_a_database_closed_to_connections_is_refused_soon_not_after_the_wh
         finally:
             await admin.execute(f'ALTER DATABASE "{victim.db_name}" ALLOW_CONNECTIONS true')
             await registry.close()
+
+
+async def test_a_busy_tenant_keeps_to_its_cap_and_leaves_the_rest_to_others(env: SimpleNamespace) -> None:
+    """With a cap of 2 per tenant, ten concurrent callers of one tenant share two connections, and a
+    quiet tenant waiting meanwhile gets one at once (not behind the busy tenant's callers)."""
+    registry = TenantEngineRegistry(
+        env.catalog,
+        server_url=env.url,
+        connections_per_server=4,
+        connections_per_tenant=2,
+        acquire_timeout_s=30,
+        application_name_prefix="budgettest",
+    )
+    busy, quiet = env.tenants[0], env.tenants[1]
+    release = asyncio.Event()
+    inside = 0
+    most_inside = 0
+
+    async def hold_busy() -> None:
+        nonlocal inside, most_inside
+        async with registry.session(busy.id) as session:
+            await session.scalar(text("SELECT 1"))
+            inside += 1
+            most_inside = max(most_inside, inside)
+            await release.wait()
+            inside -= 1
+
+    callers = [asyncio.create_task(hold_busy()) for _ in range(10)]
+    try:
+        while inside < 2:
+            await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):  # the quiet tenant does not queue behind the busy one
+            async with registry.session(quiet.id) as session:
+                assert await session.scalar(text("SELECT current_database()")) == quiet.db_name
+        assert registry.stats()["connections"] <= 3
+        release.set()
+        await asyncio.gather(*callers)
+        assert most_inside == 2
+    finally:
+        release.set()
+        await registry.close()

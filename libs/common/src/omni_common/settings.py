@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # shared by all its tenants there; unset, each service uses its own default
     # (``omni_common.db.budget.DEFAULT_CONNECTIONS``), which together fit PostgreSQL's default 100.
     db_connections_per_server: int | None = Field(default=None, ge=1)
+    # At most this many of those connections per tenant; unset: the service's default (the
+    # normalizer 2, the others no cap below the server's budget). With more tenants than the budget
+    # holds, a busy tenant taking many connections makes the others reconnect (issue 21's bench).
+    db_connections_per_tenant: int | None = Field(default=None, ge=1)
     # How long a request or a message waits for a tenant connection (a free one in the budget, or a
     # server that accepts connections again) before it is refused: 503 / retried later. Unset: 5 s
     # for the inbox, 30 s for workers (``omni_common.db.budget.default_acquire_timeout_s``).

@@ -30,7 +30,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import QueuePool
 
-from omni_common.db.budget import ServerBudgets, Slot, default_acquire_timeout_s, default_connections
+from omni_common.db.budget import (
+    ServerBudgets,
+    Slot,
+    default_acquire_timeout_s,
+    default_connections,
+    default_connections_per_tenant,
+)
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.db.connect_errors import connect_refused, moved
 from omni_common.db.servers import server_key, tenant_url
@@ -63,6 +69,9 @@ class TenantEngineRegistry:
     catalog: Catalog
     server_url: str | URL
     connections_per_server: int = 10
+    # At most this many connections per tenant (None: up to the server's whole budget). A tenant at
+    # its cap waits for one of its own connections instead of taking one from another tenant.
+    connections_per_tenant: int | None = None
     acquire_timeout_s: float = 5.0  # longest wait for a connection (budget or server), then refused
     # Longest a server refusing new connections (full, down, a database closed for a move) is tried
     # again within one acquire. Short on purpose: a worker backs off through its delay queues instead,
@@ -143,6 +152,15 @@ class TenantEngineRegistry:
                 if entry is None:
                     entry = self._engines[tenant.id] = self._new_entry(tenant)
                 self._engines.move_to_end(tenant.id)
+                if self._at_tenant_cap(entry.slot):
+                    # Wait for one of its own, outside the server's line: a place there would hold
+                    # up other tenants while this one waits for itself.
+                    if line is not None:
+                        line.remove(ticket)
+                        ticket, line = None, None
+                        self._wake()
+                    await self._wait_for_release(deadline, entry.slot.server)
+                    continue
                 queue = self._waiting.setdefault(entry.slot.server, deque())
                 my_turn = not queue or queue[0] is ticket
                 if (entry.slot.idle > 0 or my_turn) and self._budgets.try_lease(entry.slot):
@@ -151,28 +169,36 @@ class TenantEngineRegistry:
                 if victim is not None:
                     await self._close_idle(victim, spare=tenant.id)
                     continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ConnectionBudgetExhausted(
-                        f"all {self.connections_per_server} connections to {entry.slot.server} "
-                        f"stayed in use for {self.acquire_timeout_s:g}s"
-                    )
-                if ticket is None:
+                if deadline - time.monotonic() > 0 and ticket is None:
                     ticket, line = object(), queue
                     queue.append(ticket)
-                woken = asyncio.get_running_loop().create_future()
-                self._sleepers.append(woken)
-                try:  # every connection of this server is leased: wait for a release
-                    await asyncio.wait_for(woken, left)
-                except TimeoutError:
-                    continue  # re-checked once, then refused above
-                finally:
-                    if woken in self._sleepers:
-                        self._sleepers.remove(woken)
+                await self._wait_for_release(deadline, entry.slot.server)  # every connection is leased
         finally:
             if line is not None:
                 line.remove(ticket)
                 self._wake()  # the next in line may go now
+
+    def _at_tenant_cap(self, slot: Slot) -> bool:
+        cap = self.connections_per_tenant
+        return cap is not None and slot.idle == 0 and slot.conns >= cap
+
+    async def _wait_for_release(self, deadline: float, server: str) -> None:
+        """Sleep until a connection is released (or a turn frees up); refuse once ``deadline`` passed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ConnectionBudgetExhausted(
+                f"all {self.connections_per_server} connections to {server} "
+                f"stayed in use for {self.acquire_timeout_s:g}s"
+            )
+        woken = asyncio.get_running_loop().create_future()
+        self._sleepers.append(woken)
+        try:
+            await asyncio.wait_for(woken, left)
+        except TimeoutError:
+            pass  # re-checked once by the caller, then refused here
+        finally:
+            if woken in self._sleepers:
+                self._sleepers.remove(woken)
 
     def _follow(self, tenant: TenantRecord, entry: _Entry) -> _Entry | None:
         """``entry`` if its engine still points at the tenant's database, else None (a move switched
@@ -386,6 +412,7 @@ def registry_for(
         catalog=catalog,
         server_url=settings.database_url,
         connections_per_server=settings.db_connections_per_server or default_connections(name),
+        connections_per_tenant=settings.db_connections_per_tenant or default_connections_per_tenant(name),
         acquire_timeout_s=settings.db_acquire_timeout_s or default_acquire_timeout_s(name),
         application_name_prefix=f"omni-{name}",
         max_idle_engines=settings.tenant_engine_idle_cache,
