@@ -32,7 +32,11 @@ class CachedResolver(Generic[R]):
         self,
         lookup: Callable[[str, str], Awaitable[R | None]],
         *,
-        ttl_s: float = 60.0,
+        # The catalog's NOTIFY forgets a changed account at once (and a lost listener forgets all),
+        # so the time-out is only a safety net. It was 60 s: a restaurant's account sees an event
+        # every few minutes, so nearly every event paid a catalog lookup (at 1,000 tenants in the
+        # bench, the router's CPU per event doubled: docs/performance.md, issue 21).
+        ttl_s: float = 3600.0,
         negative_ttl_s: float = 5.0,
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
