@@ -69,6 +69,8 @@ class BenchEnv:
             "OMNI_LOG_JSON": "true",
             "OMNI_LOG_LEVEL": "WARNING",
             "OMNI_HEALTH_PORT": "0",
+            # The services run on the postgres superuser, which production refuses (db/privileges.py).
+            "OMNI_ENV": "development",
         }
 
     def conninfo(self, database: str | None = None) -> str:

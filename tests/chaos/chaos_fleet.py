@@ -201,6 +201,8 @@ def fleet_env(
         OMNI_LOG_JSON="true",
         # Per-message INFO lines would cost more CPU than the services on a 2-core box.
         OMNI_LOG_LEVEL="WARNING",
+        # The fleet runs on the postgres superuser, which production refuses (db/privileges.py).
+        OMNI_ENV="development",
     )
     env.update(overrides)
     return env

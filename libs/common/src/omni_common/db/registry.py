@@ -33,7 +33,7 @@ from sqlalchemy.pool import QueuePool
 from omni_common.db.budget import ServerBudgets, Slot, default_acquire_timeout_s, default_connections
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.db.connect_errors import MOVING_RECHECK_S, connect_refused, moved
-from omni_common.db.servers import server_url
+from omni_common.db.servers import server_url, service_login
 from omni_common.dburl import async_url
 from omni_common.errors import (
     ConnectionBudgetExhausted,
@@ -58,7 +58,8 @@ def tenant_url(catalog_url: str | URL, tenant: TenantRecord) -> URL:
     (written by nothing since servers exist) still wins, for compatibility.
     """
     if tenant.db_url:
-        return async_url(tenant.db_url, database=tenant.db_name)
+        legacy = async_url(tenant.db_url, database=tenant.db_name)
+        return service_login(catalog_url, legacy) or legacy
     base = server_url(catalog_url, tenant.server_url, tenant.server_password_env)
     return base.set(database=tenant.db_name)
 

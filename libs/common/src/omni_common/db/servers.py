@@ -6,6 +6,11 @@ from the environment when a URL is built, so rotating it is a restart, and the c
 read by support) never holds a secret. Without ``password_env``, libpq's own ways apply
 (``PGPASSFILE``/``~/.pgpass``, a client certificate, or trust). The ``main`` server has no URL:
 each process reaches the catalog's own server through its ``OMNI_DATABASE_URL``.
+
+A service that connects as its own role (``db/privileges.py``: its ``OMNI_DATABASE_URL`` names it)
+reaches every server as that role with that password, never with the server record's (admin) login:
+``omni migrate`` creates the role on every server with the same password. The admin, and a service
+still on the default ``postgres`` URL, keep the server record's login.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import URL, make_url
 
 from omni_common.db.catalog_models import MAIN_SERVER
+from omni_common.db.privileges import is_service_role
 from omni_common.dburl import async_url, database_name
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -73,10 +79,21 @@ def server_url(
     """
     if url is None:
         return async_url(catalog_url)
-    env = os.environ if environ is None else environ
     parsed = async_url(url, database=database_name(catalog_url))
+    own = service_login(catalog_url, parsed)
+    if own is not None:
+        return own
+    env = os.environ if environ is None else environ
     password = env.get(password_env) if password_env else None
     return parsed.set(password=password) if password else parsed
+
+
+def service_login(catalog_url: str | URL, url: URL) -> URL | None:
+    """``url`` with the catalog URL's user and password when that user is a service's role, else None."""
+    catalog = make_url(catalog_url) if isinstance(catalog_url, str) else catalog_url
+    if not is_service_role(catalog.username):
+        return None
+    return url.set(username=catalog.username, password=catalog.password)
 
 
 def admin_database(name: str, catalog_url: str | URL) -> str:
