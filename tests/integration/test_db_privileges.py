@@ -6,10 +6,15 @@ module, so nothing here touches the shared server's roles."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -26,6 +31,7 @@ from ingress_webhooks.main import build_apps
 from normalizer.main import handler_factory as normalizer_handlers
 from omni_common.broker.topology import build_topology
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
+from omni_common.db.grants import ensure_roles, scram_verifier
 from omni_common.db.privileges import ALL, SERVICES, ServiceAccess, SuperuserRefused, refuse_superuser
 from omni_common.db.registry import TenantEngineRegistry, tenant_url
 from omni_common.dburl import libpq_conninfo
@@ -36,6 +42,7 @@ from tenant_router.main import handler_factory as router_handlers
 pytestmark = pytest.mark.integration
 
 PASSWORD = "owner-pass-123"
+WAIT_FOR_SCHEMA = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base" / "wait-for-schema.py"
 CATALOG_TABLES = ("tenants", "channel_accounts", "db_servers", "tenant_moves", "alembic_version")
 
 
@@ -265,3 +272,37 @@ def test_a_service_reaches_another_server_as_its_own_role(env: Env) -> None:
 
     user, host = asyncio.run(as_normalizer())
     assert (user, host) == ("omni_normalizer", "localhost")
+
+
+@pytest.mark.parametrize("service", ["tenant-router", "normalizer"])
+def test_the_init_container_checks_the_schema_on_the_service_role(env: Env, service: str) -> None:
+    """deploy/k8s: each pod's wait-for-schema runs with the pod's own database login."""
+    done = subprocess.run(
+        [sys.executable, str(WAIT_FOR_SCHEMA), "--interval", "0.2", "--timeout", "5"],
+        env={**os.environ, "OMNI_DATABASE_URL": env.as_service(service).database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_password_is_set_as_the_verifier_postgresql_itself_computes(env: Env) -> None:
+    """OMNI_DB_PASSWORD_<SERVICE> reaches the server as a SCRAM verifier: the same one PostgreSQL
+    computes from the clear text (which then never travels, nor lands in a statement log)."""
+
+    def stored(conn: psycopg.Connection) -> tuple[str, bytes, int]:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'omni_ai_suggester'").fetchone()
+        assert row is not None
+        iterations, rest = str(row[0]).split("$", 1)[1].split(":", 1)
+        return str(row[0]), base64.b64decode(rest.split("$", 1)[0]), int(iterations)
+
+    asyncio.run(ensure_roles(env.admin.database_url, environ={"OMNI_DB_PASSWORD_AI_SUGGESTER": "pw-ai-1"}))
+    with psycopg.connect(env.conninfo("postgres", "omnipriv"), autocommit=True) as conn:
+        verifier, salt, iterations = stored(conn)
+        assert verifier == scram_verifier("pw-ai-1", salt=salt, iterations=iterations)
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute("ALTER ROLE omni_ai_suggester PASSWORD 'pw-ai-2'")
+        verifier, salt, iterations = stored(conn)
+        assert verifier == scram_verifier("pw-ai-2", salt=salt, iterations=iterations)

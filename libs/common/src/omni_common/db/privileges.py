@@ -54,8 +54,11 @@ class ServiceAccess:
         return "OMNI_DB_PASSWORD_" + self.service.upper().replace("-", "_")
 
 
+# Before a pod starts, its init container (deploy/k8s/base/wait-for-schema.py) reads, as the
+# service's role, the catalog's revision and whether every tenant database is migrated.
+_SCHEMA_CHECK = Grant("alembic_version", READ)
 # What every user of tenant databases reads in the catalog: a tenant's row, its server, a move.
-_REGISTRY = (Grant("tenants", READ), Grant("db_servers", READ), Grant("tenant_moves", READ))
+_REGISTRY = (Grant("tenants", READ), Grant("db_servers", READ), Grant("tenant_moves", READ), _SCHEMA_CHECK)
 
 _TENANT_TABLES = (
     "users", "user_sessions", "social_accounts", "contacts", "chats", "chat_messages", "notifications",
@@ -69,10 +72,12 @@ SERVICES: tuple[ServiceAccess, ...] = (
     ServiceAccess(
         "tenant-router",
         "omni_tenant_router",
-        # The account -> tenant mapping and the tenant's status: nothing else, and no tenant database.
+        # The account -> tenant mapping and the tenant's status (and its schema revision, for the
+        # init container's check): no tenant's name or database, no server, no tenant database.
         catalog=(
             Grant("channel_accounts", READ, ("channel", "external_account_id", "tenant_id", "is_enabled")),
-            Grant("tenants", READ, ("id", "status")),
+            Grant("tenants", READ, ("id", "status", "schema_revision", "last_migration_error")),
+            _SCHEMA_CHECK,
         ),
     ),
     ServiceAccess(
@@ -124,7 +129,7 @@ SERVICES: tuple[ServiceAccess, ...] = (
         tenant=(
             Grant("social_accounts", (SELECT, UPDATE)),
             Grant("notifications", WRITE),
-            Grant("audit_log", (SELECT, INSERT)),
+            Grant("audit_log", (INSERT,)),  # a renewed token, a re-subscribed app: added, never read
             Grant("wa_templates", ALL),
             Grant("wa_template_syncs", WRITE),
         ),
@@ -155,20 +160,23 @@ def is_service_role(username: str | None) -> bool:
     return username in ROLES
 
 
+def _cell(grants: tuple[Grant, ...]) -> str:
+    """``SELECT, UPDATE: a, b; SELECT: c(x, y)``: tables grouped by their privileges, in matrix order."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for g in grants:
+        groups.setdefault(g.privileges, []).append(
+            g.table + (f"({', '.join(g.columns)})" if g.columns else "")
+        )
+    return "; ".join(f"{', '.join(privileges)}: {', '.join(tables)}" for privileges, tables in groups.items())
+
+
 def markdown_table() -> str:
-    """The matrix as the Markdown table docs/security.md shows (one row per service and database)."""
-    lines = ["| Service (role) | Database | Table: privileges |", "|---|---|---|"]
-    for access in SERVICES:
-        for scope, grants in (("catalog", access.catalog), ("tenant", access.tenant)):
-            if not grants:
-                lines.append(f"| {access.service} (`{access.role}`) | {scope} | none (no CONNECT) |")
-                continue
-            cells = "; ".join(
-                f"{g.table}{'(' + ', '.join(g.columns) + ')' if g.columns else ''}: {', '.join(g.privileges)}"
-                for g in grants
-            )
-            lines.append(f"| {access.service} (`{access.role}`) | {scope} | {cells} |")
-    lines.extend(f"| {service} | none | opens no database: no role |" for service in NO_DATABASE)
+    """The matrix as the Markdown table docs/security.md shows (one row per service)."""
+    lines = ["| Service | Role | Catalog | Each tenant database |", "|---|---|---|---|"]
+    for a in SERVICES:
+        tenant = _cell(a.tenant) if a.tenant else "none (no CONNECT)"
+        lines.append(f"| {a.service} | `{a.role}` | {_cell(a.catalog)} | {tenant} |")
+    lines.extend(f"| {service} | none | opens no database | opens no database |" for service in NO_DATABASE)
     return "\n".join(lines)
 
 
