@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from omni_common.db.privileges import SERVICES
 from omni_common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_SETTINGS = {"OMNI_ERLANG_COOKIE", "OMNI_RABBITMQ_ERLANG_COOKIE"}
 # Read by name from the catalog, not Settings: a database server's password (``db/servers.py``).
 SERVER_PASSWORD = re.compile(r"OMNI_DB_SERVER_[A-Z0-9_]+_PASSWORD")
+# Read by name by `omni migrate`: each service's database role password (``db/privileges.py``).
+ROLE_PASSWORDS = {access.password_env for access in SERVICES}
 
 
 def test_deploy_files_name_only_settings_that_exist() -> None:
@@ -29,6 +32,7 @@ def test_deploy_files_name_only_settings_that_exist() -> None:
         for name in re.findall(r"\bOMNI_[A-Z0-9_]+", path.read_text())
         if name not in NOT_SETTINGS
         and not SERVER_PASSWORD.fullmatch(name)
+        and name not in ROLE_PASSWORDS
         and name.removeprefix("OMNI_").lower() not in fields
     }
     assert not unknown, sorted(unknown)

@@ -129,7 +129,10 @@ SERVICES: tuple[ServiceAccess, ...] = (
         tenant=(
             Grant("social_accounts", (SELECT, UPDATE)),
             Grant("notifications", WRITE),
-            Grant("audit_log", (INSERT,)),  # a renewed token, a re-subscribed app: added, never read
+            # A renewed token, a re-subscribed app: added, never read (but the new entry's id, which
+            # the ORM's INSERT ... RETURNING asks for).
+            Grant("audit_log", (INSERT,)),
+            Grant("audit_log", READ, ("id",)),
             Grant("wa_templates", ALL),
             Grant("wa_template_syncs", WRITE),
         ),
