@@ -306,3 +306,29 @@ def test_a_password_is_set_as_the_verifier_postgresql_itself_computes(env: Env) 
         conn.execute("ALTER ROLE omni_ai_suggester PASSWORD 'pw-ai-2'")
         verifier, salt, iterations = stored(conn)
         assert verifier == scram_verifier("pw-ai-2", salt=salt, iterations=iterations)
+
+
+def test_a_new_server_gets_the_roles_and_a_moved_tenant_its_grants(env: Env) -> None:
+    with second_server() as other:
+        code, out = omni(env.admin, "db-server", "add", "other", other, "--no-password")
+        assert code == 0, out
+        with psycopg.connect(f"{other}/postgres") as conn:
+            rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'omni\\_%'").fetchall()
+        assert {r[0] for r in rows} == {a.role for a in SERVICES}  # before any tenant goes there
+        # The copy is restored without grants (pg_restore --no-acl): the move grants it afresh.
+        code, out = omni(
+            env.admin, "tenant", "move", env.first.slug, "--to", "other", "--settle-seconds", "0"
+        )
+        assert code == 0, out
+        with psycopg.connect(f"{other}/{env.first.db_name}", autocommit=True) as conn:
+            assert _has(conn, "omni_normalizer", "chat_messages", "INSERT")
+            assert not _has(conn, "omni_normalizer", "users", "SELECT")
+            row = conn.execute(
+                "SELECT has_database_privilege('omni_tenant_router', %s, 'CONNECT'),"
+                " has_database_privilege('omni_inbox_api', %s, 'CONNECT')",
+                (env.first.db_name, env.first.db_name),
+            ).fetchone()
+            assert row == (False, True)
+        # Moved back: the later tests (and the module's cluster) find it where it was.
+        code, out = omni(env.admin, "tenant", "move", env.first.slug, "--to", "main", "--settle-seconds", "0")
+        assert code == 0, out
