@@ -68,6 +68,15 @@ _TENANT_TABLES = (
     "customer_signals",
 )  # fmt: skip
 
+_INBOX_TENANT = {
+    **dict.fromkeys(
+        ("labels", "chat_labels", "quick_replies", "push_subscriptions", "push_claims", "assistant_knowledge",
+         "wa_templates"),
+        ALL,
+    ),
+    "audit_log": (SELECT, INSERT),
+}  # fmt: skip
+
 SERVICES: tuple[ServiceAccess, ...] = (
     ServiceAccess(
         "tenant-router",
@@ -142,8 +151,10 @@ SERVICES: tuple[ServiceAccess, ...] = (
         "omni_inbox_api",
         # Connecting an account maps it (and re-enables it); nothing removes a mapping but the CLI.
         catalog=(*_REGISTRY, Grant("channel_accounts", WRITE)),
-        # The product itself: every tenant table; the audit trail only grows (its trigger agrees).
-        tenant=tuple(Grant(t, (SELECT, INSERT) if t == "audit_log" else ALL) for t in _TENANT_TABLES),
+        # The product itself: every tenant table. Rows are removed only where the inbox removes
+        # them (a label, a quick reply, a push subscription, the knowledge it rebuilds, a template
+        # Meta no longer has); the audit trail only grows (its trigger agrees).
+        tenant=tuple(Grant(t, _INBOX_TENANT.get(t, WRITE)) for t in _TENANT_TABLES),
     ),
 )
 NO_DATABASE = ("ingress-webhooks",)

@@ -132,9 +132,13 @@ async def migrate_all(
             on_server = [t for t in tenants if t.server == server.name]
             try:
                 todo += await _prepare_server(database_url, server, on_server, extra)
-            except (psycopg.OperationalError, OSError) as exc:
+            except (psycopg.OperationalError, OSError, psycopg.errors.InsufficientPrivilege) as exc:
                 # That server's tenants wait for the next run; the other servers' go ahead.
-                error = f"database server {server.name} unreachable: {describe_error(exc)}"[:2000]
+                if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+                    problem = "may not create the services' roles (the admin needs CREATEROLE there)"
+                else:
+                    problem = "unreachable"
+                error = f"database server {server.name} {problem}: {describe_error(exc)}"[:2000]
                 log.error("db_server_unreachable", server=server.name, error=error)
                 report.servers_down[server.name] = error
                 down += [(t, error) for t in on_server]
