@@ -332,3 +332,22 @@ def test_a_new_server_gets_the_roles_and_a_moved_tenant_its_grants(env: Env) -> 
         # Moved back: the later tests (and the module's cluster) find it where it was.
         code, out = omni(env.admin, "tenant", "move", env.first.slug, "--to", "main", "--settle-seconds", "0")
         assert code == 0, out
+
+
+def test_a_server_where_the_admin_may_not_create_roles_waits_and_the_rest_migrate(env: Env) -> None:
+    """Placed last: it leaves a drained server behind in the module's catalog."""
+    with second_server() as weak:
+        with psycopg.connect(f"{weak}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE ROLE weak LOGIN CREATEDB")  # no CREATEROLE
+        url = weak.replace("postgres@", "weak@")
+        code, out = omni(env.admin, "db-server", "add", "weak", url, "--no-password")
+        assert code == 0, out
+        assert "could not be created" in out  # the server is registered; migrate will say more
+        code, out = omni(env.admin, "db-server", "drain", "weak")
+        assert code == 0, out
+        code, out = omni(env.admin, "migrate")  # exits 0 here: no tenant of its own failed
+        assert "server weak DOWN" in out, out
+        assert "may not create the services' roles" in out
+        with psycopg.connect(env.conninfo("postgres", "omnipriv")) as conn:
+            rows = conn.execute("SELECT slug, last_migration_error FROM tenants ORDER BY slug").fetchall()
+        assert all(error is None for _slug, error in rows), rows  # the other servers' tenants migrated
