@@ -14,9 +14,18 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from omni_common.db.catalog_models import CatalogBase
 from omni_common.db.grants import grant_statements, scram_verifier
-from omni_common.db.privileges import NO_DATABASE, SERVICES, access_of, markdown_table, superuser_refusal
+from omni_common.db.privileges import (
+    NO_DATABASE,
+    SERVICES,
+    TENANT_TABLES,
+    access_of,
+    markdown_table,
+    superuser_refusal,
+)
 from omni_common.db.servers import server_url
+from omni_common.db.tenant_models import TenantBase
 
 ROOT = Path(__file__).resolve().parents[2]
 SECURITY = ROOT / "docs" / "security.md"
@@ -49,6 +58,17 @@ def test_every_service_is_in_the_matrix_and_every_database_user_checks_its_role(
     for service in NO_DATABASE:
         main = next((SERVICE_DIRS / service / "src").glob("*/main.py")).read_text()
         assert "database_url" not in main, service
+
+
+def test_the_matrix_names_the_tables_that_exist() -> None:
+    assert set(TENANT_TABLES) == set(TenantBase.metadata.tables)
+    catalog_tables = {*CatalogBase.metadata.tables, "alembic_version"}
+    for access in SERVICES:
+        assert {g.table for g in access.catalog} <= catalog_tables, access.service
+        assert {g.table for g in access.tenant} <= set(TENANT_TABLES), access.service
+        for grant in (*access.catalog, *access.tenant):
+            assert set(grant.privileges) <= {"SELECT", "INSERT", "UPDATE", "DELETE"}
+            assert not grant.columns or grant.privileges == ("SELECT",)
 
 
 def test_password_variables_are_named_after_the_service() -> None:

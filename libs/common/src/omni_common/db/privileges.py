@@ -60,7 +60,9 @@ _SCHEMA_CHECK = Grant("alembic_version", READ)
 # What every user of tenant databases reads in the catalog: a tenant's row, its server, a move.
 _REGISTRY = (Grant("tenants", READ), Grant("db_servers", READ), Grant("tenant_moves", READ), _SCHEMA_CHECK)
 
-_TENANT_TABLES = (
+# Every table of a tenant database (a unit test compares it with the models: a new table needs a
+# decision here, or no service may touch it).
+TENANT_TABLES = (
     "users", "user_sessions", "social_accounts", "contacts", "chats", "chat_messages", "notifications",
     "outbox", "labels", "chat_labels", "quick_replies", "chat_notes", "chat_reads", "audit_log",
     "inbox_display", "assistant_settings", "assistant_knowledge", "suggestions", "wa_templates",
@@ -154,7 +156,7 @@ SERVICES: tuple[ServiceAccess, ...] = (
         # The product itself: every tenant table. Rows are removed only where the inbox removes
         # them (a label, a quick reply, a push subscription, the knowledge it rebuilds, a template
         # Meta no longer has); the audit trail only grows (its trigger agrees).
-        tenant=tuple(Grant(t, _INBOX_TENANT.get(t, WRITE)) for t in _TENANT_TABLES),
+        tenant=tuple(Grant(t, _INBOX_TENANT.get(t, WRITE)) for t in TENANT_TABLES),
     ),
 )
 NO_DATABASE = ("ingress-webhooks",)
