@@ -71,7 +71,8 @@ class BenchEnv:
             "OMNI_LOG_JSON": "true",
             "OMNI_LOG_LEVEL": "WARNING",
             "OMNI_HEALTH_PORT": "0",
-            "OMNI_ENV": "development",  # guest on the local broker: production refuses it
+            # guest on the local broker and the postgres superuser: production refuses both.
+            "OMNI_ENV": "development",
         }
 
     def conninfo(self, database: str | None = None) -> str:

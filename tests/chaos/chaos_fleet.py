@@ -199,7 +199,8 @@ def fleet_env(
         OMNI_MEDIA_STORAGE=str(media_dir),
         OMNI_MEDIA_HOSTS="127.0.0.1",
         OMNI_LOG_JSON="true",
-        # A developer's broker user (guest): production refuses it (omni_common/startup_checks.py).
+        # guest on the broker and the postgres superuser: production refuses both (startup_checks.py,
+        # db/privileges.py).
         OMNI_ENV="development",
         # Per-message INFO lines would cost more CPU than the services on a 2-core box.
         OMNI_LOG_LEVEL="WARNING",

@@ -180,7 +180,7 @@ def test_shards_survive_a_kill_and_a_join_writing_every_event_once(
         "OMNI_HEALTH_PORT": "0",
         "OMNI_LOG_JSON": "true",
         "OMNI_LOG_LEVEL": "INFO",
-        "OMNI_ENV": "development",  # guest on the local broker: production refuses it
+        "OMNI_ENV": "development",  # guest and the postgres superuser: production refuses both
     }
     shard_queues = topology.shard_queues("normalizer.events")
     # Started while the other tenants are created: their start-up takes seconds on a busy machine.

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from omni_common.broker.permissions import SERVICES, password_variable
+from omni_common.db.privileges import SERVICES as DB_SERVICES
 from omni_common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +18,8 @@ NOT_SETTINGS = {"OMNI_ERLANG_COOKIE", "OMNI_RABBITMQ_ERLANG_COOKIE"}
 SERVER_PASSWORD = re.compile(r"OMNI_DB_SERVER_[A-Z0-9_]+_PASSWORD")
 # Read by name by `omni broker setup` only: each service's broker password (broker/permissions.py).
 BROKER_PASSWORDS = {password_variable(s) for s in SERVICES}
+# Read by name by `omni migrate`: each service's database role password (``db/privileges.py``).
+ROLE_PASSWORDS = {access.password_env for access in DB_SERVICES}
 
 
 def test_deploy_files_name_only_settings_that_exist() -> None:
@@ -34,6 +37,7 @@ def test_deploy_files_name_only_settings_that_exist() -> None:
         if name not in NOT_SETTINGS | BROKER_PASSWORDS
         and not name.endswith("_")
         and not SERVER_PASSWORD.fullmatch(name)
+        and name not in ROLE_PASSWORDS
         and name.removeprefix("OMNI_").lower() not in fields
     }
     assert not unknown, sorted(unknown)

@@ -24,6 +24,7 @@ from omni_common import runtime
 from omni_common.broker.connection import install_signal_handlers
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.privileges import refuse_superuser
 from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
 from omni_common.graph.lifecycle import Exchanged, exchange_token
@@ -191,6 +192,8 @@ def main() -> None:
     """Check tokens every interval until SIGTERM."""
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    # Its own database role, never a superuser, in production (db/privileges.py).
+    refuse_superuser(SERVICE, settings.database_url, settings.env)
     log.info(
         "account_monitor_starting",
         interval_s=settings.account_monitor_interval_s,

@@ -12,6 +12,7 @@ from omni_common.broker.subscription import Subscription
 from omni_common.contracts import SuggestReply
 from omni_common.contracts.routing import AI_REQUESTS
 from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.privileges import refuse_superuser
 from omni_common.db.registry import registry_for
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
@@ -71,6 +72,8 @@ def main() -> None:
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
     refuse_unsafe_settings(SERVICE, settings)
+    # Its own database role, never a superuser, in production (db/privileges.py).
+    refuse_superuser(SERVICE, settings.database_url, settings.env)
     build = build_handlers(
         settings,
         model=model_from_settings(settings),

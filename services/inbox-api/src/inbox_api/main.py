@@ -32,6 +32,7 @@ from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import build_topology, declare_topology, require_declared
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.privileges import refuse_superuser
 from omni_common.db.registry import registry_for
 from omni_common.domain.channels import is_channel
 from omni_common.graph import GraphClient
@@ -254,5 +255,7 @@ def main() -> None:
     settings = Settings()
     configure_logging(service="inbox-api", json=settings.log_json, level=settings.log_level)
     refuse_unsafe_settings("inbox-api", settings)
+    # Its own database role, never a superuser, in production (db/privileges.py).
+    refuse_superuser("inbox-api", settings.database_url, settings.env)
     check_account_proof(settings)
     runtime.run(serve(settings))

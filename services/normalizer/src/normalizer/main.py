@@ -22,6 +22,7 @@ from omni_common.contracts import EnrichMessage, RoutedEvent
 from omni_common.contracts.routing import ENRICH_MESSAGES, ROUTED_EVENTS
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.privileges import refuse_superuser
 from omni_common.db.registry import registry_for
 from omni_common.graph.client import GraphClient
 from omni_common.graph.transport import graph_http
@@ -107,4 +108,6 @@ def main() -> None:
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
     refuse_unsafe_settings(SERVICE, settings)
+    # Its own database role, never a superuser, in production (db/privileges.py).
+    refuse_superuser(SERVICE, settings.database_url, settings.env)
     runtime.run(run_worker_from_settings(SERVICE, settings, handler_factory(settings)))

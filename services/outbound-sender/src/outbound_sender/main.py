@@ -19,6 +19,7 @@ from omni_common.contracts import NotificationEvent, SendReply, encode
 from omni_common.contracts.routing import OUTBOUND_COMMANDS
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
+from omni_common.db.privileges import refuse_superuser
 from omni_common.db.registry import registry_for
 from omni_common.graph import GraphClient
 from omni_common.graph.transport import graph_http
@@ -173,6 +174,8 @@ def main() -> None:
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
     refuse_unsafe_settings(SERVICE, settings)
+    # Its own database role, never a superuser, in production (db/privileges.py).
+    refuse_superuser(SERVICE, settings.database_url, settings.env)
     worker = run_worker_from_settings(
         SERVICE,
         settings,

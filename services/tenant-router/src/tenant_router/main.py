@@ -11,6 +11,7 @@ from omni_common.broker.subscription import Subscription
 from omni_common.contracts import RawWebhook
 from omni_common.contracts.routing import RAW_WEBHOOKS
 from omni_common.db.catalog import AccountRoute, Catalog, catalog_engine
+from omni_common.db.privileges import refuse_superuser
 from omni_common.dburl import libpq_conninfo
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
@@ -64,4 +65,6 @@ def main() -> None:
     settings = Settings()
     configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
     refuse_unsafe_settings(SERVICE, settings)
+    # Its own database role, never a superuser, in production (db/privileges.py).
+    refuse_superuser(SERVICE, settings.database_url, settings.env)
     runtime.run(run_worker_from_settings(SERVICE, settings, handler_factory(settings)))

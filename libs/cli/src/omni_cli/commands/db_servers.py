@@ -76,9 +76,24 @@ def server_add(
     )
     if not added:
         raise _fail(f"error: a server named {name!r} exists already; nothing changed")
+    _ensure_roles(name, probe)
     typer.echo(f"server {name} added: {record.url} (max tenants {max_tenants or 'unlimited'})")
     if env:
         typer.echo(f"its password is not stored: set {env} in every service's environment")
+
+
+def _ensure_roles(name: str, url: str) -> None:
+    """The services' roles on the new server, before any tenant goes there (``db/grants.py``)."""
+    from omni_common.db.grants import ensure_roles
+
+    try:
+        created = asyncio.run(ensure_roles(url, database="postgres"))
+    except Exception as exc:
+        typer.echo(f"warning: the services' database roles could not be created on {name}: {exc}", err=True)
+        typer.echo("run `omni migrate` once the admin may create roles there (CREATEROLE)", err=True)
+        return
+    if created:
+        typer.echo(f"database roles created on {name}: {', '.join(created)}")
 
 
 @server_app.command("list")

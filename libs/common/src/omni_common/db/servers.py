@@ -6,6 +6,11 @@ from the environment when a URL is built, so rotating it is a restart, and the c
 read by support) never holds a secret. Without ``password_env``, libpq's own ways apply
 (``PGPASSFILE``/``~/.pgpass``, a client certificate, or trust). The ``main`` server has no URL:
 each process reaches the catalog's own server through its ``OMNI_DATABASE_URL``.
+
+A service that connects as its own role (``db/privileges.py``: its ``OMNI_DATABASE_URL`` names it)
+reaches every server as that role with that password, never with the server record's (admin) login:
+``omni migrate`` creates the role on every server with the same password. The admin, and a service
+still on the default ``postgres`` URL, keep the server record's login.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import URL, make_url
 
 from omni_common.db.catalog_models import MAIN_SERVER
+from omni_common.db.privileges import is_service_role
 from omni_common.dburl import async_url, database_name
 
 if TYPE_CHECKING:  # the catalog reads ServerRecord from here
@@ -77,8 +83,11 @@ def server_url(
     """
     if url is None:
         return async_url(catalog_url)
-    env = os.environ if environ is None else environ
     parsed = async_url(url, database=database_name(catalog_url))
+    own = service_login(catalog_url, parsed)
+    if own is not None:
+        return own
+    env = os.environ if environ is None else environ
     password = env.get(password_env) if password_env else None
     return parsed.set(password=password) if password else parsed
 
@@ -91,7 +100,8 @@ def tenant_url(catalog_url: str | URL, tenant: TenantRecord) -> URL:
     (written by nothing since servers exist) still wins, for compatibility.
     """
     if tenant.db_url:
-        return async_url(tenant.db_url, database=tenant.db_name)
+        legacy = async_url(tenant.db_url, database=tenant.db_name)
+        return service_login(catalog_url, legacy) or legacy
     base = server_url(catalog_url, tenant.server_url, tenant.server_password_env)
     return base.set(database=tenant.db_name)
 
@@ -99,6 +109,14 @@ def tenant_url(catalog_url: str | URL, tenant: TenantRecord) -> URL:
 def server_key(url: URL) -> str:
     """The database server a URL points at: a process's connection budget is counted under this name."""
     return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def service_login(catalog_url: str | URL, url: URL) -> URL | None:
+    """``url`` with the catalog URL's user and password when that user is a service's role, else None."""
+    catalog = make_url(catalog_url) if isinstance(catalog_url, str) else catalog_url
+    if not is_service_role(catalog.username):
+        return None
+    return url.set(username=catalog.username, password=catalog.password)
 
 
 def admin_database(name: str, catalog_url: str | URL) -> str:

@@ -1,5 +1,7 @@
 """``omni migrate``: catalog to head, then every tenant database on every database server, one failure
-(a tenant, or a whole server down) never stopping the rest."""
+(a tenant, or a whole server down) never stopping the rest. On the way, the services' roles are created
+on every server and the privilege matrix granted on the catalog and on every tenant database
+(``db/grants.py``): a grant that fails counts as that database's failure."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from omni_common.db import alembic_runner
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
+from omni_common.db.grants import ensure_roles, grant_database
 from omni_common.db.servers import ServerRecord, admin_database, server_url, tenant_url
 from omni_common.dburl import database_name
 from omni_common.tenancy.provisioning import (
@@ -96,6 +99,7 @@ async def _prepare_server(
     """Refresh the server's template (if it has one); its tenants to upgrade. Raises if it is down."""
     base = server_url(catalog_url, server.url, server.password_env)
     admin_db = admin_database(server.name, catalog_url)
+    await ensure_roles(base, database=admin_db)
     await _refresh_template_if_present(base, admin_db, extra)
     return await _candidates(base, admin_db, tenants) if tenants else []
 
@@ -112,6 +116,8 @@ async def migrate_all(
     if await ensure_catalog_database(database_url):
         log.info("catalog_created", database=database_name(database_url))
     catalog_revision = await alembic_runner.upgrade(database_url, "catalog")
+    await ensure_roles(database_url)  # the catalog's server (``main``): its grants need the roles
+    await grant_database(database_url, "catalog")
     head = alembic_runner.head_revision("tenant", extra)
     report = MigrateReport(catalog_revision=catalog_revision, head=head)
 
@@ -125,9 +131,13 @@ async def migrate_all(
             on_server = [t for t in tenants if t.server == server.name]
             try:
                 todo += await _prepare_server(database_url, server, on_server, extra)
-            except (psycopg.OperationalError, OSError) as exc:
+            except (psycopg.OperationalError, OSError, psycopg.errors.InsufficientPrivilege) as exc:
                 # That server's tenants wait for the next run; the other servers' go ahead.
-                error = f"database server {server.name} unreachable: {describe_error(exc)}"[:2000]
+                if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+                    problem = "may not create the services' roles (the admin needs CREATEROLE there)"
+                else:
+                    problem = "unreachable"
+                error = f"database server {server.name} {problem}: {describe_error(exc)}"[:2000]
                 log.error("db_server_unreachable", server=server.name, error=error)
                 report.servers_down[server.name] = error
                 down += [(t, error) for t in on_server]
@@ -149,9 +159,9 @@ async def migrate_all(
             error: str | None = None
             async with semaphore:
                 try:
-                    revision = await alembic_runner.upgrade(
-                        tenant_url(database_url, tenant), "tenant", extra_version_locations=extra
-                    )
+                    url = tenant_url(database_url, tenant)
+                    revision = await alembic_runner.upgrade(url, "tenant", extra_version_locations=extra)
+                    await grant_database(url, "tenant")
                 except Exception as exc:
                     error = describe_error(exc)
                     log.error(

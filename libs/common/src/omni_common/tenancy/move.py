@@ -13,7 +13,8 @@ costs the tenant's events a short wait in RabbitMQ and nothing else. The steps, 
 2. ``frozen``: the source database is read-only for new sessions and the sessions opened before are
    closed once idle (a reader finishing its query is let finish): nothing can write it any more.
 3. ``copied``: the target database is dropped if a crashed run left one, created, and restored from
-   a dump of the source (frozen: the dump is the tenant's final state).
+   a dump of the source (frozen: the dump is the tenant's final state), without its grants: the
+   services' roles are ensured on the target and the privilege matrix granted there afresh.
 4. ``verified``: row counts of every table and the latest message id are equal on both sides.
 5. ``switched``: the catalog points the tenant at the target (one transaction); the hold goes on.
 6. ``done``: the hold ends (writers resume on the target). The source stays, read-only.
@@ -43,6 +44,7 @@ from sqlalchemy.engine import URL
 
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.db.catalog_models import Tenant, TenantMove
+from omni_common.db.grants import ensure_roles, grant_database
 from omni_common.db.servers import ServerRecord, server_admin_url, tenant_url
 from omni_common.dburl import libpq_conninfo
 from omni_common.errors import TenantError
@@ -316,6 +318,9 @@ class Mover:
             raise MoveError(
                 f"copy failed (pg_dump {dump.returncode}, pg_restore {restore.returncode}): {detail[:500]}"
             )
+        admin = self._admin(dest)
+        await ensure_roles(admin)
+        await grant_database(self._db_url(tenant, dest), "tenant")
 
     async def _verify(self, tenant: TenantRecord, source: ServerRecord, dest: ServerRecord) -> None:
         """Row counts of every table and the latest message id equal on both sides, else MoveError."""

@@ -3,7 +3,8 @@
 1. ``row``: catalog row with status ``provisioning`` (the tenant id and its server are fixed from
    here on: ``--server``, else the active server with the most room, ``domain/placement.py``);
 2. ``database``: CREATE DATABASE from the migrated template DB of that server (a local copy: fast);
-3. ``migrate``: upgrade to head (normally nothing to do: the template is kept at head);
+3. ``migrate``: upgrade to head (normally nothing to do: the template is kept at head), then the
+   services' roles ensured on the server and the privilege matrix granted (``db/grants.py``);
 4. ``owner``: the ``business_owner`` user (skipped when the email exists);
 5. ``active``: schema revision recorded, status ``active``.
 
@@ -30,6 +31,7 @@ from sqlalchemy.pool import NullPool
 from omni_common.crypto import KeyRing
 from omni_common.db import alembic_runner
 from omni_common.db.catalog import Catalog, TenantRecord, catalog_engine
+from omni_common.db.grants import ensure_roles, grant_database
 from omni_common.db.servers import admin_database, server_url, tenant_url
 from omni_common.dburl import async_url, database_name, libpq_conninfo
 from omni_common.domain.placement import ServerRoom, has_room, pick_server, room
@@ -260,7 +262,8 @@ class Provisioner:
         self, record: TenantRecord, owner_email: str, owner_password: str, stop_after: Step | None
     ) -> str | None:
         base = server_url(self.server_url, record.server_url, record.server_password_env)
-        conn = await admin_connect(base, admin_database(record.server, self.server_url))
+        admin_db = admin_database(record.server, self.server_url)
+        conn = await admin_connect(base, admin_db)
         try:
             await copy_template(
                 conn,
@@ -285,6 +288,9 @@ class Provisioner:
                 revision = await alembic_runner.upgrade(
                     url, "tenant", extra_version_locations=self.extra_version_locations
                 )
+            # A new tenant is never left without its grants (a new server may not have the roles yet).
+            await ensure_roles(base, database=admin_db)
+            await grant_database(url, "tenant")
             if stop_after == "migrate":
                 return None
             async with AsyncSession(engine) as session, session.begin():
