@@ -22,8 +22,15 @@ from omni_common.http_common import add_health_routes
 log = structlog.get_logger(__name__)
 
 WEBHOOKS = Counter("omni_webhooks_total", "Webhook deliveries by channel and outcome", ["channel", "outcome"])
+# Accepted webhooks / messages = how many webhooks shared a message (``OMNI_INGRESS_SHARE_MS``).
+MESSAGES = Counter(
+    "omni_ingress_messages_total",
+    "Broker messages confirmed, by channel (webhooks may share one)",
+    ["channel"],
+)
 # The hot path's counters, looked up once (``labels`` takes a lock and builds a key per call).
 _ACCEPTED = {c: WEBHOOKS.labels(c, "accepted") for c in CHANNELS}
+MESSAGES_BY_CHANNEL: dict[str, Counter] = {c: MESSAGES.labels(c) for c in CHANNELS}
 
 
 class BrokerUnavailable(Exception):

@@ -13,7 +13,13 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app, create_health_app
+from ingress_webhooks.api import (
+    MESSAGES_BY_CHANNEL,
+    BrokerUnavailable,
+    IngressConfig,
+    create_app,
+    create_health_app,
+)
 from ingress_webhooks.asgi import webhook_route
 from ingress_webhooks.shared import SharedStore
 from ingress_webhooks.window import ShareLimits
@@ -55,6 +61,7 @@ def build_apps(settings: Settings) -> IngressApps:
             )
         except PublishError as exc:
             raise BrokerUnavailable from exc
+        MESSAGES_BY_CHANNEL[channel].inc()
 
     async def store_alone(delivery_id: str, channel: str, fields: dict[str, Any]) -> None:
         await publish(channel, delivery_id, orjson.dumps(fields), 1)
