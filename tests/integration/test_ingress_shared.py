@@ -19,7 +19,7 @@ import pytest
 from aio_pika.exceptions import DeliveryError
 from pipeline import provision, running_pipeline, sign, unique_digits, wait_until
 from sandbox_server import serve
-from testenv import APP_SECRET, Services, management_put
+from testenv import APP_SECRET, VERIFY_TOKEN, Services, management_put
 
 from ingress_webhooks.main import build_apps
 from omni_common.channels import samples
@@ -189,3 +189,39 @@ def test_a_refused_shared_message_answers_503_to_every_request_in_it(
         again = asyncio.run(_post_all(url, bodies[:1]))
     assert refused == [503] * len(bodies)
     assert again == [503]  # the publisher is still usable: a later window is refused on its own
+
+
+@pytest.mark.parametrize("route", ["asgi", "fastapi"])
+def test_both_webhook_routes_give_the_same_answers(settings: Settings, own_vhost: str, route: str) -> None:
+    ingress = _sharing(settings, own_vhost, window_ms=2, route=route).model_copy(
+        update={"max_body_bytes": 1000}
+    )
+    body = _text("100000000000003", "wamid.same")
+
+    def chunked(data: bytes) -> Iterator[bytes]:  # no Content-Length: the cap must stop the stream
+        for i in range(0, len(data), 100):
+            yield data[i : i + 100]
+
+    signed = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
+    with serve(build_apps(ingress).webhooks) as url, httpx.Client(base_url=url, timeout=10) as http:
+        ok = http.post("/webhooks/whatsapp", content=body, headers=signed)
+        assert (ok.status_code, ok.text, ok.headers["content-type"]) == (
+            200,
+            "EVENT_RECEIVED",
+            "text/plain; charset=utf-8",
+        )
+        assert http.post("/webhooks/whatsapp", content=chunked(body), headers=signed).status_code == 200
+        big = b"{" + b" " * 2000 + b"}"
+        assert http.post("/webhooks/whatsapp", content=chunked(big), headers=signed).status_code == 413
+        assert http.post("/webhooks/whatsapp", content=big, headers=signed).status_code == 413
+        assert http.post("/webhooks/whatsapp", content=body).status_code == 401
+        assert http.post("/webhooks/whatsapp", content=body + b" ", headers=signed).status_code == 401
+        assert http.post("/webhooks/telegram", content=body, headers=signed).status_code == 404
+        assert http.get("/metrics").status_code == 404
+        handshake = http.get(
+            "/webhooks/whatsapp",
+            params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"},
+        )
+        assert (handshake.status_code, handshake.text) == (200, "42")
+    stored = asyncio.run(_raw_messages(own_vhost))
+    assert [d.body for m in stored for d in m.deliveries] == [body, body]  # the refused ones never
