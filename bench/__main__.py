@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.config import BenchConfig, smoke_config
+from bench.ingress import VARIANTS, IngressBenchConfig, run_ingress
 from bench.outbound import add_outbound_args, outbound_config, run_outbound
 from bench.outbound_tenancy import run_outbound_tenancy
 from bench.run import run
@@ -112,6 +113,18 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--batch", default="1,5", help="events per tenant batch, comma-separated")
     w.add_argument("--concurrency", type=int, default=8, help="batches written at once")
     w.add_argument("--private-pg", type=int, default=0, metavar="MAX_CONNECTIONS")
+    i = sub.add_parser("ingress", help="the ingress alone: baselines and variants A/B in one invocation")
+    i.add_argument(
+        "--variants",
+        default="before,asgi,share2,asgi+share2",
+        help=f"comma-separated, of: {', '.join(VARIANTS)}",
+    )
+    i.add_argument("--duration", type=float, default=8.0, help="seconds of closed-loop load per phase")
+    i.add_argument("--rounds", type=int, default=2, help="every phase this many times, interleaved")
+    i.add_argument("--procs", type=int, default=1, help="server processes per phase (baselines too)")
+    i.add_argument("--concurrency", type=int, default=64, help="HTTP keep-alive connections")
+    i.add_argument("--set", action="append", default=[], metavar="OMNI_X=V", help="extra service env")
+    i.add_argument("--out", type=Path, default=Path("bench/results/ingress"))
     s = sub.add_parser("smoke", help="a few hundred events, < 60 s")
     s.add_argument("--out", type=Path, default=Path("bench/results/smoke"))
     return p
@@ -136,6 +149,20 @@ def main(argv: list[str] | None = None) -> int:
                     **({"pg_admin_url": pg} if pg else {}),
                 )
             )
+        return 0
+    if args.cmd == "ingress":
+        run_ingress(
+            IngressBenchConfig(
+                variants=args.variants.split(","),
+                duration=args.duration,
+                rounds=args.rounds,
+                procs=args.procs,
+                concurrency=args.concurrency,
+                out=args.out,
+                service_env=dict(kv.split("=", 1) for kv in args.set),
+            ),
+            command,
+        )
         return 0
     if args.cmd == "outbound":
         if args.tenant_counts:

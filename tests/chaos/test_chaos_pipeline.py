@@ -293,6 +293,51 @@ def test_normalizer_kill9_mid_stream(stack: Stack) -> None:
     )
 
 
+def test_router_kill9_while_it_holds_shared_messages(stack: Stack) -> None:
+    """kill -9 the router during a flood of webhooks that share broker messages; restart it.
+
+    The router holds up to its prefetch of shared messages, some half-routed; the broker redelivers
+    each whole, and routing one again is harmless (event ids per delivery position, an idempotent
+    normalizer): every webhook answered 200 is stored once, none elsewhere, nothing dead-lettered.
+    """
+    tag = _tag("rk")
+    run = LoadRun(make_hooks(stack.tenants, N, tag))
+    ingress_metrics = stack.fleet.procs["ingress-webhooks"].metrics_url
+    accepted_before = metric_sum(ingress_metrics, "omni_webhooks_total", outcome="accepted")
+    messages_before = metric_sum(ingress_metrics, "omni_ingress_messages_total")
+    started = time.monotonic()
+    load = Background(stack.ingress, run, APP_SECRET, concurrency=64).start()
+    wait_until(
+        lambda: landed_count(stack.pg_url, stack.tenants, tag) >= 300,
+        timeout=60,
+        interval=0.1,
+        what="300 rows written before the kill",
+    )
+    stored_at_kill = landed_count(stack.pg_url, stack.tenants, tag)
+    stack.fleet.kill9("tenant-router")
+    stack.fleet.start("tenant-router")
+    load.join(timeout=120)
+    landed_at = _wait_landed(stack, run, tag)
+    figures = _assert_clean(stack, run, tag)
+    _assert_no_dead_letters(stack)
+    assert run.statuses() == {"200": N}, run.statuses()
+    accepted = metric_sum(ingress_metrics, "omni_webhooks_total", outcome="accepted") - accepted_before
+    messages = metric_sum(ingress_metrics, "omni_ingress_messages_total") - messages_before
+    assert accepted == N
+    assert messages < N, "the webhooks did not share messages: nothing shared was redelivered"
+    report(
+        "router_kill9_shared_messages",
+        **figures,
+        answers=run.statuses(),
+        stored_at_kill=stored_at_kill,
+        broker_messages=int(messages),
+        kills=1,
+        dead_lettered=0,
+        load_s=round(run.finished - run.started, 1),
+        seconds=round(landed_at - started, 1),
+    )
+
+
 def _retried(stack: Stack) -> float:
     """The normalizer's handler runs that sent their event to a delay queue (``Retry`` or a failure)."""
     return sum(

@@ -45,6 +45,7 @@ class FakeRouting:
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
     routed: list[RoutedEvent] = field(default_factory=list)
     refused: list[tuple[str, str, str | None]] = field(default_factory=list)  # (item, reason, account)
+    dead: list[tuple[str, str]] = field(default_factory=list)  # (delivery id, reason): whole deliveries
 
     async def resolve(self, channel: str, account_id: str) -> Route | None:
         return self.routes.get((channel, account_id))
@@ -56,6 +57,9 @@ class FakeRouting:
         self, _raw: RawWebhook, index: str, reason: str, _detail: str, account_id: str | None
     ) -> None:
         self.refused.append((index, reason, account_id))
+
+    async def emit_dead(self, raw: RawWebhook, reason: str, _detail: str) -> None:
+        self.dead.append((raw.delivery_id, reason))
 
 
 # --- normalizer ------------------------------------------------------------------------------------

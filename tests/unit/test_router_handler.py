@@ -10,10 +10,11 @@ import orjson
 import pytest
 from fakes import FakeRouting, Route
 
+from omni_common.broker.consumer import Delivery
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels import samples
-from omni_common.contracts import RawWebhook, reasons
-from tenant_router.handler import only_items, route_delivery
+from omni_common.contracts import RawWebhook, RawWebhookBatch, reasons
+from tenant_router.handler import handle_raw_webhook, only_items, route_delivery
 
 TENANT, OTHER = uuid.uuid4(), uuid.uuid4()
 WABA = "200000000000001"
@@ -115,3 +116,100 @@ class TestRouteDelivery:
 def test_the_only_items_header_lists_positions() -> None:
     assert only_items({"x-omni-only-items": "e0.c0,e2.c1"}) == frozenset({"e0.c0", "e2.c1"})
     assert only_items({}) is None
+
+
+def _delivery(headers: dict[str, Any] | None = None) -> Delivery:
+    return Delivery(
+        body=b"",
+        message_id="m1",
+        correlation_id=None,
+        routing_key="",
+        headers=headers or {},
+        attempt=1,
+        redelivered=False,
+    )
+
+
+def _named(raw: RawWebhook, delivery_id: str) -> RawWebhook:
+    return raw.model_copy(update={"delivery_id": delivery_id})
+
+
+async def _handle(fake: FakeRouting, batch: RawWebhookBatch, headers: dict[str, Any] | None = None) -> None:
+    await handle_raw_webhook(
+        batch,
+        _delivery(headers),
+        resolve=fake.resolve,
+        emit_routed=fake.emit_routed,
+        emit_refused=fake.emit_refused,
+        emit_dead=fake.emit_dead,
+    )
+
+
+class TestSharedMessage:
+    """Several webhooks in one message (the ingress's shared windows): each handled on its own."""
+
+    async def test_each_delivery_is_routed_under_its_own_ids(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT), ("whatsapp", "102"): Route(OTHER)})
+        batch = RawWebhookBatch(deliveries=(_named(_raw(_text("101")), "a"), _named(_raw(_text("102")), "b")))
+
+        await _handle(fake, batch)
+
+        assert sorted((e.delivery_id, e.event_id, e.tenant_id) for e in fake.routed) == [
+            ("a", "a:e0.c0", TENANT),
+            ("b", "b:e0.c0", OTHER),
+        ]
+        assert fake.dead == []
+
+    async def test_an_unreadable_delivery_is_dead_lettered_alone_and_its_mates_routed(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT)})
+        batch = RawWebhookBatch(
+            deliveries=(
+                _named(_raw(_text("101")), "good"),
+                _named(_raw(body=b"{not json"), "garbage"),
+                _named(_raw(_text("101", 2), verified=False), "unverified"),
+                _named(_raw(_text("999")), "unmapped"),
+            )
+        )
+
+        await _handle(fake, batch)  # no exception: the message is acked
+
+        assert [e.delivery_id for e in fake.routed] == ["good"]
+        assert sorted(fake.dead) == [("garbage", reasons.MALFORMED), ("unverified", reasons.UNVERIFIED)]
+        assert fake.refused == [("e0.c0", reasons.UNMAPPED_ACCOUNT, "999")]  # per item, as before
+
+    async def test_a_transient_failure_fails_the_whole_message_and_dead_letters_nothing_yet(self) -> None:
+        class CatalogDown(Exception):
+            pass
+
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT)})
+
+        async def resolve(channel: str, account_id: str) -> Route | None:
+            if account_id == "102":
+                raise CatalogDown
+            return await fake.resolve(channel, account_id)
+
+        batch = RawWebhookBatch(
+            deliveries=(_named(_raw(_text("102")), "a"), _named(_raw(body=b"{not json"), "b"))
+        )
+        with pytest.raises(CatalogDown):  # retried as a whole; the dead letter is written on the retry
+            await handle_raw_webhook(
+                batch,
+                _delivery(),
+                resolve=resolve,
+                emit_routed=fake.emit_routed,
+                emit_refused=fake.emit_refused,
+                emit_dead=fake.emit_dead,
+            )
+        assert fake.dead == []
+
+    async def test_a_message_of_one_delivery_behaves_as_before(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT), ("whatsapp", "102"): Route(TENANT)})
+        alone = RawWebhookBatch(deliveries=(_raw(_text("101"), _text("102")),))
+
+        await _handle(fake, alone, {"x-omni-only-items": "e1.c0"})  # a replayed dead letter
+        assert [e.account_id for e in fake.routed] == ["102"]
+
+        with pytest.raises(DeadLetter) as refused:  # the message itself is dead-lettered, as today
+            await _handle(fake, RawWebhookBatch(deliveries=(_raw(body=b"{not json"),)))
+        assert refused.value.reason == reasons.MALFORMED
+        assert fake.dead == []

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -14,24 +15,31 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import Counter
 
 from ingress_webhooks.signature import verify_signature
-from omni_common.contracts import encode_raw_webhook
-from omni_common.domain.channels import CHANNELS, is_channel
+from omni_common.contracts.events import raw_webhook_fields
+from omni_common.domain.channels import CHANNELS, Channel, is_channel
 from omni_common.http_common import add_health_routes
 
 log = structlog.get_logger(__name__)
 
 WEBHOOKS = Counter("omni_webhooks_total", "Webhook deliveries by channel and outcome", ["channel", "outcome"])
+# Accepted webhooks / messages = how many webhooks shared a message (``OMNI_INGRESS_SHARE_MS``).
+MESSAGES = Counter(
+    "omni_ingress_messages_total",
+    "Broker messages confirmed, by channel (webhooks may share one)",
+    ["channel"],
+)
 # The hot path's counters, looked up once (``labels`` takes a lock and builds a key per call).
 _ACCEPTED = {c: WEBHOOKS.labels(c, "accepted") for c in CHANNELS}
+MESSAGES_BY_CHANNEL: dict[str, Counter] = {c: MESSAGES.labels(c) for c in CHANNELS}
 
 
 class BrokerUnavailable(Exception):
     """The raw event could not be confirmed by the broker."""
 
 
-# Publishes a raw delivery (delivery id, channel, encoded RawWebhook) and returns only once the
-# broker confirmed it.
-StoreRaw = Callable[[str, str, bytes], Awaitable[None]]
+# Publishes a raw delivery (delivery id, channel, ``raw_webhook_fields``) and returns only once the
+# broker confirmed the message holding it (its own, or one shared with others: ``shared.py``).
+StoreRaw = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -43,22 +51,76 @@ class IngressConfig:
     max_body_bytes: int
 
 
-class _TooLarge(Exception):
+@dataclass(frozen=True)
+class Answer:
+    """A webhook answer, the same bytes whichever ASGI path sends it."""
+
+    status: int
+    body: bytes = b""
+    retry_after: bool = False
+
+
+ACCEPTED = Answer(200, b"EVENT_RECEIVED")
+NOT_FOUND = Answer(404)
+TOO_LARGE = Answer(413)
+UNSIGNED = Answer(401)
+UNAVAILABLE = Answer(503, retry_after=True)
+
+
+class TooLarge(Exception):
     pass
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
+def declared_too_large(declared: str | None, limit: int) -> bool:
+    return declared is not None and declared.isdigit() and int(declared) > limit
+
+
+async def read_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The body, stopping at the cap (chunked or lying Content-Length) rather than reading it all."""
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
-        if size > limit:  # chunked or lying Content-Length: stop reading at the cap
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size > limit:
+            raise TooLarge
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def accept_webhook(
+    config: IngressConfig, store_raw: StoreRaw, channel: Channel, body: bytes, signature: str | None
+) -> Answer:
+    """Check the signature over the raw bytes, then hand the delivery to the broker: the route's rule."""
+    if not verify_signature(body, signature, config.app_secrets):
+        reason = "signature_missing" if not signature else "signature_invalid"
+        WEBHOOKS.labels(channel, reason).inc()
+        log.warning("webhook_refused", channel=channel, reason=reason, size=len(body))
+        return UNSIGNED
+    delivery_id = uuid.uuid4().hex
+    fields = raw_webhook_fields(
+        delivery_id=delivery_id, channel=channel, received_at=datetime.now(UTC), body=body
+    )
+    try:
+        await store_raw(delivery_id, channel, fields)
+    except BrokerUnavailable:
+        WEBHOOKS.labels(channel, "broker_unavailable").inc()
+        log.error("webhook_not_stored", channel=channel, correlation_id=delivery_id)
+        return UNAVAILABLE
+    _ACCEPTED[channel].inc()
+    log.debug("webhook_accepted", channel=channel, correlation_id=delivery_id, size=len(body))
+    return ACCEPTED
+
+
+def refused_too_large(channel: str) -> Answer:
+    WEBHOOKS.labels(channel, "too_large").inc()
+    log.warning("webhook_refused", channel=channel, reason="too_large")
+    return TOO_LARGE
+
+
+def _response(answer: Answer) -> Response:
+    if answer.body:
+        return Response(status_code=answer.status, content=answer.body, media_type="text/plain")
+    return Response(status_code=answer.status, headers={"Retry-After": "5"} if answer.retry_after else None)
 
 
 def create_health_app(ready: Callable[[], bool] = lambda: True) -> FastAPI:
@@ -98,34 +160,14 @@ def create_app(config: IngressConfig, store_raw: StoreRaw) -> FastAPI:
     @app.post("/webhooks/{channel}")
     async def receive(channel: str, request: Request) -> Response:
         if not is_channel(channel):
-            return Response(status_code=404)
+            return _response(NOT_FOUND)
         try:
-            body = await _read_capped(request, config.max_body_bytes)
-        except _TooLarge:
-            WEBHOOKS.labels(channel, "too_large").inc()
-            log.warning("webhook_refused", channel=channel, reason="too_large")
-            return Response(status_code=413)
-        header = request.headers.get("x-hub-signature-256")
-        if not verify_signature(body, header, config.app_secrets):
-            reason = "signature_missing" if not header else "signature_invalid"
-            WEBHOOKS.labels(channel, reason).inc()
-            log.warning("webhook_refused", channel=channel, reason=reason, size=len(body))
-            return Response(status_code=401)
-        delivery_id = uuid.uuid4().hex
-        raw = encode_raw_webhook(
-            delivery_id=delivery_id,
-            channel=channel,
-            received_at=datetime.now(UTC),
-            body=body,
-        )
-        try:
-            await store_raw(delivery_id, channel, raw)
-        except BrokerUnavailable:
-            WEBHOOKS.labels(channel, "broker_unavailable").inc()
-            log.error("webhook_not_stored", channel=channel, correlation_id=delivery_id)
-            return Response(status_code=503, headers={"Retry-After": "5"})
-        _ACCEPTED[channel].inc()
-        log.debug("webhook_accepted", channel=channel, correlation_id=delivery_id, size=len(body))
-        return Response(status_code=200, content="EVENT_RECEIVED", media_type="text/plain")
+            if declared_too_large(request.headers.get("content-length"), config.max_body_bytes):
+                raise TooLarge
+            body = await read_capped(request.stream(), config.max_body_bytes)
+        except TooLarge:
+            return _response(refused_too_large(channel))
+        signature = request.headers.get("x-hub-signature-256")
+        return _response(await accept_webhook(config, store_raw, channel, body, signature))
 
     return app

@@ -6,11 +6,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
-from ingress_webhooks.api import BrokerUnavailable, IngressConfig, create_app, create_health_app
+from ingress_webhooks.api import (
+    MESSAGES_BY_CHANNEL,
+    BrokerUnavailable,
+    IngressConfig,
+    create_app,
+    create_health_app,
+)
+from ingress_webhooks.asgi import webhook_route
+from ingress_webhooks.shared import SharedStore
+from ingress_webhooks.window import ShareLimits
 from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.outcomes import PublishError
@@ -26,7 +38,7 @@ from omni_common.startup_checks import refuse_unsafe_settings
 
 @dataclass(frozen=True)
 class IngressApps:
-    webhooks: FastAPI  # OMNI_INGRESS_PORT, the internet-facing one: webhook routes only
+    webhooks: ASGIApp  # OMNI_INGRESS_PORT, the internet-facing one: webhook routes only
     health: FastAPI  # OMNI_HEALTH_PORT, for probes and Prometheus inside the cluster
 
 
@@ -37,20 +49,37 @@ def build_apps(settings: Settings) -> IngressApps:
 
     keys: dict[str, str] = {c: routing_key(RAW_WEBHOOKS, c) for c in CHANNELS}
 
-    async def store_raw(delivery_id: str, channel: str, raw: bytes) -> None:
+    async def publish(channel: str, message_id: str, body: bytes, bodies: int) -> None:
         publisher = state.get("publisher")
         if publisher is None:
             raise BrokerUnavailable
+        headers: dict[str, object] = {"x-omni-channel": channel}
+        if bodies > 1:
+            headers["x-omni-bodies"] = bodies
         try:
             await publisher.publish(
-                keys[channel],
-                raw,
-                message_id=delivery_id,
-                correlation_id=delivery_id,
-                headers={"x-omni-channel": channel},
+                keys[channel], body, message_id=message_id, correlation_id=message_id, headers=headers
             )
         except PublishError as exc:
             raise BrokerUnavailable from exc
+        MESSAGES_BY_CHANNEL[channel].inc()
+
+    async def store_alone(delivery_id: str, channel: str, fields: dict[str, Any]) -> None:
+        await publish(channel, delivery_id, orjson.dumps(fields), 1)
+
+    shared = (
+        SharedStore(
+            publish,
+            ShareLimits(
+                window_s=settings.ingress_share_ms / 1000,
+                max_bodies=settings.ingress_share_max_bodies,
+                max_bytes=settings.ingress_share_max_bytes,
+            ),
+        )
+        if settings.ingress_share_ms > 0
+        else None
+    )
+    store_raw = shared.store if shared is not None else store_alone
 
     def ready() -> bool:
         conn = connection_holder.get("connection")
@@ -62,6 +91,7 @@ def build_apps(settings: Settings) -> IngressApps:
         max_body_bytes=settings.max_body_bytes,
     )
     app = create_app(config, store_raw)
+    webhooks: ASGIApp = webhook_route(config, store_raw, app) if settings.ingress_route == "asgi" else app
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -87,12 +117,14 @@ def build_apps(settings: Settings) -> IngressApps:
         try:
             yield
         finally:
+            if shared is not None:
+                await shared.close()  # open windows are published and answered before the channel goes
             state.pop("publisher", None)
             await publisher.close()
             await connection.close()
 
     app.router.lifespan_context = lifespan
-    return IngressApps(webhooks=app, health=create_health_app(ready))
+    return IngressApps(webhooks=webhooks, health=create_health_app(ready))
 
 
 async def _serve(settings: Settings) -> None:

@@ -47,3 +47,22 @@ class BrokerEmitter:
             headers=hdrs,
         )
         EVENTS.labels(raw.channel, reason).inc()
+
+    async def dead_lettered(self, raw: RawWebhook, reason: str, detail: str) -> None:
+        """One delivery of a shared message that cannot be read, dead-lettered alone as a ``RawWebhook``
+        (its batch-mates are routed): ``omni dlq`` shows and replays it like any raw dead letter."""
+        hdrs = h.dead_letter_headers(
+            {"x-omni-channel": raw.channel},
+            reason=reason,
+            detail=detail,
+            source_queue=self._raw.queue,
+            routing_key=routing_key(RAW_WEBHOOKS, raw.channel),
+        )
+        await self._publisher.publish_to_queue(
+            self._raw.dlq,
+            encode(raw),
+            message_id=raw.delivery_id,
+            correlation_id=raw.delivery_id,
+            headers=hdrs,
+        )
+        EVENTS.labels(raw.channel, reason).inc()

@@ -13,7 +13,7 @@ from omni_common.broker import headers as h
 from omni_common.broker.consumer import Delivery
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import MalformedDelivery, split_delivery
-from omni_common.contracts import RawWebhook, RoutedEvent, reasons
+from omni_common.contracts import RawWebhook, RawWebhookBatch, RoutedEvent, reasons
 from tenant_router.decisions import AccountRoute, Refused, decide
 
 log = structlog.get_logger(__name__)
@@ -25,6 +25,8 @@ Resolve = Callable[[str, str], Awaitable[AccountRoute | None]]
 EmitRouted = Callable[[RoutedEvent], Awaitable[None]]
 # (raw delivery, item index, reason, detail, account id) -> dead-lettered, confirmed.
 EmitRefused = Callable[[RawWebhook, str, str, str, str | None], Awaitable[None]]
+# (raw delivery, reason, detail) -> the whole delivery dead-lettered on its own, confirmed.
+EmitDead = Callable[[RawWebhook, str, str], Awaitable[None]]
 
 
 def only_items(headers: Mapping[str, Any]) -> frozenset[str] | None:
@@ -40,22 +42,52 @@ class RouteSummary:
 
 
 async def handle_raw_webhook(
-    raw: RawWebhook,
+    batch: RawWebhookBatch,
     delivery: Delivery,
     *,
     resolve: Resolve,
     emit_routed: EmitRouted,
     emit_refused: EmitRefused,
+    emit_dead: EmitDead,
 ) -> None:
-    """The ``ingress.raw`` handler: route the delivery, or only the items a replayed dead letter names."""
-    summary = await route_delivery(
-        raw,
-        resolve=resolve,
-        emit_routed=emit_routed,
-        emit_refused=emit_refused,
-        only_items=only_items(delivery.headers),
-    )
-    log.debug("delivery_routed", routed=summary.routed, refused=summary.refused)
+    """The ``ingress.raw`` handler: route every delivery of the message, each on its own.
+
+    A message of one delivery is today's ``RawWebhook``: a delivery that cannot be read dead-letters
+    the message itself, and a replayed dead letter may name the only items to route. In a shared
+    message, such a delivery is dead-lettered alone (as a ``RawWebhook`` with its reason) and the
+    others are routed. Returns only once every effect is confirmed; any other failure fails the
+    whole message, which is retried (re-routing a delivery is harmless: event ids are stable and
+    the normalizer is idempotent), and dead letters are only written on the attempt that succeeds.
+    """
+    if len(batch.deliveries) == 1:
+        summary = await route_delivery(
+            batch.deliveries[0],
+            resolve=resolve,
+            emit_routed=emit_routed,
+            emit_refused=emit_refused,
+            only_items=only_items(delivery.headers),
+        )
+        log.debug("delivery_routed", routed=summary.routed, refused=summary.refused)
+        return
+
+    async def one(raw: RawWebhook) -> RouteSummary:
+        structlog.contextvars.bind_contextvars(correlation_id=raw.delivery_id, channel=raw.channel)
+        return await route_delivery(raw, resolve=resolve, emit_routed=emit_routed, emit_refused=emit_refused)
+
+    outcomes = await asyncio.gather(*(one(raw) for raw in batch.deliveries), return_exceptions=True)
+    failed = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, DeadLetter)]
+    if failed:
+        raise failed[0]
+    dead = [(raw, o) for raw, o in zip(batch.deliveries, outcomes, strict=True) if isinstance(o, DeadLetter)]
+    for raw, refusal in dead:
+        log.warning(
+            "delivery_dead_lettered",
+            correlation_id=raw.delivery_id,
+            reason=refusal.reason,
+            detail=refusal.detail,
+        )
+    await asyncio.gather(*(emit_dead(raw, refusal.reason, refusal.detail) for raw, refusal in dead))
+    log.debug("shared_message_routed", deliveries=len(batch.deliveries), dead_lettered=len(dead))
 
 
 async def route_delivery(

@@ -8,7 +8,7 @@ import contextlib
 from omni_common import runtime
 from omni_common.broker.consumer import Delivery
 from omni_common.broker.subscription import Subscription
-from omni_common.contracts import RawWebhook
+from omni_common.contracts import RawWebhookBatch
 from omni_common.contracts.routing import RAW_WEBHOOKS
 from omni_common.db.catalog import AccountRoute, Catalog, catalog_engine
 from omni_common.db.privileges import refuse_superuser
@@ -40,13 +40,14 @@ def handler_factory(settings: Settings) -> HandlerFactory:
             await asyncio.wait_for(listening.wait(), 10)
         emitter = BrokerEmitter(broker.publisher, broker.topology)
 
-        async def handle(raw: RawWebhook, delivery: Delivery) -> None:
+        async def handle(batch: RawWebhookBatch, delivery: Delivery) -> None:
             await handle_raw_webhook(
-                raw,
+                batch,
                 delivery,
                 resolve=resolver.resolve,
                 emit_routed=emitter.routed,
                 emit_refused=emitter.refused,
+                emit_dead=emitter.dead_lettered,
             )
 
         async def cleanup() -> None:
@@ -55,7 +56,7 @@ def handler_factory(settings: Settings) -> HandlerFactory:
                 await listener
             await engine.dispose()
 
-        return [Subscription(RAW_WEBHOOKS, RawWebhook, handle)], cleanup
+        return [Subscription(RAW_WEBHOOKS, RawWebhookBatch, handle)], cleanup
 
     return build
 

@@ -8,7 +8,13 @@ from omni_common.contracts import reasons
 from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, SuggestReply
 from omni_common.contracts.base import Contract, decode, encode
 from omni_common.contracts.commands import EnrichMessage, SendReply
-from omni_common.contracts.events import NotificationEvent, RawWebhook, RoutedEvent, encode_raw_webhook
+from omni_common.contracts.events import (
+    NotificationEvent,
+    RawWebhook,
+    RawWebhookBatch,
+    RoutedEvent,
+    encode_raw_webhook,
+)
 from omni_common.domain.channels import Channel
 
 __all__ = [
@@ -18,6 +24,7 @@ __all__ = [
     "EnrichMessage",
     "NotificationEvent",
     "RawWebhook",
+    "RawWebhookBatch",
     "RoutedEvent",
     "SendReply",
     "SuggestReply",

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from omni_common.contracts.base import Contract
 from omni_common.domain.channels import Channel
@@ -32,19 +32,53 @@ def encode_raw_webhook(*, delivery_id: str, channel: Channel, received_at: datet
     Decodes to the same ``RawWebhook`` as ``encode(RawWebhook(...))`` (tests hold it to that);
     the body is URL-safe base64, as pydantic writes it.
     """
+    return orjson.dumps(
+        raw_webhook_fields(delivery_id=delivery_id, channel=channel, received_at=received_at, body=body)
+    )
+
+
+class RawWebhookBatch(Contract):
+    """Several webhook deliveries that reached one ingress together, in one message (ingress -> router).
+
+    The ingress may let requests arriving within a few milliseconds share one AMQP message and one
+    confirm (``OMNI_INGRESS_SHARE_MS``); each delivery keeps its own id, channel, arrival time and
+    verified flag, and the router treats each on its own (one bad delivery is dead-lettered alone, as
+    a plain ``RawWebhook``). A plain ``RawWebhook`` on the wire decodes as a batch of one, so the raw
+    queue may carry both forms (a shared window of one body, replayed dead letters, older ingresses).
+    """
+
+    type: Literal["webhook.raw.batch"] = "webhook.raw.batch"
+    version: Literal[1] = 1
+    deliveries: tuple[RawWebhook, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_delivery(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "webhook.raw":
+            return {"type": "webhook.raw.batch", "version": 1, "deliveries": [data]}
+        return data
+
+
+def raw_webhook_fields(
+    *, delivery_id: str, channel: Channel, received_at: datetime, body: bytes
+) -> dict[str, Any]:
+    """The JSON fields of a verified ``RawWebhook`` (shared by the single and the batch wire forms)."""
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
-    return orjson.dumps(
-        {
-            "type": "webhook.raw",
-            "version": 1,
-            "delivery_id": delivery_id,
-            "channel": channel,
-            "received_at": received_at.isoformat(),
-            "signature_verified": True,
-            "body": base64.urlsafe_b64encode(body).decode("ascii"),
-        }
-    )
+    return {
+        "type": "webhook.raw",
+        "version": 1,
+        "delivery_id": delivery_id,
+        "channel": channel,
+        "received_at": received_at.isoformat(),
+        "signature_verified": True,
+        "body": base64.urlsafe_b64encode(body).decode("ascii"),
+    }
+
+
+def encode_raw_webhook_batch(deliveries: list[dict[str, Any]]) -> bytes:
+    """The wire form of a ``RawWebhookBatch`` of ``raw_webhook_fields`` dicts, without building models."""
+    return orjson.dumps({"type": "webhook.raw.batch", "version": 1, "deliveries": deliveries})
 
 
 class RoutedEvent(Contract):
