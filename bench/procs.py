@@ -216,7 +216,7 @@ def postmasters(admin_urls: dict[str, str]) -> dict[int, str]:
     for name, url in admin_urls.items():
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        if row:
-            with contextlib.suppress(psutil.Error):
+            # While the backend lives: once the connection closes, its process may be gone.
+            if row:
                 out[psutil.Process(int(row[0])).ppid()] = name
     return out
