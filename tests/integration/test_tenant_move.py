@@ -26,7 +26,7 @@ from testenv import APP_SECRET, drop_databases
 from omni_common.broker.connection import connect as broker_connect
 from omni_common.broker.dlq import list_dead_letters
 from omni_common.db.catalog import Catalog, catalog_engine
-from omni_common.db.registry import registry_for
+from omni_common.db.service_registry import registry_for
 from omni_common.settings import Settings
 from omni_common.tenancy.move import Mover
 

@@ -13,7 +13,7 @@ from omni_common.contracts import SuggestReply
 from omni_common.contracts.routing import AI_REQUESTS
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.privileges import refuse_superuser
-from omni_common.db.registry import registry_for
+from omni_common.db.service_registry import registry_for
 from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 from omni_common.startup_checks import refuse_unsafe_settings

@@ -33,7 +33,7 @@ from omni_common.broker.topology import build_topology, declare_topology, requir
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.privileges import refuse_superuser
-from omni_common.db.registry import registry_for
+from omni_common.db.service_registry import registry_for
 from omni_common.domain.channels import is_channel
 from omni_common.graph import GraphClient
 from omni_common.graph.transport import graph_http

@@ -23,7 +23,7 @@ from omni_common.contracts.routing import ENRICH_MESSAGES, ROUTED_EVENTS
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.privileges import refuse_superuser
-from omni_common.db.registry import registry_for
+from omni_common.db.service_registry import registry_for
 from omni_common.graph.client import GraphClient
 from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging

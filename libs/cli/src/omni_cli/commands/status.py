@@ -12,8 +12,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
     """Queues (depth, consumers, dead letters), tenants by status, accounts needing re-auth."""
     from omni_common.broker import build_topology, connect
     from omni_common.db.catalog import Catalog, catalog_engine
-    from omni_common.db.registry import registry_for
     from omni_common.db.servers import server_admin_url
+    from omni_common.db.service_registry import registry_for
     from omni_common.logging import configure_logging
     from omni_common.ops.status import Status, connection_status, queue_status, tenant_status
     from omni_common.settings import Settings

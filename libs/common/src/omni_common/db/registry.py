@@ -21,7 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 import structlog
@@ -30,21 +30,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import QueuePool
 
-from omni_common.db.budget import (
-    ServerBudgets,
-    Slot,
-    default_acquire_timeout_s,
-    default_connections,
-    default_connections_per_tenant,
-)
+from omni_common.db.budget import ServerBudgets, Slot
 from omni_common.db.catalog import Catalog, TenantRecord
 from omni_common.db.connect_errors import connect_refused, moved
 from omni_common.db.servers import server_key, tenant_url
 from omni_common.db.tenant_lookup import TenantLookup
 from omni_common.errors import ConnectionBudgetExhausted, DatabaseUnavailable, TenantHeld
-
-if TYPE_CHECKING:
-    from omni_common.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -391,31 +382,3 @@ class TenantEngineRegistry:
             "closing": self._closing,
             "idle": len(self._idle),
         }
-
-
-_READERS = ("inbox", "status")
-
-
-def registry_for(
-    settings: Settings,
-    catalog: Catalog,
-    *,
-    name: str,
-    pool_pre_ping: bool = True,
-    tenant_cache_seconds: float = 5.0,
-) -> TenantEngineRegistry:
-    """The registry a service builds from its settings (``name`` shows in pg_stat_activity and picks
-    the service's default budget, ``budget.DEFAULT_CONNECTIONS``)."""
-    return TenantEngineRegistry(
-        pool_pre_ping=pool_pre_ping,
-        tenant_cache_seconds=tenant_cache_seconds,
-        catalog=catalog,
-        server_url=settings.database_url,
-        connections_per_server=settings.db_connections_per_server or default_connections(name),
-        connections_per_tenant=settings.db_connections_per_tenant or default_connections_per_tenant(name),
-        acquire_timeout_s=settings.db_acquire_timeout_s or default_acquire_timeout_s(name),
-        application_name_prefix=f"omni-{name}",
-        max_idle_engines=settings.tenant_engine_idle_cache,
-        # People keep reading their inbox while a move holds the workers (the source is read-only).
-        read_while_moving=name in _READERS,
-    )
