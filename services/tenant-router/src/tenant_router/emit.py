@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from omni_common.broker import headers as h
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import Topology
@@ -32,37 +34,26 @@ class BrokerEmitter:
         self, raw: RawWebhook, index: str, reason: str, detail: str, account_id: str | None
     ) -> None:
         # The whole signed delivery is kept, limited to this item on replay.
-        hdrs = h.dead_letter_headers(
-            {ONLY_ITEMS: index, "x-omni-channel": raw.channel, "x-omni-account-id": account_id or ""},
-            reason=reason,
-            detail=detail,
-            source_queue=self._raw.queue,
-            routing_key=routing_key(RAW_WEBHOOKS, raw.channel),
-        )
-        await self._publisher.publish_to_queue(
-            self._raw.dlq,
-            encode(raw),
-            message_id=f"{raw.delivery_id}:{index}",
-            correlation_id=raw.delivery_id,
-            headers=hdrs,
-        )
-        EVENTS.labels(raw.channel, reason).inc()
+        extra = {ONLY_ITEMS: index, "x-omni-channel": raw.channel, "x-omni-account-id": account_id or ""}
+        await self._dead_letter(raw, extra, reason, detail, message_id=f"{raw.delivery_id}:{index}")
 
     async def dead_lettered(self, raw: RawWebhook, reason: str, detail: str) -> None:
         """One delivery of a shared message that cannot be read, dead-lettered alone as a ``RawWebhook``
         (its batch-mates are routed): ``omni dlq`` shows and replays it like any raw dead letter."""
+        extra = {"x-omni-channel": raw.channel}
+        await self._dead_letter(raw, extra, reason, detail, message_id=raw.delivery_id)
+
+    async def _dead_letter(
+        self, raw: RawWebhook, extra: Mapping[str, str], reason: str, detail: str, *, message_id: str
+    ) -> None:
         hdrs = h.dead_letter_headers(
-            {"x-omni-channel": raw.channel},
+            extra,
             reason=reason,
             detail=detail,
             source_queue=self._raw.queue,
             routing_key=routing_key(RAW_WEBHOOKS, raw.channel),
         )
         await self._publisher.publish_to_queue(
-            self._raw.dlq,
-            encode(raw),
-            message_id=raw.delivery_id,
-            correlation_id=raw.delivery_id,
-            headers=hdrs,
+            self._raw.dlq, encode(raw), message_id=message_id, correlation_id=raw.delivery_id, headers=hdrs
         )
         EVENTS.labels(raw.channel, reason).inc()
