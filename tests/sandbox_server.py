@@ -7,6 +7,7 @@ as services would, and parallel test runs never share a port.
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import socket
 import threading
@@ -40,11 +41,23 @@ class _Server(uvicorn.Server):
         pass
 
 
+# Below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out for port 0 comes
+# from that range, where any outgoing connection of the parallel tests may take it before the server
+# started on it binds (seen once: omni dev's ingress "address already in use" in a whole-suite run).
+_PORTS = (20000, 32000)
+
+
 def free_port() -> int:
-    """A port nothing listens on right now (for connect-error tests)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on right now (for a server started later, or a connect-error test)."""
+    for _ in range(200):
+        port = random.randint(*_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 @contextmanager
