@@ -28,7 +28,7 @@ from bench.baseline_app import BASELINE_QUEUE
 from bench.config import BenchConfig
 from bench.env import BenchEnv
 from bench.mix import TenantPlan
-from bench.run import _child_env, load, log
+from bench.run import _child_env, baseline_servers, load, log
 
 SERVER = "BENCH_INGRESS_SERVER"  # "granian": bench/granian_ingress.py instead of `omni run`
 # name -> service settings. "before": the ingress as it was before issue 24 (FastAPI route, one
@@ -107,22 +107,8 @@ def _phase(
 def _baseline(
     cfg: BenchConfig, env: BenchEnv, plans: list[TenantPlan], mode: str, tag: str
 ) -> dict[str, Any]:
-    ports = [procs.free_port() for _ in range(cfg.ingress_procs)]
-    group = [
-        procs.start(
-            f"baseline-{mode}",
-            [sys.executable, "-m", "bench.baseline_app", str(p), mode, env.settings.rabbitmq_url],
-            _child_env(),
-            cfg.out / "logs",
-        )
-        for p in ports
-    ]
-    try:
-        for p in ports:
-            procs.wait_http(p)
+    with baseline_servers(cfg, env, mode) as (group, ports):
         return _phase(cfg, plans, group, ports, tag)
-    finally:
-        procs.stop(group)
         if mode == "confirm":
             benv.purge_queue(env, BASELINE_QUEUE)
 

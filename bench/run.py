@@ -10,6 +10,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,11 @@ def load(
     return result
 
 
-def _baseline_http(cfg: BenchConfig, env: BenchEnv, plans: list[TenantPlan], mode: str) -> dict[str, Any]:
+@contextlib.contextmanager
+def baseline_servers(
+    cfg: BenchConfig, env: BenchEnv, mode: str
+) -> Iterator[tuple[list[procs.Proc], list[int]]]:
+    """``cfg.ingress_procs`` baseline apps (``bench/baseline_app.py``) in ``mode``, ready; stopped after."""
     ports = [procs.free_port() for _ in range(cfg.ingress_procs)]
     group = [
         procs.start(
@@ -113,11 +118,18 @@ def _baseline_http(cfg: BenchConfig, env: BenchEnv, plans: list[TenantPlan], mod
     try:
         for p in ports:
             procs.wait_http(p)
-        return stats.http_phase(
-            load(cfg, plans, ports, duration=cfg.baseline_duration, tag=f"b{mode}", rate=0)
-        )
+        yield group, ports
     finally:
         procs.stop(group)
+
+
+def _baseline_http(cfg: BenchConfig, env: BenchEnv, plans: list[TenantPlan], mode: str) -> dict[str, Any]:
+    try:
+        with baseline_servers(cfg, env, mode) as (_, ports):
+            return stats.http_phase(
+                load(cfg, plans, ports, duration=cfg.baseline_duration, tag=f"b{mode}", rate=0)
+            )
+    finally:
         if mode == "confirm":
             benv.purge_queue(env, BASELINE_QUEUE)
 
