@@ -49,15 +49,25 @@ _PORTS = (20000, 32000)
 
 def free_port() -> int:
     """A port nothing listens on right now (for a server started later, or a connect-error test)."""
+    return free_ports(1)
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports nothing listens on right now (``omni dev``'s health
+    ports are a base and offsets)."""
     for _ in range(200):
-        port = random.randint(*_PORTS)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {_PORTS}")
+        base = random.randint(_PORTS[0], _PORTS[1] - count)
+        socks = [socket.socket() for _ in range(count)]
+        try:
+            for i, sock in enumerate(socks):
+                sock.bind(("127.0.0.1", base + i))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return base
+    raise RuntimeError(f"no {count} free ports in {_PORTS}")
 
 
 @contextmanager

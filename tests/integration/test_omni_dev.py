@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import psycopg
 import pytest
 from pg_second_server import omni, own_catalog
 from pipeline import provision, sign, unique_digits, wait_until
-from sandbox_server import free_port
+from sandbox_server import free_port, free_ports
 from testenv import APP_SECRET, drop_databases
 
 from omni_common.channels import samples
@@ -44,7 +43,7 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings_alone: Setting
     account = unique_digits()
     db_name = asyncio.run(provision(settings, "devrun", {"whatsapp": account})).db_name
     ingress_port, inbox_port = free_port(), free_port()
-    health_base = random.randrange(20_000, 60_000, 10)
+    health_base = free_ports(6)  # omni dev's health ports: base + offsets (commands/services.py)
     env = {
         **os.environ,
         "OMNI_DATABASE_URL": settings.database_url,
@@ -76,17 +75,23 @@ def test_omni_dev_runs_the_pipeline_and_stops_everything(settings_alone: Setting
             f"http://127.0.0.1:{health_base + 2}/readyz",  # normalizer
         ]
 
-        def ready() -> bool:
-            try:
-                return all(httpx.get(url, timeout=1).status_code == 200 for url in probes)
-            except httpx.HTTPError:
-                return False
+        def not_ready() -> list[str]:
+            down = []
+            for url in probes:
+                try:
+                    if httpx.get(url, timeout=1).status_code != 200:
+                        down.append(url)
+                except httpx.HTTPError:
+                    down.append(url)
+            return down
 
         try:
-            wait_until(ready, timeout=180, interval=0.2, what="ingress, inbox, router and normalizer ready")
+            wait_until(lambda: not not_ready(), timeout=180, interval=0.2, what="services ready")
         except AssertionError:
             log_file.flush()
-            raise AssertionError(f"not ready; omni dev said:\n{log_path.read_text()[-6000:]}") from None
+            raise AssertionError(
+                f"not ready: {not_ready()}; omni dev said:\n{log_path.read_text()[-6000:]}"
+            ) from None
         children = psutil.Process(dev.pid).children(recursive=True)
         assert len(children) >= 6
 
