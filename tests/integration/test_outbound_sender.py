@@ -136,6 +136,15 @@ async def _wait_status(db: Db, mid: uuid.UUID, *statuses: str, timeout: float = 
     return await await_until(check, timeout=timeout, what=f"message {mid} to be {statuses}")
 
 
+async def _logged_sent(logs: _Logs, mid: uuid.UUID) -> list[dict[str, Any]]:
+    """The reply_sent lines of ``mid``; the status commits before the sender logs it, so wait."""
+
+    async def check() -> list[dict[str, Any]] | None:
+        return logs.events("reply_sent", chat_message_id=str(mid)) or None
+
+    return await await_until(check, timeout=5.0, what=f"the reply_sent log line of {mid}")
+
+
 async def _posts(ctl: SandboxControl, account_id: str) -> list[dict[str, Any]]:
     return [r for r in await ctl.requests(f"/{account_id}/messages") if r["method"] == "POST"]
 
@@ -527,7 +536,7 @@ async def test_outbox_rows_missed_by_the_inbox_are_relayed(
     mid = await queue_reply(db, chat, "facebook", "llegó por el outbox", outbox_age_s=30)
     await _wait_status(db, mid, "sent")
     # The relayed command carries the reply's correlation id, and the sender logs under it.
-    [sent] = captured_logs.events("reply_sent", chat_message_id=str(mid))
+    [sent] = await _logged_sent(captured_logs, mid)
     assert sent["correlation_id"] == f"reply:{mid}"
 
     async def stamped() -> bool:
@@ -645,7 +654,7 @@ async def test_the_inbox_publish_carries_the_replys_correlation_id_to_the_sender
     finally:
         await conn.close()
     await _wait_status(db, mid, "sent")
-    [sent] = captured_logs.events("reply_sent", chat_message_id=str(mid))
+    [sent] = await _logged_sent(captured_logs, mid)
     assert sent["correlation_id"] == f"reply:{mid}"
     assert sent["tenant_id"] == str(db.tenant_id)
 
