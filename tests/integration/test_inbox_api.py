@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import NOTIFICATIONS_EXCHANGE
-from omni_common.contracts import NotificationEvent, encode
+from omni_common.contracts import NotificationEvent, encode, encode_notification_batch
 from omni_common.dburl import libpq_conninfo
 from omni_common.media.storage import LocalDiskStorage
 from omni_common.settings import Settings
@@ -316,6 +316,54 @@ class TestIsolation:
         text = "\n".join(seen)
         assert f"b-{marker}" not in text
         assert "id: " in text
+
+    def test_each_note_of_a_tenant_batch_is_its_own_event_with_its_key(
+        self, http: httpx.Client, app_settings: Settings, tenants: Any
+    ) -> None:
+        a, b = tenants
+        marker = uuid.uuid4().hex
+
+        async def publish(tenant_id: uuid.UUID, tag: str) -> None:
+            conn = await connect(app_settings.rabbitmq_url, name="test-inbox-batches")
+            publisher = Publisher(conn)
+            try:
+                notes = [
+                    (
+                        f"{tag}-{n}",
+                        encode(
+                            NotificationEvent(
+                                tenant_id=tenant_id,
+                                kind="message.status",
+                                data={"tag": f"{tag}-{n}"},
+                                occurred_at=datetime.now(UTC),
+                            )
+                        ),
+                    )
+                    for n in range(3)
+                ]
+                body = encode_notification_batch(str(tenant_id), notes)
+                await publisher.publish(
+                    "", body, message_id=f"{tag}+2", exchange=NOTIFICATIONS_EXCHANGE, mandatory=False
+                )
+            finally:
+                await publisher.close()
+                await conn.close()
+
+        with http.stream("GET", "/api/events", headers=token(http, a)) as stream:
+            lines = stream.iter_lines()
+            assert any(line == "event: ready" for line in lines)
+            asyncio.run(publish(b.id, f"b-{marker}"))
+            asyncio.run(publish(a.id, f"a-{marker}"))
+            ids: list[str] = []
+            seen: list[str] = []
+            for line in lines:
+                seen.append(line)
+                if line.startswith("id: "):
+                    ids.append(line.removeprefix("id: "))
+                if f"a-{marker}-2" in line and not line.startswith("id: "):
+                    break
+        assert ids == [f"a-{marker}-{n}" for n in range(3)]
+        assert f"b-{marker}" not in "\n".join(seen)
 
 
 class TestConversations:

@@ -66,3 +66,33 @@ def test_an_id_unfit_for_the_stream_is_replaced() -> None:
         e.eid for e in hub._buffers[TENANT]
     ]
     assert all(" " not in i and "\n" not in i and i for i in ids)
+
+
+def test_every_note_of_a_batch_is_its_own_event_with_its_key_on_every_replica() -> None:
+    from omni_common.contracts import encode, encode_notification_batch
+
+    notes = [(f"d{n}:m{n}", encode(event(TENANT, n))) for n in range(3)]
+    batch = encode_notification_batch(str(TENANT), notes)
+    a, b = EventHub(exchange="omni.notifications"), EventHub(exchange="omni.notifications")
+    heard: list[int] = []
+    b.on_event = lambda e: heard.append(e.data["n"])
+    for hub in (a, b):
+        hub.receive(encode(event(OTHER, 9)), "x1")  # a plain event (an older publisher) next to a batch
+        hub.receive(batch, "d0:m0+2")
+    assert [e.eid for e in a._buffers[TENANT]] == ["d0:m0", "d1:m1", "d2:m2"]
+    assert [e.eid for e in b._buffers[TENANT]] == ["d0:m0", "d1:m1", "d2:m2"]
+    assert heard == [9, 0, 1, 2]
+    # A browser that saw the first note on replica a catches up on b with the other two, per note.
+    seen_on_a = a.format(a._buffers[TENANT][0])
+    assert seen_on_a.startswith(b"id: d0:m0\n")
+    replay = b.missed(TENANT, "d0:m0")
+    assert replay is not None
+    assert [e.eid for e in replay] == ["d1:m1", "d2:m2"]
+    assert b.missed(OTHER, "d0:m0") is None  # never another tenant's
+
+
+def test_a_malformed_message_is_dropped() -> None:
+    hub = EventHub(exchange="omni.notifications")
+    hub.receive(b'{"type":"notification.batch","notes":[]}', "m")
+    hub.receive(b"not json", "m")
+    assert hub._buffers == {}

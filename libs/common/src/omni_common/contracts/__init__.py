@@ -9,11 +9,15 @@ from omni_common.contracts.assistant import AssistantDocument, SuggestionReply, 
 from omni_common.contracts.base import Contract, decode, encode
 from omni_common.contracts.commands import EnrichMessage, SendReply
 from omni_common.contracts.events import (
+    KeyedNotification,
+    NotificationBatch,
     NotificationEvent,
     RawWebhook,
     RawWebhookBatch,
     RoutedEvent,
+    encode_notification_batch,
     encode_raw_webhook,
+    notifications_in,
 )
 from omni_common.domain.channels import Channel
 
@@ -22,6 +26,8 @@ __all__ = [
     "Channel",
     "Contract",
     "EnrichMessage",
+    "KeyedNotification",
+    "NotificationBatch",
     "NotificationEvent",
     "RawWebhook",
     "RawWebhookBatch",
@@ -31,6 +37,8 @@ __all__ = [
     "SuggestionReply",
     "decode",
     "encode",
+    "encode_notification_batch",
     "encode_raw_webhook",
+    "notifications_in",
     "reasons",
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
 
 from omni_common.contracts.base import Contract
 from omni_common.domain.channels import Channel
@@ -124,3 +125,62 @@ class NotificationEvent(Contract):
     message_id: uuid.UUID | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     occurred_at: datetime
+
+
+class KeyedNotification(Contract):
+    """One notification of a batch with its key: the stable id live inboxes give it as an event."""
+
+    key: str = Field(min_length=1)
+    event: NotificationEvent
+
+
+class NotificationBatch(Contract):
+    """One tenant's notifications offered together, in one message (publishers -> inbox replicas).
+
+    Each keeps its own key, which plays the part a plain ``NotificationEvent``'s broker message id
+    plays: the live event's id, the same on every replica. Inboxes understand both forms, so a plain
+    event may still be published (and inboxes are upgraded before the publishers that batch).
+    """
+
+    type: Literal["notification.batch"] = "notification.batch"
+    version: Literal[1] = 1
+    tenant_id: uuid.UUID
+    notes: tuple[KeyedNotification, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_tenant(self) -> NotificationBatch:
+        # An inbox hands each note to the subscribers of the note's tenant; one tenant per batch
+        # keeps a publisher's mistake from showing up as another tenant's live event.
+        if any(n.event.tenant_id != self.tenant_id for n in self.notes):
+            raise ValueError("every note of a batch belongs to the batch's tenant")
+        return self
+
+
+_NOTIFICATIONS: TypeAdapter[NotificationEvent | NotificationBatch] = TypeAdapter(
+    Annotated[NotificationEvent | NotificationBatch, Field(discriminator="type")]
+)
+
+
+def notifications_in(body: bytes, message_id: str | None) -> list[tuple[str, NotificationEvent]]:
+    """The (key, event) pairs of a message on the notifications exchange, in order.
+
+    A plain event is keyed by its broker ``message_id`` ("" when it has none); a batch by its notes'
+    keys. Raises ``pydantic.ValidationError`` for anything else.
+    """
+    message = _NOTIFICATIONS.validate_json(body)
+    if isinstance(message, NotificationEvent):
+        return [(message_id or "", message)]
+    return [(n.key, n.event) for n in message.notes]
+
+
+def encode_notification_batch(tenant_id: str, notes: Sequence[tuple[str, bytes]]) -> bytes:
+    """The wire form of a ``NotificationBatch`` of (key, encoded ``NotificationEvent``) pairs.
+
+    The events are spliced in as they were encoded, not parsed and encoded again (the publishers'
+    hot path); decodes to the same batch as ``encode(NotificationBatch(...))`` (tests hold it to that).
+    """
+    parts = b",".join(b'{"key":%s,"event":%s}' % (orjson.dumps(key), body) for key, body in notes)
+    return b'{"type":"notification.batch","version":1,"tenant_id":%s,"notes":[%s]}' % (
+        orjson.dumps(tenant_id),
+        parts,
+    )

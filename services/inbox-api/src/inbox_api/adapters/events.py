@@ -5,12 +5,14 @@ connected subscribers and a short ring buffer of recent events. A reconnecting b
 ``Last-Event-ID``; events still in the buffer are replayed, otherwise it gets ``resync`` and refetches.
 A subscriber only ever receives events whose ``tenant_id`` is its own token's tenant.
 
-Event ids are the notification's broker message id, the same on every replica (the fanout hands
-every replica every event), so a browser whose replica went away catches up on any other one that
-was running: the shared state is the broker's fanout, not a store of our own. Two publishers'
-events may reach two replicas in a different order, so catch-up also replays the events that
-arrived in the few seconds before the browser's last one; every event is a refresh or an idempotent
-status, so seeing one twice costs nothing.
+Event ids are the notification's key, the same on every replica (the fanout hands every replica
+every message): a plain ``NotificationEvent``'s broker message id, or each note's own key in a
+``NotificationBatch`` (one tenant's notes published together; every note is its own event). So a
+browser whose replica went away catches up on any other one that was running: the shared state is
+the broker's fanout, not a store of our own. Two publishers' events may reach two replicas in a
+different order, so catch-up also replays the events that arrived in the few seconds before the
+browser's last one; every event is a refresh or an idempotent status, so seeing one twice costs
+nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pydantic import ValidationError
 
 from omni_common.broker.outcomes import PublishError
 from omni_common.broker.publisher import Publisher
-from omni_common.contracts import NotificationEvent, decode, encode
+from omni_common.contracts import NotificationEvent, encode, notifications_in
 
 log = structlog.get_logger(__name__)
 BUFFER_PER_TENANT = 200
@@ -94,14 +96,19 @@ class EventHub:
             await self._channel.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self.receive(message.body, message.message_id)
+
+    def receive(self, body: bytes, message_id: str | None) -> None:
+        """Dispatch every notification of a message from the fanout (a plain event or a batch)."""
         try:
-            event = decode(NotificationEvent, message.body)
+            notes = notifications_in(body, message_id)
         except ValidationError:
             log.warning("notification_malformed")
             return
-        self.dispatch(event, message.message_id)
-        if self.on_event is not None:
-            self.on_event(event)
+        for key, event in notes:
+            self.dispatch(event, key)
+            if self.on_event is not None:
+                self.on_event(event)
 
     def dispatch(self, event: NotificationEvent, eid: str | None = None) -> None:
         """Buffer an event and hand it to the subscribers of its tenant (and nobody else)."""
