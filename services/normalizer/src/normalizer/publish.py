@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from omni_common.broker.consumer import FAILURE_COPY_CONFIRM_TIMEOUT_S
-from omni_common.broker.fanout import Fanout, Note
+from omni_common.broker.fanout import Fanout
+from omni_common.broker.notifications import notification_fanout, notification_note
 from omni_common.broker.publisher import Publisher
 from omni_common.contracts import EnrichMessage, NotificationEvent, encode
 from omni_common.contracts.routing import ENRICH_MESSAGES, routing_key
 
+__all__ = ["BrokerFollowUps", "notification_fanout"]
+
 
 class BrokerFollowUps:
-    """Enrichment requests with confirms; live notifications through one background fan-out."""
+    """Enrichment requests with confirms; live notifications through one background fan-out, which
+    sends the notes of one tenant offered together (a committed batch's statuses) as one message."""
 
     def __init__(self, publisher: Publisher, fanout: Fanout) -> None:
         self._publisher = publisher
@@ -28,22 +32,4 @@ class BrokerFollowUps:
         )
 
     def notify(self, event: NotificationEvent, *, key: str, correlation_id: str | None) -> None:
-        self._fanout.offer(Note(encode(event), key, correlation_id))
-
-
-def notification_fanout(publisher: Publisher, exchange: str) -> Fanout:
-    """A started fan-out onto the notifications exchange (``publisher`` without confirms)."""
-
-    async def send(note: Note) -> None:
-        await publisher.publish(
-            "",
-            note.body,
-            message_id=note.message_id,
-            correlation_id=note.correlation_id,
-            exchange=exchange,
-            mandatory=False,
-        )
-
-    fanout = Fanout(send)
-    fanout.start()
-    return fanout
+        self._fanout.offer(notification_note(event, key=key, correlation_id=correlation_id))
