@@ -41,7 +41,7 @@ def handler_factory(settings: Settings) -> HandlerFactory:
 
     async def build(broker: BrokerAccess) -> Consumers:
         # Live notifications are best-effort (a lost one costs a refresh): no confirm round trip
-        # for the one-per-change fan-out, which was the normalizer's most frequent publish.
+        # for the fan-out (one message per tenant batch, once the normalizer's most frequent publish).
         notifier = Publisher(broker.connection, confirms=False)
         await notifier.start()
         fanout = notification_fanout(notifier, broker.topology.notifications_exchange)
