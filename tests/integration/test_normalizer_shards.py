@@ -37,6 +37,7 @@ from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.channels import samples
 from omni_common.channels.inbound import split_delivery
 from omni_common.contracts import RoutedEvent
+from omni_common.contracts.routing import ROUTED_EVENTS
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 from omni_common.tenancy.provisioning import create_tenant
@@ -159,7 +160,7 @@ def test_shards_survive_a_kill_and_a_join_writing_every_event_once(
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms,
         delivery_limit=settings.delivery_limit,
-        normalizer_shards=SHARDS,
+        shards={ROUTED_EVENTS: SHARDS},
     )
     waba = unique_digits()
     first = asyncio.run(provision(settings, f"shard0x{waba[-5:]}", {"whatsapp": waba}))  # migrates too
