@@ -241,30 +241,32 @@ async def publish(amqp_url: str, replies: list[tuple[uuid.UUID, uuid.UUID]]) -> 
     from aio_pika import DeliveryMode
 
     from omni_common.broker.topology import EVENTS_EXCHANGE
-    from omni_common.contracts import SendReply, encode
-    from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
+    from omni_common.contracts import SendReply
+    from omni_common.outbound.commands import CommandMessage, reply_message
+
+    def message(command: CommandMessage) -> aio_pika.Message:
+        # The inbox's message as is: ids, and the tenant header that picks its shard.
+        return aio_pika.Message(
+            command.body,
+            message_id=command.message_id,
+            correlation_id=command.correlation_id,
+            headers=dict(command.headers),
+            content_type="application/json",
+            delivery_mode=DeliveryMode.PERSISTENT,
+        )
 
     connection = await aio_pika.connect(amqp_url)
     t0 = time.time()
     try:
         channel = await connection.channel()
         exchange = await channel.get_exchange(EVENTS_EXCHANGE, ensure=False)
-        key = routing_key(OUTBOUND_COMMANDS, "whatsapp")
         for i in range(0, len(replies), 500):
+            commands = [
+                reply_message(SendReply(tenant_id=tid, message_id=mid, channel="whatsapp"))
+                for tid, mid in replies[i : i + 500]
+            ]
             await asyncio.gather(
-                *(
-                    exchange.publish(
-                        aio_pika.Message(
-                            encode(SendReply(tenant_id=tid, message_id=mid, channel="whatsapp")),
-                            message_id=f"reply:{mid}",
-                            content_type="application/json",
-                            delivery_mode=DeliveryMode.PERSISTENT,
-                        ),
-                        routing_key=key,
-                        mandatory=True,
-                    )
-                    for tid, mid in replies[i : i + 500]
-                )
+                *(exchange.publish(message(c), routing_key=c.routing_key, mandatory=True) for c in commands)
             )
     finally:
         await connection.close()

@@ -14,14 +14,14 @@ from sandbox_server import SandboxControl
 
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import Topology
-from omni_common.contracts import SendReply, encode
-from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
+from omni_common.contracts import SendReply
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.registry import TenantEngineRegistry
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, Outbox
 from omni_common.domain.channels import Channel
 from omni_common.graph import GraphClient
+from omni_common.outbound.commands import command_message, publish_command
 from omni_common.settings import Settings
 from omni_common.tenancy.accounts import connect_account
 from omni_common.tenancy.migrate import migrate_all
@@ -162,12 +162,8 @@ async def publish_reply(
 ) -> None:
     """Publish the SendReply command as the inbox does after its commit."""
     command = SendReply(tenant_id=db.tenant_id, message_id=message_id, channel=channel)
-    await publisher.publish(
-        routing_key(OUTBOUND_COMMANDS, channel),
-        encode(command),
-        message_id=str(message_id),
-        exchange=topology.events_exchange,
-    )
+    message = command_message(command, message_id=str(message_id))
+    await publish_command(publisher, message, exchange=topology.events_exchange)
 
 
 async def message(db: Db, message_id: uuid.UUID) -> ChatMessage:

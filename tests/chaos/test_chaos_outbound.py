@@ -28,10 +28,10 @@ from sandbox_server import sandbox
 
 from meta_sandbox import SandboxConfig
 from omni_common.broker.publisher import Publisher
-from omni_common.contracts import SendReply, encode
-from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
+from omni_common.contracts import SendReply
 from omni_common.db.tenant_models import Chat, ChatMessage, Contact, SocialAccount
 from omni_common.dburl import async_url, libpq_conninfo
+from omni_common.outbound.commands import command_message, publish_command
 from outbound_sender.handler import OUTCOME_UNKNOWN, OUTCOME_UNKNOWN_REASON
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(600)]
@@ -129,13 +129,9 @@ async def _publish(stack: Stack, replies: list[tuple[str, str, uuid.UUID, str]])
 
         async def one(tenant_id: str, message_id: uuid.UUID, channel: str) -> None:
             command = SendReply(tenant_id=uuid.UUID(tenant_id), message_id=message_id, channel=channel)
+            message = command_message(command, message_id=str(message_id))
             async with sem:
-                await publisher.publish(
-                    routing_key(OUTBOUND_COMMANDS, channel),
-                    encode(command),
-                    message_id=str(message_id),
-                    exchange=stack.topology.events_exchange,
-                )
+                await publish_command(publisher, message, exchange=stack.topology.events_exchange)
 
         await asyncio.gather(*(one(t, m, c) for t, _, m, c in replies))
         await publisher.close()

@@ -31,10 +31,12 @@ from ingress_webhooks.main import build_apps
 from normalizer.main import handler_factory as normalizer_handlers
 from omni_cli.main import app
 from omni_common.broker.permissions import SERVICES, user_name
-from omni_common.broker.topology import Topology, TopologyMissing, build_topology, require_declared
+from omni_common.broker.shards import TENANT_HEADER
+from omni_common.broker.topology import Topology, TopologyMissing, require_declared, topology_for
 from omni_common.broker.users import setup_broker
-from omni_common.contracts import NotificationEvent
-from omni_common.contracts.routing import routing_key
+from omni_common.contracts import NotificationEvent, SendReply
+from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
+from omni_common.outbound.commands import reply_message
 from omni_common.settings import Settings
 from tenant_router.main import handler_factory as router_handlers
 
@@ -56,11 +58,7 @@ class Broker:
 
 
 def _topology(settings: Settings) -> Topology:
-    return build_topology(
-        retry_delays_ms=settings.retry_delays_ms,
-        delivery_limit=settings.delivery_limit,
-        normalizer_shards=SHARDS,
-    )
+    return topology_for(settings.model_copy(update={"normalizer_shards": SHARDS, "outbound_shards": SHARDS}))
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +189,7 @@ def test_the_router_reads_raw_webhooks_and_not_the_normalizers_shards(broker: Br
     assert attempt(url, publish("", "ingress.raw.retry.0")) == "ok"  # its failed deliveries' copies
     assert attempt(url, consume("normalizer.events.shard.0")) == "ACCESS_REFUSED"
     assert attempt(url, publish("omni.normalizer.shards", "x")) == "ACCESS_REFUSED"
+    assert attempt(url, publish("omni.outbound.shards", "x")) == "ACCESS_REFUSED"
     assert (
         attempt(url, publish("omni.events", routing_key("outbound.commands", "whatsapp"))) == "ACCESS_REFUSED"
     )
@@ -212,7 +211,14 @@ def test_the_workers_consume_their_queues_and_publish_their_follow_ups(broker: B
     assert attempt(normalizer, publish("omni.events", routing_key("normalizer.enrich", "whatsapp"))) == "ok"
     assert attempt(normalizer, publish("omni.notifications", "")) == "ok"
     assert attempt(normalizer, consume("outbound.commands")) == "ACCESS_REFUSED"
-    assert attempt(sender, consume("outbound.commands")) == "ok"
+    for queue in ("outbound.commands", "outbound.commands.shard.0", "outbound.commands.shard.1"):
+        assert attempt(sender, consume(queue)) == "ok", queue
+    # A failed send's copy waits in a shard retry queue; the broker, not the sender, returns it
+    # through the hash exchange, which the sender itself may not publish to.
+    assert attempt(sender, publish("", "outbound.commands.shards.retry.0")) == "ok"
+    assert attempt(sender, consume("outbound.commands.shards.retry.0")) == "ACCESS_REFUSED"
+    assert attempt(sender, publish("omni.outbound.shards", "x")) == "ACCESS_REFUSED"
+    assert attempt(normalizer, consume("outbound.commands.shard.0")) == "ACCESS_REFUSED"
     assert attempt(sender, publish("omni.notifications", "")) == "ok"
     assert attempt(sender, publish("omni.events", routing_key("outbound.commands", "whatsapp"))) == "ok"
     assert attempt(sender, consume("ingress.raw")) == "ACCESS_REFUSED"
@@ -249,6 +255,49 @@ def test_the_inbox_publishes_commands_and_keeps_its_own_live_queue(broker: Broke
     assert attempt(url, publish("", "outbound.commands")) == "ACCESS_REFUSED"
     assert attempt(url, consume("outbound.commands")) == "ACCESS_REFUSED"
     assert attempt(url, declare_queue("inbox.mine")) == "ACCESS_REFUSED"
+
+
+def test_a_reply_command_reaches_its_tenants_sender_shard_with_write_on_omni_events_only(
+    broker: Broker,
+) -> None:
+    """The inbox (and the sender's outbox sweep) publish on ``omni.events``; its binding to the hash
+    exchange carries the command to a shard with no permission on the hash exchange."""
+    url = broker.urls["inbox-api"]
+    assert attempt(url, publish("omni.outbound.shards", "reply.send.whatsapp")) == "ACCESS_REFUSED"
+    command = SendReply(tenant_id=uuid.uuid4(), message_id=uuid.uuid4(), channel="whatsapp")
+    message = reply_message(command)
+
+    async def send(channel: AbstractChannel) -> None:
+        exchange = await channel.get_exchange("omni.events", ensure=False)
+        await exchange.publish(
+            aio_pika.Message(message.body, message_id=message.message_id, headers=dict(message.headers)),
+            routing_key=message.routing_key,
+        )
+
+    assert attempt(url, send) == "ok"
+
+    async def take() -> dict[str, Any]:
+        """Where our command landed (the other tests' header-less ones sit on one shard: the hash of
+        a missing header)."""
+        connection = await aio_pika.connect_robust(broker.admin_url)
+        try:
+            channel = await connection.channel()
+            found: dict[str, Any] = {}
+            for queue in (*broker.topology.shard_queues(OUTBOUND_COMMANDS), "outbound.commands"):
+                q = await channel.get_queue(queue, ensure=False)
+                while (got := await q.get(fail=False)) is not None:
+                    await got.ack()
+                    if got.message_id == message.message_id:
+                        found[queue] = got.headers
+            return found
+        finally:
+            await connection.close()
+
+    found = asyncio.run(take())
+    assert len(found) == 1, found  # one shard, and the unsharded queue no longer bound
+    [(queue, headers)] = found.items()
+    assert queue.startswith("outbound.commands.shard.")
+    assert headers[TENANT_HEADER] == str(command.tenant_id)
 
 
 def test_workers_read_queue_depths_and_the_ingress_cannot(services: Services, broker: Broker) -> None:
@@ -345,6 +394,7 @@ def test_omni_broker_setup_wants_every_password_then_applies_them(
     monkeypatch.setenv("OMNI_RABBITMQ_URL", broker.admin_url)
     monkeypatch.setenv("OMNI_RABBITMQ_MANAGEMENT_URL", services.mgmt_url)
     monkeypatch.setenv("OMNI_NORMALIZER_SHARDS", str(SHARDS))
+    monkeypatch.setenv("OMNI_OUTBOUND_SHARDS", str(SHARDS))
     monkeypatch.setenv("OMNI_RETRY_DELAYS_MS", ",".join(map(str, settings.retry_delays_ms)))
     monkeypatch.setenv("OMNI_DELIVERY_LIMIT", str(settings.delivery_limit))
     prefix = broker.prefix + "cli-"

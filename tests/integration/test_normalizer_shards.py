@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -22,14 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 import psycopg
 import pytest
 from pipeline import connect as connect_account
 from pipeline import provision, unique_digits, wait_until
 from sandbox_server import free_port
-from testenv import APP_SECRET, Services, management_put
+from shard_support import Replica, consumers, private_vhost
+from testenv import APP_SECRET, Services
 
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
@@ -37,6 +35,7 @@ from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.channels import samples
 from omni_common.channels.inbound import split_delivery
 from omni_common.contracts import RoutedEvent
+from omni_common.contracts.routing import ROUTED_EVENTS
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 from omni_common.tenancy.provisioning import create_tenant
@@ -54,59 +53,12 @@ HANDOVER_S = 10.0  # a dead replica's tenants are written by another one within 
 
 @pytest.fixture
 def shard_vhost(services: Services, namespace: str) -> Iterator[str]:
-    name = f"{namespace}-shards"
-    api = httpx.Client(base_url=services.mgmt_url, auth=services.mgmt_auth, timeout=60)
-    management_put(api, f"/api/vhosts/{quote(name, safe='')}")
-    management_put(
-        api,
-        f"/api/permissions/{quote(name, safe='')}/{services.mgmt_auth[0]}",
-        {"configure": ".*", "write": ".*", "read": ".*"},
-    )
-    yield name
-    api.delete(f"/api/vhosts/{quote(name, safe='')}")
-    api.close()
+    with private_vhost(services, f"{namespace}-shards") as name:
+        yield name
 
 
-class Replica:
-    """One ``omni run normalizer`` process with its own worker id and log file."""
-
-    def __init__(self, worker_id: str, env: dict[str, str], logs: Path) -> None:
-        self.worker_id = worker_id
-        self.log_path = logs / f"{worker_id}.log"
-        self._log = self.log_path.open("wb")
-        omni = Path(sys.executable).with_name("omni")
-        self.proc = subprocess.Popen(
-            [str(omni), "run", "normalizer"],
-            env={**env, "OMNI_WORKER_ID": worker_id},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def started(self) -> bool:
-        """Whether every consumer of this replica is up."""
-        return b'"worker_started"' in self.log_path.read_bytes()
-
-    def stored(self) -> list[dict[str, Any]]:
-        """The ``event_stored`` log lines of this replica."""
-        self._log.flush()
-        lines = []
-        for raw in self.log_path.read_bytes().splitlines():
-            if b"event_stored" in raw:
-                try:
-                    lines.append(orjson.loads(raw))
-                except orjson.JSONDecodeError:
-                    continue  # a line cut short by kill -9
-        return lines
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+def normalizer(worker_id: str, env: dict[str, str], logs: Path) -> Replica:
+    return Replica("normalizer", worker_id, env, logs)
 
 
 def _events(tenant: uuid.UUID, waba: str, count: int) -> list[RoutedEvent]:
@@ -146,12 +98,6 @@ def _count(settings: Settings, db_name: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _consumers(services: Services, vhost: str, queue: str) -> int:
-    with httpx.Client(base_url=services.mgmt_url, auth=services.mgmt_auth, timeout=10) as api:
-        body = api.get(f"/api/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}").json()
-    return int(body.get("consumers") or 0)
-
-
 def test_shards_survive_a_kill_and_a_join_writing_every_event_once(
     settings: Settings, services: Services, shard_vhost: str, tmp_path: Path
 ) -> None:
@@ -159,7 +105,7 @@ def test_shards_survive_a_kill_and_a_join_writing_every_event_once(
     topology = build_topology(
         retry_delays_ms=settings.retry_delays_ms,
         delivery_limit=settings.delivery_limit,
-        normalizer_shards=SHARDS,
+        shards={ROUTED_EVENTS: SHARDS},
     )
     waba = unique_digits()
     first = asyncio.run(provision(settings, f"shard0x{waba[-5:]}", {"whatsapp": waba}))  # migrates too
@@ -184,11 +130,11 @@ def test_shards_survive_a_kill_and_a_join_writing_every_event_once(
     }
     shard_queues = topology.shard_queues("normalizer.events")
     # Started while the other tenants are created: their start-up takes seconds on a busy machine.
-    replicas = [Replica(f"n{i}", env, tmp_path) for i in range(3)]
+    replicas = [normalizer(f"n{i}", env, tmp_path) for i in range(3)]
     try:
         tenants += asyncio.run(_provision_more(settings, TENANTS - 1))
         wait_until(
-            lambda: all(_consumers(services, shard_vhost, q) == 3 for q in shard_queues),
+            lambda: all(consumers(services, shard_vhost, q) == 3 for q in shard_queues),
             timeout=60,
             interval=0.5,
             what="3 normalizers consuming every shard",
@@ -207,7 +153,7 @@ def test_shards_survive_a_kill_and_a_join_writing_every_event_once(
         writers: dict[str, set[str]] = defaultdict(set)
         after_kill: dict[str, datetime] = {}
         for replica in replicas:
-            for line in replica.stored():
+            for line in replica.lines("event_stored"):
                 at, tenant = datetime.fromisoformat(line["timestamp"]), line["tenant_id"]
                 if at < killed_at:
                     writers[tenant].add(replica.worker_id)
@@ -225,7 +171,9 @@ def test_shards_survive_a_kill_and_a_join_writing_every_event_once(
         # replicas can hold the backlog in their prefetch before it starts.)
         assert replicas[-1].worker_id == "n3"
         asyncio.run(_publish(amqp, topology, [e for tid, _, waba in tenants for e in _events(tid, waba, 2)]))
-        wait_until(lambda: bool(replicas[-1].stored()), timeout=30, interval=0.5, what="n3 writing")
+        wait_until(
+            lambda: bool(replicas[-1].lines("event_stored")), timeout=30, interval=0.5, what="n3 writing"
+        )
         wait_until(
             lambda: all(_count(settings, db) == (PER_TENANT + 2, PER_TENANT + 2) for _, db, _ in tenants),
             timeout=60,
@@ -305,7 +253,7 @@ async def _flood(
                 killed_at = datetime.now(UTC)
                 replicas[1].proc.send_signal(signal.SIGKILL)
             if elapsed >= JOIN_AT and len(replicas) == 3:
-                replicas.append(Replica("n3", env, logs))
+                replicas.append(normalizer("n3", env, logs))
             await asyncio.sleep(max(0.0, (n + 1) / RATE - (time.monotonic() - start)))
         await publisher.close()
     finally:

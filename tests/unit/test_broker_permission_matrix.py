@@ -18,7 +18,7 @@ from omni_common.broker.permissions import (
     password_variable,
     service_grants,
 )
-from omni_common.broker.topology import Topology, build_topology
+from omni_common.broker.topology import SHARD_EXCHANGES, Topology, build_topology
 from omni_common.contracts.routing import STAGES, routing_key
 from omni_common.domain.channels import CHANNELS
 
@@ -30,8 +30,12 @@ def allows(pattern: str | None, name: str) -> bool:
 
 
 def topology(prefix: str = "", shards: int = 0) -> Topology:
+    """Both shardable stages with ``shards`` shards (0: none)."""
     return build_topology(
-        retry_delays_ms=[200, 500], delivery_limit=4, prefix=prefix, normalizer_shards=shards
+        retry_delays_ms=[200, 500],
+        delivery_limit=4,
+        prefix=prefix,
+        shards=dict.fromkeys(SHARD_EXCHANGES, shards),
     )
 
 
@@ -70,7 +74,8 @@ def test_each_consumer_reads_exactly_its_own_work_queues(topo: Topology) -> None
         "tenant-router": {"ingress.raw"},
         "normalizer": {"normalizer.events", "normalizer.enrich"}
         | {q.removeprefix(topo.prefix) for q in topo.shard_queues("normalizer.events")},
-        "outbound-sender": {"outbound.commands"},
+        "outbound-sender": {"outbound.commands"}
+        | {q.removeprefix(topo.prefix) for q in topo.shard_queues("outbound.commands")},
         "ai-suggester": {"ai.requests"},
     }
     for service, grant in grants.items():
@@ -104,6 +109,28 @@ def test_the_router_cannot_reach_the_normalizers_shards() -> None:
     # It publishes routed events on the events exchange, whose binding reaches the shards.
     assert allows(router.topic_write, "event.routed.whatsapp")
     assert not allows(router.topic_write, "reply.send.whatsapp")
+
+
+def test_nobody_publishes_to_a_shard_exchange(topo: Topology) -> None:
+    # Commands and routed events reach the shards through omni.events' bindings to the hash
+    # exchanges: RabbitMQ checks write on the exchange published to only, and shard retry queues
+    # dead-letter into them as the broker, so no user needs the hash exchanges at all.
+    rings = [topo.prefix + name for name in SHARD_EXCHANGES.values()]
+    for service, grant in service_grants(topo).items():
+        assert not [r for r in rings if allows(grant.write, r) or allows(grant.read, r)], service
+
+
+def test_the_sender_reads_its_shards_and_publishes_only_reply_commands() -> None:
+    topo = topology(shards=4)
+    sender = service_grants(topo)["outbound-sender"]
+    assert [q for q in topo.queues if allows(sender.read, q.name)] == [
+        q
+        for q in topo.queues
+        if q.name == "outbound.commands" or q.name.startswith("outbound.commands.shard.")
+    ]
+    assert allows(sender.write, DEFAULT_EXCHANGE)  # its retries and dead letters, by queue name
+    assert allows(sender.topic_write, "reply.send.whatsapp")  # its outbox sweep
+    assert not allows(sender.topic_write, "event.routed.whatsapp")
 
 
 def test_the_inbox_publishes_commands_and_live_events_only() -> None:

@@ -55,6 +55,8 @@ WORK = {
     "outbound-sender": [OUTBOUND_COMMANDS],
     "ai-suggester": [AI_REQUESTS],
 }
+# The sharded stages and the variable that sets each one's shard count (the topology's shards).
+SHARDED = {ROUTED_EVENTS: "OMNI_NORMALIZER_SHARDS", OUTBOUND_COMMANDS: "OMNI_OUTBOUND_SHARDS"}
 DEV_ONLY = ("guest", "dev-only", "omni-dev:")
 # What opens tenant databases (the services whose main.py builds a tenant engine registry, and the
 # migration), so needs every database server's password; the router and the ingress read the catalog.
@@ -212,9 +214,10 @@ def _trigger_queues(trigger: Doc, names: list[str]) -> set[str]:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_work_queue_scales_its_worker_on_its_depth(overlay: str) -> None:
-    shards = int(_config(overlay)["OMNI_NORMALIZER_SHARDS"])
-    assert shards > 0
-    topology = build_topology(retry_delays_ms=[1000], delivery_limit=10, normalizer_shards=shards)
+    config = _config(overlay)
+    counts = {stage: int(config[variable]) for stage, variable in SHARDED.items()}
+    assert all(n > 0 for n in counts.values()), counts
+    topology = build_topology(retry_delays_ms=[1000], delivery_limit=10, shards=counts)
     names = [q.name for q in topology.queues]
     scaled = objects(overlay, "ScaledObject")
     auths = objects(overlay, "TriggerAuthentication")
@@ -242,17 +245,29 @@ def test_every_work_queue_scales_its_worker_on_its_depth(overlay: str) -> None:
         assert queues == expected, worker
         covered.update(stages)
     assert covered == set(STAGES), f"work queues nobody scales on: {set(STAGES) - covered}"
-    assert len(topology.shard_queues(ROUTED_EVENTS)) == shards
-    # A normalizer beyond the shard count would own no shard (it takes only overflow).
-    assert scaled["normalizer"]["spec"]["maxReplicaCount"] <= shards
+    for stage, n in counts.items():
+        assert len(topology.shard_queues(stage)) == n, stage
+    # A replica beyond the shard count would own no shard (it takes only overflow).
+    assert scaled["normalizer"]["spec"]["maxReplicaCount"] <= counts[ROUTED_EVENTS]
+    assert scaled["outbound-sender"]["spec"]["maxReplicaCount"] <= counts[OUTBOUND_COMMANDS]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_shard_count_matches_compose(overlay: str) -> None:
-    """Every service declares the topology: Kubernetes runs the shard count compose runs."""
+    """Every service declares the topology: Kubernetes runs the shard counts compose runs."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    shards = compose["x-omni"]["environment"]["OMNI_NORMALIZER_SHARDS"]
-    assert _config(overlay)["OMNI_NORMALIZER_SHARDS"] == shards
+    for variable in SHARDED.values():
+        shards = compose["x-omni"]["environment"][variable]
+        assert _config(overlay)[variable] == shards, variable
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_sharded_workers_are_named_after_their_pod(overlay: str) -> None:
+    """A restarted pod keeps its name, so its rendezvous scores, so its shards (broker/shards.py)."""
+    deployments = objects(overlay, "Deployment")
+    for worker in ("normalizer", "outbound-sender"):
+        env = {v["name"]: v for v in _container(deployments[worker]).get("env", [])}
+        assert env["OMNI_WORKER_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, worker
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -303,7 +318,7 @@ def test_secrets_by_reference_and_pods_wait_for_the_migration(overlay: str) -> N
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             for var in container.get("env", []):
                 assert "value" not in var, f"{workload['metadata']['name']}: {var['name']} written inline"
-                # A secret, or the pod's own metadata (the normalizer's OMNI_WORKER_ID: its pod name).
+                # A secret, or the pod's own metadata (a sharded worker's OMNI_WORKER_ID: its pod name).
                 assert {"secretKeyRef", "fieldRef"} & set(var["valueFrom"]), var
         env = {v["name"] for v in _container(workload).get("env", [])}
         if "OMNI_DATABASE_URL" in env and workload["kind"] == "Deployment":

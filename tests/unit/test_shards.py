@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from omni_common.broker.shards import MAX_PRIORITY, assignment, owner, score, shard_queue
 from omni_common.broker.subscription import Subscription, with_shards
-from omni_common.broker.topology import SHARDS_EXCHANGE, build_topology
-from omni_common.contracts import RoutedEvent
-from omni_common.contracts.routing import ROUTED_EVENTS
+from omni_common.broker.topology import SHARD_EXCHANGES, build_topology, topology_for
+from omni_common.contracts import RoutedEvent, SendReply
+from omni_common.contracts.routing import OUTBOUND_COMMANDS, ROUTED_EVENTS, STAGES
+from omni_common.settings import Settings
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-:.", min_size=1, max_size=24)
 members = st.sets(names, min_size=1, max_size=12)
@@ -68,8 +70,11 @@ def test_scores_are_fixed_values() -> None:
     assert score("normalizer-0", 1) == 1189006946
 
 
+SHARDS_EXCHANGE = SHARD_EXCHANGES[ROUTED_EVENTS]
+
+
 def test_sharded_topology_routes_through_a_consistent_hash_exchange() -> None:
-    topo = build_topology(retry_delays_ms=[200, 500], delivery_limit=4, normalizer_shards=3)
+    topo = build_topology(retry_delays_ms=[200, 500], delivery_limit=4, shards={ROUTED_EVENTS: 3})
     exchanges = {e.name: e for e in topo.exchanges}
     ring = exchanges[SHARDS_EXCHANGE]
     assert ring.type == "x-consistent-hash"
@@ -113,7 +118,7 @@ def test_with_shards_consumes_every_shard_with_this_replicas_scores() -> None:
         return None
 
     sub = Subscription(ROUTED_EVENTS, RoutedEvent, handle)  # type: ignore[arg-type]
-    topo = build_topology(retry_delays_ms=[200], delivery_limit=4, normalizer_shards=4)
+    topo = build_topology(retry_delays_ms=[200], delivery_limit=4, shards={ROUTED_EVENTS: 4})
     subs = with_shards(topo, sub, "replica-a")
     assert subs[0] is sub  # the old queue still drains
     assert [(s.queue, s.priority) for s in subs[1:]] == [
@@ -121,3 +126,68 @@ def test_with_shards_consumes_every_shard_with_this_replicas_scores() -> None:
     ]
     unsharded = build_topology(retry_delays_ms=[200], delivery_limit=4)
     assert with_shards(unsharded, sub, "replica-a") == [sub]
+
+
+def test_the_outbound_stage_is_sharded_the_same_way_on_its_own_exchange() -> None:
+    topo = build_topology(
+        retry_delays_ms=[200, 500], delivery_limit=4, shards={ROUTED_EVENTS: 3, OUTBOUND_COMMANDS: 2}
+    )
+    ring = {e.name: e for e in topo.exchanges}["omni.outbound.shards"]
+    assert ring.type == "x-consistent-hash"
+    assert ring.arguments == {"hash-header": "x-omni-tenant-id"}
+    assert {(b.source, b.destination, b.routing_key) for b in topo.exchange_bindings} == {
+        ("omni.events", SHARDS_EXCHANGE, "event.routed.*"),
+        ("omni.events", "omni.outbound.shards", "reply.send.*"),
+    }
+    assert {(b.exchange, b.queue) for b in topo.stale_bindings} == {
+        ("omni.events", "normalizer.events"),
+        ("omni.events", "outbound.commands"),
+    }
+    shards = topo.shard_queues(OUTBOUND_COMMANDS)
+    assert shards == ("outbound.commands.shard.0", "outbound.commands.shard.1")
+    bindings = {(b.exchange, b.queue, b.routing_key) for b in topo.bindings}
+    assert {("omni.outbound.shards", q, "1") for q in shards} <= bindings
+    assert not [b for b in topo.bindings if b.exchange == "omni.outbound.shards" and "normalizer" in b.queue]
+    queues = {q.name: q.arguments for q in topo.queues}
+    assert queues[shards[1]] == queues["outbound.commands"]  # dead letters reach outbound.commands.dlq
+    stage = topo.stage(shards[0])
+    assert (stage.stage, stage.dlq, stage.metric_queue) == (
+        OUTBOUND_COMMANDS,
+        "outbound.commands.dlq",
+        "outbound.commands",
+    )
+    assert stage.retry_queues == ("outbound.commands.shards.retry.0", "outbound.commands.shards.retry.1")
+    assert queues["outbound.commands.shards.retry.0"]["x-dead-letter-exchange"] == "omni.outbound.shards"
+    assert "x-dead-letter-routing-key" not in queues["outbound.commands.shards.retry.0"]
+    assert len(topo.dlq_names) == len(STAGES)  # one DLQ per stage, shards or not
+
+
+def test_only_the_stages_with_a_shard_exchange_can_be_sharded() -> None:
+    with pytest.raises(ValueError, match=r"cannot be sharded: ingress\.raw"):
+        build_topology(retry_delays_ms=[200], delivery_limit=4, shards={"ingress.raw": 2})
+    with pytest.raises(ValueError, match=">= 0"):
+        build_topology(retry_delays_ms=[200], delivery_limit=4, shards={OUTBOUND_COMMANDS: -1})
+    zero = build_topology(retry_delays_ms=[200], delivery_limit=4, shards={OUTBOUND_COMMANDS: 0})
+    assert zero == build_topology(retry_delays_ms=[200], delivery_limit=4)
+
+
+def test_the_topology_of_the_settings_shards_both_stages() -> None:
+    settings = Settings(normalizer_shards=5, outbound_shards=3, retry_delays_ms=[100, 200], delivery_limit=7)
+    topo = topology_for(settings)
+    assert len(topo.shard_queues(ROUTED_EVENTS)) == 5
+    assert len(topo.shard_queues(OUTBOUND_COMMANDS)) == 3
+    assert topo.delivery_limit == 7
+    assert topo.stage(OUTBOUND_COMMANDS).retry_delays_ms == (100, 200)
+    assert topology_for(Settings()).exchange_bindings == ()  # off by default
+
+
+def test_the_sender_consumes_its_shards_like_the_normalizer() -> None:
+    async def handle(command: SendReply, delivery: object) -> None:
+        return None
+
+    sub = Subscription(OUTBOUND_COMMANDS, SendReply, handle)  # type: ignore[arg-type]
+    topo = build_topology(retry_delays_ms=[200], delivery_limit=4, shards={OUTBOUND_COMMANDS: 3})
+    subs = with_shards(topo, sub, "sender-a")
+    assert [(s.queue, s.priority) for s in subs] == [("outbound.commands", None)] + [
+        (shard_queue("outbound.commands", i), score("sender-a", i)) for i in range(3)
+    ]

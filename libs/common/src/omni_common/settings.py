@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # Tenant shards of normalizer.events (0: one queue with competing consumers). Every service of a
     # deployment must be given the same value: each declares the topology (docs/architecture.md).
     normalizer_shards: int = Field(default=0, ge=0, le=1024)
+    # Tenant shards of outbound.commands, the same way (each sender replica then holds warm
+    # connections to its shards' tenants only); the same value everywhere too.
+    outbound_shards: int = Field(default=0, ge=0, le=1024)
     # This replica's name for shard ownership (a pod name); empty: host and process id.
     worker_id: str = ""
 

@@ -23,7 +23,7 @@ from omni_common.broker.connection import connect, install_signal_handlers
 from omni_common.broker.consumer import ConsumerRunner
 from omni_common.broker.publisher import WORKER_CONFIRM_TIMEOUT_S, Publisher
 from omni_common.broker.subscription import Subscription, delivery_handler
-from omni_common.broker.topology import Topology, build_topology, declare_topology, require_declared
+from omni_common.broker.topology import Topology, declare_topology, require_declared, topology_for
 from omni_common.http_common import add_health_routes, health_server
 from omni_common.ops.queue_depth import QueueDepthGauges, management_endpoint
 from omni_common.settings import Settings
@@ -73,11 +73,7 @@ async def run_worker_from_settings(
     await run_worker(
         service=service,
         rabbitmq_url=settings.rabbitmq_url,
-        topology=build_topology(
-            retry_delays_ms=settings.retry_delays_ms,
-            delivery_limit=settings.delivery_limit,
-            normalizer_shards=settings.normalizer_shards,
-        ),
+        topology=topology_for(settings),
         prefetch=prefetch,
         build_handlers=build,
         stop=stop,

@@ -29,7 +29,7 @@ from inbox_api.wa_templates.syncer import TemplateSyncer
 from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import build_topology, declare_topology, require_declared
+from omni_common.broker.topology import declare_topology, require_declared, topology_for
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
 from omni_common.db.privileges import refuse_superuser
@@ -109,11 +109,7 @@ async def open_deps(
     engine = catalog_engine(settings.database_url)
     catalog = Catalog(engine)
     registry = registry_for(settings, catalog, name="inbox")
-    topology = build_topology(
-        retry_delays_ms=settings.retry_delays_ms,
-        delivery_limit=settings.delivery_limit,
-        normalizer_shards=settings.normalizer_shards,
-    )
+    topology = topology_for(settings)
     connection = await connect(settings.rabbitmq_url, name="inbox-api")
     # Shared by replicas: the login throttle's counters (none configured: this replica counts alone).
     redis = Redis.from_url(settings.redis_url, socket_timeout=2) if settings.redis_url else None

@@ -27,7 +27,7 @@ from omni_common import runtime
 from omni_common.broker.connection import connect
 from omni_common.broker.outcomes import PublishError
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import build_topology, declare_topology, require_declared
+from omni_common.broker.topology import declare_topology, require_declared, topology_for
 from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
 from omni_common.domain.channels import CHANNELS
 from omni_common.http_common import health_server
@@ -97,11 +97,7 @@ def build_apps(settings: Settings) -> IngressApps:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         connection = await connect(settings.rabbitmq_url, name="ingress-webhooks")
         connection_holder["connection"] = connection
-        topology = build_topology(
-            retry_delays_ms=settings.retry_delays_ms,
-            delivery_limit=settings.delivery_limit,
-            normalizer_shards=settings.normalizer_shards,
-        )
+        topology = topology_for(settings)
         try:
             if settings.broker_declare_topology:
                 async with connection.channel() as channel:

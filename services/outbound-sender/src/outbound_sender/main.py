@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from omni_common import runtime
 from omni_common.broker.consumer import Delivery
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.subscription import Subscription
+from omni_common.broker.shards import replica_identity
+from omni_common.broker.subscription import Subscription, with_shards
 from omni_common.contracts import NotificationEvent, SendReply, encode
 from omni_common.contracts.routing import OUTBOUND_COMMANDS
 from omni_common.crypto import KeyRing
@@ -25,6 +26,7 @@ from omni_common.graph import GraphClient
 from omni_common.graph.transport import graph_http
 from omni_common.logging import configure_logging
 from omni_common.media.storage import storage_from_url
+from omni_common.outbound.commands import CommandMessage, publish_command
 from omni_common.settings import Settings
 from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
@@ -131,14 +133,8 @@ def handler_factory(
                 return
             await handle_send(deps, command, attempt=delivery.attempt, correlation_id=delivery.correlation_id)
 
-        async def publish(key: str, body: bytes, message_id: str, correlation_id: str) -> None:
-            await broker.publisher.publish(
-                key,
-                body,
-                message_id=message_id,
-                correlation_id=correlation_id,
-                exchange=topology.events_exchange,
-            )
+        async def publish(message: CommandMessage) -> None:
+            await publish_command(broker.publisher, message, exchange=topology.events_exchange)
 
         async def active_tenants() -> list[uuid.UUID]:
             return [t.id for t in await catalog.list_tenants(statuses=["active"])]
@@ -164,7 +160,10 @@ def handler_factory(
             await registry.close()
             await engine.dispose()
 
-        return [Subscription(OUTBOUND_COMMANDS, SendReply, handle)], cleanup
+        # Sharded (OMNI_OUTBOUND_SHARDS), each replica takes the shards it scores highest on, so it
+        # holds warm connections to those tenants' databases only (broker/shards.py).
+        commands = Subscription(OUTBOUND_COMMANDS, SendReply, handle)
+        return with_shards(topology, commands, replica_identity(settings.worker_id)), cleanup
 
     return build
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from omni_common.broker import headers as h
 from omni_common.broker.publisher import Publisher
+from omni_common.broker.shards import TENANT_HEADER
 from omni_common.broker.topology import Topology
 from omni_common.contracts import RawWebhook, RoutedEvent, encode
 from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS, routing_key
@@ -26,7 +27,7 @@ class BrokerEmitter:
             encode(event),
             message_id=event.event_id,
             correlation_id=event.delivery_id,
-            headers={"x-omni-tenant-id": str(event.tenant_id), "x-omni-channel": event.channel},
+            headers={TENANT_HEADER: str(event.tenant_id), "x-omni-channel": event.channel},
         )
         EVENTS.labels(event.channel, "routed").inc()
 

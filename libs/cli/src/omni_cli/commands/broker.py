@@ -30,18 +30,14 @@ def setup(
     """
     # Imported here so `omni --help` stays fast and settings are read only when a command runs.
     from omni_common.broker.permissions import SERVICES, password_variable, service_grants, user_name
-    from omni_common.broker.topology import TopologyError, build_topology
+    from omni_common.broker.topology import TopologyError, topology_for
     from omni_common.broker.users import BrokerSetupError, setup_broker
     from omni_common.logging import configure_logging
     from omni_common.settings import Settings
 
     settings = Settings()
     configure_logging(service="omni-cli", json=settings.log_json, level="WARNING")
-    topology = build_topology(
-        retry_delays_ms=settings.retry_delays_ms,
-        delivery_limit=settings.delivery_limit,
-        normalizer_shards=settings.normalizer_shards,
-    )
+    topology = topology_for(settings)
     grants = service_grants(topology)
     wanted = service or [s for s in SERVICES if grants[s].broker_user]
     unknown = [s for s in wanted if s not in grants]

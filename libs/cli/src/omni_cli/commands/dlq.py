@@ -24,18 +24,14 @@ def register(app: typer.Typer) -> None:
 def _run(work: Callable[[Any, Any], Awaitable[T]], *, name: str) -> T:
     """Build settings, connect, run ``work(connection, topology)``, close."""
     # Imported here so `omni --help` stays fast and settings are read only when a command runs.
-    from omni_common.broker import build_topology, connect
+    from omni_common.broker import connect, topology_for
     from omni_common.logging import configure_logging
     from omni_common.settings import Settings
 
     settings = Settings()
     # Logs go to stderr, so `--json` output on stdout stays one clean document.
     configure_logging(service="omni-cli", json=settings.log_json, level="WARNING")
-    topology = build_topology(
-        retry_delays_ms=settings.retry_delays_ms,
-        delivery_limit=settings.delivery_limit,
-        normalizer_shards=settings.normalizer_shards,
-    )
+    topology = topology_for(settings)
 
     async def main() -> T:
         connection = await connect(settings.rabbitmq_url, name=name)

@@ -10,7 +10,7 @@ import typer
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """Queues (depth, consumers, dead letters), tenants by status, accounts needing re-auth."""
-    from omni_common.broker import build_topology, connect
+    from omni_common.broker import connect, topology_for
     from omni_common.db.catalog import Catalog, catalog_engine
     from omni_common.db.servers import server_admin_url
     from omni_common.db.service_registry import registry_for
@@ -20,11 +20,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print one JSON do
 
     settings = Settings()
     configure_logging(service="omni-cli", json=settings.log_json, level="WARNING")
-    topology = build_topology(
-        retry_delays_ms=settings.retry_delays_ms,
-        delivery_limit=settings.delivery_limit,
-        normalizer_shards=settings.normalizer_shards,
-    )
+    topology = topology_for(settings)
 
     async def gather() -> Status:
         result = Status()

@@ -7,7 +7,13 @@ from omni_common.broker.consumer import ConsumerRunner, Delivery, Handler
 from omni_common.broker.dlq import DeadLetterInfo, ReplayReport, list_dead_letters, replay, show
 from omni_common.broker.outcomes import BrokerError, DeadLetter, PublishError, Retry
 from omni_common.broker.publisher import Publisher
-from omni_common.broker.topology import Topology, TopologyError, build_topology, declare_topology
+from omni_common.broker.topology import (
+    Topology,
+    TopologyError,
+    build_topology,
+    declare_topology,
+    topology_for,
+)
 
 __all__ = [
     "BrokerError",
@@ -29,4 +35,5 @@ __all__ = [
     "list_dead_letters",
     "replay",
     "show",
+    "topology_for",
 ]

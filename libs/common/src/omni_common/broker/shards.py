@@ -1,11 +1,12 @@
 """Tenant shards of a stage: queue names, and which replica takes each shard (rendezvous hashing).
 
-The router's routed events reach a consistent-hash exchange keyed on the tenant header, bound to
-``<stage>.shard.<i>`` queues, so one tenant's events always land in one shard. Every replica consumes
-every shard, each with a consumer priority (``x-priority``) equal to its rendezvous score for that
-shard: RabbitMQ delivers to the highest-priority live consumer, so the broker itself picks the
-replica with the highest score, which is rendezvous (highest-random-weight) hashing over the live
-replicas, with no coordination between them. A replica that dies hands each of its shards to the
+A sharded stage's messages (the router's routed events, the reply commands for the sender) reach a
+consistent-hash exchange keyed on the tenant header, bound to ``<stage>.shard.<i>`` queues, so one
+tenant's messages always land in one shard. Every replica consumes every shard, each with a consumer
+priority (``x-priority``) equal to its rendezvous score for that shard: RabbitMQ delivers to the
+highest-priority live consumer, so the broker itself picks the replica with the highest score, which
+is rendezvous (highest-random-weight) hashing over the live replicas, with no coordination between
+them. A replica that dies hands each of its shards to the
 next score at once; a replica that joins takes only the shards where it scores highest (~1/n of them).
 
 Pure code: no broker objects, so the properties are unit-tested (tests/unit/test_shards.py).
@@ -18,7 +19,8 @@ import os
 import socket
 from collections.abc import Iterable
 
-# The header the router sets on every routed event; the consistent-hash exchange hashes on it.
+# The header the router sets on every routed event, and ``outbound/commands.py`` on every reply
+# command; the consistent-hash exchanges hash on it.
 TENANT_HEADER = "x-omni-tenant-id"
 # The largest consumer priority RabbitMQ accepts is a signed 32-bit integer; 0 is the default
 # priority of a consumer that gives none (the legacy queue's), so scores start at 1.
@@ -28,11 +30,6 @@ MAX_PRIORITY = 2**31 - 1
 def shard_queue(stage_queue: str, shard: int) -> str:
     """The queue of one shard of ``stage_queue``, e.g. ``normalizer.events.shard.3``."""
     return f"{stage_queue}.shard.{shard}"
-
-
-def shard_exchange(stage_queue: str) -> str:
-    """The consistent-hash exchange in front of ``stage_queue``'s shards."""
-    return f"{stage_queue}.shards"
 
 
 def score(replica: str, shard: int) -> int:

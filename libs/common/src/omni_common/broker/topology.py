@@ -4,34 +4,42 @@ Every stage queue ``Q`` is a durable quorum queue bound to ``omni.events``; fail
 ``Q.retry.<i>`` (TTL queues that dead-letter back into ``Q``) and finally to ``Q.dlq``. Crash loops
 are caught by the quorum ``x-delivery-limit``, which dead-letters through ``omni.dlx`` into ``Q.dlq``.
 
-With ``normalizer_shards`` N > 0, routed events go from ``omni.events`` to a consistent-hash exchange
-(``omni.normalizer.shards``, hashing the tenant header) bound to N shard queues
-``normalizer.events.shard.<i>`` (``broker/shards.py``); their failures wait in
-``normalizer.events.shards.retry.<i>``, which dead-letter into that exchange (back to the same
-shard), and end in ``normalizer.events.dlq`` like before. ``normalizer.events`` stays declared but
-unbound: consumers drain what it held before the switch and what its retry queues hand back.
+A stage of ``SHARD_EXCHANGES`` given N > 0 shards (``shards={stage: N}``; ``normalizer.events``
+and ``outbound.commands``) is reached from ``omni.events`` through a consistent-hash exchange
+(``omni.normalizer.shards``, ``omni.outbound.shards``, hashing the tenant header) bound to N shard
+queues ``<stage>.shard.<i>`` (``broker/shards.py``); their failures wait in
+``<stage>.shards.retry.<i>``, which dead-letter into that exchange (back to the same shard), and end
+in ``<stage>.dlq`` like before. ``<stage>`` stays declared but unbound: consumers drain what it held
+before the switch and what its retry queues hand back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractConnection, ExchangeType
 from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 
 from omni_common.broker.shards import TENANT_HEADER, shard_queue
-from omni_common.contracts.routing import ROUTED_EVENTS, ROUTING_PREFIXES
+from omni_common.contracts.routing import OUTBOUND_COMMANDS, ROUTED_EVENTS, ROUTING_PREFIXES
 from omni_common.errors import OmniError
+
+if TYPE_CHECKING:
+    from omni_common.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 EVENTS_EXCHANGE = "omni.events"
 DLX_EXCHANGE = "omni.dlx"
 NOTIFICATIONS_EXCHANGE = "omni.notifications"
-SHARDS_EXCHANGE = "omni.normalizer.shards"
+# The stages that may be sharded by tenant, and the consistent-hash exchange in front of each.
+SHARD_EXCHANGES: dict[str, str] = {
+    ROUTED_EVENTS: "omni.normalizer.shards",
+    OUTBOUND_COMMANDS: "omni.outbound.shards",
+}
 CONSISTENT_HASH = "x-consistent-hash"  # the rabbitmq_consistent_hash_exchange plugin's type
 
 
@@ -117,7 +125,6 @@ class Topology:
     exchange_bindings: tuple[ExchangeBinding, ...] = ()
     # Bindings an earlier topology made that this one must not keep (the unsharded route).
     stale_bindings: tuple[Binding, ...] = ()
-    normalizer_shards: int = 0
 
     def shard_queues(self, stage: str) -> tuple[str, ...]:
         """The shard queues of ``stage`` (empty when it is not sharded)."""
@@ -158,18 +165,22 @@ def build_topology(
     delivery_limit: int,
     prefix: str = "",
     only_stages: Sequence[str] | None = None,
-    normalizer_shards: int = 0,
+    shards: Mapping[str, int] | None = None,
 ) -> Topology:
     """Build the topology from settings values.
 
     ``prefix`` namespaces every name and ``only_stages`` keeps only some stages: tests use both to get
     queues of their own without making the broker carry a full topology per test.
-    ``normalizer_shards``: tenant shards of ``normalizer.events`` (0: one queue, competing consumers).
+    ``shards``: tenant shards per stage of ``SHARD_EXCHANGES`` (absent or 0: one queue, competing
+    consumers).
     """
+    shards = dict(shards or {})
     if delivery_limit < 1:
         raise ValueError("delivery_limit must be >= 1")
-    if normalizer_shards < 0:
-        raise ValueError("normalizer_shards must be >= 0")
+    if unknown := sorted(set(shards) - set(SHARD_EXCHANGES)):
+        raise ValueError(f"stages that cannot be sharded: {', '.join(unknown)}")
+    if any(n < 0 for n in shards.values()):
+        raise ValueError("shard counts must be >= 0")
     if any(d <= 0 for d in retry_delays_ms):
         raise ValueError("retry delays must be positive")
     events, dlx, notifications = (prefix + n for n in (EVENTS_EXCHANGE, DLX_EXCHANGE, NOTIFICATIONS_EXCHANGE))
@@ -195,19 +206,20 @@ def build_topology(
         for retry_name, delay in zip(retry_names, retry_delays_ms, strict=True):
             # Expired messages go back to the work queue through the default exchange.
             queues.append(Queue(retry_name, _retry_queue(delay, "", name)))
-        sharded = stage == ROUTED_EVENTS and normalizer_shards > 0
+        count = shards.get(stage, 0)
+        sharded = count > 0
         (stale if sharded else bindings).append(Binding(events, name, pattern))
         bindings.append(Binding(dlx, dlq, name))
         stages.append(StageQueues(stage, name, pattern, dlq, retry_names, tuple(retry_delays_ms)))
         if sharded:
-            shards_ex = prefix + SHARDS_EXCHANGE
+            shards_ex = prefix + SHARD_EXCHANGES[stage]
             exchanges += (Exchange(shards_ex, CONSISTENT_HASH, arguments={"hash-header": TENANT_HEADER}),)
             exchange_bindings.append(ExchangeBinding(events, shards_ex, pattern))
             shard_retries = tuple(f"{name}.shards.retry.{i}" for i in range(len(retry_delays_ms)))
             for retry_name, delay in zip(shard_retries, retry_delays_ms, strict=True):
                 # Back through the hash exchange: the copy keeps its tenant header, so its shard.
                 queues.append(Queue(retry_name, _retry_queue(delay, shards_ex, None)))
-            for i in range(normalizer_shards):
+            for i in range(count):
                 shard = shard_queue(name, i)
                 # Dead letters keep the stage's routing key: they land in the stage's one DLQ.
                 queues.append(Queue(shard, _work_queue(dlx, name, delivery_limit)))
@@ -230,7 +242,16 @@ def build_topology(
         stages=tuple(stages),
         exchange_bindings=tuple(exchange_bindings),
         stale_bindings=tuple(stale),
-        normalizer_shards=normalizer_shards,
+    )
+
+
+def topology_for(settings: Settings) -> Topology:
+    """The deployment's topology as its settings describe it: every service and ``omni`` command
+    builds it here, so that all declare (and expect) the same queues and shards."""
+    return build_topology(
+        retry_delays_ms=settings.retry_delays_ms,
+        delivery_limit=settings.delivery_limit,
+        shards={ROUTED_EVENTS: settings.normalizer_shards, OUTBOUND_COMMANDS: settings.outbound_shards},
     )
 
 

@@ -18,17 +18,16 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from omni_common.contracts import SendReply, encode
-from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
+from omni_common.contracts import SendReply
 from omni_common.db.tenant_models import Outbox
-from omni_common.outbound.replies import reply_correlation_id
+from omni_common.outbound.commands import CommandMessage, reply_message
 
 log = structlog.get_logger(__name__)
 
 REPLY_KIND = "reply.send"
 
-# (routing_key, body, message_id, correlation_id) -> returns once the broker confirmed, raises otherwise.
-PublishFn = Callable[[str, bytes, str, str], Awaitable[None]]
+# Returns once the broker confirmed the message, raises otherwise.
+PublishFn = Callable[[CommandMessage], Awaitable[None]]
 Begin = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 
 
@@ -73,14 +72,8 @@ async def relay_outbox(
                 log.error("outbox_row_wrong_tenant", tenant_id=str(tenant_id), outbox_id=row.id)
                 await _stamp(session, row.id)
                 continue
-            await publish(
-                # Same message and correlation ids as the inbox's own publish (replies.py): duplicates
-                # are recognisable and the sender's logs of the reply carry the same id either way.
-                routing_key(OUTBOUND_COMMANDS, command.channel),
-                encode(command),
-                f"reply:{command.message_id}",
-                reply_correlation_id(command.message_id),
-            )
+            # The same ids and tenant header as the inbox's own publish (replies.py).
+            await publish(reply_message(command))
             await _stamp(session, row.id)
             published += 1
     if published:

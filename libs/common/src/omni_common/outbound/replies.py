@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from omni_common.broker.outcomes import PublishError
 from omni_common.broker.publisher import Publisher
-from omni_common.contracts import SendReply, encode
-from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
+from omni_common.contracts import SendReply
 from omni_common.db.tenant_models import Chat, ChatMessage, Outbox, SocialAccount, User
 from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.domain import reply_window
@@ -33,6 +32,7 @@ from omni_common.domain.accounts import send_refusal
 from omni_common.domain.people import person_name
 from omni_common.graph import MEDIA_KINDS, REACTIONS, PayloadError, build_reaction_payload
 from omni_common.graph.payloads import FACEBOOK_MAX_CHARS, INSTAGRAM_MAX_BYTES, WHATSAPP_MAX_CHARS
+from omni_common.outbound.commands import publish_command, reply_message
 from omni_common.outbound.errors import (
     AccountUnavailable,
     ChatNotFound,
@@ -71,7 +71,6 @@ __all__ = [
     "publish_reply",
     "queue_reaction",
     "queue_reply",
-    "reply_correlation_id",
     "reply_target",
     "store_outbound",
     "validate_emoji",
@@ -365,11 +364,6 @@ async def queue_reaction(
 BeginFn = Callable[[uuid.UUID], AbstractAsyncContextManager[AsyncSession]]
 
 
-def reply_correlation_id(message_id: uuid.UUID) -> str:
-    """The correlation id of a reply's command, from the inbox or the outbox relay alike."""
-    return f"reply:{message_id}"
-
-
 async def publish_reply(publisher: Publisher, begin: BeginFn, queued: QueuedReply) -> bool:
     """Publish a committed reply's SendReply (confirmed), then mark its outbox row published.
 
@@ -377,13 +371,9 @@ async def publish_reply(publisher: Publisher, begin: BeginFn, queued: QueuedRepl
     """
     command = queued.command
     try:
-        await publisher.publish(
-            routing_key(OUTBOUND_COMMANDS, command.channel),
-            encode(command),
-            message_id=f"reply:{command.message_id}",
-            # The sender's logs of this reply carry it (its consumer binds the delivery's).
-            correlation_id=reply_correlation_id(command.message_id),
-        )
+        # The reply's ids and tenant header (``outbound.commands``); the sender's logs of this reply
+        # carry its correlation id (its consumer binds the delivery's).
+        await publish_command(publisher, reply_message(command))
     except PublishError as exc:
         log.warning("reply_publish_deferred", message_id=str(command.message_id), error=str(exc))
         return False

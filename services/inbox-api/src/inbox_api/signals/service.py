@@ -19,10 +19,10 @@ from sqlalchemy import text
 from inbox_api.auth.models import Principal
 from inbox_api.deps import InboxDeps
 from omni_common.broker.outcomes import PublishError
-from omni_common.contracts import SendReply, encode
-from omni_common.contracts.routing import OUTBOUND_COMMANDS, routing_key
+from omni_common.contracts import SendReply
 from omni_common.domain.accounts import send_refusal
 from omni_common.domain.reply_window import is_open
+from omni_common.outbound.commands import command_message, publish_command
 from omni_common.outbound.replies import ChatNotFound
 
 log = structlog.get_logger(__name__)
@@ -88,12 +88,9 @@ async def queue_signal(deps: InboxDeps, user: Principal, chat_id: uuid.UUID, sig
             return False
         message_id: uuid.UUID = row.last_inbound_id
     command = SendReply(tenant_id=user.tenant_id, message_id=message_id, channel="whatsapp", signal=signal)
+    message = command_message(command, message_id=f"signal:{signal}:{message_id}:{uuid.uuid4().hex[:8]}")
     try:
-        await deps.publisher.publish(
-            routing_key(OUTBOUND_COMMANDS, "whatsapp"),
-            encode(command),
-            message_id=f"signal:{signal}:{message_id}:{uuid.uuid4().hex[:8]}",
-        )
+        await publish_command(deps.publisher, message)
     except PublishError as exc:
         log.warning("signal_not_queued", signal=signal, error=str(exc))
         return False
