@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         metavar="auto|ingress=2,router=1,normalizer=2",
         help="processes per service (instead of --ingress/--router/--normalizer); auto: probe"
-        " the candidates closed loop for --probe-seconds each and measure with the best",
+        " the candidates with --probe-deliveries each and measure with the best",
     )
     r.add_argument(
         "--split-candidates",
@@ -51,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         help="what --split auto probes (default: one of each; one normalizer per core;"
         " the ingress, or else the router, at one per core too)",
     )
-    r.add_argument("--probe-seconds", type=float, default=d.probe_seconds, help="each probe's load")
+    r.add_argument(
+        "--probe-deliveries", type=int, default=d.probe_deliveries, help="each probe's load (closed loop)"
+    )
+    r.add_argument("--probe-seconds", type=float, default=d.probe_seconds, help="at most, each probe's load")
     r.add_argument("--baseline-duration", type=float, default=d.baseline_duration)
     r.add_argument("--no-baselines", action="store_true")
     r.add_argument("--no-ingress-only", action="store_true")
@@ -233,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup_per_tenant=args.warmup,
             out=args.out,
             service_env=dict(kv.split("=", 1) for kv in args.set),
+            probe_deliveries=args.probe_deliveries,
             probe_seconds=args.probe_seconds,
         )
         cfg = _with_split(cfg, args.split, args.split_candidates)

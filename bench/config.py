@@ -41,9 +41,11 @@ class BenchConfig:
     extra_servers: tuple[str, ...] = ()
     # Deliveries per tenant sent (and undone) before the measured phase: steady state, not cold start.
     warmup_per_tenant: int = 0
-    # ``--split auto``: splits probed closed loop for ``probe_seconds`` each before the baselines;
-    # the best replaces the process counts above. Empty: the counts above are used as given.
+    # ``--split auto``: splits probed before the baselines, each with ``probe_deliveries`` closed loop
+    # (sent within ``probe_seconds``); the best replaces the process counts above. Empty: the counts
+    # above are used as given.
     probe_splits: tuple[Split, ...] = ()
+    probe_deliveries: int = 3000
     probe_seconds: float = 10.0
 
     @property

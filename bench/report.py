@@ -104,16 +104,17 @@ def _split_rows(split: dict[str, Any]) -> list[str]:
     if not split["probes"]:
         return []
     lines = [
-        "## Split probes (closed loop, events committed inside the load window per second)",
+        "## Split probes (the same bounded load, closed loop; events committed / time to last commit)",
         "",
-        "| split | events/s | webhooks/s | load s | probe s (start to reset) |",
-        "|---|---:|---:|---:|---:|",
+        "| split | end-to-end events/s | events acked / missing | webhooks/s | s to last commit | probe s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for p in split["probes"]:
         mark = " **(chosen)**" if p["split"] == split["used"] else ""
         lines.append(
-            f"| {p['split']}{mark} | {p['events_per_s']:,.0f} | {p['webhooks_per_s']:,.0f}"
-            f" | {p['load_seconds']:.1f} | {p['probe_seconds']:.0f} |"
+            f"| {p['split']}{mark} | {p['events_per_s']:,.0f}"
+            f" | {p['events_acked']:,} / {p['events_missing']:,} | {p['webhooks_per_s']:,.0f}"
+            f" | {p['seconds_to_last_commit']:.1f} | {p['probe_seconds']:.0f} |"
         )
     return [*lines, ""]
 

@@ -167,7 +167,8 @@ def run(cfg: BenchConfig, command: str) -> dict[str, Any]:
     log(f"environment {env.name}: catalog database and vhost of that name")
     try:
         benv.create_vhost(env)
-        pool = int(cfg.delivery_cap * STATUS_EVENTS_PER_DELIVERY * 1.25 / cfg.tenants) + 20
+        most = max(cfg.delivery_cap, cfg.probe_deliveries if cfg.probe_splits else 0)  # in one phase
+        pool = int(most * STATUS_EVENTS_PER_DELIVERY * 1.25 / cfg.tenants) + 20
         log(f"provisioning {cfg.tenants} tenants ({pool} outbound messages each)")
         t = time.monotonic()
         asyncio.run(benv.provision_tenants(env, cfg.tenants, pool))
