@@ -45,7 +45,7 @@ class BenchConfig:
     # (sent within ``probe_seconds``); the best replaces the process counts above. Empty: the counts
     # above are used as given.
     probe_splits: tuple[Split, ...] = ()
-    probe_deliveries: int = 3000
+    probe_deliveries: int = 2000
     probe_seconds: float = 10.0
 
     @property
