@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import signal
 import sys
@@ -14,7 +15,9 @@ from bench.config import BenchConfig, smoke_config
 from bench.ingress import VARIANTS, IngressBenchConfig, run_ingress
 from bench.outbound import add_outbound_args, outbound_config, run_outbound
 from bench.outbound_tenancy import run_outbound_tenancy
+from bench.report import fmt_ms
 from bench.run import run
+from bench.split import candidates, parse_candidates, parse_split
 from bench.tenancy import run_tenancy
 from bench.writepath import WritepathConfig, run_writepath
 from omni_common.logging import configure_logging
@@ -34,6 +37,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--ingress", type=int, default=d.ingress_procs, help="ingress processes (own ports)")
     r.add_argument("--router", type=int, default=d.router_procs, help="tenant-router processes")
     r.add_argument("--normalizer", type=int, default=d.normalizer_procs, help="normalizer processes")
+    r.add_argument(
+        "--split",
+        default="",
+        metavar="auto|ingress=2,router=1,normalizer=2",
+        help="processes per service (instead of --ingress/--router/--normalizer); auto: probe"
+        " the candidates with --probe-deliveries each and measure with the best",
+    )
+    r.add_argument(
+        "--split-candidates",
+        default="",
+        metavar="SPLIT;SPLIT",
+        help="what --split auto probes (default: one of each; one normalizer per core;"
+        " the ingress, or else the router, at one per core too)",
+    )
+    r.add_argument(
+        "--probe-deliveries", type=int, default=d.probe_deliveries, help="each probe's load (closed loop)"
+    )
+    r.add_argument("--probe-seconds", type=float, default=d.probe_seconds, help="at most, each probe's load")
     r.add_argument("--baseline-duration", type=float, default=d.baseline_duration)
     r.add_argument("--no-baselines", action="store_true")
     r.add_argument("--no-ingress-only", action="store_true")
@@ -215,14 +236,38 @@ def main(argv: list[str] | None = None) -> int:
             warmup_per_tenant=args.warmup,
             out=args.out,
             service_env=dict(kv.split("=", 1) for kv in args.set),
+            probe_deliveries=args.probe_deliveries,
+            probe_seconds=args.probe_seconds,
         )
+        cfg = _with_split(cfg, args.split, args.split_candidates)
     with ExitStack() as stack:
         if getattr(args, "private_pg", 0):
             cfg = dataclasses.replace(cfg, pg_admin_url=stack.enter_context(private_cluster(args.private_pg)))
         results = run(cfg, command)
-    e2e = results["pipeline"]["e2e"]
-    print(f"end-to-end {e2e['events_per_s']:.0f} events/s; report in {cfg.out}/report.md")
+    pipe = results["pipeline"]
+    print(
+        f"end-to-end {pipe['e2e']['events_per_s']:.0f} events/s;"
+        f" product CPU {fmt_ms(pipe['cpu']['product_ms_per_event'])} ms/event (load generator excluded);"
+        f" load generator {fmt_ms(pipe['cpu']['loadgen_ms_per_event'])} ms/event;"
+        f" split {results['split']['used']}; report in {cfg.out}/report.md"
+    )
     return 0
+
+
+def _with_split(cfg: BenchConfig, spec: str, candidate_spec: str) -> BenchConfig:
+    """``--split``: counts as given, or (``auto``) the candidates to probe."""
+    try:
+        if spec == "auto":
+            if candidate_spec:
+                return dataclasses.replace(
+                    cfg, probe_splits=tuple(parse_candidates(candidate_spec, cfg.split))
+                )
+            return dataclasses.replace(cfg, probe_splits=tuple(candidates(os.cpu_count() or 1)))
+        if spec:
+            return cfg.with_split(parse_split(spec, cfg.split))
+    except ValueError as exc:
+        raise SystemExit(f"--split: {exc}") from exc
+    return cfg
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from bench.split import Split
 
 APP_SECRET = "bench-app-secret-0123456789abcdef"  # noqa: S105 - a local test secret
 VERIFY_TOKEN = "bench-verify-token"  # noqa: S105 - a local test token
@@ -39,6 +41,21 @@ class BenchConfig:
     extra_servers: tuple[str, ...] = ()
     # Deliveries per tenant sent (and undone) before the measured phase: steady state, not cold start.
     warmup_per_tenant: int = 0
+    # ``--split auto``: splits probed before the baselines, each with ``probe_deliveries`` closed loop
+    # (sent within ``probe_seconds``); the best replaces the process counts above. Empty: the counts
+    # above are used as given.
+    probe_splits: tuple[Split, ...] = ()
+    probe_deliveries: int = 2000
+    probe_seconds: float = 10.0
+
+    @property
+    def split(self) -> Split:
+        return Split(self.ingress_procs, self.router_procs, self.normalizer_procs)
+
+    def with_split(self, split: Split) -> BenchConfig:
+        return replace(
+            self, ingress_procs=split.ingress, router_procs=split.router, normalizer_procs=split.normalizer
+        )
 
     @property
     def delivery_cap(self) -> int:

@@ -28,7 +28,8 @@ from bench.baseline_app import BASELINE_QUEUE
 from bench.config import BenchConfig
 from bench.env import BenchEnv
 from bench.mix import TenantPlan
-from bench.run import _child_env, baseline_servers, load, log
+from bench.pipeline import child_env, load, log
+from bench.run import baseline_servers
 
 SERVER = "BENCH_INGRESS_SERVER"  # "granian": bench/granian_ingress.py instead of `omni run`
 # name -> service settings. "before": the ingress as it was before issue 24 (FastAPI route, one
@@ -125,7 +126,7 @@ def _variant(
             procs.start(
                 "ingress-webhooks",
                 argv,
-                {**svc_env, **_child_env(), "OMNI_INGRESS_PORT": str(p), "OMNI_HEALTH_PORT": str(h)},
+                {**svc_env, **child_env(), "OMNI_INGRESS_PORT": str(p), "OMNI_HEALTH_PORT": str(h)},
                 cfg.out / "logs",
                 port=p,
             )

@@ -38,7 +38,7 @@ import psycopg
 from bench import env as benv
 from bench import procs, profile, readback
 from bench.env import BenchEnv
-from bench.run import _child_env, _wait_consumers, log
+from bench.pipeline import child_env, log, wait_consumers
 
 GRAPH_VERSION = "v21.0"
 DEFAULT_SERVICE_ENV = {
@@ -457,7 +457,7 @@ def _senders(env: BenchEnv, cfg: OutboundConfig, graph_port: int) -> list[procs.
     deadline = time.monotonic() + 60
     while True:  # each sender declares its topology when it starts: wait for the queue, then consumers
         try:
-            asyncio.run(_wait_consumers(env.settings.rabbitmq_url, want, timeout=30))
+            asyncio.run(wait_consumers(env.settings.rabbitmq_url, want, timeout=30))
             return started
         except Exception:
             if time.monotonic() > deadline or any(p.popen.poll() is not None for p in started):
@@ -526,7 +526,7 @@ def run_outbound(cfg: OutboundConfig, command: str) -> dict[str, Any]:
         sandbox_proc = procs.start(
             "meta-sandbox",
             [sys.executable, "-m", "meta_sandbox", "--port", str(sb_port), "--seed", str(seed)],
-            {**_child_env(), "OMNI_LOG_LEVEL": "WARNING"},
+            {**child_env(), "OMNI_LOG_LEVEL": "WARNING"},
             cfg.out / "logs",
         )
         started.append(sandbox_proc)
@@ -595,7 +595,7 @@ def run_outbound(cfg: OutboundConfig, command: str) -> dict[str, Any]:
                     str(sb_port),
                     str(cfg.latency_ms),
                 ],
-                _child_env(),
+                child_env(),
                 cfg.out / "logs",
             )
             started.append(proxy)

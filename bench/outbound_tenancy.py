@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from bench.outbound import OutboundConfig, run_outbound
-from bench.run import log
+from bench.pipeline import log
 
 NUMBERS_IN_ALL = 50  # WhatsApp numbers over all tenants (at least one each): pacing never binds
 

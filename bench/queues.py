@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -81,13 +82,20 @@ async def _shard_ready_counts(connection: aio_pika.abc.AbstractConnection) -> di
     return out
 
 
-async def wait_drained(amqp_url: str, timeout: float, vhost: str | None = None) -> float:
+async def wait_drained(
+    amqp_url: str,
+    timeout: float,
+    vhost: str | None = None,
+    settled: Callable[[], Awaitable[bool]] | None = None,
+) -> float:
     """Wait until the pipeline holds nothing; return the seconds waited.
 
     First the exact ready counts (passive declares) must stay zero for 2 s. Those do not count what
     a consumer holds unacked (up to its prefetch, still being written) nor the retry queues, so with
     ``vhost`` the management API must then report zero messages (ready + unacked) in every pipeline
-    queue, retry queues included, in two samples taken a stats interval apart.
+    queue, retry queues included, in two samples taken a stats interval apart, unless ``settled``
+    (called once, after the ready counts) says every event sent is committed: whatever is still
+    held then can only be a copy of committed work.
     """
     start = time.monotonic()
     empty_since: float | None = None
@@ -100,6 +108,8 @@ async def wait_drained(amqp_url: str, timeout: float, vhost: str | None = None) 
         else:
             empty_since = None
         await asyncio.sleep(0.25)
+    if settled is not None and await settled():
+        return time.monotonic() - start
     if vhost is not None:
         quiet = 0
         while quiet < 2 and time.monotonic() - start < timeout:

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from bench import cpu
+
 
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
@@ -54,6 +56,69 @@ def _ms(d: dict[str, float | None], key: str) -> str:
     return "–" if v is None else f"{v:,.1f}"
 
 
+def fmt_ms(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def headline(results: dict[str, Any]) -> str:
+    """One line: the rate, the product's CPU per event without the load generator's, and the split."""
+    pipe = results["pipeline"]
+    acc, split = pipe["cpu"], results["split"]
+    how = "best of the probes below" if split["chosen_by"] == "probes" else "as given"
+    return (
+        f"**{pipe['e2e']['events_per_s']:,.0f} events/s** end to end;"
+        f" **product CPU {fmt_ms(acc['product_ms_per_event'])} ms/event** (services + RabbitMQ + PostgreSQL,"
+        f" load generator and harness excluded); load generator {fmt_ms(acc['loadgen_ms_per_event'])}"
+        f" ms/event; split {split['used']} ({how})."
+    )
+
+
+def _cpu_rows(pipe: dict[str, Any]) -> list[str]:
+    events = pipe["e2e"]["events_committed"]
+    lines = [
+        "| process group | counted as | CPU s | cores (avg) | CPU ms / event | peak RSS MiB (largest) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for group, secs in sorted(pipe["cpu_seconds"].items()):
+        role = "product" if group in cpu.PRODUCT else "harness"
+        role = "part of postgresql" if cpu.is_part(group) else role
+        rss = pipe["peak_rss_mib"].get(group)
+        lines.append(
+            f"| {group} | {role} | {secs:.1f} | {secs / pipe['sampled_seconds']:.2f}"
+            f" | {fmt_ms(cpu.per_event_ms(secs, events))} | {'–' if rss is None else f'{rss:.0f}'} |"
+        )
+    acc = pipe["cpu"]
+    harness = sum(acc["harness_cpu_s"].values())
+    span = pipe["sampled_seconds"]
+    totals = (
+        (f"**product** ({', '.join(acc['product_groups'])})", acc["product_cpu_s"], "product_ms_per_event"),
+        ("**load generator** (its process and children)", acc["loadgen_cpu_s"], "loadgen_ms_per_event"),
+        (f"harness in all ({', '.join(sorted(acc['harness_cpu_s']))})", harness, "harness_ms_per_event"),
+    )
+    for label, secs, key in totals:
+        lines.append(f"| {label} | | {secs:.1f} | {secs / span:.2f} | **{fmt_ms(acc[key])}** | |")
+    return lines
+
+
+def _split_rows(split: dict[str, Any]) -> list[str]:
+    if not split["probes"]:
+        return []
+    lines = [
+        "## Split probes (the same bounded load, closed loop; events committed / time to last commit)",
+        "",
+        "| split | end-to-end events/s | events acked / missing | webhooks/s | s to last commit | probe s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for p in split["probes"]:
+        mark = " **(chosen)**" if p["split"] == split["used"] else ""
+        lines.append(
+            f"| {p['split']}{mark} | {p['events_per_s']:,.0f}"
+            f" | {p['events_acked']:,} / {p['events_missing']:,} | {p['webhooks_per_s']:,.0f}"
+            f" | {p['seconds_to_last_commit']:.1f} | {p['probe_seconds']:.0f} |"
+        )
+    return [*lines, ""]
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a and b else "–"
 
@@ -74,6 +139,9 @@ def markdown(results: dict[str, Any]) -> str:
         f" normalizer {cfg['normalizer_procs']}; offered rate {cfg['rate'] or 'max (closed loop)'},"
         f" {cfg['concurrency']} connections, {cfg['duration']} s.",
         "",
+        headline(results),
+        "",
+        *_split_rows(results["split"]),
         "## Pipeline (webhook -> committed row)",
         "",
         "| figure | value |",
@@ -92,16 +160,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"| peak PostgreSQL connections to the run's DBs | {pipe['pg_connections_peak']} |",
         f"| machine CPU busy (cores, of {m['nproc']}) | {pipe['machine_busy_cores']:.2f} |",
         "",
-        "| process group | CPU s | cores (avg) | CPU s / 1,000 events | peak RSS MiB (largest process) |",
-        "|---|---:|---:|---:|---:|",
+        *_cpu_rows(pipe),
     ]
-    for group, secs in sorted(pipe["cpu_seconds"].items()):
-        per_k = secs / (e2e["events_committed"] / 1000) if e2e["events_committed"] else 0.0
-        rss = pipe["peak_rss_mib"].get(group)
-        lines.append(
-            f"| {group} | {secs:.1f} | {secs / pipe['sampled_seconds']:.2f} | {per_k:.3f} |"
-            f" {'–' if rss is None else f'{rss:.0f}'} |"
-        )
     lines += [
         "",
         "## Baselines (same run) and ratios",

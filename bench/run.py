@@ -7,7 +7,6 @@ import contextlib
 import importlib.metadata as md
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -15,29 +14,19 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psutil
 import psycopg
 
-from bench import baselines, procs, profile, queues, readback, report, stats
+from bench import baselines, cpu, pipeline, procs, profile, queues, readback, report, splitprobe, stats
 from bench import env as benv
 from bench.baseline_app import BASELINE_QUEUE
-from bench.config import APP_SECRET, MGMT_AUTH, BenchConfig
+from bench.config import MGMT_AUTH, BenchConfig
 from bench.env import BenchEnv
 from bench.mix import TenantPlan
+from bench.pipeline import child_env, load, log
 
-REPO = Path(__file__).resolve().parent.parent
 # Expected status events per delivery: 0.7 single + 0.1 batches x 3.5 entries x ~0.7 statuses.
 STATUS_EVENTS_PER_DELIVERY = 0.95
-
-
-def log(msg: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def _child_env() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH", "")
-    return {"PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
 
 
 def machine_info(env: BenchEnv) -> dict[str, Any]:
@@ -69,37 +58,6 @@ def machine_info(env: BenchEnv) -> dict[str, Any]:
     }
 
 
-def load(
-    cfg: BenchConfig, plans: list[TenantPlan], ports: list[int], *, duration: float, tag: str, rate: float
-) -> dict[str, Any]:
-    """Run the load generator in its own process and return its raw result (``rate`` 0: closed loop)."""
-    workdir = cfg.out / "work"
-    workdir.mkdir(parents=True, exist_ok=True)
-    plan = {
-        "tenants": [asdict(p) for p in plans],
-        "secret": APP_SECRET,
-        "seed": cfg.seed,
-        "run_tag": tag,
-        "ports": ports,
-        "concurrency": cfg.concurrency,
-        "rate": rate,
-        "duration": duration,
-        "max_deliveries": cfg.delivery_cap,
-    }
-    plan_path, result_path = workdir / f"plan-{tag}.json", workdir / f"load-{tag}.json"
-    plan_path.write_bytes(orjson.dumps(plan))
-    subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", str(plan_path), str(result_path)],
-        env={**os.environ, **_child_env()},
-        cwd=REPO,
-        check=True,
-        timeout=duration + 120,
-    )
-    result = orjson.loads(result_path.read_bytes())
-    result_path.unlink()
-    return result
-
-
 @contextlib.contextmanager
 def baseline_servers(
     cfg: BenchConfig, env: BenchEnv, mode: str
@@ -110,7 +68,7 @@ def baseline_servers(
         procs.start(
             f"baseline-{mode}",
             [sys.executable, "-m", "bench.baseline_app", str(p), mode, env.settings.rabbitmq_url],
-            _child_env(),
+            child_env(),
             cfg.out / "logs",
         )
         for p in ports
@@ -149,26 +107,6 @@ def run_baselines(cfg: BenchConfig, env: BenchEnv, plans: list[TenantPlan]) -> d
     return out
 
 
-async def _wait_consumers(amqp_url: str, want: dict[str, int], timeout: float = 60.0) -> None:
-    import aio_pika
-
-    deadline = time.monotonic() + timeout
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        channel = await connection.channel()
-        while time.monotonic() < deadline:
-            counts = {}
-            for name in want:
-                q = await channel.declare_queue(name, passive=True)
-                counts[name] = int(q.declaration_result.consumer_count or 0)
-            if all(counts[n] >= want[n] for n in want):
-                return
-            await asyncio.sleep(0.3)
-    finally:
-        await connection.close()
-    raise RuntimeError(f"consumers did not attach within {timeout}s")
-
-
 def _profile(cfg: BenchConfig, workers: list[procs.Proc]) -> dict[str, list[tuple[str, float]]]:
     seconds = max(5, int(cfg.duration * 0.5))
     firsts: dict[str, procs.Proc] = {}
@@ -193,8 +131,11 @@ def check_connection_budget(cfg: BenchConfig) -> None:
     s = Settings(
         _env_file=None, **{k[5:].lower(): v for k, v in cfg.service_env.items() if k.startswith("OMNI_")}
     )
-    budget = cfg.normalizer_procs * (s.db_connections_per_server or default_connections("normalizer"))
-    budget += (cfg.normalizer_procs + cfg.router_procs) * 6 + 10  # catalog pools, listener, harness
+    # With --split auto, the largest candidate.
+    normalizers = max(x.normalizer for x in (cfg.split, *cfg.probe_splits))
+    routers = max(x.router for x in (cfg.split, *cfg.probe_splits))
+    budget = normalizers * (s.db_connections_per_server or default_connections("normalizer"))
+    budget += (normalizers + routers) * 6 + 10  # catalog pools, listener, harness
     with psycopg.connect(cfg.pg_admin_url) as conn:
         limit = int(conn.execute("SHOW max_connections").fetchone()[0])
         used = int(conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0])
@@ -206,82 +147,75 @@ def check_connection_budget(cfg: BenchConfig) -> None:
         )
 
 
+def _choose_split(
+    cfg: BenchConfig, env: BenchEnv, plans: list[TenantPlan], svc_env: dict[str, str]
+) -> tuple[BenchConfig, dict[str, Any]]:
+    """The split to measure: as given, or (``--split auto``) the best of the probes."""
+    if not cfg.probe_splits:
+        return cfg, {"used": str(cfg.split), "chosen_by": "given", "probes": []}
+    chosen, probes = splitprobe.choose_split(cfg, env, plans, svc_env, list(cfg.probe_splits))
+    return cfg.with_split(chosen), {"used": str(chosen), "chosen_by": "probes", "probes": probes}
+
+
 def run(cfg: BenchConfig, command: str) -> dict[str, Any]:
     check_connection_budget(cfg)
     env = benv.new_env(cfg.pg_admin_url, cfg.extra_servers)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    services: list[procs.Proc] = []
+    logdir = cfg.out / "logs"
+    services: list[procs.Proc] = []  # the product's processes
+    harness: list[procs.Proc] = []  # the Graph stub
     log(f"environment {env.name}: catalog database and vhost of that name")
     try:
         benv.create_vhost(env)
-        pool = int(cfg.delivery_cap * STATUS_EVENTS_PER_DELIVERY * 1.25 / cfg.tenants) + 20
+        most = max(cfg.delivery_cap, cfg.probe_deliveries if cfg.probe_splits else 0)  # in one phase
+        pool = int(most * STATUS_EVENTS_PER_DELIVERY * 1.25 / cfg.tenants) + 20
         log(f"provisioning {cfg.tenants} tenants ({pool} outbound messages each)")
         t = time.monotonic()
         asyncio.run(benv.provision_tenants(env, cfg.tenants, pool))
         log(f"provisioned in {time.monotonic() - t:.0f} s")
         plans = [TenantPlan(t.index, t.accounts, t.waba_id, t.outbound_pool) for t in env.tenants]
+        svc_env = {**env.service_env(), **cfg.service_env}
+        if "OMNI_GRAPH_API_URL" not in cfg.service_env:
+            stub, svc_env["OMNI_GRAPH_API_URL"] = pipeline.start_graph_stub(logdir)
+            harness.append(stub)
+        cfg, split = _choose_split(cfg, env, plans, svc_env)
         results: dict[str, Any] = {
             "name": env.name,
             "command": command,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
             "machine": machine_info(env),
+            "split": split,
         }
         if cfg.baselines:
             results["baselines"] = run_baselines(cfg, env, plans)
-        svc_env = {**env.service_env(), **cfg.service_env}
-        if "OMNI_GRAPH_API_URL" not in cfg.service_env:
-            # Profile lookups of new senders answer at once, as Meta's would (bench/graphstub.py).
-            graph_port = procs.free_port()
-            stub = procs.start(
-                "graph-stub",
-                [sys.executable, "-m", "bench.graphstub", str(graph_port)],
-                _child_env(),
-                cfg.out / "logs",
-            )
-            services.append(stub)  # listed for the clean-up if the wait fails
-            procs.wait_http(graph_port)
-            services.remove(stub)  # re-listed after the ingress processes: --profile takes the first ones
-            svc_env["OMNI_GRAPH_API_URL"] = f"http://127.0.0.1:{graph_port}/v21.0"
-        ports = [procs.free_port() for _ in range(cfg.ingress_procs)]
-        health_ports = [procs.free_port() for _ in ports]
-        services += [
-            procs.start_service("ingress-webhooks", svc_env, cfg.out / "logs", port=p, health_port=h)
-            for p, h in zip(ports, health_ports, strict=True)
-        ]
-        if "OMNI_GRAPH_API_URL" not in cfg.service_env:
-            services.append(stub)
-        for h in health_ports:
-            procs.wait_http(h)
+        ingress, ports = pipeline.start_ingress(cfg.ingress_procs, svc_env, logdir)
+        services += ingress
         if cfg.ingress_only:
             log("product ingress alone (router and normalizer not running)")
             results["ingress_only"] = stats.http_phase(
                 load(cfg, plans, ports, duration=cfg.baseline_duration, tag="ingress", rate=0)
             )
             benv.purge_queue(env, "ingress.raw")
-        workers = [
-            procs.start_service("tenant-router", svc_env, cfg.out / "logs") for _ in range(cfg.router_procs)
-        ]
-        workers += [
-            procs.start_service("normalizer", svc_env, cfg.out / "logs") for _ in range(cfg.normalizer_procs)
-        ]
+        workers = pipeline.start_workers(cfg.split, svc_env, logdir, env.settings.rabbitmq_url)
         services += workers
-        asyncio.run(
-            _wait_consumers(
-                env.settings.rabbitmq_url,
-                {"ingress.raw": cfg.router_procs, "normalizer.events": cfg.normalizer_procs},
-            )
-        )
         if cfg.warmup_per_tenant:
             results["warmup"] = warmup_phase(cfg, env, plans, ports)
-        results["pipeline"] = pipeline_phase(cfg, env, plans, ports, services, workers)
+        results["pipeline"] = pipeline_phase(cfg, env, plans, ports, ingress, workers, harness)
         report.write(results, cfg.out)
         log(f"report: {cfg.out / 'report.md'}")
         return results
     finally:
-        procs.stop(services)
+        t = time.monotonic()
+        procs.stop(services + harness)
+        log(f"processes stopped in {time.monotonic() - t:.1f} s")
         with contextlib.suppress(Exception):
             benv.teardown(env)
         log(f"removed {env.name} (vhost and databases)")
+
+
+async def _all_committed(env: BenchEnv, sent: dict[str, float]) -> bool:
+    rows = await readback.committed(env)
+    return all(event_id in rows for event_id in sent)
 
 
 def warmup_phase(
@@ -295,7 +229,12 @@ def warmup_phase(
     t = time.monotonic()
     warm_cfg = replace(cfg, max_deliveries=count)
     result = load(warm_cfg, plans, ports, duration=max(cfg.duration, 60.0), tag="warm", rate=0)
-    waited = asyncio.run(queues.wait_drained(env.settings.rabbitmq_url, cfg.drain_timeout, env.vhost))
+    sent = result["sent_at"]
+    waited = asyncio.run(
+        queues.wait_drained(
+            env.settings.rabbitmq_url, cfg.drain_timeout, env.vhost, lambda: _all_committed(env, sent)
+        )
+    )
     asyncio.run(readback.reset(env))
     seconds = time.monotonic() - t
     log(f"warm-up done in {seconds:.0f} s (rows reset)")
@@ -307,39 +246,50 @@ def pipeline_phase(
     env: BenchEnv,
     plans: list[TenantPlan],
     ports: list[int],
-    services: list[procs.Proc],
+    ingress: list[procs.Proc],
     workers: list[procs.Proc],
+    harness: list[procs.Proc],
 ) -> dict[str, Any]:
-    log(f"pipeline: {cfg.duration:.0f} s of load, {cfg.tenants} tenants")
+    log(f"pipeline: {cfg.duration:.0f} s of load, {cfg.tenants} tenants, split {cfg.split}")
     split = procs.postmasters(benv.server_names(env)) if env.extra_servers else {}
-    sampler = procs.Sampler(services, pg_servers=split)
+    sampler = procs.Sampler(ingress + workers + harness, pg_servers=split)
     qsampler = queues.QueueSampler(env.vhost)
     conns = readback.ConnectionSampler(env)
     sampler.start()
     qsampler.start()
     conns.start()
+    bench_cpu = time.process_time()  # this process, every thread (samplers, drain checks)
     profiles: dict[str, list[tuple[str, float]]] = {}
     try:
         if cfg.profile:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(1) as pool:
-                future = pool.submit(_profile, cfg, workers + services[: cfg.ingress_procs])
+                future = pool.submit(_profile, cfg, workers + ingress)
                 result = load(cfg, plans, ports, duration=cfg.duration, tag="pipe", rate=cfg.rate)
                 profiles = future.result()
         else:
             result = load(cfg, plans, ports, duration=cfg.duration, tag="pipe", rate=cfg.rate)
         log("load done; waiting for the queues to drain")
-        waited = asyncio.run(queues.wait_drained(env.settings.rabbitmq_url, cfg.drain_timeout, env.vhost))
+        sent = result["sent_at"]
+        waited = asyncio.run(
+            queues.wait_drained(
+                env.settings.rabbitmq_url, cfg.drain_timeout, env.vhost, lambda: _all_committed(env, sent)
+            )
+        )
     finally:
+        bench_cpu = time.process_time() - bench_cpu
         sampler.stop()
         qsampler.stop()
         conns.stop()
     rows = asyncio.run(readback.committed(env))
     e2e = stats.end_to_end(result, rows)
+    cpu_seconds = {**sampler.cpu_seconds(), cpu.LOADGEN: result["cpu_s"], cpu.BENCH_SELF: bench_cpu}
+    accounting = cpu.accounting(cpu_seconds, e2e["events_committed"])
     log(
         f"end to end: {e2e['events_per_s']:.0f} events/s, {e2e['events_missing']} missing,"
-        f" drained after {waited:.0f} s"
+        f" drained after {waited:.0f} s; product CPU {report.fmt_ms(accounting['product_ms_per_event'])}"
+        f" ms/event, load generator {report.fmt_ms(accounting['loadgen_ms_per_event'])} ms/event"
     )
     return {
         "started_at": result["started_at"],
@@ -347,7 +297,9 @@ def pipeline_phase(
         "http": stats.http_phase(result),
         "e2e": e2e,
         "drain_wait_s": waited,
-        "cpu_seconds": sampler.cpu_seconds(),
+        "cpu_seconds": cpu_seconds,
+        "cpu": accounting,
+        "loadgen_cpu_s_sending": result["cpu_s_sending"],
         "sampled_seconds": sampler.span,
         "machine_busy_cores": sampler.machine_busy_cores(),
         "peak_rss_mib": sampler.peak_rss,

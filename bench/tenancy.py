@@ -14,8 +14,10 @@ from typing import Any
 
 import orjson
 
+from bench import cpu
 from bench.config import BenchConfig
-from bench.run import log, run
+from bench.pipeline import log
+from bench.run import run
 
 
 def run_tenancy(base: BenchConfig, counts: list[int], command: str, shards: int = 0) -> dict[str, Any]:
@@ -92,11 +94,11 @@ def _write(base: BenchConfig, counts: list[int], command: str, variants: dict[st
 
 
 def _cpu_ms_per_event(variant: dict[str, Any]) -> tuple[float, float]:
-    """CPU per committed event: our services together (RabbitMQ aside), and every PostgreSQL process."""
+    """CPU per committed event: our three services together (servers and harness aside), and every
+    PostgreSQL process."""
     committed = variant["events_committed"] or 1
-    cpu: dict[str, float] = variant["cpu_seconds"]
-    services = sum(s for g, s in cpu.items() if g != "rabbitmq" and not g.startswith("postgresql"))
-    return 1000 * services / committed, 1000 * cpu.get("postgresql", 0.0) / committed
+    cpu_s: dict[str, float] = variant["cpu_seconds"]
+    return 1000 * cpu.services_seconds(cpu_s) / committed, 1000 * cpu_s.get("postgresql", 0.0) / committed
 
 
 def write_md(out: dict[str, Any], path: Path) -> None:

@@ -32,8 +32,16 @@ def test_bench_smoke_completes_and_reports(tmp_path: Path) -> None:
     assert pipeline["e2e"]["events_per_s"] > 0
     assert pipeline["http"]["ack_ms"]["p99"] is not None
     assert set(results["baselines"]) == {"raw_insert", "raw_publish", "hmac", "confirm"}
+    # The product's CPU apart from the load generator's and the harness's (stub, the bench itself).
+    acc = pipeline["cpu"]
+    assert acc["product_ms_per_event"] > 0
+    assert acc["loadgen_cpu_s"] > 0
+    assert {"loadgen", "graph-stub", "bench"} <= set(acc["harness_cpu_s"])
+    assert results["split"]["used"] == "ingress=1,router=1,normalizer=1"
     assert (out / "queue-depth.png").stat().st_size > 0
-    assert (out / "report.md").read_text().startswith("# Benchmark run")
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Benchmark run")
+    assert "load generator and harness excluded" in report
 
 
 def test_bench_writepath_runs_the_normalizers_write_path() -> None:
