@@ -13,7 +13,9 @@ from omni_common.contracts.events import (
     RawWebhook,
     RawWebhookBatch,
     RoutedEvent,
+    RoutedEventBatch,
     encode_raw_webhook,
+    encode_routed_batch,
 )
 from omni_common.domain.channels import Channel
 
@@ -26,11 +28,13 @@ __all__ = [
     "RawWebhook",
     "RawWebhookBatch",
     "RoutedEvent",
+    "RoutedEventBatch",
     "SendReply",
     "SuggestReply",
     "SuggestionReply",
     "decode",
     "encode",
     "encode_raw_webhook",
+    "encode_routed_batch",
     "reasons",
 ]
