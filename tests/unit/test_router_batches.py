@@ -75,7 +75,9 @@ def test_message_ids_are_stable_and_a_message_of_one_event_is_named_by_it() -> N
     again = pack(events, BatchLimits(max_events=3))
 
     assert [b.message_id for b in first] == [b.message_id for b in again] == ["d0:e0.c0+2", "d1:e0.c0+1"]
-    assert [b.message_id for b in pack(events[:1], BatchLimits())] == ["d0:e0.c0"]
+    [alone] = pack(events[:1], BatchLimits())
+    assert alone.message_id == "d0:e0.c0"
+    assert decode(RoutedEvent, alone.body) == events[0]  # a plain event, as before batches
 
 
 def test_a_message_of_one_delivery_is_correlated_by_it_else_by_the_incoming_message() -> None:

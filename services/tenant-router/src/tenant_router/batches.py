@@ -33,7 +33,8 @@ class BatchLimits:
 
 @dataclass(frozen=True)
 class RoutedBatch:
-    """One message to the normalizer: its events (in their arrival order) and its body."""
+    """One message to the normalizer: its events (in their arrival order) and its body (a
+    ``RoutedEventBatch``, or the plain ``RoutedEvent`` when it holds one)."""
 
     tenant_id: uuid.UUID
     channel: Channel
@@ -94,6 +95,7 @@ def _batch(
         tenant_id=tenant_id,
         channel=channel,
         events=tuple(members),
-        body=encode_routed_batch(tenant_id, channel, parts),
+        # A pack of one goes out as a plain RoutedEvent, as before batches (older normalizers read it).
+        body=parts[0] if len(parts) == 1 else encode_routed_batch(tenant_id, channel, parts),
         correlation_id=next(iter(deliveries)) if len(deliveries) == 1 else correlation_id,
     )
