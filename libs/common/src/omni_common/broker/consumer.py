@@ -223,7 +223,7 @@ class ConsumerRunner:
             log.warning("handler_dead_letter", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
             await self._settle(message, self._dead_letter(delivery, exc.reason, exc.detail))
         except DeadLetterParts as exc:
-            HANDLED.labels(queue, "ok").inc()  # the rest of the message is committed
+            HANDLED.labels(queue, "dead_letter_parts").inc()  # the rest of the message is committed
             await self._settle(message, self._dead_letter_parts(delivery, exc.parts))
         except Retry as exc:
             HANDLED.labels(queue, "retry").inc()
