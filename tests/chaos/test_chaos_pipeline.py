@@ -25,7 +25,7 @@ from pipeline import wait_until
 from psycopg import sql
 from testenv import APP_SECRET
 
-from omni_common.broker.dlq import Selection, replay
+from omni_common.broker.dlq import DeadLetterInfo, Selection, replay
 from omni_common.broker.publisher import Publisher
 from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS
 
@@ -446,6 +446,13 @@ def _replay_tenant(stack: Stack, tenant_id: str) -> int:
     return asyncio.run(go())
 
 
+def _events_in(letter: DeadLetterInfo) -> int:
+    """Routed events a dead letter holds: a batch that failed as a whole is ``<first event id>+<n>``
+    (n more events; ids are ``<hex delivery id>:<position>``), a single event its own id."""
+    _, plus, others = letter.id.rpartition("+")
+    return 1 + int(others) if plus else 1
+
+
 def test_one_tenant_database_unreachable(stack: Stack) -> None:
     """Fault 4: one tenant's database refuses connections; only its events wait and dead-letter."""
     blocked = 0
@@ -474,20 +481,20 @@ def test_one_tenant_database_unreachable(stack: Stack) -> None:
 
         def victim_dead_lettered() -> list:
             letters = stack.dead_letters(ROUTED_EVENTS)
-            return letters if len(letters) >= len(victims) else []
+            return letters if sum(map(_events_in, letters)) >= len(victims) else []
 
         # The victim's events exhaust their retries (0.5+1+2+4+8 s), then wait in the DLQ.
         letters = wait_until(victim_dead_lettered, timeout=90, interval=0.5, what="the victim's dead letters")
     finally:
         _set_connectable(stack, victim.db_name, True)
-    assert len(letters) == len(victims)
+    assert sum(map(_events_in, letters)) == len(victims)
     assert {d.headers.get("x-omni-tenant-id") for d in letters} == {victim.id}
     assert all(d.reason and d.reason != "delivery_limit" for d in letters), {d.reason for d in letters}
     assert not stack.dead_letters(RAW_WEBHOOKS)
-    dead_lettered = len(letters)
+    dead_lettered = sum(map(_events_in, letters))
     reasons = sorted({d.reason for d in letters})
     # Once the database is back, the operator's replay brings every one of them home.
-    assert _replay_tenant(stack, victim.id) == dead_lettered
+    assert _replay_tenant(stack, victim.id) == len(letters)
     landed_at = _wait_landed(stack, run, tag)
     figures = _assert_clean(stack, run, tag)
     _assert_no_dead_letters(stack)
@@ -495,6 +502,7 @@ def test_one_tenant_database_unreachable(stack: Stack) -> None:
         "tenant_database_unreachable",
         **figures,
         dead_lettered=dead_lettered,
+        dead_letter_messages=len(letters),
         dead_letter_reasons=reasons,
         replayed=dead_lettered,
         baseline_s_per_1000_others=round(per_event_base * 1000, 2),

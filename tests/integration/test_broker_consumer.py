@@ -19,6 +19,7 @@ from omni_common.broker import (
     ConsumerRunner,
     DeadLetter,
     DeadLetterInfo,
+    DeadLetterParts,
     Delivery,
     Handler,
     Publisher,
@@ -32,6 +33,7 @@ from omni_common.broker import (
     replay,
     show,
 )
+from omni_common.broker.outcomes import Part
 from omni_common.contracts.routing import RAW_WEBHOOKS, routing_key
 from omni_common.settings import Settings
 
@@ -297,6 +299,45 @@ class TestHandling:
         assert sorted(i.id for i in report.replayed) == ["bad-1", "bad-2"]
         await wait_count(connection, topology.stage(RAW_WEBHOOKS).dlq, 0)
         await wait_count(connection, topology.queue_name(RAW_WEBHOOKS), 2)
+
+    async def test_dead_letter_parts_parks_each_part_alone_and_acks_the_message(
+        self, connection: AbstractRobustConnection, topology: Topology, publisher: Publisher, make_runner
+    ) -> None:
+        attempts: list[int] = []
+
+        async def handler(d: Delivery) -> None:
+            attempts.append(d.attempt)
+            if d.headers.get("x-omni-replayed-at") is None:  # a replayed part is handled fine
+                raise DeadLetterParts(
+                    [
+                        Part(b'{"part": 1}', "ev-1", "c-ev-1", "malformed", "bad value"),
+                        Part(b'{"part": 3}', "ev-3", "c-ev-3", "account_not_in_tenant", "no such account"),
+                    ]
+                )
+
+        runner = await make_runner(handler)
+        await publisher.publish(
+            RK, b'{"parts": [1, 2, 3]}', message_id="batch-1", headers={"x-omni-tenant-id": "t-1"}
+        )
+        found = sorted(await wait_for_dead_letters(connection, topology, 2), key=lambda i: i.id)
+        stage = topology.stage(RAW_WEBHOOKS)
+        await wait_count(connection, stage.queue, 0)  # the message itself is acked, not retried
+        assert attempts == [1]
+        assert [(i.id, i.reason, i.correlation_id, i.source_queue) for i in found] == [
+            ("ev-1", "malformed", "c-ev-1", stage.queue),
+            ("ev-3", "account_not_in_tenant", "c-ev-3", stage.queue),
+        ]
+        assert all(i.headers["x-omni-tenant-id"] == "t-1" and i.routing_key == RK for i in found)
+        shown = await show(connection, topology, "ev-3")
+        assert shown is not None
+        assert shown.body == b'{"part": 3}'
+
+        report = await replay(connection, topology, publisher, ids=["ev-3"])
+        assert [i.id for i in report.replayed] == ["ev-3"]
+        await wait_count(connection, stage.dlq, 1)
+        await wait_count(connection, stage.queue, 0)
+        await runner.stop()
+        assert attempts == [1, 1]
 
     async def test_messages_are_handled_concurrently_up_to_prefetch(
         self, topology: Topology, publisher: Publisher, make_runner

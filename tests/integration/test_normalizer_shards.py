@@ -1,7 +1,8 @@
 """Tenant shards with real processes: 3 normalizers, one killed (-9) mid-flood, one more added.
 
-Routed events for 20 tenants are published as the router publishes them (its ``BrokerEmitter``, the
-tenant header set) into a topology with 8 shards, on a vhost of this test's own (a sharded topology
+Routed events for 20 tenants are published as the router publishes them (its ``BrokerEmitter``, one
+message per tenant of each chunk, the tenant header set; the second round as plain events, as older
+routers sent them) into a topology with 8 shards, on a vhost of this test's own (a sharded topology
 must not change the session vhost's routes). Every event must be written exactly once, and until
 the kill each tenant's events were written by one replica only (its shard's owner).
 """
@@ -31,14 +32,16 @@ from testenv import APP_SECRET, Services
 
 from omni_common.broker.connection import connect
 from omni_common.broker.publisher import Publisher
+from omni_common.broker.shards import TENANT_HEADER
 from omni_common.broker.topology import build_topology, declare_topology
 from omni_common.channels import samples
 from omni_common.channels.inbound import split_delivery
-from omni_common.contracts import RoutedEvent
-from omni_common.contracts.routing import ROUTED_EVENTS
+from omni_common.contracts import RoutedEvent, encode
+from omni_common.contracts.routing import ROUTED_EVENTS, routing_key
 from omni_common.dburl import libpq_conninfo
 from omni_common.settings import Settings
 from omni_common.tenancy.provisioning import create_tenant
+from tenant_router.batches import BatchLimits, pack
 from tenant_router.emit import BrokerEmitter
 
 pytestmark = pytest.mark.integration
@@ -46,6 +49,7 @@ pytestmark = pytest.mark.integration
 TENANTS = 20
 SHARDS = 8
 PER_TENANT = 60  # 1,200 events
+CHUNK = 40  # events per incoming message of the router: about two per tenant, packed per tenant
 RATE = 150  # events/s: an 8-s flood, paused after 2/3 until the added replica consumes
 KILL_AT, JOIN_AT = 2.5, 4.0  # seconds into the flood
 HANDOVER_S = 10.0  # a dead replica's tenants are written by another one within this
@@ -210,9 +214,13 @@ async def _publish(amqp: str, topology: Any, events: list[RoutedEvent]) -> None:
     try:
         publisher = Publisher(connection)
         await publisher.start()
-        emitter = BrokerEmitter(publisher, topology)
-        for event in events:
-            await emitter.routed(event)
+        for event in events:  # one message per event, as routers before batches published them
+            await publisher.publish(
+                routing_key(ROUTED_EVENTS, event.channel),
+                encode(event),
+                message_id=event.event_id,
+                headers={TENANT_HEADER: str(event.tenant_id), "x-omni-channel": event.channel},
+            )
         await publisher.close()
     finally:
         await connection.close()
@@ -239,22 +247,23 @@ async def _flood(
         publisher = Publisher(connection)
         await publisher.start()
         emitter = BrokerEmitter(publisher, topology)
-        start = time.monotonic()
-        for n, event in enumerate(events):
-            if n == len(events) * 2 // 3:
+        start, held = time.monotonic(), False
+        for n in range(0, len(events), CHUNK):
+            if n >= len(events) * 2 // 3 and not held:
                 # Its own log, not the management API: that one's consumer counts lag by seconds.
                 await asyncio.to_thread(
                     wait_until, replicas[-1].started, timeout=60, interval=0.2, what="n3 consuming"
                 )
-                start = time.monotonic() - n / RATE
-            await emitter.routed(event)
+                start, held = time.monotonic() - n / RATE, True
+            # As the router publishes what one incoming message yielded: one message per tenant.
+            await asyncio.gather(*(emitter.routed(b) for b in pack(events[n : n + CHUNK], BatchLimits())))
             elapsed = time.monotonic() - start
             if elapsed >= KILL_AT and replicas[1].proc.poll() is None:
                 killed_at = datetime.now(UTC)
                 replicas[1].proc.send_signal(signal.SIGKILL)
             if elapsed >= JOIN_AT and len(replicas) == 3:
                 replicas.append(normalizer("n3", env, logs))
-            await asyncio.sleep(max(0.0, (n + 1) / RATE - (time.monotonic() - start)))
+            await asyncio.sleep(max(0.0, (n + CHUNK) / RATE - (time.monotonic() - start)))
         await publisher.close()
     finally:
         await connection.close()

@@ -25,6 +25,7 @@ from omni_common.errors import DatabaseUnavailable, TenantNotActive, TenantNotFo
 from omni_common.graph import GraphError, MediaContent, SendResult, TemplateContent
 from outbound_sender.pacing import Checks, Paced, Rate
 from outbound_sender.store import Accepted, ClaimedJob, ReauthFailed, SendJob
+from tenant_router.batches import RoutedBatch
 
 # --- tenant-router ---------------------------------------------------------------------------------
 
@@ -43,15 +44,17 @@ class FakeRouting:
     """The router's ``resolve`` (a catalog of routes) and ``emit_routed``/``emit_refused`` (lists)."""
 
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
-    routed: list[RoutedEvent] = field(default_factory=list)
+    routed: list[RoutedEvent] = field(default_factory=list)  # every routed event, in emit order
+    messages: list[RoutedBatch] = field(default_factory=list)  # the messages that carried them
     refused: list[tuple[str, str, str | None]] = field(default_factory=list)  # (item, reason, account)
     dead: list[tuple[str, str]] = field(default_factory=list)  # (delivery id, reason): whole deliveries
 
     async def resolve(self, channel: str, account_id: str) -> Route | None:
         return self.routes.get((channel, account_id))
 
-    async def emit_routed(self, event: RoutedEvent) -> None:
-        self.routed.append(event)
+    async def emit_routed(self, batch: RoutedBatch) -> None:
+        self.messages.append(batch)
+        self.routed.extend(batch.events)
 
     async def emit_refused(
         self, _raw: RawWebhook, index: str, reason: str, _detail: str, account_id: str | None

@@ -20,7 +20,7 @@ from omni_common.broker.consumer import Delivery
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels import samples
 from omni_common.channels.inbound import split_delivery
-from omni_common.contracts import RoutedEvent, reasons
+from omni_common.contracts import RoutedEvent, RoutedEventBatch, reasons
 
 TENANT = uuid.uuid4()
 PNID, WABA, CUSTOMER = "106540352242922", "102290129340398", "4915112345678"
@@ -88,6 +88,11 @@ def reaction(target: str) -> RoutedEvent:
 def malformed() -> RoutedEvent:
     event = text("wamid.bad")
     return event.model_copy(update={"payload": {**event.payload, "value": {"messages": "not a list"}}})
+
+
+def batch_of(*events: RoutedEvent) -> RoutedEventBatch:
+    """The message a router sends for ``events`` (one tenant, one channel)."""
+    return RoutedEventBatch(tenant_id=events[0].tenant_id, channel=events[0].channel, events=events)
 
 
 def store(**accounts: AccountRow) -> FakeTenantStore:
@@ -320,7 +325,7 @@ class TestAfterTheCommit:
             return [status_change]
 
         event = status("wamid.out", "read")
-        await routed_event_handler(submit, follow, follow)(event, _delivery())
+        await routed_event_handler(submit, follow, follow)(batch_of(event), _delivery())
 
         assert submitted == [(TENANT, event.event_id)]
         assert follow.requested == []

@@ -14,7 +14,8 @@ from omni_common.broker.consumer import Delivery
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels import samples
 from omni_common.contracts import RawWebhook, RawWebhookBatch, reasons
-from tenant_router.handler import handle_raw_webhook, only_items, route_delivery
+from tenant_router.batches import BatchLimits
+from tenant_router.handler import handle_raw_webhook, only_items
 
 TENANT, OTHER = uuid.uuid4(), uuid.uuid4()
 WABA = "200000000000001"
@@ -46,13 +47,9 @@ def _raw(*deliveries: dict[str, Any], verified: bool = True, body: bytes | None 
 
 
 async def _route(fake: FakeRouting, raw: RawWebhook, only: frozenset[str] | None = None) -> None:
-    await route_delivery(
-        raw,
-        resolve=fake.resolve,
-        emit_routed=fake.emit_routed,
-        emit_refused=fake.emit_refused,
-        only_items=only,
-    )
+    """Route one delivery as the handler does, with its emits on the fake."""
+    headers = {"x-omni-only-items": ",".join(sorted(only))} if only else None
+    await _handle(fake, RawWebhookBatch(deliveries=(raw,)), headers)
 
 
 class TestRouteDelivery:
@@ -93,7 +90,7 @@ class TestRouteDelivery:
     async def test_a_replayed_dead_letter_routes_only_the_items_it_names(self) -> None:
         fake = FakeRouting({("whatsapp", "101"): Route(TENANT), ("whatsapp", "102"): Route(TENANT)})
 
-        await _route(fake, _raw(_text("101"), _text("102")), only=only_items({"x-omni-only-items": "e1.c0"}))
+        await _route(fake, _raw(_text("101"), _text("102")), only=frozenset({"e1.c0"}))
 
         assert [e.account_id for e in fake.routed] == ["102"]
 
@@ -122,7 +119,7 @@ def _delivery(headers: dict[str, Any] | None = None) -> Delivery:
     return Delivery(
         body=b"",
         message_id="m1",
-        correlation_id=None,
+        correlation_id="m1-corr",
         routing_key="",
         headers=headers or {},
         attempt=1,
@@ -134,7 +131,12 @@ def _named(raw: RawWebhook, delivery_id: str) -> RawWebhook:
     return raw.model_copy(update={"delivery_id": delivery_id})
 
 
-async def _handle(fake: FakeRouting, batch: RawWebhookBatch, headers: dict[str, Any] | None = None) -> None:
+async def _handle(
+    fake: FakeRouting,
+    batch: RawWebhookBatch,
+    headers: dict[str, Any] | None = None,
+    limits: BatchLimits = BatchLimits(),
+) -> None:
     await handle_raw_webhook(
         batch,
         _delivery(headers),
@@ -142,6 +144,7 @@ async def _handle(fake: FakeRouting, batch: RawWebhookBatch, headers: dict[str, 
         emit_routed=fake.emit_routed,
         emit_refused=fake.emit_refused,
         emit_dead=fake.emit_dead,
+        limits=limits,
     )
 
 
@@ -199,6 +202,7 @@ class TestSharedMessage:
                 emit_routed=fake.emit_routed,
                 emit_refused=fake.emit_refused,
                 emit_dead=fake.emit_dead,
+                limits=BatchLimits(),
             )
         assert fake.dead == []
 
@@ -213,3 +217,54 @@ class TestSharedMessage:
             await _handle(fake, RawWebhookBatch(deliveries=(_raw(body=b"{not json"),)))
         assert refused.value.reason == reasons.MALFORMED
         assert fake.dead == []
+
+
+class TestOneMessagePerTenant:
+    """The routed events of one incoming message go out as one message per tenant (and channel)."""
+
+    async def test_a_mixed_tenant_shared_message_yields_one_message_per_tenant(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT), ("whatsapp", "102"): Route(OTHER)})
+        batch = RawWebhookBatch(
+            deliveries=(
+                _named(_raw(_text("101", 1), _text("102", 1)), "a"),
+                _named(_raw(_text("102", 2)), "b"),
+                _named(_raw(_text("101", 3), _text("101", 4)), "c"),
+            )
+        )
+
+        await _handle(fake, batch, limits=BatchLimits(max_events=100))
+
+        by_tenant = {m.tenant_id: [e.event_id for e in m.events] for m in fake.messages}
+        assert len(fake.messages) == 2
+        assert by_tenant == {TENANT: ["a:e0.c0", "c:e0.c0", "c:e1.c0"], OTHER: ["a:e1.c0", "b:e0.c0"]}
+        # Several deliveries: the incoming message's correlation id; the first event names the message.
+        assert {m.message_id for m in fake.messages} == {"a:e0.c0+2", "a:e1.c0+1"}
+        assert {m.correlation_id for m in fake.messages} == {"m1-corr"}
+
+    async def test_a_message_of_one_delivery_is_correlated_by_that_delivery(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT)})
+
+        await _route(fake, _raw(_text("101", 1), _text("101", 2)))
+
+        [message] = fake.messages
+        assert (message.message_id, message.correlation_id, len(message.events)) == ("d1:e0.c0+1", "d1", 2)
+
+    async def test_a_bound_of_one_event_publishes_each_event_alone_under_its_own_id(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT)})
+
+        await _handle(
+            fake, RawWebhookBatch(deliveries=(_raw(_text("101", 1), _text("101", 2)),)), limits=BatchLimits(1)
+        )
+
+        assert [m.message_id for m in fake.messages] == ["d1:e0.c0", "d1:e1.c0"]
+
+    async def test_refused_items_are_still_dead_lettered_one_by_one_beside_the_routed_message(self) -> None:
+        fake = FakeRouting({("whatsapp", "101"): Route(TENANT)})
+
+        await _route(fake, _raw(_text("101", 1), _text("999"), _text("101", 2), _text("998")))
+
+        assert [len(m.events) for m in fake.messages] == [2]
+        assert fake.refused == [
+            ("e1.c0", reasons.UNMAPPED_ACCOUNT, "999"),
+            ("e3.c0", reasons.UNMAPPED_ACCOUNT, "998"),
+        ]

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     # ``normalizer_batch_size``, and never more than the prefetch) are written in one transaction.
     normalizer_batch_size: int = Field(default=100, ge=1)
     normalizer_batch_ms: int = Field(default=50, ge=0)
+    # Router: the routed events of one incoming message go out as one message per tenant and channel
+    # (a RoutedEventBatch), at most ``router_batch_max_events`` events / ``router_batch_max_bytes``
+    # of body each (larger packs are split). 1 = one message per event, as before batches.
+    # Normalizers must read batches before routers send them (docs/runbook.md).
+    router_batch_max_events: int = Field(default=100, ge=1)
+    router_batch_max_bytes: int = Field(default=512 * 1024, ge=1024)
     # Tenant shards of normalizer.events (0: one queue with competing consumers). Every service of a
     # deployment must be given the same value: each declares the topology (docs/architecture.md).
     normalizer_shards: int = Field(default=0, ge=0, le=1024)

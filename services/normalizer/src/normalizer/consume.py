@@ -22,8 +22,9 @@ from normalizer.enrich import EnrichDeps, handle_enrich
 from normalizer.metrics import WRITES
 from normalizer.model import Change
 from omni_common.broker.consumer import Delivery
+from omni_common.broker.outcomes import DeadLetter, DeadLetterParts, Part
 from omni_common.broker.subscription import TypedHandler
-from omni_common.contracts import EnrichMessage, NotificationEvent, RoutedEvent
+from omni_common.contracts import EnrichMessage, NotificationEvent, RoutedEvent, RoutedEventBatch, encode
 
 log = structlog.get_logger(__name__)
 
@@ -49,16 +50,46 @@ class Notifier(Protocol):
 
 def routed_event_handler(
     submit: Submit, enrich: EnrichRequests, notifier: Notifier
-) -> TypedHandler[RoutedEvent]:
-    """The ``normalizer.events`` handler."""
+) -> TypedHandler[RoutedEventBatch]:
+    """The ``normalizer.events`` handler: a message of one tenant's events (or a plain event).
 
-    async def handle(event: RoutedEvent, delivery: Delivery) -> None:
+    Each event joins its tenant's next batch on its own (so batches still form across messages) and
+    is followed up once committed. The message is acked when all are: an event that can never be
+    written is dead-lettered alone, as a plain ``RoutedEvent`` with its reason, its batch-mates
+    committed (``DeadLetterParts``); any other failure of any event retries the whole message
+    (harmless: every write is keyed on the platform's ids, the committed ones change nothing again).
+    """
+
+    async def one(event: RoutedEvent) -> None:
+        # Each event's own task: its log lines carry its delivery, as when it travelled alone.
+        structlog.contextvars.bind_contextvars(correlation_id=event.delivery_id)
         changes = await submit(event.tenant_id, event)
-        await after_commit(
-            event, changes, correlation_id=delivery.correlation_id, enrich=enrich, notifier=notifier
-        )
+        await after_commit(event, changes, correlation_id=event.delivery_id, enrich=enrich, notifier=notifier)
+
+    async def handle(batch: RoutedEventBatch, delivery: Delivery) -> None:
+        if len(batch.events) == 1:
+            outcomes: list[BaseException | None] = [await _outcome(one(batch.events[0]))]
+        else:
+            outcomes = list(await asyncio.gather(*(_outcome(one(e)) for e in batch.events)))
+        failed = [o for o in outcomes if o is not None and not isinstance(o, DeadLetter)]
+        if failed:
+            raise failed[0]
+        dead = [(e, o) for e, o in zip(batch.events, outcomes, strict=True) if isinstance(o, DeadLetter)]
+        if dead:
+            raise DeadLetterParts(
+                [Part(encode(e), e.event_id, e.delivery_id, exc.reason, exc.detail) for e, exc in dead]
+            )
 
     return handle
+
+
+async def _outcome(work: Awaitable[None]) -> BaseException | None:
+    """None once ``work`` is done, or what it raised (cancellation still cancels)."""
+    try:
+        await work
+    except Exception as exc:  # every event's outcome is weighed by the caller
+        return exc
+    return None
 
 
 def enrichment_handler(

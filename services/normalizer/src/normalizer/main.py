@@ -18,7 +18,7 @@ from omni_common.broker.batcher import KeyedBatcher
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.shards import replica_identity
 from omni_common.broker.subscription import Subscription, with_shards
-from omni_common.contracts import EnrichMessage, RoutedEvent
+from omni_common.contracts import EnrichMessage, RoutedEvent, RoutedEventBatch
 from omni_common.contracts.routing import ENRICH_MESSAGES, ROUTED_EVENTS
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
@@ -89,7 +89,7 @@ def handler_factory(settings: Settings) -> HandlerFactory:
             await engine.dispose()
 
         routed = Subscription(
-            ROUTED_EVENTS, RoutedEvent, routed_event_handler(batcher.submit, follow_ups, follow_ups)
+            ROUTED_EVENTS, RoutedEventBatch, routed_event_handler(batcher.submit, follow_ups, follow_ups)
         )
         # With tenant shards, this replica takes the shards the broker gives it (and keeps the rest
         # as a standby): its warm tenant connections are its shards' tenants.

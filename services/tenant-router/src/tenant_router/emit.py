@@ -8,8 +8,9 @@ from omni_common.broker import headers as h
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.shards import TENANT_HEADER
 from omni_common.broker.topology import Topology
-from omni_common.contracts import RawWebhook, RoutedEvent, encode
+from omni_common.contracts import RawWebhook, encode
 from omni_common.contracts.routing import RAW_WEBHOOKS, ROUTED_EVENTS, routing_key
+from tenant_router.batches import RoutedBatch
 from tenant_router.handler import ONLY_ITEMS
 from tenant_router.metrics import EVENTS
 
@@ -21,15 +22,16 @@ class BrokerEmitter:
         self._publisher = publisher
         self._raw = topology.stage(RAW_WEBHOOKS)
 
-    async def routed(self, event: RoutedEvent) -> None:
+    async def routed(self, batch: RoutedBatch) -> None:
+        """One message of one tenant's routed events (a ``RoutedEventBatch``), once confirmed."""
         await self._publisher.publish(
-            routing_key(ROUTED_EVENTS, event.channel),
-            encode(event),
-            message_id=event.event_id,
-            correlation_id=event.delivery_id,
-            headers={TENANT_HEADER: str(event.tenant_id), "x-omni-channel": event.channel},
+            routing_key(ROUTED_EVENTS, batch.channel),
+            batch.body,
+            message_id=batch.message_id,
+            correlation_id=batch.correlation_id,
+            headers={TENANT_HEADER: str(batch.tenant_id), "x-omni-channel": batch.channel},
         )
-        EVENTS.labels(event.channel, "routed").inc()
+        EVENTS.labels(batch.channel, "routed").inc(len(batch.events))
 
     async def refused(
         self, raw: RawWebhook, index: str, reason: str, detail: str, account_id: str | None

@@ -14,6 +14,7 @@ from omni_common.broker.consumer import Delivery
 from omni_common.broker.outcomes import DeadLetter
 from omni_common.channels.inbound import MalformedDelivery, split_delivery
 from omni_common.contracts import RawWebhook, RawWebhookBatch, RoutedEvent, reasons
+from tenant_router.batches import BatchLimits, RoutedBatch, pack
 from tenant_router.decisions import AccountRoute, Refused, decide
 
 log = structlog.get_logger(__name__)
@@ -22,7 +23,8 @@ log = structlog.get_logger(__name__)
 ONLY_ITEMS = "x-omni-only-items"
 
 Resolve = Callable[[str, str], Awaitable[AccountRoute | None]]
-EmitRouted = Callable[[RoutedEvent], Awaitable[None]]
+# One message of routed events (one tenant, one channel) -> published, confirmed.
+EmitRouted = Callable[[RoutedBatch], Awaitable[None]]
 # (raw delivery, item index, reason, detail, account id) -> dead-lettered, confirmed.
 EmitRefused = Callable[[RawWebhook, str, str, str, str | None], Awaitable[None]]
 # (raw delivery, reason, detail) -> the whole delivery dead-lettered on its own, confirmed.
@@ -35,10 +37,23 @@ def only_items(headers: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset(only.split(",")) if only else None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """An item no tenant may receive: dead-lettered on its own, with the whole signed delivery."""
+
+    index: str
+    reason: str
+    detail: str
+    account_id: str | None
+
+
 @dataclass
-class RouteSummary:
-    routed: int = 0
-    refused: dict[str, int] = field(default_factory=dict)
+class RoutedDelivery:
+    """What one delivery yields: its routed events and its refused items (nothing emitted yet)."""
+
+    raw: RawWebhook
+    routed: list[RoutedEvent] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
 
 async def handle_raw_webhook(
@@ -49,36 +64,52 @@ async def handle_raw_webhook(
     emit_routed: EmitRouted,
     emit_refused: EmitRefused,
     emit_dead: EmitDead,
+    limits: BatchLimits,
 ) -> None:
     """The ``ingress.raw`` handler: route every delivery of the message, each on its own.
 
     A message of one delivery is today's ``RawWebhook``: a delivery that cannot be read dead-letters
     the message itself, and a replayed dead letter may name the only items to route. In a shared
     message, such a delivery is dead-lettered alone (as a ``RawWebhook`` with its reason) and the
-    others are routed. Returns only once every effect is confirmed; any other failure fails the
-    whole message, which is retried (re-routing a delivery is harmless: event ids are stable and
-    the normalizer is idempotent), and dead letters are only written on the attempt that succeeds.
+    others are routed. The routed events of the whole message go out packed per tenant and channel
+    (``batches.pack``: one message and one confirm per pack). Returns only once every effect is
+    confirmed; any other failure fails the whole message, which is retried (re-routing a delivery
+    is harmless: event ids are stable and the normalizer is idempotent), and dead letters of whole
+    deliveries are only written on the attempt that succeeds.
     """
+    dead: list[tuple[RawWebhook, DeadLetter]] = []
     if len(batch.deliveries) == 1:
-        summary = await route_delivery(
-            batch.deliveries[0],
-            resolve=resolve,
-            emit_routed=emit_routed,
-            emit_refused=emit_refused,
-            only_items=only_items(delivery.headers),
-        )
-        log.debug("delivery_routed", routed=summary.routed, refused=summary.refused)
-        return
+        routings = [
+            await route_delivery(
+                batch.deliveries[0], resolve=resolve, only_items=only_items(delivery.headers)
+            )
+        ]
+    else:
 
-    async def one(raw: RawWebhook) -> RouteSummary:
-        structlog.contextvars.bind_contextvars(correlation_id=raw.delivery_id, channel=raw.channel)
-        return await route_delivery(raw, resolve=resolve, emit_routed=emit_routed, emit_refused=emit_refused)
+        async def one(raw: RawWebhook) -> RoutedDelivery:
+            structlog.contextvars.bind_contextvars(correlation_id=raw.delivery_id, channel=raw.channel)
+            return await route_delivery(raw, resolve=resolve)
 
-    outcomes = await asyncio.gather(*(one(raw) for raw in batch.deliveries), return_exceptions=True)
-    failed = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, DeadLetter)]
-    if failed:
-        raise failed[0]
-    dead = [(raw, o) for raw, o in zip(batch.deliveries, outcomes, strict=True) if isinstance(o, DeadLetter)]
+        outcomes = await asyncio.gather(*(one(raw) for raw in batch.deliveries), return_exceptions=True)
+        failed = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, DeadLetter)]
+        if failed:
+            raise failed[0]
+        routings = [o for o in outcomes if isinstance(o, RoutedDelivery)]
+        dead = [
+            (raw, o) for raw, o in zip(batch.deliveries, outcomes, strict=True) if isinstance(o, DeadLetter)
+        ]
+
+    packs = pack((e for r in routings for e in r.routed), limits, correlation_id=delivery.correlation_id)
+    # Published concurrently (pipelined confirms); any failure fails the whole message, which is
+    # then retried: re-emitting an event is harmless because the normalizer is idempotent.
+    await asyncio.gather(
+        *(emit_routed(p) for p in packs),
+        *(
+            emit_refused(r.raw, f.index, f.reason, f.detail, f.account_id)
+            for r in routings
+            for f in r.refused
+        ),
+    )
     for raw, refusal in dead:
         log.warning(
             "delivery_dead_lettered",
@@ -87,18 +118,20 @@ async def handle_raw_webhook(
             detail=refusal.detail,
         )
     await asyncio.gather(*(emit_dead(raw, refusal.reason, refusal.detail) for raw, refusal in dead))
-    log.debug("shared_message_routed", deliveries=len(batch.deliveries), dead_lettered=len(dead))
+    log.debug(
+        "message_routed",
+        deliveries=len(batch.deliveries),
+        routed=sum(len(r.routed) for r in routings),
+        messages=len(packs),
+        refused=sum(len(r.refused) for r in routings),
+        dead_lettered=len(dead),
+    )
 
 
 async def route_delivery(
-    raw: RawWebhook,
-    *,
-    resolve: Resolve,
-    emit_routed: EmitRouted,
-    emit_refused: EmitRefused,
-    only_items: frozenset[str] | None = None,
-) -> RouteSummary:
-    """Split ``raw`` and hand every item on; returns only when every emit is confirmed.
+    raw: RawWebhook, *, resolve: Resolve, only_items: frozenset[str] | None = None
+) -> RoutedDelivery:
+    """Split ``raw`` and resolve every item's tenant: which are routed, which refused and why.
 
     ``only_items`` restricts the work to some positions: a replayed dead letter of one item of a
     batch carries the whole signed body but must not re-route its siblings.
@@ -110,13 +143,11 @@ async def route_delivery(
     except MalformedDelivery as exc:
         raise DeadLetter(reasons.MALFORMED, f"{exc.reason_code}: {exc.detail}") from exc
 
-    summary = RouteSummary()
-    pending: list[Awaitable[None]] = []
+    result = RoutedDelivery(raw)
 
     def refuse(index: str, reason: str, detail: str, account_id: str | None) -> None:
-        summary.refused[reason] = summary.refused.get(reason, 0) + 1
         log.warning("event_refused", index=index, reason=reason, detail=detail, account_id=account_id)
-        pending.append(emit_refused(raw, index, reason, detail, account_id))
+        result.refused.append(Refusal(index, reason, detail, account_id))
 
     for rejected in split.rejects:
         if only_items is None or rejected.index in only_items:
@@ -131,21 +162,15 @@ async def route_delivery(
         if isinstance(decision, Refused):
             refuse(item.index, decision.reason, decision.detail, item.account_id)
             continue
-        summary.routed += 1
-        pending.append(
-            emit_routed(
-                RoutedEvent(
-                    event_id=f"{raw.delivery_id}:{item.index}",
-                    delivery_id=raw.delivery_id,
-                    tenant_id=decision.tenant_id,
-                    channel=raw.channel,
-                    account_id=item.account_id,
-                    received_at=raw.received_at,
-                    payload=item.payload,
-                )
+        result.routed.append(
+            RoutedEvent(
+                event_id=f"{raw.delivery_id}:{item.index}",
+                delivery_id=raw.delivery_id,
+                tenant_id=decision.tenant_id,
+                channel=raw.channel,
+                account_id=item.account_id,
+                received_at=raw.received_at,
+                payload=item.payload,
             )
         )
-    # Publish concurrently (pipelined confirms); any failure fails the whole delivery, which is
-    # then retried: re-emitting an item is harmless because the normalizer is idempotent.
-    await asyncio.gather(*pending)
-    return summary
+    return result

@@ -17,6 +17,7 @@ from omni_common.logging import configure_logging
 from omni_common.settings import Settings
 from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
+from tenant_router.batches import BatchLimits
 from tenant_router.emit import BrokerEmitter
 from tenant_router.handler import handle_raw_webhook
 from tenant_router.resolver import CachedResolver, listen_for_catalog_changes
@@ -39,6 +40,7 @@ def handler_factory(settings: Settings) -> HandlerFactory:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(listening.wait(), 10)
         emitter = BrokerEmitter(broker.publisher, broker.topology)
+        limits = BatchLimits(settings.router_batch_max_events, settings.router_batch_max_bytes)
 
         async def handle(batch: RawWebhookBatch, delivery: Delivery) -> None:
             await handle_raw_webhook(
@@ -48,6 +50,7 @@ def handler_factory(settings: Settings) -> HandlerFactory:
                 emit_routed=emitter.routed,
                 emit_refused=emitter.refused,
                 emit_dead=emitter.dead_lettered,
+                limits=limits,
             )
 
         async def cleanup() -> None:

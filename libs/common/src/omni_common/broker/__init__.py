@@ -5,7 +5,7 @@ from __future__ import annotations
 from omni_common.broker.connection import connect, install_signal_handlers
 from omni_common.broker.consumer import ConsumerRunner, Delivery, Handler
 from omni_common.broker.dlq import DeadLetterInfo, ReplayReport, list_dead_letters, replay, show
-from omni_common.broker.outcomes import BrokerError, DeadLetter, PublishError, Retry
+from omni_common.broker.outcomes import BrokerError, DeadLetter, DeadLetterParts, PublishError, Retry
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import (
     Topology,
@@ -20,6 +20,7 @@ __all__ = [
     "ConsumerRunner",
     "DeadLetter",
     "DeadLetterInfo",
+    "DeadLetterParts",
     "Delivery",
     "Handler",
     "PublishError",

@@ -3,8 +3,9 @@
 The handler sees a ``Delivery`` (never an aio-pika message). It returns once its effect is committed,
 then the message is acked (a few ms later, with its neighbours: ``broker/acks.py``). ``Retry`` (or
 any unexpected exception) republishes a copy into the next delay queue; when retries are spent, or on
-``DeadLetter``, the copy goes to the stage's ``.dlq``. The copy is confirmed before the original is
-acked, so a failure in between duplicates, never loses.
+``DeadLetter``, the copy goes to the stage's ``.dlq``; on ``DeadLetterParts`` each failed part goes
+there alone (a batch's bad events). The copy is confirmed before the original is acked, so a failure
+in between duplicates, never loses.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from prometheus_client import Counter, Histogram
 
 from omni_common.broker import headers as h
 from omni_common.broker.acks import ACK_HOLD_S, ACK_INTERVAL_S, Acker
-from omni_common.broker.outcomes import DeadLetter, PublishError, Retry
+from omni_common.broker.outcomes import DeadLetter, DeadLetterParts, Part, PublishError, Retry
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.topology import StageQueues, Topology
 from omni_common.contracts import reasons
@@ -221,6 +222,9 @@ class ConsumerRunner:
             HANDLED.labels(queue, "dead_letter").inc()
             log.warning("handler_dead_letter", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
             await self._settle(message, self._dead_letter(delivery, exc.reason, exc.detail))
+        except DeadLetterParts as exc:
+            HANDLED.labels(queue, "dead_letter_parts").inc()  # the rest of the message is committed
+            await self._settle(message, self._dead_letter_parts(delivery, exc.parts))
         except Retry as exc:
             HANDLED.labels(queue, "retry").inc()
             log.warning("handler_retry", reason=exc.reason, detail=exc.detail, attempt=delivery.attempt)
@@ -314,24 +318,42 @@ class ConsumerRunner:
         RETRIES.labels(self._stage.queue, reasons.HELD).inc()
 
     async def _dead_letter(self, delivery: Delivery, reason: str, detail: str) -> None:
+        log.error("message_dead_lettered", reason=reason, dlq=self._stage.dlq, attempt=delivery.attempt)
+        await self._park(
+            delivery, Part(delivery.body, delivery.message_id, delivery.correlation_id, reason, detail)
+        )
+
+    async def _dead_letter_parts(self, delivery: Delivery, parts: tuple[Part, ...]) -> None:
+        for part in parts:
+            log.error(
+                "part_dead_lettered",
+                part_id=part.message_id,
+                reason=part.reason,
+                detail=part.detail,
+                dlq=self._stage.dlq,
+                parts=len(parts),
+            )
+        await asyncio.gather(*(self._park(delivery, part) for part in parts))
+
+    async def _park(self, delivery: Delivery, part: Part) -> None:
+        """Put ``part`` (the whole message, or one part of it) in the stage's DLQ, confirmed."""
         hdrs = h.dead_letter_headers(
             delivery.headers,
-            reason=reason,
-            detail=detail,
+            reason=part.reason,
+            detail=part.detail,
             source_queue=self._stage.queue,
             routing_key=delivery.routing_key,
         )
-        log.error("message_dead_lettered", reason=reason, dlq=self._stage.dlq, attempt=delivery.attempt)
         assert self._publisher is not None
         await self._publisher.publish_to_queue(
             self._stage.dlq,
-            delivery.body,
-            message_id=delivery.message_id,
-            correlation_id=delivery.correlation_id,
+            part.body,
+            message_id=part.message_id,
+            correlation_id=part.correlation_id,
             headers=hdrs,
             confirm_timeout=FAILURE_COPY_CONFIRM_TIMEOUT_S,
         )
-        DEAD_LETTERED.labels(self._stage.metric_queue, reason).inc()
+        DEAD_LETTERED.labels(self._stage.metric_queue, part.reason).inc()
 
 
 def _tag(message: AbstractIncomingMessage) -> int:

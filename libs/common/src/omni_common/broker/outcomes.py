@@ -3,12 +3,17 @@
     BrokerError
      ├── PublishError   the broker did not confirm a publish (nack, unroutable, timeout, link down)
      ├── Retry          transient failure: try again later through the delay queues
-     └── DeadLetter     permanent failure: park the message in its stage's ``.dlq`` now
+     ├── DeadLetter     permanent failure: park the message in its stage's ``.dlq`` now
+     └── DeadLetterParts  some parts of a message failed for good, the rest is committed: park each
+                          failed part alone in the stage's ``.dlq``, then ack the message
 
 Any other exception raised by a handler is treated like ``Retry("error:<ExceptionClass>")``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from omni_common.errors import OmniError
 
@@ -44,3 +49,29 @@ class DeadLetter(_Outcome):
         reason: short machine-readable cause, e.g. ``"invalid_payload"``.
         detail: human-readable context (never secrets or the body).
     """
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a message dead-lettered on its own: its own body, id and reason."""
+
+    body: bytes
+    message_id: str
+    correlation_id: str | None
+    reason: str
+    detail: str
+
+
+class DeadLetterParts(BrokerError):
+    """Some parts of a message (events of a batch) cannot be handled, ever; the others are committed.
+
+    The consumer parks each part alone in the stage's dead-letter queue, with its reason, and acks
+    the message once they are all confirmed. Raise it only when nothing else of the message needs
+    another try: a transient failure of any part is a ``Retry`` of the whole message instead.
+    """
+
+    def __init__(self, parts: Sequence[Part]) -> None:
+        if not parts:
+            raise ValueError("DeadLetterParts needs at least one part")
+        super().__init__(", ".join(sorted({p.reason for p in parts})))
+        self.parts = tuple(parts)

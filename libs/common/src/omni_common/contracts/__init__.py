@@ -15,8 +15,10 @@ from omni_common.contracts.events import (
     RawWebhook,
     RawWebhookBatch,
     RoutedEvent,
+    RoutedEventBatch,
     encode_notification_batch,
     encode_raw_webhook,
+    encode_routed_batch,
     notifications_in,
 )
 from omni_common.domain.channels import Channel
@@ -32,6 +34,7 @@ __all__ = [
     "RawWebhook",
     "RawWebhookBatch",
     "RoutedEvent",
+    "RoutedEventBatch",
     "SendReply",
     "SuggestReply",
     "SuggestionReply",
@@ -39,6 +42,7 @@ __all__ = [
     "encode",
     "encode_notification_batch",
     "encode_raw_webhook",
+    "encode_routed_batch",
     "notifications_in",
     "reasons",
 ]
