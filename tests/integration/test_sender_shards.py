@@ -7,11 +7,12 @@ sandbox. The pacer is shared in Redis (127.0.0.1:6379; without it each sender pa
 pacing check is skipped); two numbers get twice the others' replies, more than their rate, so they
 wait for it. The sender that has sent the most is killed mid-flood.
 
-* Every reply reaches the sandbox at most once; every reply ends ``sent`` with exactly one POST,
-  except the dead sender's own in flight at the kill: those end ``failed`` with ``outcome_unknown``
-  (the sender's rule: a reply claimed ``sending`` is never sent again, as it may have reached Meta),
-  with at most one POST. (Seen: 8 to 22 of the 240 per run, all claimed and waiting for their number's
-  pacing slot when the sender died, so with no POST at all.)
+* Every reply reaches the sandbox at most once, and with Redis every reply ends ``sent`` with exactly
+  one POST: the dead sender's claims whose call never started (8 to 22 of the 240 per run, waiting for
+  their number's pacing slot at the kill) are abandoned through the send fence and sent by another.
+  Only a call the dead sender had started (its fence mark says so; rare, a kill mid-request) may end
+  ``failed``/``outcome_unknown``, with at most one POST. Without Redis (no fence) every claim of the
+  dead sender ends so, as before.
 * Until the kill each tenant's replies were sent by one sender only; the dead one's tenants are sent
   by another within seconds.
 * No number's POSTs ran faster than its rate, across the senders and the hand-over.
@@ -36,6 +37,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import redis
 from pipeline import connect as connect_account
 from pipeline import provision, wait_until
 from sandbox_server import sandbox
@@ -139,6 +141,7 @@ def test_sender_shards_survive_a_kill_sending_every_reply_once_and_paced(
         )
         victim, killed_at = asyncio.run(_flood(amqp, topology, replies, replicas))
         everyone = [mid for batch in replies for _, mid in batch]
+        tenant_of = {mid: tenant for batch in replies for tenant, mid in batch}
 
         statuses = wait_until(
             lambda: _settled(settings, numbers, len(everyone)), timeout=60, interval=0.5, what="settled"
@@ -149,6 +152,11 @@ def test_sender_shards_survive_a_kill_sending_every_reply_once_and_paced(
         assert max(per_reply.values()) == 1, "a reply reached the sandbox twice"
         unknown = {mid for mid, (status, code) in statuses.items() if status == "failed"}
         assert all(statuses[mid] == ("failed", OUTCOME_UNKNOWN) for mid in unknown), statuses
+        if shared_pacing:  # the fence tells a claim that never called Meta: every such reply is sent
+            marks = {mid: _fence_marks(tenant_of[mid], mid) for mid in unknown}
+            assert all("started" in m for m in marks.values()), marks
+            resent = sum(len(r.lines("send_abandoned")) for r in replicas)
+            print(f"dead sender's claims resent: {resent}, may have been delivered: {len(unknown)}")
         sent = set(everyone) - unknown
         assert all(statuses[mid][0] == "sent" for mid in sent)
         assert all(per_reply[_text(mid)] == 1 for mid in sent)
@@ -169,7 +177,6 @@ def test_sender_shards_survive_a_kill_sending_every_reply_once_and_paced(
         assert orphans, "the killed sender had sent for no tenant"
         assert max((after_kill[t] - killed_at).total_seconds() for t in orphans) < HANDOVER_S
         # Only the dead sender's own replies in flight can be "may have been delivered".
-        tenant_of = {mid: tenant for batch in replies for tenant, mid in batch}
         unknown_tenants = {str(tenant_of[mid]) for mid in unknown}
         assert unknown_tenants <= set(orphans), (unknown_tenants, orphans)
 
@@ -342,6 +349,16 @@ def _settled(
     asyncio.run(read())
     done = [s for s, _ in found.values() if s in ("sent", "failed")]
     return found if len(found) == expected and len(done) == expected else None
+
+
+def _fence_marks(tenant_id: uuid.UUID, message_id: uuid.UUID) -> list[str]:
+    """The send fence's marks of the message's claims (``outbound_sender.fence``)."""
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        keys = list(client.scan_iter(match=f"omni:fence:{tenant_id}:{message_id}:*"))
+        return [v.decode() for v in client.mget(keys)] if keys else []
+    finally:
+        client.close()
 
 
 def _redis_up() -> bool:

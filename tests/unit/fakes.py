@@ -2,8 +2,9 @@
 
 Each one stands in for a protocol the services define (``normalizer.handler.TenantWrites``,
 ``normalizer.consume.EnrichRequests``/``Notifier``, ``outbound_sender.deps.SendStore``/``MessageSender``,
-``outbound_sender.pacing.Pacer``, the router's ``resolve``/``emit`` callables), never for SQLAlchemy,
-psycopg or aio-pika: the real adapters are covered by the integration tests on PostgreSQL and RabbitMQ.
+``outbound_sender.pacing.Pacer``, ``outbound_sender.fence.SendFence``, the router's ``resolve``/``emit``
+callables), never for SQLAlchemy, psycopg or aio-pika: the real adapters are covered by the integration
+tests on PostgreSQL and RabbitMQ.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from omni_common.domain.channels import Channel
 from omni_common.domain.reauth import Notice, reauth_events
 from omni_common.errors import DatabaseUnavailable, TenantNotActive, TenantNotFound
 from omni_common.graph import GraphError, MediaContent, SendResult, TemplateContent
+from outbound_sender.fence import ABANDONED, STARTED, Claim, FenceUnavailable
 from outbound_sender.pacing import Checks, Paced, Rate
 from outbound_sender.store import Accepted, ClaimedJob, ReauthFailed, SendJob
 from tenant_router.batches import RoutedBatch
@@ -226,9 +228,12 @@ class FakeSendStore:
         from_statuses: tuple[str, ...],
         error_code: str | None,
         error_message: str | None,
+        attempted_at: datetime | None = None,
     ) -> bool:
         job = self.jobs[message_id]
         if job.status not in from_statuses:
+            return False
+        if attempted_at is not None and job.send_attempted_at != attempted_at:
             return False
         self.jobs[message_id] = dataclasses.replace(job, status=status)
         self.errors[message_id] = (error_code, error_message)
@@ -376,3 +381,24 @@ class FakeNotifications:
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events]
+
+
+@dataclass
+class FakeFence:
+    """``outbound_sender.fence.SendFence`` as Redis keeps it (the marks outlive a sender), or ``down``."""
+
+    marks: dict[str, str] = field(default_factory=dict)  # claim key -> started | abandoned
+    down: bool = False
+
+    async def start(self, claim: Claim) -> bool:
+        if self.down:
+            raise FenceUnavailable("ConnectionError: connection refused")
+        if claim.key() in self.marks:
+            return False
+        self.marks[claim.key()] = STARTED
+        return True
+
+    async def abandon(self, claim: Claim) -> bool | None:
+        if self.down:
+            return None
+        return self.marks.setdefault(claim.key(), ABANDONED) == ABANDONED

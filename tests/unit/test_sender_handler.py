@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import uuid
@@ -9,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes import FakeGraph, FakeNotifications, FakePacer, FakeSendStore
+from fakes import FakeFence, FakeGraph, FakeNotifications, FakePacer, FakeSendStore
 
 from omni_common.broker.outcomes import DeadLetter, Retry
 from omni_common.contracts import SendReply, reasons
@@ -17,7 +18,9 @@ from omni_common.crypto import KeyRing, binding
 from omni_common.graph import ErrorClass, GraphError, SendResult
 from omni_common.tenancy.accounts import CREDENTIALS_FIELD
 from outbound_sender.deps import SenderDeps
+from outbound_sender.fence import NoFence, SendFence
 from outbound_sender.handler import OUTCOME_UNKNOWN, handle_send
+from outbound_sender.pacing import Checks, Paced
 from outbound_sender.store import SendJob
 
 TENANT = uuid.uuid4()
@@ -30,9 +33,16 @@ RETRIES = 3
 class World:
     """One tenant's queued reply, the fakes around the handler, and the deps binding them."""
 
-    def __init__(self, *answers: SendResult | GraphError, pacer: FakePacer | None = None, **job: Any) -> None:
+    def __init__(
+        self,
+        *answers: SendResult | GraphError,
+        pacer: FakePacer | None = None,
+        fence: SendFence | None = None,
+        **job: Any,
+    ) -> None:
         self.store, self.graph, self.notes = FakeSendStore(), FakeGraph(list(answers)), FakeNotifications()
         self.pacer = pacer or FakePacer()
+        self.now = NOW
         account_id = uuid.uuid4()
         sealed = KEYRING.encrypt(TOKEN, aad=binding(TENANT, account_id, CREDENTIALS_FIELD))
         credentials = job.pop("credentials", sealed)
@@ -44,7 +54,8 @@ class World:
             pacer=self.pacer,
             notify=self.notes,
             retry_delays=RETRIES,
-            clock=lambda: NOW,
+            clock=lambda: self.now,
+            fence=fence or NoFence(),
         )
 
     async def send(self, attempt: int = 1) -> None:
@@ -254,3 +265,147 @@ class TestMetasAnswer:
         assert world.store.reauthed == ["190"]
         assert (world.status, world.store.jobs[other.message_id].status) == ("failed", "failed")
         assert world.notes.kinds() == ["message.status", "message.status", "account.status", "notification"]
+
+
+class Crash(BaseException):
+    """The sender process dies here (kill -9): nothing after it runs, nothing is rolled back."""
+
+
+@dataclasses.dataclass
+class StallingPacer(FakePacer):
+    """Grants every slot, but the first acquisition crashes or waits for ``resume`` (a slow sender)."""
+
+    crash: bool = False
+    resume: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    stalled: int = 0
+
+    async def acquire_all(self, checks: Checks, max_wait_s: float) -> Paced:
+        self.stalled += 1
+        if self.stalled == 1:
+            if self.crash:
+                raise Crash
+            await self.resume.wait()
+        return await super().acquire_all(checks, max_wait_s)
+
+
+class CrashingGraph(FakeGraph):
+    """The request leaves, then the sender dies before Meta's answer reaches it."""
+
+    async def send_message(self, *args: Any, **kwargs: Any) -> SendResult:
+        await super().send_message(*args, **kwargs)
+        raise Crash
+
+
+class TestADeadSendersClaims:
+    """A sender died holding claims: only those whose call provably never started are sent again."""
+
+    async def test_claimed_but_never_called_is_requeued_by_the_redelivery_and_sent_once(self) -> None:
+        fence = FakeFence()
+        world = World(pacer=StallingPacer(crash=True), fence=fence)
+        with pytest.raises(Crash):  # dies waiting for its pacing slot, the reply claimed `sending`
+            await world.send()
+        assert (world.status, world.graph.calls) == ("sending", [])
+
+        world.now = NOW + timedelta(minutes=5)  # redelivered past the in-flight grace
+        await world.send()
+
+        assert world.status == "sent"
+        assert len(world.graph.calls) == 1
+        assert sorted(fence.marks.values()) == ["abandoned", "started"]  # the dead claim, the new one
+
+    async def test_a_call_that_started_before_the_crash_stays_may_have_been_delivered(self) -> None:
+        world = World(fence=FakeFence())
+        world.graph = world.deps.graph = CrashingGraph()
+        with pytest.raises(Crash):
+            await world.send()
+
+        world.now = NOW + timedelta(minutes=5)
+        await world.send()
+
+        assert len(world.graph.calls) == 1
+        assert (world.status, world.error[0]) == ("failed", OUTCOME_UNKNOWN)
+
+    async def test_a_slow_original_that_resumes_after_being_abandoned_never_calls_meta(self) -> None:
+        pacer = StallingPacer()
+        world = World(pacer=pacer, fence=FakeFence())
+        original = asyncio.create_task(world.send())
+        while pacer.stalled == 0:  # claimed, now waiting for its slot
+            await asyncio.sleep(0)
+
+        world.now = NOW + timedelta(minutes=5)
+        await world.send()  # a redelivery abandons its claim, requeues and sends it
+        assert (world.status, len(world.graph.calls)) == ("sent", 1)
+
+        pacer.resume.set()
+        await original
+
+        assert (world.status, len(world.graph.calls)) == ("sent", 1)
+        assert world.notes.kinds() == ["message.status"]  # the one "sent"
+
+    async def test_a_slow_original_refused_its_slot_after_being_abandoned_leaves_the_row_alone(self) -> None:
+        world = World(fence=FakeFence())
+        claimed = await world.deps.claims.submit(TENANT, world.job.message_id)
+        assert claimed is not None
+        world.now = NOW + timedelta(minutes=5)
+        world.graph.answers.append(GraphError("timeout", error_class=ErrorClass.AMBIGUOUS))
+        await world.send()  # abandons the first claim, sends on its own: no answer came back
+        assert (world.status, world.error[0]) == ("failed", OUTCOME_UNKNOWN)
+
+        # The first claim's attempt would now put the message back to `queued`: not its row any more.
+        moved = await world.store.move(
+            TENANT,
+            world.job.message_id,
+            status="queued",
+            now=world.now,
+            from_statuses=("sending", "failed"),
+            error_code=None,
+            error_message=None,
+            attempted_at=claimed.job.send_attempted_at,
+        )
+        assert not moved
+        assert world.status == "failed"
+
+    async def test_without_a_shared_store_a_dead_senders_claim_ends_as_today(self) -> None:
+        world = World(pacer=StallingPacer(crash=True))  # no Redis: NoFence, no evidence
+        with pytest.raises(Crash):
+            await world.send()
+
+        world.now = NOW + timedelta(minutes=5)
+        await world.send()
+
+        assert world.graph.calls == []
+        assert (world.status, world.error[0]) == ("failed", OUTCOME_UNKNOWN)
+
+    async def test_a_fence_down_when_abandoning_ends_as_today(self) -> None:
+        fence = FakeFence()
+        world = World(pacer=StallingPacer(crash=True), fence=fence)
+        with pytest.raises(Crash):
+            await world.send()
+
+        fence.down = True
+        world.now = NOW + timedelta(minutes=5)
+        await world.send()
+
+        assert world.graph.calls == []
+        assert (world.status, world.error[0]) == ("failed", OUTCOME_UNKNOWN)
+
+
+class TestAFenceDownBeforeTheCall:
+    """No call without its mark: unmarked, it could later pass for one that never started."""
+
+    async def test_the_reply_is_requeued_and_retried(self) -> None:
+        world = World(fence=FakeFence(down=True))
+
+        with pytest.raises(Retry) as later:
+            await world.send()
+
+        assert later.value.reason == reasons.FENCE_UNAVAILABLE
+        assert (world.status, world.graph.calls, world.notes.events) == ("queued", [], [])
+
+    async def test_on_the_last_attempt_it_fails_as_not_sent(self) -> None:
+        world = World(fence=FakeFence(down=True))
+
+        await world.send(attempt=RETRIES + 1)
+
+        assert world.graph.calls == []
+        assert (world.status, world.error[0]) == ("failed", reasons.FENCE_UNAVAILABLE)

@@ -19,6 +19,7 @@ from omni_common.domain.reauth import Notice
 from omni_common.graph import MediaContent, SendResult, TemplateContent
 from omni_common.media.storage import MediaStorage
 from outbound_sender.batching import TenantBatcher
+from outbound_sender.fence import NoFence, SendFence
 from outbound_sender.journal import AcceptanceJournal, MemoryJournal
 from outbound_sender.pacing import Pacer
 from outbound_sender.policy import PacingPolicy
@@ -51,8 +52,10 @@ class SendStore(Protocol):
         from_statuses: tuple[str, ...],
         error_code: str | None,
         error_message: str | None,
+        attempted_at: datetime | None = None,
     ) -> bool:
-        """Move the message to ``status`` if still in ``from_statuses``; True when it moved."""
+        """Move the message to ``status`` if still in ``from_statuses`` (and, given ``attempted_at``,
+        still claimed at that time); True when it moved."""
         ...
 
     async def mark_sent(self, tenant_id: uuid.UUID, accepted: list[Accepted], now: datetime) -> None:
@@ -137,6 +140,8 @@ class SenderDeps:
     token_cache_s: float = 60.0
     # Meta's answers until the database has them (``journal.py``); Redis when shared pacing is on.
     journal: AcceptanceJournal = field(default_factory=MemoryJournal)
+    # Whether a claim's call started (``fence.py``): Redis when shared pacing is on, else no evidence.
+    fence: SendFence = field(default_factory=NoFence)
     # How long recording an accepted send is retried in place before it goes to the delay queues.
     accept_retry_s: float = 10.0
     # The tenants' media (the files staff send are read from it to be uploaded); None: files fail.

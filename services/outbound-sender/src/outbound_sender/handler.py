@@ -5,28 +5,28 @@ go when, and with which tag, is ``content.py`` (the one window rule of ``domain.
 Template refusals (132000-132016, 132068/132069) fail at once with a plain reason and an owner's
 notice; never retried.
 
-Never sent twice: the attempt is committed (``sending``) before Meta is called, so a redelivery finds
-``sending`` and never calls Meta again. Meta's answer is kept in the acceptance journal
-(``journal.py``) the moment it arrives: a redelivery caused by our side (the database busy or down
-when ``sent`` was to be recorded, a channel closed by our own error) completes the send from it.
-Only a call whose answer never came (a timeout or reset after the request left, or a crash before
-the answer reached the journal) ends ``failed`` with ``outcome_unknown`` ("may have been
-delivered"); staff decide whether to send it again. Plain async code: collaborators come in through
-``SenderDeps`` (``deps.py``), as protocols of our own.
+Never sent twice: the attempt is claimed (``sending``, committed) before it is paced, and marks its
+claim ``started`` in the fence (``fence.py``) right before Meta is called. A redelivery that finds
+``sending`` calls Meta again only for a claim it could mark ``abandoned`` (its call never started).
+Meta's answer is kept in the acceptance journal (``journal.py``) the moment it arrives: a redelivery
+caused by our side (the database busy or down, a channel closed by our own error) completes the send
+from it. Only a call that started and whose answer never came (a timeout or reset after the request
+left, a crash before the answer reached the journal), or any ``sending`` left by a crash without
+Redis (no fence then), ends ``failed`` with ``outcome_unknown`` ("may have been delivered"); staff
+decide whether to send it again. Collaborators come in through ``SenderDeps`` (``deps.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
 from omni_common.broker.outcomes import DeadLetter, Retry
-from omni_common.contracts import NotificationEvent, SendReply, reasons
-from omni_common.contracts.events import NotificationKind
+from omni_common.contracts import SendReply, reasons
 from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.domain.accounts import reauth_reason
 from omni_common.errors import DecryptionError
@@ -35,8 +35,10 @@ from omni_common.tenancy.accounts import AccountNotFound
 from outbound_sender.backoff import Action, decide, is_last_attempt
 from outbound_sender.content import check_payload, content_of, needs_upload, refusal
 from outbound_sender.deps import SenderDeps
+from outbound_sender.fence import Claim, FenceUnavailable
 from outbound_sender.journal import Answer
 from outbound_sender.metrics import SENDS
+from outbound_sender.notify import emit
 from outbound_sender.policy import account_key, pacing_checks, pair_key
 from outbound_sender.store import Accepted, SendJob
 from outbound_sender.upload import tell_owner_template_refused, upload, upload_failure
@@ -52,6 +54,8 @@ OUTCOME_UNKNOWN_REASON = (
     "may have been delivered — Meta did not confirm whether it accepted this reply, so it was not "
     "resent (to avoid a duplicate); check with the customer before sending it again"
 )
+RATE_LIMITED_REASON = "Meta is limiting how fast we can send and the retries are spent — send it again later"
+NOT_SENT_REASON = "not sent — the sender could not make sure it would go only once; send it again"
 CREDENTIALS_REASON = "the account's stored token cannot be read — the owner must reconnect the account"
 
 
@@ -85,10 +89,12 @@ class _Send:
         self.log = log_
         self.attempt = attempt
         self.last = is_last_attempt(attempt, deps.retry_delays)
+        self.resent = False  # a claim abandoned by this attempt was requeued and claimed again
 
     async def run(self) -> None:
         deps, cmd = self.deps, self.cmd
-        # Claim first (queued -> sending, committed): from here on a crash can never lead to a resend.
+        # Claim first (queued -> sending, committed): from here on a crash leads to a resend only if the
+        # claim's fence proves its call never started (``_start``, ``_reconcile``).
         claimed = await deps.claims.submit(cmd.tenant_id, cmd.message_id)
         if claimed is None:
             await self._not_claimable()
@@ -119,7 +125,7 @@ class _Send:
         content = content_of(job, attempted_at, ref=ref)
         # Pace last, right before the call: a slot taken earlier (before the claim's wait for a
         # connection) let requests that left the pacer evenly reach Meta bunched.
-        if not await self._pace(job):
+        if not await self._pace(job) or not await self._start(job, attempted_at):
             return
         try:
             result = await deps.graph.send_message(
@@ -239,13 +245,7 @@ class _Send:
         paced = await deps.pacer.acquire_all(checks, deps.max_pace_wait_s)
         if not paced.granted:
             if self.last:
-                await self._finish(
-                    job,
-                    "failed",
-                    ("sending",),
-                    "rate_limited",
-                    "Meta is limiting how fast we can send and the retries are spent — send it again later",
-                )
+                await self._finish(job, "failed", ("sending",), "rate_limited", RATE_LIMITED_REASON)
                 return False
             await self._finish(job, "queued", ("sending",), None, None, announce=False)
             self.log.info("send_paced_later", key=paced.refused_key)
@@ -254,11 +254,30 @@ class _Send:
             self.log.debug("send_paced", waited_s=round(paced.wait_s, 3))
         return True
 
+    async def _start(self, job: SendJob, claimed_at: datetime) -> bool:
+        """Mark the claim's call started (``fence.py``), right before it; False: it must not be made."""
+        try:
+            if await self.deps.fence.start(Claim(self.cmd.tenant_id, job.message_id, claimed_at)):
+                return True
+        except FenceUnavailable as exc:
+            # Unmarked, a call could later pass for one that never started: no call without the mark.
+            self.log.warning("send_fence_unavailable", step="start", error=str(exc))
+            if self.last:
+                await self._finish(job, "failed", ("sending",), reasons.FENCE_UNAVAILABLE, NOT_SENT_REASON)
+                return False
+            if await self._finish(job, "queued", ("sending",), None, None, announce=False):
+                raise Retry(reasons.FENCE_UNAVAILABLE, "the send fence is unreachable") from exc
+            return False
+        self.log.info("send_superseded")  # abandoned by a redelivery, which requeued it: that one sends
+        return False
+
     async def _reconcile(self, job: SendJob) -> None:
-        """A 'sending' message came back: never call Meta again, the first call may have gone through."""
+        """A 'sending' message came back: Meta is called again only if the first call never started."""
         now = self.deps.clock()
         started = job.send_attempted_at
         recent = started is not None and (now - started).total_seconds() < self.deps.in_flight_grace_s
+        if self.resent:  # requeued by this attempt, then claimed by another at once: that one sends
+            return
         if recent and not self.last:
             raise Retry(reasons.SEND_IN_PROGRESS, "another attempt may still be talking to Meta")
         if needs_upload(job, now):
@@ -266,6 +285,15 @@ class _Send:
             # started (the attempt stopped while uploading). Sending it is safe.
             if await self._finish(job, "queued", ("sending",), None, None, announce=False):
                 raise Retry(reasons.SEND_IN_PROGRESS, "the upload of its file was interrupted")
+            return
+        if started is not None and await self.deps.fence.abandon(
+            Claim(self.cmd.tenant_id, job.message_id, started)
+        ):
+            # Its call never started and now never will: requeued, and sent by this attempt.
+            self.log.info("send_abandoned", claimed_at=started.isoformat())
+            if await self._finish(job, "queued", ("sending",), None, None, announce=False):
+                self.resent = True
+                await self.run()
             return
         await self._outcome_unknown(job, cause="redelivered_while_sending")
 
@@ -309,24 +337,9 @@ class _Send:
                 reason = f"{reason.split(' — ')[0]}; gave up after {self.attempt} attempts"
             moved = await self._finish(job, "failed", ("sending",), _error_code(err), reason)
             if moved and err.error_class is ErrorClass.TEMPLATE:
-                await self._template_notice(job, _error_code(err), reason)
-
-    async def _template_notice(self, job: SendJob, code: str, reason: str) -> None:
-        """Meta refused the template: the owner is told which one and why (never retried)."""
-        try:
-            notice, notice_id = await tell_owner_template_refused(
-                self.deps, self.cmd.tenant_id, job, code, reason
-            )
-        except DATABASE_TROUBLE:  # the failure itself is recorded on the message; the notice is extra
-            self.log.warning("template_notice_not_saved")
-            return
-        if notice_id is not None:
-            data: dict[str, object] = {
-                "notification_id": str(notice_id),
-                "kind": notice.kind,
-                "channel": job.channel,
-            }
-            await self._emit("notification", chat_id=None, message_id=None, data=data)
+                await tell_owner_template_refused(
+                    self.deps, self.cmd.tenant_id, job, _error_code(err), reason
+                )
 
     async def _outcome_unknown(self, job: SendJob, *, cause: str) -> None:
         """The call may have reached Meta: end ``failed``/``outcome_unknown``, never call Meta again."""
@@ -355,10 +368,11 @@ class _Send:
             first=failed.first,
         )
         await self._announce(job, "failed")
+        tell = functools.partial(emit, deps.notify, cmd.tenant_id, chat_id=None)
         for other in failed.others:
-            await self._emit("message.status", chat_id=None, message_id=other, data={"status": "failed"})
+            await tell("message.status", message_id=other, data={"status": "failed"})
         for event in failed.events:
-            await self._emit(event.kind, chat_id=None, message_id=None, data=event.data)
+            await tell(event.kind, message_id=None, data=event.data)
 
     async def _finish(
         self,
@@ -379,6 +393,7 @@ class _Send:
             from_statuses=from_statuses,
             error_code=error_code,
             error_message=reason,
+            attempted_at=job.send_attempted_at,  # only while the row is still this claim's
         )
         if changed:
             SENDS.labels(job.channel, status, error_code or "").inc()
@@ -389,27 +404,12 @@ class _Send:
         return changed
 
     async def _announce(self, job: SendJob, status: str) -> None:
-        await self._emit(
-            "message.status", chat_id=job.chat_id, message_id=job.message_id, data={"status": status}
-        )
-
-    async def _emit(
-        self,
-        kind: NotificationKind,
-        *,
-        chat_id: uuid.UUID | None,
-        message_id: uuid.UUID | None,
-        data: dict[str, object],
-    ) -> None:
-        event = NotificationEvent(
-            tenant_id=self.cmd.tenant_id,
-            kind=kind,
-            chat_id=chat_id,
-            message_id=message_id,
+        data: dict[str, object] = {"status": status}
+        await emit(
+            self.deps.notify,
+            self.cmd.tenant_id,
+            "message.status",
+            chat_id=job.chat_id,
+            message_id=job.message_id,
             data=data,
-            occurred_at=datetime.now(UTC),
         )
-        try:
-            await self.deps.notify(event)
-        except Exception:  # committed already: a lost live update costs a refresh, not data
-            self.log.warning("notification_not_published", kind=kind)

@@ -1,11 +1,11 @@
 """What Meta answered, kept apart from the tenant database until the database has it.
 
-A send is committed ``sending`` before Meta is called, and a redelivered ``sending`` is never sent
-again: it may have reached Meta. But when Meta's answer came back and only *our* side failed to
-record it (the database full or down for a moment, a channel closed by our own error), the answer is
-known: it is written here first, the moment it arrives, and a redelivery finds it and completes the
-send as ``sent`` with the platform's id. Only a call whose answer never came back (a timeout, a
-reset) ends "may have been delivered" (``outcome_unknown``).
+A send is committed ``sending`` before Meta is called, and a redelivered ``sending`` whose call
+started (``fence.py``) is never sent again: it may have reached Meta. But when Meta's answer came
+back and only *our* side failed to record it (the database full or down for a moment, a channel
+closed by our own error), the answer is known: it is written here first, the moment it arrives, and
+a redelivery finds it and completes the send as ``sent`` with the platform's id. Only a call whose
+answer never came back (a timeout, a reset) ends "may have been delivered" (``outcome_unknown``).
 
 Two homes: Redis when the sender shares pacing through it (every replica sees every answer, and
 one survives the process that got it), else this process's memory (survives our own retries and

@@ -31,6 +31,7 @@ from omni_common.settings import Settings
 from omni_common.startup_checks import refuse_unsafe_settings
 from omni_common.worker import BrokerAccess, Consumers, HandlerFactory, run_worker_from_settings
 from outbound_sender.deps import SenderDeps
+from outbound_sender.fence import NoFence, RedisFence
 from outbound_sender.handler import handle_send
 from outbound_sender.journal import MemoryJournal, RedisJournal
 from outbound_sender.notify import BackgroundNotifier
@@ -109,6 +110,8 @@ def handler_factory(
             log.info("pacing_local_only", reason="OMNI_OUTBOUND_REDIS_URL unset")
         # Meta's answers until the database has them: in Redis every replica finds them.
         journal = RedisJournal(redis_client) if redis_client is not None else MemoryJournal()
+        # Whether a dead sender's claim ever called Meta: only a store outliving it can tell.
+        fence = RedisFence(redis_client) if redis_client is not None else NoFence()
         deps = SenderDeps(
             store=SessionSendStore(registry.begin),
             graph=GraphClient(http, settings.graph_api_url),
@@ -122,6 +125,7 @@ def handler_factory(
             in_flight_grace_s=settings.outbound_in_flight_grace_s,
             after_accept=after_accept,
             journal=journal,
+            fence=fence,
             # The files staff attach are read from the tenants' media storage to be uploaded to Meta.
             storage=storage_from_url(settings.media_storage),
         )

@@ -7,11 +7,14 @@ to the broker's latency: with a busy broker, the sends in flight (prefetch) sat 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import structlog
 
 from omni_common.contracts import NotificationEvent
+from omni_common.contracts.events import NotificationKind
 
 log = structlog.get_logger(__name__)
 
@@ -52,3 +55,27 @@ class BackgroundNotifier:
                 kind=event.kind,
                 error=f"{type(exc).__name__}: {exc}",
             )
+
+
+async def emit(
+    notify: Callable[[NotificationEvent], Awaitable[None]],
+    tenant_id: uuid.UUID,
+    kind: NotificationKind,
+    *,
+    chat_id: uuid.UUID | None,
+    message_id: uuid.UUID | None,
+    data: dict[str, object],
+) -> None:
+    """Tell the tenant's live inboxes; a failure is logged, never raised (the outcome is committed)."""
+    event = NotificationEvent(
+        tenant_id=tenant_id,
+        kind=kind,
+        chat_id=chat_id,
+        message_id=message_id,
+        data=data,
+        occurred_at=datetime.now(UTC),
+    )
+    try:
+        await notify(event)
+    except Exception:  # committed already: a lost live update costs a refresh, not data
+        log.warning("notification_not_published", tenant_id=str(tenant_id), kind=kind)

@@ -242,12 +242,15 @@ async def set_status(
     from_statuses: tuple[str, ...],
     error_code: str | None = None,
     error_message: str | None = None,
+    attempted_at: datetime | None = None,
 ) -> bool:
-    """Move the message to ``status`` if it is still in one of ``from_statuses``."""
+    """Move the message to ``status`` if it is still in one of ``from_statuses`` (and, given
+    ``attempted_at``, still that attempt's: an attempt that lost its claim must not touch the row)."""
+    owned = () if attempted_at is None else (ChatMessage.send_attempted_at == attempted_at,)
     row = (
         await session.execute(
             update(ChatMessage)
-            .where(ChatMessage.id == message_id, ChatMessage.status.in_(from_statuses))
+            .where(ChatMessage.id == message_id, ChatMessage.status.in_(from_statuses), *owned)
             .values(status=status, status_at=now, error_code=error_code, error_message=error_message)
             .returning(ChatMessage.id)
         )
@@ -335,6 +338,7 @@ class SessionSendStore:
         from_statuses: tuple[str, ...],
         error_code: str | None,
         error_message: str | None,
+        attempted_at: datetime | None = None,
     ) -> bool:
         async with self._begin(tenant_id) as session:
             return await set_status(
@@ -345,6 +349,7 @@ class SessionSendStore:
                 from_statuses=from_statuses,
                 error_code=error_code,
                 error_message=error_message,
+                attempted_at=attempted_at,
             )
 
     async def mark_sent(self, tenant_id: uuid.UUID, accepted: list[Accepted], now: datetime) -> None:

@@ -16,11 +16,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from omni_common.domain.reauth import Notice
+import structlog
+
+from omni_common.db.trouble import DATABASE_TROUBLE
 from omni_common.graph import ErrorClass, GraphError, plain_reason
 from omni_common.wa_templates.notices import send_notice
 from outbound_sender.deps import SenderDeps
+from outbound_sender.notify import emit
 from outbound_sender.store import SendJob
+
+log = structlog.get_logger(__name__)
 
 NOT_STORED = "the file of this message is no longer stored — attach it again"
 
@@ -87,8 +92,20 @@ def upload_failure(err: GraphError, *, last: bool) -> UploadFailure:
 
 async def tell_owner_template_refused(
     deps: SenderDeps, tenant_id: uuid.UUID, job: SendJob, code: str, reason: str
-) -> tuple[Notice, uuid.UUID | None]:
-    """Meta refused the job's template: the owner's notice (stored once), and its id when new."""
+) -> None:
+    """Meta refused the job's template: the owner is told which one and why (stored once, announced
+    when new). Best effort: the failure itself is recorded on the message already."""
     template = job.template or {}
     notice = send_notice(str(template.get("name")), str(template.get("language")), code, reason)
-    return notice, await deps.store.notify_owner(tenant_id, notice, job.account_id)
+    try:
+        notice_id = await deps.store.notify_owner(tenant_id, notice, job.account_id)
+    except DATABASE_TROUBLE:
+        log.warning("template_notice_not_saved", tenant_id=str(tenant_id))
+        return
+    if notice_id is not None:
+        data: dict[str, object] = {
+            "notification_id": str(notice_id),
+            "kind": notice.kind,
+            "channel": job.channel,
+        }
+        await emit(deps.notify, tenant_id, "notification", chat_id=None, message_id=None, data=data)

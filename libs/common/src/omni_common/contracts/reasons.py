@@ -36,3 +36,5 @@ HELD: Final = "tenant_held"
 CLAIM_RACED: Final = "claim_raced"
 PACED: Final = "paced"
 SEND_IN_PROGRESS: Final = "send_in_progress"
+# The sender's fence (Redis) cannot mark the call started: no call without it (also a message's code).
+FENCE_UNAVAILABLE: Final = "send_fence_unavailable"
