@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 
 from omni_common import runtime
 from omni_common.broker.consumer import Delivery
+from omni_common.broker.notifications import notification_fanout, notification_note
 from omni_common.broker.publisher import Publisher
 from omni_common.broker.shards import replica_identity
 from omni_common.broker.subscription import Subscription, with_shards
-from omni_common.contracts import NotificationEvent, SendReply, encode
+from omni_common.contracts import NotificationEvent, SendReply
 from omni_common.contracts.routing import OUTBOUND_COMMANDS
 from omni_common.crypto import KeyRing
 from omni_common.db.catalog import Catalog, catalog_engine
@@ -34,7 +35,6 @@ from outbound_sender.deps import SenderDeps
 from outbound_sender.fence import NoFence, RedisFence
 from outbound_sender.handler import handle_send
 from outbound_sender.journal import MemoryJournal, RedisJournal
-from outbound_sender.notify import BackgroundNotifier
 from outbound_sender.pacing import MemoryPacer, Pacer, Rate
 from outbound_sender.policy import DEFAULT_ACCOUNT_RATES, PacingPolicy, parse_overrides
 from outbound_sender.shared_pacing import FallbackPacer, RedisPacer
@@ -86,16 +86,12 @@ def handler_factory(
             keepalive_s=settings.outbound_http_keepalive_s,
         )
 
-        async def publish_notification(event: NotificationEvent) -> None:
-            await notifier.publish(
-                "",
-                encode(event),
-                message_id=str(uuid.uuid4()),
-                exchange=topology.notifications_exchange,
-                mandatory=False,  # no live inbox bound is normal
-            )
+        # Coalesced per tenant (one message for the statuses of a burst of sends), never awaited.
+        fanout = notification_fanout(notifier, topology.notifications_exchange)
 
-        notify = BackgroundNotifier(publish_notification)
+        async def notify(event: NotificationEvent) -> None:
+            fanout.offer(notification_note(event, key=str(uuid.uuid4()), correlation_id=None))
+
         redis_client: Redis | None = None
         if settings.outbound_redis_url:
             redis_client = Redis.from_url(
@@ -156,7 +152,7 @@ def handler_factory(
         async def cleanup() -> None:
             stop_sweeper.set()
             await sweeper
-            await notify.drain()
+            await fanout.close()
             await notifier.close()
             await http.aclose()
             if redis_client is not None:
