@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from omni_common.contracts import RoutedEvent, RoutedEventBatch, decode, encode, encode_routed_batch
+from omni_common.contracts import (
+    RoutedEvent,
+    RoutedEventBatch,
+    decode,
+    encode,
+    encode_routed_batch,
+    encode_routed_event,
+)
 from omni_common.domain.channels import Channel
 from tenant_router.batches import BatchLimits, pack
 
@@ -101,6 +108,20 @@ class TestTheContract:
         joined = encode_routed_batch(TENANTS[0], "instagram", [encode(e) for e in events])
 
         assert decode(RoutedEventBatch, joined) == decode(RoutedEventBatch, encode(model)) == model
+
+    @settings(max_examples=100, deadline=None)
+    @given(text=st.text(max_size=200), micros=st.integers(min_value=0, max_value=999_999))
+    def test_the_router_s_own_encoding_decodes_as_the_model_s(self, text: str, micros: int) -> None:
+        event = _event(4, TENANTS[2], "whatsapp", text).model_copy(
+            update={"received_at": AT.replace(microsecond=micros)}
+        )
+
+        assert decode(RoutedEvent, encode_routed_event(event)) == decode(RoutedEvent, encode(event)) == event
+
+    def test_a_payload_orjson_cannot_write_is_encoded_the_model_s_way(self) -> None:
+        event = _event(0, TENANTS[0], "whatsapp").model_copy(update={"payload": {"n": 2**70}})
+
+        assert encode_routed_event(event) == encode(event)
 
     def test_a_plain_routed_event_decodes_as_a_batch_of_one(self) -> None:
         event = _event(0, TENANTS[1], "facebook")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json as stdjson
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 # Secret-looking field names. A bare "key" anywhere would also hide routing_key, key_id and the like,
@@ -35,6 +37,24 @@ _TOKEN_SHAPES = re.compile(r"\b(?:EAA[A-Za-z0-9]{16,}|sk-[A-Za-z0-9_\-]{12,})")
 # turn logging into the failure).
 _MAX_DEPTH = 32
 REDACTED = "[redacted]"
+# Field names seen so far and whether they look secret: a handful of names make up nearly every line,
+# and the regex over each name was most of a line's cost. Bounded (names are code, not data; a
+# flood of new ones is simply not remembered).
+_KEY_IS_SECRET: dict[str, bool] = {}
+_KEYS_REMEMBERED = 4096
+# Tuples, not ``a | b`` unions: a union is built anew at every call and checked slowly, per log value.
+_BYTES = (bytes, bytearray)
+_SEQUENCES = (list, tuple, set, frozenset)
+_SCRUBBED = (str, bytes, bytearray, dict, list, tuple, set, frozenset)
+
+
+def _secret_key(key: str) -> bool:
+    known = _KEY_IS_SECRET.get(key)
+    if known is None:
+        known = _SECRET_KEYS.search(key) is not None
+        if len(_KEY_IS_SECRET) < _KEYS_REMEMBERED:
+            _KEY_IS_SECRET[key] = known
+    return known
 
 
 def _scrub_text(value: str) -> str:
@@ -53,16 +73,16 @@ def _scrub_text(value: str) -> str:
 def _scrub(value: Any, depth: int) -> Any:
     if isinstance(value, str):
         return _scrub_text(value)
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, _BYTES):
         return _scrub_text(bytes(value).decode("utf-8", "replace"))
     if depth >= _MAX_DEPTH:
         return "[too deep]"
     if isinstance(value, dict):
         return {
-            k: REDACTED if v is not None and _SECRET_KEYS.search(str(k)) else _scrub(v, depth + 1)
+            k: REDACTED if v is not None and _secret_key(str(k)) else _scrub(v, depth + 1)
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, _SEQUENCES):
         return [_scrub(v, depth + 1) for v in value]
     return value
 
@@ -71,11 +91,27 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     """Drop values of secret-looking keys (nested ones too), bearer tokens and secret query parameters
     inside strings: logs never carry secrets."""
     for key, value in list(event.items()):
-        if key != "event" and _SECRET_KEYS.search(key) and value is not None:
+        if key != "event" and value is not None and _secret_key(key):
             event[key] = REDACTED
-        elif isinstance(value, str | bytes | bytearray | dict | list | tuple | set | frozenset):
+        elif isinstance(value, _SCRUBBED):
             event[key] = _scrub(value, 0)
     return event
+
+
+def _fallback(value: Any) -> Any:
+    """What JSON cannot hold as such: its ``__structlog__()`` or its repr, as structlog's renderer does."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+def _dumps(event: Any, **_kw: Any) -> str:
+    """One JSON line, written by orjson (several times cheaper than ``json.dumps``, per log line)."""
+    try:
+        return orjson.dumps(event, default=_fallback, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits, say: the standard library's way
+        return stdjson.dumps(event, default=_fallback)
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -91,14 +127,21 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
-def configure_logging(*, service: str, json: bool | None = None, level: str = "INFO") -> None:
+def configure_logging(
+    *, service: str, json: bool | None = None, level: str = "INFO", cache_loggers: bool = False
+) -> None:
     """Configure structlog once per process; every line carries the service name.
 
     The standard library's loggers (uvicorn, aio-pika, SQLAlchemy, httpx) go through the same
-    processors, redaction included, and come out in the same format.
+    processors, redaction included, and come out in the same format. ``cache_loggers``: each logger
+    is built once, on its first line, instead of at every line (the services that log per event
+    pass it from ``main``); such loggers then ignore a later reconfiguration, which tests that
+    capture logs rely on, hence off by default.
     """
     as_json = (not sys.stderr.isatty()) if json is None else json
-    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_dumps) if as_json else structlog.dev.ConsoleRenderer()
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -139,6 +182,6 @@ def configure_logging(*, service: str, json: bool | None = None, level: str = "I
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache_loggers,
     )
     structlog.contextvars.bind_contextvars(service=service)

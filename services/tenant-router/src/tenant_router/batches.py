@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from omni_common.contracts import RoutedEvent, encode_routed_batch
+from omni_common.contracts import RoutedEvent, encode_routed_batch, encode_routed_event
 from omni_common.domain.channels import Channel
 
 # Room for the batch's own fields around its events (type, version, tenant, channel, brackets).
@@ -67,7 +67,7 @@ def pack(
 
     for event in events:
         key = (event.tenant_id, event.channel)
-        encoded = event.model_dump_json().encode()
+        encoded = encode_routed_event(event)
         current = open_.get(key)
         if current is not None:
             members, _, size = current

@@ -67,7 +67,7 @@ def handler_factory(settings: Settings) -> HandlerFactory:
 def main() -> None:
     """Consume raw deliveries until SIGTERM."""
     settings = Settings()
-    configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level)
+    configure_logging(service=SERVICE, json=settings.log_json, level=settings.log_level, cache_loggers=True)
     refuse_unsafe_settings(SERVICE, settings)
     # Its own database role, never a superuser, in production (db/privileges.py).
     refuse_superuser(SERVICE, settings.database_url, settings.env)

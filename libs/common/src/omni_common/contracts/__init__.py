@@ -19,6 +19,7 @@ from omni_common.contracts.events import (
     encode_notification_batch,
     encode_raw_webhook,
     encode_routed_batch,
+    encode_routed_event,
     notifications_in,
 )
 from omni_common.domain.channels import Channel
@@ -43,6 +44,7 @@ __all__ = [
     "encode_notification_batch",
     "encode_raw_webhook",
     "encode_routed_batch",
+    "encode_routed_event",
     "notifications_in",
     "reasons",
 ]

@@ -101,6 +101,29 @@ class RoutedEvent(Contract):
     payload: dict[str, Any]
 
 
+def encode_routed_event(event: RoutedEvent) -> bytes:
+    """The wire form of ``event``, written by orjson (the router's hot path: pydantic's serializer
+    walks the payload value by value). Decodes to the same ``RoutedEvent`` as ``encode(event)``
+    (tests hold it to that)."""
+    try:
+        return orjson.dumps(
+            {
+                "type": event.type,
+                "version": event.version,
+                "event_id": event.event_id,
+                "delivery_id": event.delivery_id,
+                "tenant_id": event.tenant_id,
+                "channel": event.channel,
+                "account_id": event.account_id,
+                "received_at": event.received_at,
+                "payload": event.payload,
+            },
+            option=orjson.OPT_UTC_Z,
+        )
+    except TypeError:  # what orjson cannot write (an integer beyond 64 bits): pydantic's way
+        return event.model_dump_json().encode()
+
+
 class RoutedEventBatch(Contract):
     """Routed events of ONE tenant and ONE channel, in one message (router -> normalizer).
 
