@@ -272,3 +272,50 @@ async def test_a_busy_tenant_keeps_to_its_cap_and_leaves_the_rest_to_others(env:
     finally:
         release.set()
         await registry.close()
+
+
+async def test_a_second_connection_comes_from_free_room_never_from_another_tenant(
+    env: SimpleNamespace,
+) -> None:
+    """With a cap per tenant and the budget full, a tenant whose one connection is in use waits for
+    it instead of closing an idle tenant's connection for a second one (that churn reconnected a
+    tenant every few events); a tenant with no connection still takes an idle tenant's place."""
+    registry = TenantEngineRegistry(
+        env.catalog,
+        server_url=env.url,
+        connections_per_server=2,
+        connections_per_tenant=2,
+        acquire_timeout_s=30,
+        application_name_prefix="budgettest",
+    )
+    busy, idle, newcomer = env.tenants[2], env.tenants[3], env.tenants[4]
+    try:
+        for tenant in (idle, busy):  # each holds one connection, idle in its pool
+            async with registry.session(tenant.id) as session:
+                await session.scalar(text("SELECT 1"))
+        assert registry.stats()["connections"] == 2
+        release = asyncio.Event()
+        order: list[str] = []
+
+        async def hold(name: str) -> None:
+            async with registry.session(busy.id) as session:
+                await session.scalar(text("SELECT 1"))
+                order.append(name)
+                await release.wait()
+
+        first = asyncio.create_task(hold("first"))
+        while not order:
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(hold("second"))
+        await asyncio.sleep(0.3)
+        assert order == ["first"]  # waiting for busy's own connection, not for idle's
+        assert idle.id in registry._engines  # still open: nobody closed it
+        assert registry._engines[idle.id].slot.conns == 1
+        release.set()
+        await asyncio.gather(first, second)
+        assert order == ["first", "second"]
+        async with registry.session(newcomer.id) as session:  # its first: an idle tenant makes room
+            assert await session.scalar(text("SELECT current_database()")) == newcomer.db_name
+        assert registry.stats()["connections"] <= 2
+    finally:
+        await registry.close()
