@@ -39,6 +39,9 @@ from omni_common.errors import ConnectionBudgetExhausted, DatabaseUnavailable, T
 
 log = structlog.get_logger(__name__)
 
+# How long after an eviction the budget counts as contended: no tenant gets a second connection.
+CONTENDED_S = 30.0
+
 
 def application_name(prefix: str, tenant_id: uuid.UUID) -> str:
     """``application_name`` naming the tenant in pg_stat_activity (PostgreSQL keeps 63 bytes)."""
@@ -85,6 +88,7 @@ class TenantEngineRegistry:
     _waiting: dict[str, deque[object]] = field(default_factory=dict, init=False)  # tickets per server
     _sleepers: list[asyncio.Future[None]] = field(default_factory=list, init=False)
     _closed: bool = field(default=False, init=False)
+    _evicted_at: float = field(default=-1e9, init=False)  # when a tenant last gave its connections back
 
     def __post_init__(self) -> None:
         self._budgets = ServerBudgets(self.connections_per_server)
@@ -143,37 +147,35 @@ class TenantEngineRegistry:
                 if entry is None:
                     entry = self._engines[tenant.id] = self._new_entry(tenant)
                 self._engines.move_to_end(tenant.id)
-                if self._at_tenant_cap(entry.slot):
-                    # Wait for one of its own, outside the server's line: a place there would hold
-                    # up other tenants while this one waits for itself.
-                    if line is not None:
-                        line.remove(ticket)
-                        ticket, line = None, None
-                        self._wake()
-                    await self._wait_for_release(deadline, entry.slot.server)
-                    continue
-                queue = self._waiting.setdefault(entry.slot.server, deque())
-                my_turn = not queue or queue[0] is ticket
-                if (entry.slot.idle > 0 or my_turn) and self._budgets.try_lease(entry.slot):
-                    return entry
-                if self._extra_only(entry.slot):
-                    # Its own connections are all in use: an extra one comes from free room only,
-                    # never by closing another tenant's (that churn cost the normalizer a third of
-                    # its CPU with 50 tenants over 55 connections, docs/performance.md).
-                    if line is not None:
-                        line.remove(ticket)
-                        ticket, line = None, None
-                        self._wake()
-                    await self._wait_for_release(deadline, entry.slot.server)
-                    continue
-                victim = self._victim(entry.slot.server) if my_turn else None
-                if victim is not None:
-                    await self._close_idle(victim, spare=tenant.id)
-                    continue
-                if deadline - time.monotonic() > 0 and ticket is None:
-                    ticket, line = object(), queue
-                    queue.append(ticket)
-                await self._wait_for_release(deadline, entry.slot.server)  # every connection is leased
+                if not self._at_tenant_cap(entry.slot):
+                    queue = self._waiting.setdefault(entry.slot.server, deque())
+                    my_turn = not queue or queue[0] is ticket
+                    extra = self._extra_only(entry.slot)
+                    # An extra connection comes from free room only, and only while no tenant had to
+                    # give its connections back lately: when the budget is contended, one each
+                    # (evicting a tenant for another's extra cost the normalizer a third of its CPU
+                    # with 50 tenants over 55 connections, docs/performance.md).
+                    contended = extra and time.monotonic() - self._evicted_at < CONTENDED_S
+                    may = not contended and (entry.slot.idle > 0 or my_turn)
+                    if may and self._budgets.try_lease(entry.slot):
+                        return entry
+                    if not extra:
+                        victim = self._victim(entry.slot.server) if my_turn else None
+                        if victim is not None:
+                            await self._close_idle(victim, spare=tenant.id)
+                            continue
+                        if deadline - time.monotonic() > 0 and ticket is None:
+                            ticket, line = object(), queue
+                            queue.append(ticket)
+                        await self._wait_for_release(deadline, entry.slot.server)  # all leased
+                        continue
+                # Wait for one of its own, outside the server's line: a place there would hold up
+                # other tenants while this one waits for itself.
+                if line is not None:
+                    line.remove(ticket)
+                    ticket, line = None, None
+                    self._wake()
+                await self._wait_for_release(deadline, entry.slot.server)
         finally:
             if line is not None:
                 line.remove(ticket)
@@ -248,6 +250,7 @@ class TenantEngineRegistry:
         """
         entry = self._engines.pop(tenant_id)
         self._closing += 1
+        self._evicted_at = time.monotonic()
 
         def closed(_task: object) -> None:
             self._closing -= 1
