@@ -230,15 +230,14 @@ class TenantEngineRegistry:
                 woken.set_result(None)
 
     def _victim(self, server: str) -> uuid.UUID | None:
-        """The least recently used tenant on ``server`` holding connections and no lease."""
-        return next(
-            (
-                k
-                for k, e in self._engines.items()
-                if e.slot.server == server and e.slot.leases == 0 and e.slot.conns
-            ),
-            None,
-        )
+        """The least recently used tenant on ``server`` holding connections and no lease; one holding
+        more than one first (the budget then settles at one each instead of evicting in a circle)."""
+        free = [
+            k
+            for k, e in self._engines.items()
+            if e.slot.server == server and not e.slot.leases and e.slot.conns
+        ]
+        return next((k for k in free if self._engines[k].slot.conns > 1), free[0] if free else None)
 
     async def _close_idle(self, tenant_id: uuid.UUID, *, spare: uuid.UUID) -> None:
         """Close an unleased tenant's connections.
