@@ -3,6 +3,7 @@ modules exist, and a conftest cannot be imported by name)."""
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 
@@ -49,3 +50,12 @@ class Services:
     amqp_base: str  # amqp://user:pass@host:port
     mgmt_url: str  # RabbitMQ management API base
     mgmt_auth: tuple[str, str]
+
+
+def redis_up() -> bool:
+    """Whether the machine's Redis answers (it runs here and in CI; tests that need it skip without)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False

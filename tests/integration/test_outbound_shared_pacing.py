@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 
 import pytest
+from testenv import redis_up
 
 from outbound_sender.pacing import Paced, Rate
 from outbound_sender.shared_pacing import RedisPacer
@@ -16,17 +16,9 @@ from outbound_sender.shared_pacing import RedisPacer
 pytestmark = pytest.mark.integration
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 async def replicas() -> AsyncIterator[tuple[RedisPacer, RedisPacer]]:
-    if not _redis_up():
+    if not redis_up():
         pytest.skip("no Redis on 127.0.0.1:6379")
     import redis.asyncio as aioredis
 

@@ -16,6 +16,7 @@ import pytest
 from outbound_support import Db, add_chat, connect, direct_deps, message, queue_reply, tenant_db
 from redis.asyncio import Redis
 from sandbox_server import SandboxControl, sandbox
+from testenv import redis_up
 
 from omni_common.contracts import SendReply
 from omni_common.settings import Settings
@@ -27,17 +28,9 @@ pytestmark = pytest.mark.integration
 REDIS = "redis://127.0.0.1:6379/0"
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 async def redis() -> AsyncIterator[tuple[Redis, str]]:
-    if not _redis_up():
+    if not redis_up():
         pytest.skip("no Redis on 127.0.0.1:6379")
     client = Redis.from_url(REDIS)
     prefix = f"omnitest:fence:{secrets.token_hex(4)}:"

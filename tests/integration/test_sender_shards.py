@@ -24,7 +24,6 @@ import asyncio
 import itertools
 import os
 import secrets
-import socket
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -44,7 +43,7 @@ from sandbox_server import sandbox
 from shard_support import Replica, private_vhost
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from testenv import Services
+from testenv import Services, redis_up
 
 from meta_sandbox import SandboxConfig
 from omni_common.broker.connection import connect
@@ -104,7 +103,7 @@ def test_sender_shards_survive_a_kill_sending_every_reply_once_and_paced(
     topology = topology_for(ours)
     # The numbers' ids first: the senders' pacing overrides name them.
     accounts = [f"{secrets.randbelow(10**12):012d}" for _ in range(TENANTS * NUMBERS)]
-    shared_pacing = _redis_up()
+    shared_pacing = redis_up()
     env = {
         **os.environ,
         "OMNI_DATABASE_URL": settings.database_url,
@@ -359,14 +358,6 @@ def _fence_marks(tenant_id: uuid.UUID, message_id: uuid.UUID) -> list[str]:
         return [v.decode() for v in client.mget(keys)] if keys else []
     finally:
         client.close()
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _posts(sandbox_url: str) -> list[dict[str, Any]]:
